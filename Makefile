@@ -1,0 +1,91 @@
+# Top-level build. Each part keeps its rules in <part>/<part>.mk; this file holds the shared
+# settings and the targets a newcomer runs: deps, all, test, demo, fuzz, bench, format-check.
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+BUILD   ?= build
+HOSTDIR := $(BUILD)/host
+ARMDIR  := $(BUILD)/arm
+SHARED  ?= $(abspath ../shared)
+export PV_TESTDATA ?= $(SHARED)/testdata
+
+# Every Debian package the project needs, build and test. `make deps` installs what is missing.
+DEB_PACKAGES := build-essential make pkg-config clang-format \
+    gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi \
+    libssl-dev openssl libcmocka-dev libjansson-dev \
+    libunicorn-dev openocd gdb-multiarch clang libclang-rt-14-dev
+
+# Host: warnings are errors, and the test build runs under ASan+UBSan.
+CC        ?= gcc
+HOST_WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+             -Wformat=2 -Wpointer-arith -Wcast-qual
+SANITIZE  ?= -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+HOST_CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -g -O1 $(HOST_WARN) $(SANITIZE) -Ilib -Itests -MMD -MP
+HOST_LDFLAGS := $(SANITIZE)
+
+# Device: Cortex-M4, size-optimised, every function and object in its own section so a final link
+# keeps only what it uses.
+ARM_CC     := arm-none-eabi-gcc
+ARM_SIZE   := arm-none-eabi-size
+ARM_ARCH   := -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
+ARM_CFLAGS := -std=c11 -Os $(ARM_ARCH) -ffunction-sections -fdata-sections -ffreestanding \
+              -fstack-usage $(HOST_WARN) -Ilib -MMD -MP
+
+.PHONY: all host device deps test demo fuzz bench format format-check clean help
+all: host device
+
+help:
+	@echo "make deps          install every Debian package the project needs (root)"
+	@echo "make all           build host libraries, tests and tools, and the device objects"
+	@echo "make test          deps + build + every test (what CI runs)"
+	@echo "make device        cross-compile lib/ for Cortex-M4, print size table, check budgets"
+	@echo "make format        reformat the tree with .clang-format"
+	@echo "make format-check  fail if any file is not formatted"
+	@echo "make clean         remove $(BUILD)/"
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "deps: installing$$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then echo "deps: run as root (or: sudo apt-get install$$missing)"; exit 1; fi; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "deps: all $(words $(DEB_PACKAGES)) packages present"; fi
+
+include lib/lib.mk
+include tests/tests.mk
+-include tests/arm/arm.mk
+include sim/sim.mk
+-include bench/bench.mk
+include tests/fuzz/fuzz.mk
+
+host: $(HOST_LIB_OBJS) $(HOST_TESTS) $(HOST_PROGRAMS) $(ARM_TEST_PROGRAMS)
+device: $(ARMDIR)/size-report.txt
+
+test: deps
+	$(MAKE) all
+	$(MAKE) format-check
+	$(MAKE) fuzz-smoke
+	tests/run_tests.sh $(HOSTDIR)/tests
+
+# Until the station tool lands (issue 6), the demo builds everything and shows the device crypto
+# core's size table; tools/demo.sh grows into the end-to-end provisioning run.
+demo: deps
+	$(MAKE) all
+	tools/demo.sh
+
+C_SOURCES = $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(C_SOURCES)
+format-check:
+	@bad=$$(for f in $(C_SOURCES); do clang-format --dry-run -Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "format-check: not formatted (run 'make format'):"; echo "$$bad"; exit 1; fi; \
+	echo "format-check: $(words $(C_SOURCES)) files formatted"
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

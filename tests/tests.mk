@@ -1,0 +1,10 @@
+# tests/: every tests/unit/test_*.c is one cmocka program linked against the host lib objects,
+# the vector loader and OpenSSL (the differential peer).
+TEST_COMMON_OBJS := $(patsubst %.c,$(HOSTDIR)/%.o,$(sort $(wildcard tests/common/*.c)))
+UNIT_TEST_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
+HOST_TESTS       := $(patsubst tests/unit/%.c,$(HOSTDIR)/tests/%,$(UNIT_TEST_SRCS))
+TEST_LIBS        := -lcmocka -ljansson -lcrypto
+
+$(HOSTDIR)/tests/test_%: $(HOSTDIR)/tests/unit/test_%.o $(HOST_LIB_OBJS) $(TEST_COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) $^ $(TEST_LIBS) -o $@
