@@ -2,6 +2,9 @@
 # settings and the targets a newcomer runs: deps, all, test, demo, fuzz, bench, format-check.
 
 .DEFAULT_GOAL := all
+# Keep intermediate objects (tests' .o files) so a rebuild after one change stays incremental.
+.SECONDARY:
+.DELETE_ON_ERROR:
 SHELL := /bin/bash
 
 BUILD   ?= build
@@ -14,7 +17,8 @@ export PV_TESTDATA ?= $(SHARED)/testdata
 DEB_PACKAGES := build-essential make pkg-config clang-format \
     gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi \
     libssl-dev openssl libcmocka-dev libjansson-dev \
-    libunicorn-dev openocd gdb-multiarch clang libclang-rt-14-dev
+    libunicorn-dev openocd gdb-multiarch clang libclang-rt-14-dev \
+    softhsm2 libp11-kit-dev
 
 # Host: warnings are errors, and the test build runs under ASan+UBSan.
 CC        ?= gcc
@@ -56,14 +60,18 @@ deps:
 	else echo "deps: all $(words $(DEB_PACKAGES)) packages present"; fi
 
 include lib/lib.mk
+include hsm-bridge/hsm-bridge.mk
+include provisioner/provisioner.mk
 include tests/tests.mk
 -include tests/arm/arm.mk
+-include stub-loader/stub-loader.mk
+-include firmware/firmware.mk
 include sim/sim.mk
 -include bench/bench.mk
 include tests/fuzz/fuzz.mk
 
 host: $(HOST_LIB_OBJS) $(HOST_TESTS) $(HOST_PROGRAMS) $(ARM_TEST_PROGRAMS)
-device: $(ARMDIR)/size-report.txt
+device: $(ARMDIR)/size-report.txt $(DEVICE_IMAGES)
 
 test: deps
 	$(MAKE) all

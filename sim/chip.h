@@ -93,11 +93,11 @@ int chip_bkpt_remove(chip_t *chip, uint32_t addr);
 
 /* Counters for benchmarks and tests. The front ends add their own traffic to the dbg_* fields. */
 struct chip_counters {
-    uint64_t instructions;   /* instructions retired */
-    uint64_t cycles;         /* device clock in core cycles (includes flash stall time) */
-    uint64_t device_ns;      /* device clock in nanoseconds */
-    uint64_t flash_ns;       /* device time spent in flash program/erase operations */
-    uint64_t flash_ops;      /* program + erase + option operations started */
+    uint64_t instructions;     /* instructions retired */
+    uint64_t cycles;           /* device clock in core cycles (includes flash stall time) */
+    uint64_t device_ns;        /* device clock in nanoseconds */
+    uint64_t flash_ns;         /* device time spent in flash program/erase operations */
+    uint64_t flash_ops;        /* program + erase + option operations started */
     uint64_t dbg_transactions; /* DP/AP accesses (JTAG) or memory/register requests (GDB) */
     uint64_t dbg_bytes_in;     /* bytes received from debuggers */
     uint64_t dbg_bytes_out;    /* bytes sent to debuggers */

@@ -5,7 +5,10 @@ SIM_CORE_OBJS := $(patsubst %.c,$(HOSTDIR)/%.o,$(filter-out sim/main.c,$(SIM_SRC
 SIM_BIN       := $(HOSTDIR)/bin/sim
 SIM_LIBS      := -lunicorn -lm
 
-$(SIM_BIN): $(HOSTDIR)/sim/main.o $(SIM_CORE_OBJS)
+# The state file's checksum uses lib/crypto's SHA-256 (added by the chip helper).
+SIM_LIB_OBJS  := $(HOSTDIR)/lib/crypto/sha256.o $(HOSTDIR)/lib/crypto/wipe.o
+
+$(SIM_BIN): $(HOSTDIR)/sim/main.o $(SIM_CORE_OBJS) $(SIM_LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) $^ $(SIM_LIBS) -o $@
 

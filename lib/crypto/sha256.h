@@ -10,9 +10,9 @@
 
 typedef struct {
     uint32_t h[8];
-    uint64_t total;   /* bytes absorbed so far */
-    uint8_t buf[64];  /* pending partial block */
-    uint32_t fill;    /* bytes in buf */
+    uint64_t total;  /* bytes absorbed so far */
+    uint8_t buf[64]; /* pending partial block */
+    uint32_t fill;   /* bytes in buf */
 } pv_sha256_ctx;
 
 void pv_sha256_init(pv_sha256_ctx *ctx);

@@ -1,0 +1,134 @@
+/* SHA-256 per FIPS 180-4, sized for the RAM stub: one rolled round loop, the message schedule
+ * kept in a 16-word ring (W[t] only ever needs W[t-16..t-1]). */
+#include "crypto/sha256.h"
+
+#include "crypto/wipe.h"
+
+static const uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t ror(uint32_t x, unsigned n)
+{
+    return (x >> n) | (x << (32 - n));
+}
+
+static uint32_t load_be(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* One block into h. w is caller-owned scratch so update wipes it once per call rather than once
+ * per block. */
+static void compress(uint32_t h[8], uint32_t w[16], const uint8_t *blk)
+{
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (unsigned t = 0; t < 64; t++) {
+        uint32_t x;
+        if (t < 16) {
+            x = load_be(blk + 4 * t);
+        } else {
+            uint32_t w15 = w[(t + 1) & 15], w2 = w[(t + 14) & 15];
+            x = w[t & 15] + w[(t + 9) & 15] + (ror(w15, 7) ^ ror(w15, 18) ^ (w15 >> 3)) +
+                (ror(w2, 17) ^ ror(w2, 19) ^ (w2 >> 10));
+        }
+        w[t & 15] = x;
+        uint32_t t1 = k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[t] + x;
+        uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += k;
+}
+
+/* Big-endian serialisation of n words; serves both the digest and the length field. */
+static void store_be(uint8_t *out, const uint32_t *in, unsigned n)
+{
+    for (unsigned i = 0; i < 4 * n; i++)
+        out[i] = (uint8_t)(in[i >> 2] >> (24 - 8 * (i & 3)));
+}
+
+/* FIPS 180-4 5.3.3: first 32 bits of the fractional parts of the square roots of the first 8
+ * primes. */
+static const uint32_t IV[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+void pv_sha256_init(pv_sha256_ctx *ctx)
+{
+    /* Kept rolled: unrolled, each word costs a literal plus a store instead of one table word. */
+#pragma GCC unroll 1
+    for (unsigned i = 0; i < 8; i++)
+        ctx->h[i] = IV[i];
+    ctx->total = 0;
+    ctx->fill = 0;
+}
+
+void pv_sha256_update(pv_sha256_ctx *ctx, const void *data, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    uint32_t w[16];
+    if (len == 0)
+        return; /* also keeps a NULL data pointer out of the pointer arithmetic */
+    ctx->total += len;
+    while (len > 0) {
+        if (ctx->fill == 0 && len >= 64) {
+            /* Whole blocks straight from the input, no copy. */
+            compress(ctx->h, w, p);
+            p += 64;
+            len -= 64;
+            continue;
+        }
+        ctx->buf[ctx->fill++] = *p++;
+        len--;
+        if (ctx->fill == 64) {
+            compress(ctx->h, w, ctx->buf);
+            ctx->fill = 0;
+        }
+    }
+    pv_wipe(w, sizeof w);
+}
+
+void pv_sha256_final(pv_sha256_ctx *ctx, uint8_t out[PV_SHA256_LEN])
+{
+    /* Padding (0x80, zeros to 56 mod 64, the length) goes through update, so the block logic
+     * exists once; total is read first and the context is wiped at the end anyway. */
+    uint8_t pad[72];
+    /* Message length in bits as two big-endian words (the byte count can exceed 2^29). */
+    uint32_t bits[2] = {(uint32_t)(ctx->total >> 29), (uint32_t)ctx->total << 3};
+    unsigned n = 1 + ((119 - ctx->fill) & 63); /* 0x80 and the zeros: 1..64 bytes */
+    pad[0] = 0x80;
+    for (unsigned i = 1; i < n; i++)
+        pad[i] = 0;
+    store_be(pad + n, bits, 2);
+    pv_sha256_update(ctx, pad, n + sizeof bits);
+    store_be(out, ctx->h, 8);
+    pv_wipe(ctx, sizeof *ctx);
+}
+
+void pv_sha256(uint8_t out[PV_SHA256_LEN], const void *data, size_t len)
+{
+    pv_sha256_ctx ctx;
+    pv_sha256_init(&ctx);
+    pv_sha256_update(&ctx, data, len);
+    pv_sha256_final(&ctx, out);
+}
