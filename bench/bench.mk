@@ -9,3 +9,40 @@ bench-sim:
 	bench/sim_openocd.sh
 
 bench: $(BENCH_TARGETS)
+
+# The bootloader validating a 256 KB application on the virtual chip at 168 MHz: instructions,
+# cycles and device time per step, from the sim's counters (goal: at most 50 ms).
+BENCH_TARGETS += bench-boot
+BOOT_BENCH := $(HOSTDIR)/bench/boot_validate
+$(BOOT_BENCH): bench/boot_validate.c tests/unit/sim_process.h tests/unit/rsp_client.h $(HOST_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -Itests/unit $< $(HOST_LIB_OBJS) $(HOST_LDFLAGS) -lcrypto -o $@
+.PHONY: bench-boot
+bench-boot:
+	bench/boot_validate.sh
+
+# The RAM stub (stub-loader/): X25519 and handshake instructions on the device, and for a 32 KB
+# install the bytes over the debug port against the payload, the round trips, and the share of
+# device time in flash erase/program; all from the sim's counters (bench/stub_bench.c).
+BENCH_X25519_ELF := $(ARMDIR)/bench/x25519_once.elf
+BENCH_X25519_BIN := $(ARMDIR)/bench/x25519_once.bin
+STUB_BENCH_BIN   := $(HOSTDIR)/bin/stub_bench
+$(ARMDIR)/bench/x25519_once.o: bench/x25519_once.c
+	@mkdir -p $(@D)
+	$(ARM_CC) $(STUB_CFLAGS) -c $< -o $@
+$(BENCH_X25519_ELF): $(ARMDIR)/bench/x25519_once.o $(STUB_DIR)/obj/lib/crypto/x25519.o \
+                     $(STUB_DIR)/obj/lib/crypto/fe25519.o $(STUB_DIR)/obj/lib/crypto/wipe.o \
+                     $(STUB_DIR)/obj/lib/device/mem.o stub-loader/sram.ld
+	$(ARM_CC) $(ARM_ARCH) -Os -flto -nostartfiles -nostdlib -Wl,--gc-sections \
+	    -T stub-loader/sram.ld -Wl,--defsym=STUB_STACK=2048 $(filter %.o,$^) -lgcc -o $@
+$(BENCH_X25519_BIN): $(BENCH_X25519_ELF)
+	$(ARM_OBJCOPY) -O binary $< $@
+$(STUB_BENCH_BIN): $(HOSTDIR)/bench/stub_bench.o $(HOST_LIB_OBJS) $(HOSTDIR)/provisioner/probe_gdb.o \
+                   $(patsubst %.c,$(HOSTDIR)/%.o,$(wildcard hsm-bridge/session_*.c))
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) $^ -lcrypto -o $@
+
+BENCH_TARGETS += bench-stub
+.PHONY: bench-stub
+bench-stub: $(STUB_BENCH_BIN) $(SIM_BIN) $(STUB_BIN) $(BENCH_X25519_BIN)
+	$(STUB_BENCH_BIN) $(SIM_BIN) $(STUB_BIN) $(BENCH_X25519_BIN)

@@ -10,3 +10,17 @@ $(PROV_BIN): $(HOSTDIR)/provisioner/main.o $(PROV_CORE_OBJS) $(BRIDGE_OBJS) $(HO
 	$(CC) $(HOST_LDFLAGS) $^ $(PROV_LIBS) -o $@
 
 HOST_PROGRAMS += $(if $(wildcard provisioner/main.c),$(PROV_BIN))
+
+# Recipes (recipe*.c: libcyaml + libyaml), the ledger (hsm-bridge/ledger_sqlite.c: SQLite) and
+# JSON output (jansson). The unit tests link the same objects, so their link line gets the same
+# libraries (a pattern-specific append to tests.mk's TEST_LIBS).
+PROV_LIBS += -lcyaml -lyaml -lsqlite3 -ljansson
+$(HOSTDIR)/tests/test_%: TEST_LIBS += -lcyaml -lyaml -lsqlite3
+# These tests also run the built CLI.
+$(HOSTDIR)/tests/test_recipe $(HOSTDIR)/tests/test_ledger: | $(PROV_BIN)
+
+# CMSIS-DAP probes on USB (provisioner/dap_transport_usb.c: libusb-1.0; added by the probe helper).
+PROV_LIBS += -lusb-1.0
+$(HOSTDIR)/provisioner/dap_transport_usb.o: HOST_CFLAGS += $(shell pkg-config --cflags libusb-1.0)
+# The probe backends' test drives real sim processes (added by the probe helper).
+$(HOSTDIR)/tests/test_probe_backends: | $(HOSTDIR)/bin/sim

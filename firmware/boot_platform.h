@@ -1,0 +1,40 @@
+/* What the boot flow needs from the chip, apart from flash (lib/hal/flash.h): clocks, the
+ * console on USART1, the Unique ID, locking the flash interface until reset, and the jump into
+ * the application. One file per family implements it (platform_stm32f4.c). */
+#ifndef FIRMWARE_BOOT_PLATFORM_H
+#define FIRMWARE_BOOT_PLATFORM_H
+
+#include <stdint.h>
+
+#define PLAT_FLASH_BASE 0x08000000u
+/* Where an application's initial stack pointer may point: SRAM1-3 or the CCM (F42x). */
+#define PLAT_SRAM_LO 0x20000000u
+#define PLAT_SRAM_HI 0x20030000u
+#define PLAT_CCM_LO  0x10000000u
+#define PLAT_CCM_HI  0x10010000u
+/* VTOR alignment: the next power of two above the F42x vector table (16 + 91 words). */
+#define PLAT_VTOR_ALIGN 512u
+
+/* Core clock 168 MHz from the HSI through the PLL (APB2 84 MHz), flash wait states set. */
+void plat_clock_init(void);
+/* USART1 on PA9/PA10, 115200 8N1. */
+void plat_console_init(void);
+void plat_console_putc(char c);
+/* The chip's 96-bit Unique ID as the key slot stores it. */
+void plat_uid(uint8_t uid[12]);
+/* The layout table inside this bootloader image (lib/image/layout.h). */
+const uint8_t *plat_layout_table(void);
+/* First byte after this bootloader's image in flash (its size is this minus the flash base). */
+uint32_t plat_image_end(void);
+/* Leaves FLASH_CR locked until the next reset (a deliberately wrong key sequence), so the
+ * application can neither program nor erase flash. 0 once locked, -1 if the chip did not react
+ * as RM0090 describes. */
+int plat_flash_lock_until_reset(void);
+/* Back to the reset clock (HSI 16 MHz), USART1 and its pins released. */
+void plat_deinit(void);
+/* Points VTOR at vtor, clears the bootloader's RAM, loads MSP from the table, jumps to reset. */
+__attribute__((noreturn)) void plat_jump(uint32_t vtor);
+/* Sleeps forever (the console stays as it is). */
+__attribute__((noreturn)) void plat_halt(void);
+
+#endif

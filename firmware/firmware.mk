@@ -1,0 +1,75 @@
+# firmware/: the secure bootloader and the demo application (docs/image-format.md).
+# Builds into build/arm/firmware/: bootloader.elf/.bin (budget 24 KB of flash, checked here and
+# by the linker script), the demo application in two versions and as an attack, each signed into
+# an image with a TEST key generated into build/ at build time (never a product key).
+
+FW_DIR    := $(ARMDIR)/firmware
+FW_BUDGET := 24576
+
+# PKCS#11 header for hsm-bridge/p11_*.c (Debian libp11-kit-dev).
+P11_CFLAGS := $(shell pkg-config --cflags p11-kit-1 2>/dev/null || echo -I/usr/include/p11-kit-1)
+$(HOSTDIR)/hsm-bridge/p11_%.o: HOST_CFLAGS += $(P11_CFLAGS)
+
+# ---- bootloader ----
+FW_BOOT_SRCS := $(sort $(wildcard firmware/*.c))
+FW_BOOT_OBJS := $(patsubst firmware/%.c,$(FW_DIR)/boot/%.o,$(FW_BOOT_SRCS))
+# The flash driver (the stub helper's), compiled here so the bootloader links it on its own.
+FW_HAL_OBJS  := $(FW_DIR)/hal/flash_stm32f4.o
+FW_LINK      := $(ARM_CC) $(ARM_ARCH) -Os -nostartfiles -nostdlib -Wl,--gc-sections
+
+$(FW_DIR)/boot/%.o: firmware/%.c
+	@mkdir -p $(@D)
+	$(ARM_CC) $(ARM_CFLAGS) -Ifirmware -c $< -o $@
+
+$(FW_DIR)/hal/%.o: lib/hal/%.c
+	@mkdir -p $(@D)
+	$(ARM_CC) $(ARM_CFLAGS) -c $< -o $@
+
+$(FW_DIR)/bootloader.elf: $(FW_BOOT_OBJS) $(FW_HAL_OBJS) $(ARM_LIB_OBJS) firmware/bootloader.ld
+	$(FW_LINK) -T firmware/bootloader.ld -Wl,-Map,$(@:.elf=.map) \
+	    $(FW_BOOT_OBJS) $(FW_HAL_OBJS) $(ARM_LIB_OBJS) -lgcc -o $@
+
+$(FW_DIR)/%.bin: $(FW_DIR)/%.elf
+	arm-none-eabi-objcopy -O binary $< $@
+
+# ---- demo application: v1, v2 and the counter attack, each its own objects ----
+FW_APP_VARIANTS := app_v1 app_v2 app_attack
+FW_APP_VERSION_app_v1     := 1.0.0
+FW_APP_VERSION_app_v2     := 2.0.0
+FW_APP_VERSION_app_attack := 3.0.0
+FW_APP_ATTACK_app_v1      := 0
+FW_APP_ATTACK_app_v2      := 0
+FW_APP_ATTACK_app_attack  := 1
+FW_APP_ELFS := $(FW_APP_VARIANTS:%=$(FW_DIR)/%.elf)
+
+define FW_APP_RULES
+$(FW_DIR)/$(1)/%.o: firmware/app/%.c
+	@mkdir -p $$(@D)
+	$$(ARM_CC) $$(ARM_CFLAGS) -DAPP_VERSION='"$(FW_APP_VERSION_$(1))"' \
+	    -DAPP_ATTACK=$(FW_APP_ATTACK_$(1)) -c $$< -o $$@
+$(FW_DIR)/$(1).elf: $(FW_DIR)/$(1)/app_main.o $(FW_DIR)/$(1)/app_startup.o firmware/app/app.ld
+	$$(FW_LINK) -T firmware/app/app.ld $$(filter %.o,$$^) -lgcc -o $$@
+$(FW_DIR)/$(1).img: $(FW_DIR)/$(1).bin $(FW_DIR)/keys/test-signer.pem $(PROV_BIN)
+	$(PROV_BIN) image sign --key $(FW_DIR)/keys/test-signer.pem \
+	    --image-version $(FW_APP_VERSION_$(1)) --in $$< --out $$@
+endef
+$(foreach v,$(FW_APP_VARIANTS),$(eval $(call FW_APP_RULES,$(v))))
+
+# Sizes whenever an image relinks; over budget fails the build.
+$(FW_DIR)/size.txt: $(FW_DIR)/bootloader.bin $(FW_DIR)/bootloader.elf $(FW_APP_ELFS) \
+                    firmware/size_report.sh
+	set -o pipefail; firmware/size_report.sh $(FW_BUDGET) $(FW_DIR)/bootloader.bin \
+	    $(FW_DIR)/bootloader.elf $(FW_DIR)/bootloader.map $(FW_APP_ELFS) | tee $@.new
+	mv $@.new $@
+
+# The TEST signing key: generated per build tree, used for the demo images and the tests only.
+$(FW_DIR)/keys/test-signer.pem:
+	@mkdir -p $(@D)
+	openssl genpkey -algorithm ed25519 -out $@
+
+FW_IMAGES := $(FW_DIR)/bootloader.elf $(FW_DIR)/bootloader.bin $(FW_DIR)/size.txt \
+             $(FW_APP_VARIANTS:%=$(FW_DIR)/%.img)
+DEVICE_IMAGES += $(FW_IMAGES)
+
+.PHONY: firmware
+firmware: $(FW_IMAGES)

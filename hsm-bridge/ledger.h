@@ -1,0 +1,163 @@
+/* The ledger: which devices were provisioned, how far each got, and how many a batch may still
+ * have (docs/ledger.md). SQLite in WAL mode with synchronous=FULL, so a commit survives power
+ * loss; every state change is one IMMEDIATE transaction, so several stations (processes) sharing
+ * one file count the quota exactly.
+ *
+ * One row per device UID (in the batch that reserved it) moves through
+ *   reserved -> keyed -> written -> verified -> locked
+ * one step at a time; a rerun after a failure may go back to keyed from keyed, written or
+ * verified (the session redoes the device: erase, key, write, verify); locked is final and only
+ * reachable from verified. Failures are recorded with phase and reason and never change state.
+ *
+ * Every change also appends an audit entry: hash = SHA-256(previous hash || canonical entry
+ * bytes), signed by the caller's signer (an Ed25519 key in the token, or an OpenSSL key in
+ * tests: ledger_ed25519.h). pv_ledger_verify_chain replays the log, checks every hash and
+ * signature, and checks that the tables say exactly what the log says. */
+#ifndef PV_HSM_BRIDGE_LEDGER_H
+#define PV_HSM_BRIDGE_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PV_LEDGER_SCHEMA_VERSION 1u
+#define PV_LEDGER_APPLICATION_ID 0x50564c47 /* "PVLG": PRAGMA application_id of a ledger file */
+#define PV_LEDGER_UID_LEN        12u
+#define PV_LEDGER_TEXT_MAX       64u  /* batch, station, recipe name, phase, key id (with NUL) */
+#define PV_LEDGER_REASON_MAX     512u /* failure reason (with NUL) */
+#define PV_LEDGER_SIG_MAX        512u
+#define PV_LEDGER_BUSY_MS        15000 /* how long a writer waits for another station's commit */
+#define PV_LEDGER_ENV            "PROVISION_LEDGER"
+#define PV_LEDGER_DEFAULT_PATH   "provision-ledger.db"
+
+typedef enum pv_ledger_state {
+    PV_LEDGER_RESERVED = 1,
+    PV_LEDGER_KEYED = 2,
+    PV_LEDGER_WRITTEN = 3,
+    PV_LEDGER_VERIFIED = 4,
+    PV_LEDGER_LOCKED = 5,
+} pv_ledger_state;
+
+enum pv_ledger_rc {
+    PV_LEDGER_OK = 0,
+    PV_LEDGER_RESUMED = 1,        /* reserve: this UID is in progress in this batch; its row is
+                                     returned and nothing is counted again */
+    PV_LEDGER_E_PROVISIONED = -1, /* reserve: the device is locked already; nothing written */
+    PV_LEDGER_E_QUOTA = -2,       /* reserve: the batch's quota is used up; nothing written */
+    PV_LEDGER_E_OTHER_BATCH = -3, /* reserve: the UID is in progress in another batch */
+    PV_LEDGER_E_ILLEGAL = -4,     /* advance: not a legal transition; nothing written */
+    PV_LEDGER_E_UNKNOWN = -5,     /* no row for that UID */
+    PV_LEDGER_E_SIGN = -6,        /* no signer, or it failed; nothing written */
+    PV_LEDGER_E_DB = -7,          /* SQLite refused (disk, lock timeout, corrupt file) */
+    PV_LEDGER_E_ARG = -8,         /* a NULL, empty or too long argument */
+    PV_LEDGER_E_CHAIN = -9,       /* verify: the audit log or a table is not what was written */
+};
+
+/* Signs the 32-byte entry hash: writes at most *sig_len bytes to sig and sets *sig_len. 0 on
+ * success. */
+typedef int (*pv_ledger_sign_fn)(void *ctx, const uint8_t hash[32], uint8_t *sig, size_t *sig_len);
+/* 0 if sig is key_id's signature of hash. */
+typedef int (*pv_ledger_verify_fn)(void *ctx, const char *key_id, const uint8_t hash[32],
+                                   const uint8_t *sig, size_t sig_len);
+
+typedef struct pv_ledger_signer {
+    const char *key_id; /* stored with each entry (hashed too): which key signed it */
+    pv_ledger_sign_fn sign;
+    void *ctx;
+} pv_ledger_signer;
+
+typedef struct pv_ledger_recipe {
+    const char *name;   /* pv_recipe.name */
+    uint8_t digest[32]; /* pv_recipe.digest: SHA-256 of the recipe file */
+} pv_ledger_recipe;
+
+/* What a step adds to the row (all optional). */
+typedef struct pv_ledger_details {
+    const char *image_digest; /* hex SHA-256 of what was written (written, verified) */
+    int has_key;              /* keyed: the key slot's key_id / key_version */
+    uint32_t key_id, key_version;
+} pv_ledger_details;
+
+typedef struct pv_ledger_row {
+    int64_t id;
+    char batch[PV_LEDGER_TEXT_MAX];
+    uint8_t uid[PV_LEDGER_UID_LEN];
+    char uid_hex[2 * PV_LEDGER_UID_LEN + 1];
+    pv_ledger_state state;
+    char station[PV_LEDGER_TEXT_MAX];
+    char recipe_name[PV_LEDGER_TEXT_MAX];
+    char recipe_digest[65];
+    char image_digest[65]; /* "" until given */
+    int has_key;
+    uint32_t key_id, key_version;
+    char at[5][32];    /* when each state was reached, UTC ISO 8601; "" if not (index state-1) */
+    unsigned attempts; /* reservations: 1 + resumes */
+    unsigned failures;
+    char last_failure[PV_LEDGER_TEXT_MAX + PV_LEDGER_REASON_MAX]; /* "phase: reason" or "" */
+} pv_ledger_row;
+
+typedef struct pv_ledger pv_ledger;
+
+enum pv_ledger_open_flags {
+    PV_LEDGER_CREATE = 1u << 0, /* create the file if it does not exist */
+};
+
+/* Opens (and with PV_LEDGER_CREATE creates) the ledger at path, sets WAL, synchronous=FULL and
+ * the busy timeout, and creates or checks the schema version. NULL with a reason in err. */
+pv_ledger *pv_ledger_open(const char *path, unsigned flags, char *err, size_t err_len);
+void pv_ledger_close(pv_ledger *l);
+/* The signer for every write from now on; NULL removes it (reads still work). Copied. */
+void pv_ledger_set_signer(pv_ledger *l, const pv_ledger_signer *s);
+/* The last failure's message ("" after a success). */
+const char *pv_ledger_error(const pv_ledger *l);
+/* The SQLite connection, for diagnostics and tests (PRAGMA checks). */
+struct sqlite3 *pv_ledger_db(pv_ledger *l);
+
+/* Reserves uid in batch for a station before anything secret is released. The batch is created
+ * with quota on first use; a different quota later replaces it (audited). Returns PV_LEDGER_OK
+ * (a new row, counted), PV_LEDGER_RESUMED (existing row of this batch, not counted again; the
+ * station and recipe are updated and attempts incremented), or a refusal that writes nothing:
+ * PV_LEDGER_E_PROVISIONED, PV_LEDGER_E_QUOTA, PV_LEDGER_E_OTHER_BATCH. row (may be NULL) gets
+ * the row after the call. */
+int pv_ledger_reserve(pv_ledger *l, const char *batch, const uint8_t uid[PV_LEDGER_UID_LEN],
+                      const char *station, const pv_ledger_recipe *recipe, uint32_t quota,
+                      pv_ledger_row *row);
+/* Moves uid's row to state (legal transitions above). d may be NULL. */
+int pv_ledger_advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger_state state,
+                      const pv_ledger_details *d);
+/* Records a failed attempt (phase: "probe", "keys", "erase", "write", "verify", "lock"...). The
+ * state stays; a rerun resumes. */
+int pv_ledger_fail(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const char *phase,
+                   const char *reason);
+
+int pv_ledger_get(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger_row *row);
+/* Calls fn for every row (of batch, or all when batch is NULL) in reservation order; a non-zero
+ * return from fn stops the walk and is returned. */
+int pv_ledger_list(pv_ledger *l, const char *batch, int (*fn)(void *ctx, const pv_ledger_row *r),
+                   void *ctx);
+/* A batch's quota and how many devices it has counted. PV_LEDGER_E_UNKNOWN if no such batch. */
+int pv_ledger_batch(pv_ledger *l, const char *batch, uint32_t *quota, uint32_t *used);
+
+enum pv_ledger_format { PV_LEDGER_CSV, PV_LEDGER_JSON };
+/* Every row (of batch, or all) as CSV (RFC 4180, header line) or one JSON array. */
+int pv_ledger_export(pv_ledger *l, FILE *out, enum pv_ledger_format fmt, const char *batch);
+
+typedef struct pv_ledger_verify_report {
+    int64_t entries;   /* audit entries checked */
+    int64_t first_bad; /* seq of the first broken entry, 0 if none (or a table broke) */
+    int signatures;    /* 1 if signatures were checked */
+    char message[768]; /* what is wrong, naming the entry or row; "" when all is well */
+} pv_ledger_verify_report;
+
+/* Checks the audit chain (sequence, hashes, signatures with verify unless it is NULL), then
+ * replays it and checks the batches, devices and failures tables against it. PV_LEDGER_OK, or
+ * PV_LEDGER_E_CHAIN with rep naming the first problem. */
+int pv_ledger_verify_chain(pv_ledger *l, pv_ledger_verify_fn verify, void *ctx,
+                           pv_ledger_verify_report *rep);
+
+const char *pv_ledger_state_name(pv_ledger_state s);
+/* "reserved" -> PV_LEDGER_RESERVED; 0 if not a state name. */
+pv_ledger_state pv_ledger_state_from_name(const char *name);
+const char *pv_ledger_strerror(int rc);
+
+#endif

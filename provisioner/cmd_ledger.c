@@ -1,0 +1,274 @@
+/* provision ledger list|export|verify: read the ledger of provisioned devices
+ * (hsm-bridge/ledger.h, docs/ledger.md). Nothing here writes to the ledger. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "../hsm-bridge/ledger.h"
+#include "../hsm-bridge/ledger_ed25519.h"
+#include "commands.h"
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: provision ledger list   [--batch B] [--json]          [--ledger PATH]\n"
+            "       provision ledger export --format csv|json [-o FILE] [--batch B]\n"
+            "                                                              [--ledger PATH]\n"
+            "       provision ledger verify [--key PUB.pem]                [--ledger PATH]\n"
+            "\n"
+            "The ledger (docs/ledger.md) holds one row per device UID: its batch and state\n"
+            "(reserved, keyed, written, verified, locked), station, recipe, image digest, key\n"
+            "id and version, the time of each state and the failed attempts; per batch the\n"
+            "quota; and a hash-chained, signed audit log of every change.\n"
+            "\n"
+            "list     one line per device and each batch's quota use (--json: a JSON array)\n"
+            "export   every field of every device as CSV (RFC 4180) or JSON, to stdout or FILE\n"
+            "verify   checks the audit chain (order, hashes, and with --key the Ed25519\n"
+            "         signatures) and that the tables say what the audit log says; names the\n"
+            "         first broken entry or row\n"
+            "\n"
+            "  --ledger PATH  the ledger file (default $%s, else ./%s)\n"
+            "  --batch B      only devices of batch B\n"
+            "  --key PUB.pem  the audit signing key's public key (PEM)\n"
+            "\n"
+            "exit status: 0 done / chain intact; 1 chain or tables broken; 2 bad command line;\n"
+            "3 ledger cannot be opened or output not written; 4 key cannot be loaded.\n",
+            PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH);
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "provision ledger: %s%s%s (see provision ledger --help)\n", msg, arg ? " " : "",
+            arg ? arg : "");
+    return PV_EXIT_USAGE;
+}
+
+static const char *latest_time(const pv_ledger_row *r)
+{
+    for (int i = 4; i >= 0; i--)
+        if (r->at[i][0])
+            return r->at[i];
+    return "";
+}
+
+struct list_ctx {
+    int rows;
+    char batches[64][PV_LEDGER_TEXT_MAX];
+    int nbatches;
+};
+
+static int print_row(void *ctx, const pv_ledger_row *r)
+{
+    struct list_ctx *c = ctx;
+    if (c->rows++ == 0)
+        printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5s  %5s\n", "UID", "BATCH", "STATE", "STATION",
+               "UPDATED", "TRIES", "FAILS");
+    printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5u  %5u\n", r->uid_hex, r->batch,
+           pv_ledger_state_name(r->state), r->station, latest_time(r), r->attempts, r->failures);
+    int seen = 0;
+    for (int i = 0; i < c->nbatches; i++)
+        seen |= strcmp(c->batches[i], r->batch) == 0;
+    if (!seen && c->nbatches < 64)
+        snprintf(c->batches[c->nbatches++], PV_LEDGER_TEXT_MAX, "%s", r->batch);
+    return 0;
+}
+
+static int list(pv_ledger *l, const char *batch, int json)
+{
+    if (json)
+        return pv_ledger_export(l, stdout, PV_LEDGER_JSON, batch) == PV_LEDGER_OK ? PV_EXIT_OK
+                                                                                  : PV_EXIT_IO;
+    struct list_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return PV_EXIT_IO;
+    int rc = pv_ledger_list(l, batch, print_row, c);
+    if (rc != PV_LEDGER_OK) {
+        fprintf(stderr, "provision ledger list: %s\n", pv_ledger_error(l));
+        free(c);
+        return PV_EXIT_IO;
+    }
+    if (!c->rows)
+        printf("no devices%s%s\n", batch ? " in batch " : "", batch ? batch : "");
+    for (int i = 0; i < c->nbatches; i++) {
+        uint32_t quota, used;
+        if (pv_ledger_batch(l, c->batches[i], &quota, &used) == PV_LEDGER_OK)
+            printf("batch %s: %u of %u devices counted\n", c->batches[i], used, quota);
+    }
+    free(c);
+    return PV_EXIT_OK;
+}
+
+static int export(pv_ledger *l, const char *format, const char *out_path, const char *batch)
+{
+    enum pv_ledger_format fmt;
+    if (!format)
+        return usage_error("export needs --format csv or --format json", NULL);
+    if (strcmp(format, "csv") == 0)
+        fmt = PV_LEDGER_CSV;
+    else if (strcmp(format, "json") == 0)
+        fmt = PV_LEDGER_JSON;
+    else
+        return usage_error("--format is csv or json, not", format);
+    if (!out_path) {
+        if (pv_ledger_export(l, stdout, fmt, batch) != PV_LEDGER_OK) {
+            fprintf(stderr, "provision ledger export: %s\n", pv_ledger_error(l));
+            return PV_EXIT_IO;
+        }
+        return PV_EXIT_OK;
+    }
+    /* Next to the target, then renamed: a reader never sees half an export. */
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out_path, (long)getpid()) >= sizeof tmp)
+        return usage_error("output path too long:", out_path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "provision ledger export: %s: cannot create: %s\n", out_path,
+                strerror(errno));
+        return PV_EXIT_IO;
+    }
+    int rc = pv_ledger_export(l, f, fmt, batch);
+    int closed = fclose(f) == 0;
+    if (rc != PV_LEDGER_OK || !closed || rename(tmp, out_path) != 0) {
+        fprintf(stderr, "provision ledger export: %s: %s\n", out_path,
+                rc != PV_LEDGER_OK ? pv_ledger_error(l) : strerror(errno));
+        unlink(tmp);
+        return PV_EXIT_IO;
+    }
+    return PV_EXIT_OK;
+}
+
+static EVP_PKEY *load_key(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "provision ledger verify: %s: cannot open: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    EVP_PKEY *k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    if (!k) {
+        rewind(f);
+        k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    }
+    fclose(f);
+    if (!k || EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
+        fprintf(stderr,
+                "provision ledger verify: %s: not an Ed25519 key in PEM (export the audit key's "
+                "public half, e.g. openssl pkey -pubout)\n",
+                path);
+        EVP_PKEY_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+static int verify(pv_ledger *l, const char *path, const char *key_path)
+{
+    EVP_PKEY *key = NULL;
+    char key_id[PV_LEDGER_KEY_ID_LEN] = "";
+    if (key_path) {
+        if (!(key = load_key(key_path)))
+            return PV_EXIT_KEY;
+        pv_ledger_ed25519_key_id(key, key_id);
+    }
+    pv_ledger_verify_report rep;
+    int rc = pv_ledger_verify_chain(l, key ? pv_ledger_ed25519_verify : NULL, key, &rep);
+    EVP_PKEY_free(key);
+    if (rc == PV_LEDGER_E_CHAIN) {
+        fprintf(stderr, "%s: audit chain broken: %s\n", path, rep.message);
+        return PV_EXIT_INVALID;
+    }
+    if (rc != PV_LEDGER_OK) {
+        fprintf(stderr, "%s: %s\n", path, rep.message[0] ? rep.message : pv_ledger_error(l));
+        return PV_EXIT_IO;
+    }
+    printf("%s: audit chain intact: %lld entries, hashes %s, tables match the log\n", path,
+           (long long)rep.entries, key ? "and signatures checked" : "checked");
+    if (key)
+        printf("signatures: every entry signed by %s\n", key_id);
+    else
+        printf("signatures: not checked (give --key PUB.pem with the audit key)\n");
+    return PV_EXIT_OK;
+}
+
+static int run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"ledger", required_argument, NULL, 'l'}, {"batch", required_argument, NULL, 'b'},
+        {"json", no_argument, NULL, 'j'},         {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'}, {"key", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    const char *path = getenv(PV_LEDGER_ENV), *batch = NULL, *format = NULL, *out = NULL,
+               *key = NULL;
+    int json = 0, c;
+    if (!path || !path[0])
+        path = PV_LEDGER_DEFAULT_PATH;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            path = optarg;
+            break;
+        case 'b':
+            batch = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'h':
+            help(stdout);
+            return PV_EXIT_OK;
+        case ':':
+            return usage_error("option needs a value:", argv[optind - 1]);
+        default:
+            return usage_error("unknown option", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("missing subcommand (list, export or verify)", NULL);
+    const char *sub = argv[optind];
+    if (strcmp(sub, "help") == 0) {
+        help(stdout);
+        return PV_EXIT_OK;
+    }
+    if (optind + 1 < argc)
+        return usage_error("unexpected argument", argv[optind + 1]);
+    int is_list = strcmp(sub, "list") == 0, is_export = strcmp(sub, "export") == 0,
+        is_verify = strcmp(sub, "verify") == 0;
+    if (!is_list && !is_export && !is_verify)
+        return usage_error("unknown subcommand", sub);
+    if ((json && !is_list) || (format && !is_export) || (out && !is_export) ||
+        (key && !is_verify) || (batch && is_verify))
+        return usage_error("option not valid with", sub);
+    char err[1024];
+    pv_ledger *l = pv_ledger_open(path, 0, err, sizeof err);
+    if (!l) {
+        fprintf(stderr, "provision ledger: %s\n", err);
+        return PV_EXIT_IO;
+    }
+    int ex = is_list ? list(l, batch, json)
+                     : (is_export ? export(l, format, out, batch) : verify(l, path, key));
+    pv_ledger_close(l);
+    return ex;
+}
+
+const struct pv_command pv_cmd_ledger = {
+    .name = "ledger",
+    .summary = "list, export (CSV, JSON) or verify the ledger of provisioned devices",
+    .run = run,
+    .help = help,
+};

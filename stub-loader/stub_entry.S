@@ -1,0 +1,39 @@
+/* The stub's first bytes: the header the host reads from stub.bin (lib/proto/proto.h,
+ * PV_STUB_HDR_*), the entry point, and the idle breakpoint. The host starts the stub with
+ * r0 = mailbox address, PC = entry, xPSR.T = 1; the entry masks interrupts, takes its own stack
+ * and never returns. When the stub has nothing to do it halts on BKPT; the host resumes it at
+ * stub_resume (the address in the header), past the breakpoint. */
+    .syntax unified
+    .thumb
+
+    .section .stub_header, "a"
+    .global stub_header
+stub_header:
+    .word   0x42535650          @ "PVSB"
+    .hword  1                   @ PV_PROTO_VERSION
+    .hword  24                  @ header size
+    .word   stub_entry          @ Thumb bit set by the linker
+    .word   stub_resume
+    .word   __stub_ram_end
+    .word   __stub_image_size
+
+    .section .text.stub_entry, "ax"
+    .global stub_entry
+    .thumb_func
+stub_entry:
+    cpsid   i
+    ldr     r1, =__stub_ram_end
+    mov     sp, r1
+    bl      stub_main
+    b       .
+    .ltorg
+
+    .section .text.stub_idle, "ax"
+    .global stub_idle
+    .global stub_resume
+    .thumb_func
+stub_idle:
+    bkpt    #0x50
+    .thumb_func
+stub_resume:
+    bx      lr

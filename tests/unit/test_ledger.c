@@ -1,0 +1,855 @@
+/* The ledger (hsm-bridge/ledger.h) on real SQLite files: durability settings, the state machine,
+ * resume without double counting, exact quotas (also with fork()ed processes racing on one
+ * file), refusals that write nothing, failures, the signed audit chain and the tampering it
+ * catches (edited entries and rows, deleted entries, a rewritten chain without the key), the
+ * CSV/JSON export, and `provision ledger` as a user runs it. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+#include "../../hsm-bridge/ledger.h"
+#include "../../hsm-bridge/ledger_ed25519.h"
+#include "../../hsm-bridge/ledger_internal.h"
+#include "sim_process.h"
+
+static char dir[64], prov[4096], pub_pem[128];
+static EVP_PKEY *key, *other_key;
+static char key_id[PV_LEDGER_KEY_ID_LEN], other_id[PV_LEDGER_KEY_ID_LEN];
+static int file_no;
+
+static const pv_ledger_recipe recipe = {.name = "demo-stm32f427", .digest = {0xab, 0xcd}};
+#define RECIPE_HEX "abcd000000000000000000000000000000000000000000000000000000000000"
+#define IMG_HEX    "1111111111111111111111111111111111111111111111111111111111111111"
+
+static void uid_of(unsigned n, uint8_t uid[12])
+{
+    memset(uid, 0, 12);
+    uid[0] = 0x30, uid[1] = 0x00, uid[2] = 0x41;
+    uid[8] = (uint8_t)(n >> 24), uid[9] = (uint8_t)(n >> 16);
+    uid[10] = (uint8_t)(n >> 8), uid[11] = (uint8_t)n;
+}
+
+static void new_path(char *out, size_t len)
+{
+    snprintf(out, len, "%s/ledger-%d.db", dir, ++file_no);
+}
+
+static pv_ledger *open_signed(const char *path)
+{
+    char err[512];
+    pv_ledger *l = pv_ledger_open(path, PV_LEDGER_CREATE, err, sizeof err);
+    if (!l)
+        fail_msg("open %s: %s", path, err);
+    pv_ledger_signer s = {key_id, pv_ledger_ed25519_sign, key};
+    pv_ledger_set_signer(l, &s);
+    return l;
+}
+
+static int64_t count(pv_ledger *l, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(pv_ledger_db(l), sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void sql(pv_ledger *l, const char *q)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(pv_ledger_db(l), q, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", q, msg);
+}
+
+static void expect_rc(int got, int want, pv_ledger *l, const char *needle)
+{
+    if (got != want || (needle && !strstr(pv_ledger_error(l), needle)))
+        fail_msg("rc %d (want %d), message '%s' (want '%s')", got, want, pv_ledger_error(l),
+                 needle ? needle : "");
+}
+
+/* Takes uid from nothing to state, legally. */
+static void drive(pv_ledger *l, const uint8_t uid[12], pv_ledger_state to)
+{
+    pv_ledger_row row;
+    int rc = pv_ledger_reserve(l, "b1", uid, "st-1", &recipe, 1000, &row);
+    assert_true(rc == PV_LEDGER_OK || rc == PV_LEDGER_RESUMED);
+    pv_ledger_details keyed = {.has_key = 1, .key_id = 7, .key_version = 2};
+    pv_ledger_details img = {.image_digest = IMG_HEX};
+    for (int s = PV_LEDGER_KEYED; s <= (int)to; s++)
+        expect_rc(pv_ledger_advance(l, uid, (pv_ledger_state)s,
+                                    s == PV_LEDGER_KEYED ? &keyed
+                                                         : (s == PV_LEDGER_WRITTEN ? &img : NULL)),
+                  PV_LEDGER_OK, l, NULL);
+}
+
+static void verify_ok(pv_ledger *l)
+{
+    pv_ledger_verify_report rep;
+    int rc = pv_ledger_verify_chain(l, pv_ledger_ed25519_verify, key, &rep);
+    if (rc != PV_LEDGER_OK)
+        fail_msg("verify: %s", rep.message);
+}
+
+static void verify_broken(pv_ledger *l, int with_key, int64_t bad, const char *needle)
+{
+    pv_ledger_verify_report rep;
+    int rc = pv_ledger_verify_chain(l, with_key ? pv_ledger_ed25519_verify : NULL, key, &rep);
+    if (rc != PV_LEDGER_E_CHAIN || rep.first_bad != bad || !strstr(rep.message, needle))
+        fail_msg("verify rc %d, first bad #%lld (want #%lld), message '%s' (want '%s')", rc,
+                 (long long)rep.first_bad, (long long)bad, rep.message, needle);
+}
+
+/* A token that refuses (PIN locked, key gone). */
+static int refuse_to_sign(void *ctx, const uint8_t hash[32], uint8_t *sig, size_t *sig_len)
+{
+    (void)ctx, (void)hash, (void)sig, (void)sig_len;
+    return -1;
+}
+
+/* ---- durability and schema ---- */
+
+static void test_durability_settings(void **state)
+{
+    (void)state;
+    char path[128];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(pv_ledger_db(l), "PRAGMA journal_mode", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    assert_int_equal(count(l, "PRAGMA synchronous"), 2); /* FULL */
+    assert_int_equal(count(l, "PRAGMA busy_timeout"), PV_LEDGER_BUSY_MS);
+    assert_int_equal(count(l, "PRAGMA foreign_keys"), 1);
+    assert_int_equal(count(l, "PRAGMA user_version"), PV_LEDGER_SCHEMA_VERSION);
+    assert_int_equal(count(l, "PRAGMA application_id"), PV_LEDGER_APPLICATION_ID);
+    pv_ledger_close(l);
+
+    /* The WAL mode is in the file: a plain SQLite connection sees it too. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    /* A newer schema is refused, not misread. */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    char err[512];
+    assert_null(pv_ledger_open(path, 0, err, sizeof err));
+    assert_non_null(strstr(err, "schema version 9 is newer"));
+
+    /* Another application's SQLite file is not taken over. */
+    new_path(path, sizeof path);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(pv_ledger_open(path, PV_LEDGER_CREATE, err, sizeof err));
+    assert_non_null(strstr(err, "not a provision ledger"));
+
+    /* Without PV_LEDGER_CREATE a missing file is an error, and none is created. */
+    new_path(path, sizeof path);
+    assert_null(pv_ledger_open(path, 0, err, sizeof err));
+    assert_non_null(strstr(err, "no ledger there"));
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+/* ---- state machine ---- */
+
+static void test_state_machine(void **state)
+{
+    (void)state;
+    char path[128];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    /* Every (from, to) pair: one step forward; back to keyed from keyed/written/verified;
+     * nothing out of locked; locked only from verified. */
+    static const int legal[6][6] = {
+        /* to:   -  res key wri ver lck */
+        [1] = {0, 0, 1, 0, 0, 0}, [2] = {0, 0, 1, 1, 0, 0}, [3] = {0, 0, 1, 0, 1, 0},
+        [4] = {0, 0, 1, 0, 0, 1}, [5] = {0, 0, 0, 0, 0, 0},
+    };
+    unsigned n = 100;
+    for (int from = 1; from <= 5; from++)
+        for (int to = 1; to <= 5; to++) {
+            uint8_t uid[12];
+            uid_of(n++, uid);
+            drive(l, uid, (pv_ledger_state)from);
+            int64_t entries = count(l, "SELECT COUNT(*) FROM audit");
+            int rc = pv_ledger_advance(l, uid, (pv_ledger_state)to, NULL);
+            pv_ledger_row row;
+            assert_int_equal(pv_ledger_get(l, uid, &row), PV_LEDGER_OK);
+            if (legal[from][to]) {
+                if (rc != PV_LEDGER_OK)
+                    fail_msg("%d -> %d refused: %s", from, to, pv_ledger_error(l));
+                assert_int_equal(row.state, to);
+                assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), entries + 1);
+            } else {
+                if (rc != PV_LEDGER_E_ILLEGAL)
+                    fail_msg("%d -> %d allowed (rc %d)", from, to, rc);
+                assert_int_equal(row.state, from); /* nothing written */
+                assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), entries);
+            }
+        }
+    /* The message says what the next state would be. */
+    uint8_t uid[12];
+    uid_of(1, uid);
+    drive(l, uid, PV_LEDGER_KEYED);
+    expect_rc(pv_ledger_advance(l, uid, PV_LEDGER_LOCKED, NULL), PV_LEDGER_E_ILLEGAL, l,
+              "cannot go from keyed to locked; the next state is written");
+
+    /* Timestamps and details land in the row; a redo clears what it will redo. */
+    uid_of(2, uid);
+    drive(l, uid, PV_LEDGER_VERIFIED);
+    pv_ledger_row row;
+    assert_int_equal(pv_ledger_get(l, uid, &row), PV_LEDGER_OK);
+    assert_string_equal(row.image_digest, IMG_HEX);
+    assert_true(row.has_key && row.key_id == 7 && row.key_version == 2);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(strlen(row.at[i]), 24); /* 2024-01-01T00:00:00.000Z */
+    assert_string_equal(row.at[4], "");
+    assert_int_equal(pv_ledger_advance(l, uid, PV_LEDGER_KEYED, NULL), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_get(l, uid, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_KEYED);
+    assert_string_equal(row.at[2], "");
+    assert_string_equal(row.at[3], "");
+    assert_string_equal(row.image_digest, "");
+
+    /* Unknown devices and bad arguments. */
+    uid_of(99999, uid);
+    expect_rc(pv_ledger_advance(l, uid, PV_LEDGER_KEYED, NULL), PV_LEDGER_E_UNKNOWN, l,
+              "no device with UID");
+    pv_ledger_details bad = {.image_digest = "not-a-digest"};
+    uid_of(2, uid);
+    expect_rc(pv_ledger_advance(l, uid, PV_LEDGER_WRITTEN, &bad), PV_LEDGER_E_ARG, l,
+              "64 lowercase hex");
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
+/* ---- reservations and quota ---- */
+
+static void test_resume_counts_once(void **state)
+{
+    (void)state;
+    char path[128];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    uint8_t a[12], b[12], c[12];
+    uid_of(1, a), uid_of(2, b), uid_of(3, c);
+    pv_ledger_row row;
+    uint32_t quota, used;
+    assert_int_equal(pv_ledger_reserve(l, "b1", a, "st-1", &recipe, 2, &row), PV_LEDGER_OK);
+    assert_int_equal(row.attempts, 1);
+    assert_string_equal(row.recipe_digest, RECIPE_HEX);
+    assert_int_equal(pv_ledger_advance(l, a, PV_LEDGER_KEYED, NULL), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_fail(l, a, "write", "power lost"), PV_LEDGER_OK);
+    /* The rerun (another station) resumes the same row: state kept, nothing counted. */
+    assert_int_equal(pv_ledger_reserve(l, "b1", a, "st-2", &recipe, 2, &row), PV_LEDGER_RESUMED);
+    assert_int_equal(row.state, PV_LEDGER_KEYED);
+    assert_int_equal(row.attempts, 2);
+    assert_string_equal(row.station, "st-2");
+    assert_int_equal(pv_ledger_batch(l, "b1", &quota, &used), PV_LEDGER_OK);
+    assert_int_equal(used, 1);
+    assert_int_equal(pv_ledger_reserve(l, "b1", b, "st-1", &recipe, 2, NULL), PV_LEDGER_OK);
+    /* Quota full: a resume still works, a new device does not. */
+    assert_int_equal(pv_ledger_reserve(l, "b1", a, "st-1", &recipe, 2, &row), PV_LEDGER_RESUMED);
+    assert_int_equal(row.attempts, 3);
+    expect_rc(pv_ledger_reserve(l, "b1", c, "st-1", &recipe, 2, NULL), PV_LEDGER_E_QUOTA, l,
+              "batch quota exhausted: batch b1 has provisioned or reserved 2 of 2 devices");
+    assert_int_equal(pv_ledger_batch(l, "b1", &quota, &used), PV_LEDGER_OK);
+    assert_int_equal(quota, 2);
+    assert_int_equal(used, 2);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM devices"), 2);
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
+static void test_quota_exact_nothing_written(void **state)
+{
+    (void)state;
+    char path[128];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    const uint32_t n = 5;
+    uint8_t uid[12];
+    for (unsigned i = 0; i < n; i++) {
+        uid_of(i, uid);
+        assert_int_equal(pv_ledger_reserve(l, "q", uid, "st", &recipe, n, NULL), PV_LEDGER_OK);
+    }
+    int64_t audit = count(l, "SELECT COUNT(*) FROM audit");
+    uid_of(n, uid);
+    expect_rc(pv_ledger_reserve(l, "q", uid, "st", &recipe, n, NULL), PV_LEDGER_E_QUOTA, l,
+              "5 of 5");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM devices"), n);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), audit);
+    pv_ledger_row row;
+    assert_int_equal(pv_ledger_get(l, uid, &row), PV_LEDGER_E_UNKNOWN);
+
+    /* A larger quota from a new recipe is taken (and audited); a smaller one stops at once. */
+    assert_int_equal(pv_ledger_reserve(l, "q", uid, "st", &recipe, n + 1, NULL), PV_LEDGER_OK);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit WHERE action = 'quota'"), 1);
+    uid_of(n + 1, uid);
+    assert_int_equal(pv_ledger_reserve(l, "q", uid, "st", &recipe, 3, NULL), PV_LEDGER_E_QUOTA);
+    uint32_t quota, used;
+    assert_int_equal(pv_ledger_batch(l, "q", &quota, &used), PV_LEDGER_OK);
+    assert_int_equal(quota, n + 1); /* the refused call's quota change was rolled back */
+
+    /* Quota 0 on a new batch: refused, and not even the batch is created. */
+    expect_rc(pv_ledger_reserve(l, "empty", uid, "st", &recipe, 0, NULL), PV_LEDGER_E_QUOTA, l,
+              "0 of 0");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM batches WHERE batch = 'empty'"), 0);
+
+    /* No signer, or a failing one: refused, nothing written. */
+    audit = count(l, "SELECT COUNT(*) FROM audit");
+    pv_ledger_set_signer(l, NULL);
+    uid_of(50, uid);
+    expect_rc(pv_ledger_reserve(l, "q2", uid, "st", &recipe, 10, NULL), PV_LEDGER_E_SIGN, l,
+              "no audit signer");
+    pv_ledger_signer failing = {"broken", refuse_to_sign, NULL};
+    pv_ledger_set_signer(l, &failing);
+    expect_rc(pv_ledger_reserve(l, "q2", uid, "st", &recipe, 10, NULL), PV_LEDGER_E_SIGN, l,
+              "signer (key broken) failed");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), audit);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM batches WHERE batch = 'q2'"), 0);
+    pv_ledger_close(l);
+
+    l = open_signed(path);
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
+static void test_locked_and_other_batch_refused(void **state)
+{
+    (void)state;
+    char path[128];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    uint8_t a[12], b[12];
+    uid_of(1, a), uid_of(2, b);
+    drive(l, a, PV_LEDGER_LOCKED);
+    int64_t audit = count(l, "SELECT COUNT(*) FROM audit");
+    expect_rc(pv_ledger_reserve(l, "b1", a, "st-1", &recipe, 1000, NULL), PV_LEDGER_E_PROVISIONED,
+              l, "device already provisioned: UID 3000410000000000");
+    expect_rc(pv_ledger_reserve(l, "b2", a, "st-1", &recipe, 1000, NULL), PV_LEDGER_E_PROVISIONED,
+              l, "device already provisioned");
+    drive(l, b, PV_LEDGER_WRITTEN);
+    audit = count(l, "SELECT COUNT(*) FROM audit");
+    expect_rc(pv_ledger_reserve(l, "b2", b, "st-1", &recipe, 1000, NULL), PV_LEDGER_E_OTHER_BATCH,
+              l, "is in progress in batch b1 (state written), not b2");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), audit);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM batches WHERE batch = 'b2'"), 0);
+    pv_ledger_row row;
+    assert_int_equal(pv_ledger_get(l, a, &row), PV_LEDGER_OK);
+    assert_int_equal(row.attempts, 1);
+    pv_ledger_close(l);
+}
+
+static void test_failures_recorded(void **state)
+{
+    (void)state;
+    char path[128];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    uint8_t a[12];
+    uid_of(1, a);
+    drive(l, a, PV_LEDGER_KEYED);
+    assert_int_equal(pv_ledger_fail(l, a, "erase", "flash timeout"), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_fail(l, a, "write", "power cut, \"sector 4\""), PV_LEDGER_OK);
+    pv_ledger_row row;
+    assert_int_equal(pv_ledger_get(l, a, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_KEYED); /* a failure never moves the state */
+    assert_int_equal(row.failures, 2);
+    assert_string_equal(row.last_failure, "write: power cut, \"sector 4\"");
+    assert_int_equal(
+        count(l, "SELECT COUNT(*) FROM failures WHERE phase = 'erase' AND state = 'keyed' AND "
+                 "reason = 'flash timeout' AND station = 'st-1' AND batch = 'b1'"),
+        1);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit WHERE action = 'fail'"), 2);
+    uint8_t unknown[12];
+    uid_of(77, unknown);
+    expect_rc(pv_ledger_fail(l, unknown, "probe", "x"), PV_LEDGER_E_UNKNOWN, l, "no device");
+    expect_rc(pv_ledger_fail(l, a, "", "x"), PV_LEDGER_E_ARG, l, "needs a UID, a phase");
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
+/* ---- racing processes ---- */
+
+struct race_result {
+    int ok, resumed, quota, other;
+};
+
+/* K children wait at a barrier, then each tries its UIDs as fast as it can. */
+static void race(const char *path, int children, int per_child, uint32_t quota, int same_uid,
+                 struct race_result *total)
+{
+    int go[2], res[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(res), 0);
+    pid_t pids[8];
+    for (int k = 0; k < children; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            close(go[1]);
+            close(res[0]);
+            char err[256], station[16];
+            pv_ledger *l = pv_ledger_open(path, 0, err, sizeof err);
+            if (!l)
+                _exit(2);
+            pv_ledger_signer s = {key_id, pv_ledger_ed25519_sign, key};
+            pv_ledger_set_signer(l, &s);
+            snprintf(station, sizeof station, "st-%d", k);
+            char c;
+            if (read(go[0], &c, 1) < 0) /* EOF when the parent opens the barrier */
+                _exit(3);
+            struct race_result r = {0};
+            for (int i = 0; i < per_child; i++) {
+                uint8_t uid[12];
+                uid_of(same_uid ? 424242u : (unsigned)(1000 * k + i), uid);
+                int rc = pv_ledger_reserve(l, "race", uid, station, &recipe, quota, NULL);
+                if (rc == PV_LEDGER_OK)
+                    r.ok++;
+                else if (rc == PV_LEDGER_RESUMED)
+                    r.resumed++;
+                else if (rc == PV_LEDGER_E_QUOTA)
+                    r.quota++;
+                else
+                    r.other++;
+            }
+            pv_ledger_close(l);
+            _exit(write(res[1], &r, sizeof r) == sizeof r ? 0 : 4);
+        }
+    }
+    close(go[0]);
+    close(res[1]);
+    close(go[1]); /* opens the barrier */
+    memset(total, 0, sizeof *total);
+    for (int k = 0; k < children; k++) {
+        struct race_result r;
+        assert_int_equal(read(res[0], &r, sizeof r), sizeof r);
+        total->ok += r.ok, total->resumed += r.resumed, total->quota += r.quota;
+        total->other += r.other;
+    }
+    close(res[0]);
+    for (int k = 0; k < children; k++) {
+        int st;
+        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+}
+
+static void test_racing_processes_never_exceed_quota(void **state)
+{
+    (void)state;
+    char path[128];
+    new_path(path, sizeof path);
+    pv_ledger_close(open_signed(path)); /* created once; the children only open it */
+    struct race_result t;
+    const uint32_t quota = 13;
+    race(path, 4, 10, quota, 0, &t);
+    assert_int_equal(t.ok, quota);
+    assert_int_equal(t.quota, 40 - (int)quota);
+    assert_int_equal(t.other, 0);
+    pv_ledger *l = open_signed(path);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM devices WHERE batch = 'race'"), quota);
+    verify_ok(l); /* four writers, one unbroken chain */
+    pv_ledger_close(l);
+
+    /* Four stations resuming the same device race too: counted exactly once. */
+    new_path(path, sizeof path);
+    pv_ledger_close(open_signed(path));
+    race(path, 4, 5, 1, 1, &t);
+    assert_int_equal(t.ok, 1);
+    assert_int_equal(t.resumed, 19);
+    assert_int_equal(t.quota + t.other, 0);
+    l = open_signed(path);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM devices"), 1);
+    assert_int_equal(count(l, "SELECT attempts FROM devices"), 20);
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
+/* ---- audit chain ---- */
+
+/* Two devices: one locked, one failed once; 11 entries:
+ * 1 batch, 2 reserve A, 3-6 advance A, 7 reserve B, 8 advance B, 9 fail B, 10 resume B,
+ * 11 advance B (keyed again). */
+static pv_ledger *history(char *path, size_t len)
+{
+    new_path(path, len);
+    pv_ledger *l = open_signed(path);
+    uint8_t a[12], b[12];
+    uid_of(1, a), uid_of(2, b);
+    drive(l, a, PV_LEDGER_LOCKED);
+    drive(l, b, PV_LEDGER_KEYED);
+    assert_int_equal(pv_ledger_fail(l, b, "write", "probe lost, retry"), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_reserve(l, "b1", b, "st-2", &recipe, 1000, NULL), PV_LEDGER_RESUMED);
+    assert_int_equal(pv_ledger_advance(l, b, PV_LEDGER_KEYED, NULL), PV_LEDGER_OK);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), 11);
+    return l;
+}
+
+static void test_audit_chain_verifies(void **state)
+{
+    (void)state;
+    char path[128];
+    pv_ledger *l = history(path, sizeof path);
+    pv_ledger_verify_report rep;
+    assert_int_equal(pv_ledger_verify_chain(l, pv_ledger_ed25519_verify, key, &rep), PV_LEDGER_OK);
+    assert_int_equal(rep.entries, 11);
+    assert_int_equal(rep.signatures, 1);
+    assert_string_equal(rep.message, "");
+    /* Each entry's signature is a real Ed25519 signature of its stored hash by the key. */
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(pv_ledger_db(l),
+                                        "SELECT hash, signature, key_id FROM audit", -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        assert_int_equal(sqlite3_column_bytes(st, 1), 64);
+        assert_string_equal((const char *)sqlite3_column_text(st, 2), key_id);
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        assert_int_equal(EVP_DigestVerifyInit(md, NULL, NULL, NULL, key), 1);
+        assert_int_equal(
+            EVP_DigestVerify(md, sqlite3_column_blob(st, 1), 64, sqlite3_column_blob(st, 0), 32),
+            1);
+        EVP_MD_CTX_free(md);
+    }
+    sqlite3_finalize(st);
+    /* The wrong public key: the first entry is named. */
+    assert_int_equal(pv_ledger_verify_chain(l, pv_ledger_ed25519_verify, other_key, &rep),
+                     PV_LEDGER_E_CHAIN);
+    assert_int_equal(rep.first_bad, 1);
+    assert_non_null(strstr(rep.message, "signature does not verify"));
+    pv_ledger_close(l);
+}
+
+static void test_tampering_detected(void **state)
+{
+    (void)state;
+    char path[128];
+    struct {
+        const char *attack;
+        int64_t bad; /* entry named, 0 for a table row */
+        const char *needle;
+    } cases[] = {
+        {"UPDATE audit SET detail = replace(detail, 'probe lost', 'nothing') WHERE seq = 9", 9,
+         "audit entry #9 (fail 300041000000000000000002): its content does not match its hash"},
+        {"UPDATE audit SET key_id = 'ed25519:attacker' WHERE seq = 4", 4,
+         "audit entry #4 (advance"},
+        {"DELETE FROM audit WHERE seq = 7", 7,
+         "audit entry #7 is missing (the log jumps from #6 to #8)"},
+        {"UPDATE audit SET signature = (SELECT signature FROM audit WHERE seq = 2) "
+         "WHERE seq = 5",
+         5, "audit entry #5 (advance 300041000000000000000001): the signature does not verify"},
+        {"UPDATE audit SET prev_hash = zeroblob(32) WHERE seq = 3", 3,
+         "audit entry #3: its previous-hash is not entry #2's hash"},
+        {"UPDATE devices SET state = 'reserved', locked_at = NULL WHERE uid = "
+         "'300041000000000000000001'",
+         0,
+         "device UID 300041000000000000000001: state is 'reserved' in the table but 'locked' "
+         "per the audit log"},
+        {"INSERT INTO devices (batch, uid, state, station, recipe_name, recipe_digest, "
+         "reserved_at) VALUES ('b1', '300041000000000000000063', 'locked', 'x', 'r', 'd', 't')",
+         0,
+         "device UID 300041000000000000000063: in the devices table, but no audit entry records "
+         "it"},
+        {"UPDATE batches SET quota = 1000000", 0,
+         "batch b1: quota is '1000000' in the table but '1000' per the audit log"},
+        {"DELETE FROM failures", 0,
+         "failure 1: missing from the failures table, but the audit log records it"},
+        {"DELETE FROM audit WHERE seq >= 10", 0,
+         "device UID 300041000000000000000002: station is 'st-2' in the table but 'st-1' per "
+         "the audit log"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pv_ledger *l = history(path, sizeof path);
+        verify_ok(l);
+        sql(l, cases[i].attack);
+        verify_broken(l, 1, cases[i].bad, cases[i].needle);
+        pv_ledger_close(l);
+    }
+}
+
+/* An attacker with write access rewrites history consistently (row and audit entry) and
+ * recomputes every later hash. Hashes alone then pass: only the signatures catch it. */
+static void test_rewritten_chain_needs_the_key(void **state)
+{
+    (void)state;
+    char path[128];
+    pv_ledger *l = history(path, sizeof path);
+    sql(l, "UPDATE devices SET station = 'evil' WHERE uid = '300041000000000000000001'");
+    sql(l, "UPDATE audit SET station = 'evil' WHERE seq = 2");
+    sqlite3 *db = pv_ledger_db(l);
+    uint8_t prev[32] = {0};
+    for (int64_t seq = 1; seq <= 11; seq++) {
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT at, action, batch, uid, state, station, "
+                                            "detail, key_id FROM audit WHERE seq = ?",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_int64(st, 1, seq);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        const char *c[8];
+        for (int i = 0; i < 8; i++)
+            c[i] = (const char *)sqlite3_column_text(st, i);
+        pv_audit_entry e = {seq, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
+        uint8_t h[32];
+        pv_ledger_audit_hash(prev, &e, h);
+        sqlite3_finalize(st);
+        assert_int_equal(
+            sqlite3_prepare_v2(db, "UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", -1,
+                               &st, NULL),
+            SQLITE_OK);
+        sqlite3_bind_blob(st, 1, prev, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, h, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, seq);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        memcpy(prev, h, 32);
+    }
+    pv_ledger_verify_report rep;
+    assert_int_equal(pv_ledger_verify_chain(l, NULL, NULL, &rep), PV_LEDGER_OK);
+    assert_int_equal(rep.signatures, 0);
+    verify_broken(l, 1, 2,
+                  "audit entry #2 (reserve 300041000000000000000001): the signature "
+                  "does not verify");
+    pv_ledger_close(l);
+}
+
+/* ---- export ---- */
+
+static char *export_to_string(pv_ledger *l, enum pv_ledger_format fmt, const char *batch)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(pv_ledger_export(l, f, fmt, batch), PV_LEDGER_OK);
+    fclose(f);
+    return buf;
+}
+
+static void test_export_csv_json(void **state)
+{
+    (void)state;
+    char path[128];
+    pv_ledger *l = history(path, sizeof path);
+    pv_ledger_row a, b;
+    uint8_t ua[12], ub[12];
+    uid_of(1, ua), uid_of(2, ub);
+    assert_int_equal(pv_ledger_get(l, ua, &a), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_get(l, ub, &b), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_fail(l, ub, "verify", "digest, \"mismatch\""), PV_LEDGER_OK);
+
+    char *csv = export_to_string(l, PV_LEDGER_CSV, NULL);
+    char want[4096];
+    snprintf(want, sizeof want,
+             "batch,uid,state,station,recipe_name,recipe_digest,image_digest,key_id,key_version,"
+             "reserved_at,keyed_at,written_at,verified_at,locked_at,attempts,failures,"
+             "last_failure\r\n"
+             "b1,300041000000000000000001,locked,st-1,demo-stm32f427," RECIPE_HEX "," IMG_HEX
+             ",7,2,%s,%s,%s,%s,%s,1,0,\r\n"
+             "b1,300041000000000000000002,keyed,st-2,demo-stm32f427," RECIPE_HEX
+             ",,7,2,%s,%s,,,,2,2,\"verify: digest, \"\"mismatch\"\"\"\r\n",
+             a.at[0], a.at[1], a.at[2], a.at[3], a.at[4], b.at[0], b.at[1]);
+    assert_string_equal(csv, want);
+    free(csv);
+
+    char *js = export_to_string(l, PV_LEDGER_JSON, "b1");
+    json_error_t err;
+    json_t *arr = json_loads(js, 0, &err);
+    free(js);
+    assert_non_null(arr);
+    assert_int_equal(json_array_size(arr), 2);
+    json_t *o = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "uid")), "300041000000000000000001");
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "locked");
+    assert_string_equal(json_string_value(json_object_get(o, "image_digest")), IMG_HEX);
+    assert_string_equal(json_string_value(json_object_get(o, "locked_at")), a.at[4]);
+    assert_int_equal(json_integer_value(json_object_get(o, "key_id")), 7);
+    assert_true(json_is_null(json_object_get(o, "last_failure")));
+    o = json_array_get(arr, 1);
+    assert_int_equal(json_integer_value(json_object_get(o, "failures")), 2);
+    assert_string_equal(json_string_value(json_object_get(o, "last_failure")),
+                        "verify: digest, \"mismatch\"");
+    assert_true(json_is_null(json_object_get(o, "written_at")));
+    json_decref(arr);
+
+    /* Another batch's filter: an empty array and a header-only CSV. */
+    js = export_to_string(l, PV_LEDGER_JSON, "nope");
+    assert_string_equal(js, "[]\n");
+    free(js);
+    csv = export_to_string(l, PV_LEDGER_CSV, "nope");
+    assert_int_equal(strchr(csv, '\n')[1], 0);
+    free(csv);
+    pv_ledger_close(l);
+}
+
+/* ---- the command line ---- */
+
+static char out[65536], errbuf[16384];
+
+static int provision(const char *const *args)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = prov;
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)(uintptr_t)args[i];
+    argv[n] = NULL;
+    char err_path[128];
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
+    unlink(err_path);
+    int fd = -1;
+    pid_t pid = sp_spawn(argv, &fd, err_path);
+    assert_true(pid > 0);
+    sp_read_until(fd, out, sizeof out, NULL, 30000);
+    close(fd);
+    int st = sp_wait(pid, 30000);
+    if (st < 0)
+        st = sp_stop(pid, 1000);
+    char *e = sp_slurp(err_path, NULL);
+    snprintf(errbuf, sizeof errbuf, "%s", e ? e : "");
+    free(e);
+    return st;
+}
+
+#define RUN(...) provision((const char *const[]){__VA_ARGS__, NULL})
+
+static void expect(int got, int want, const char *in_out, const char *in_err)
+{
+    if (got != want || (in_out && !strstr(out, in_out)) || (in_err && !strstr(errbuf, in_err)))
+        fail_msg("exit %d (want %d)\nstdout (want '%s'):\n%s\nstderr (want '%s'):\n%s", got, want,
+                 in_out ? in_out : "", out, in_err ? in_err : "", errbuf);
+}
+
+static void test_cli(void **state)
+{
+    (void)state;
+    char path[128], csv[160];
+    pv_ledger *l = history(path, sizeof path);
+    pv_ledger_close(l);
+    snprintf(csv, sizeof csv, "%s/export.csv", dir);
+
+    expect(RUN("ledger", "--ledger", path, "list"), 0, "300041000000000000000001  b1", NULL);
+    assert_non_null(strstr(out, "locked"));
+    assert_non_null(strstr(out, "batch b1: 2 of 1000 devices counted"));
+    expect(RUN("ledger", "list", "--ledger", path, "--json", "--batch", "b1"), 0,
+           "\"state\": \"keyed\"", NULL);
+    expect(RUN("ledger", "--ledger", path, "export", "--format", "csv", "-o", csv), 0, NULL, NULL);
+    char *text = sp_slurp(csv, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "batch,uid,state,"));
+    assert_non_null(strstr(text, "b1,300041000000000000000002,keyed,st-2,"));
+    free(text);
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem), 0,
+           "audit chain intact: 11 entries, hashes and signatures checked", NULL);
+    assert_non_null(strstr(out, key_id));
+    expect(RUN("ledger", "--ledger", path, "verify"), 0, "signatures: not checked", NULL);
+
+    /* $PROVISION_LEDGER is the default path. */
+    setenv(PV_LEDGER_ENV, path, 1);
+    expect(RUN("ledger", "list"), 0, "300041000000000000000002", NULL);
+    unsetenv(PV_LEDGER_ENV);
+
+    /* Refusals and their exit codes. */
+    expect(RUN("ledger", "--ledger", path, "export", "--format", "xml"), 2, NULL,
+           "--format is csv or json");
+    expect(RUN("ledger", "--ledger", path, "frobnicate"), 2, NULL, "unknown subcommand");
+    expect(RUN("ledger", "--ledger", path), 2, NULL, "missing subcommand");
+    expect(RUN("ledger", "--ledger", path, "list", "--key", pub_pem), 2, NULL,
+           "option not valid with list");
+    expect(RUN("ledger", "--ledger", "/nonexistent/ledger.db", "list"), 3, NULL, "no ledger there");
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", csv), 4, NULL,
+           "not an Ed25519 key in PEM");
+    expect(RUN("ledger", "--help"), 0, "provision ledger verify", NULL);
+
+    /* A tampered file: exit 1 naming the entry. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE audit SET uid = '300041000000000000000009' WHERE "
+                                  "seq = 6",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem), 1, NULL,
+           "audit chain broken: audit entry #6 (advance 300041000000000000000009): its content "
+           "does not match its hash");
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+    (void)state;
+    char exe[2048];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = 0;
+    *strrchr(exe, '/') = 0; /* .../host/tests */
+    *strrchr(exe, '/') = 0; /* .../host */
+    snprintf(prov, sizeof prov, "%s/bin/provision", exe);
+    if (access(prov, X_OK) != 0)
+        fail_msg("%s is not built (make all)", prov);
+    strcpy(dir, "/tmp/test_ledger.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    other_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(key);
+    assert_non_null(other_key);
+    assert_int_equal(pv_ledger_ed25519_key_id(key, key_id), 0);
+    assert_int_equal(pv_ledger_ed25519_key_id(other_key, other_id), 0);
+    snprintf(pub_pem, sizeof pub_pem, "%s/audit.pub.pem", dir);
+    FILE *f = fopen(pub_pem, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PUBKEY(f, key), 1);
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(other_key);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    alarm(85);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_durability_settings),
+        cmocka_unit_test(test_state_machine),
+        cmocka_unit_test(test_resume_counts_once),
+        cmocka_unit_test(test_quota_exact_nothing_written),
+        cmocka_unit_test(test_locked_and_other_batch_refused),
+        cmocka_unit_test(test_failures_recorded),
+        cmocka_unit_test(test_racing_processes_never_exceed_quota),
+        cmocka_unit_test(test_audit_chain_verifies),
+        cmocka_unit_test(test_tampering_detected),
+        cmocka_unit_test(test_rewritten_chain_needs_the_key),
+        cmocka_unit_test(test_export_csv_json),
+        cmocka_unit_test(test_cli),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
