@@ -77,10 +77,9 @@ typedef struct pv_probe_link {
 } pv_probe_link;
 
 extern const struct pv_probe_ops pv_probe_gdb_ops; /* probe_gdb.c */
-extern const struct pv_probe_ops
-    pv_probe_openocd_ops; /* probe_openocd.c (added by the probe helper) */
-extern const struct pv_probe_ops
-    pv_probe_cmsisdap_ops; /* probe_cmsisdap.c (added by the probe helper) */
+
+extern const struct pv_probe_ops pv_probe_openocd_ops;  /* probe_openocd.c (added: probes) */
+extern const struct pv_probe_ops pv_probe_cmsisdap_ops; /* probe_cmsisdap.c (added: probes) */
 
 static inline int pv_probe_connect(pv_probe_link *l, const struct pv_probe_ops *ops,
                                    const char *target, int timeout_ms, char *err, size_t err_len)

@@ -24,3 +24,7 @@ PROV_LIBS += -lusb-1.0
 $(HOSTDIR)/provisioner/dap_transport_usb.o: HOST_CFLAGS += $(shell pkg-config --cflags libusb-1.0)
 # The probe backends' test drives real sim processes (added by the probe helper).
 $(HOSTDIR)/tests/test_probe_backends: | $(HOSTDIR)/bin/sim
+# `provision run` end to end (added by the station helper): the CLI, the sim and the device images.
+$(HOSTDIR)/tests/test_provision_run: | $(PROV_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
+# The keystore's test runs `provision keys` too (added by the keystore helper).
+$(HOSTDIR)/tests/test_keystore: | $(PROV_BIN)

@@ -182,3 +182,115 @@ void dap_abort(struct adiv5_dap *dap, uint32_t value)
      * at once. Bits 4:1 are SWD-only and reserved on a JTAG-DP. */
     (void)value;
 }
+
+/* ---- added by the probe helper: SW-DP (see adiv5_dap.h) ---- */
+
+#define SWJ_RESET_ONES 50u
+#define SWJ_TO_SWD     0xE79Eu
+#define SWJ_TO_JTAG    0xE73Cu
+
+void dap_swj_sequence(struct adiv5_dap *dap, const uint8_t *bits, unsigned nbits)
+{
+    for (unsigned i = 0; i < nbits; i++) {
+        bool one = (bits[i / 8] >> (i % 8)) & 1u;
+        if (dap->swj_sel_n) { /* capturing a select sequence that began after a line reset */
+            dap->swj_sel |= (uint16_t)((one ? 1u : 0u) << dap->swj_sel_n);
+            if (++dap->swj_sel_n == 16) {
+                if (dap->swj_sel == SWJ_TO_SWD) {
+                    dap->swd = true;
+                    dap->swd_need_reset = true;
+                } else if (dap->swj_sel == SWJ_TO_JTAG) {
+                    dap->swd = false;
+                }
+                dap->swj_sel_n = 0;
+            }
+        }
+        if (one) {
+            if (++dap->swj_ones == SWJ_RESET_ONES && dap->swd) {
+                /* line reset: the DP waits for a DPIDR read */
+                dap->swd_need_reset = false;
+                dap->swd_lockout = true;
+            }
+            continue;
+        }
+        /* a 0 after >= 50 ones: the first bit of a possible select sequence (both start with 0) */
+        if (dap->swj_ones >= SWJ_RESET_ONES && !dap->swj_sel_n) {
+            dap->swj_sel = 0;
+            dap->swj_sel_n = 1;
+        }
+        dap->swj_ones = 0;
+    }
+}
+
+static bool swd_sticky(const struct adiv5_dap *dap)
+{
+    return dap->ctrl_stat & (CTRLSTAT_STICKY | DP_WDATAERR);
+}
+
+enum swd_ack dap_swd_access(struct adiv5_dap *dap, bool ap, unsigned addr, bool rnw, uint32_t wdata,
+                            uint32_t *rdata)
+{
+    uint32_t dummy;
+    if (!rdata)
+        rdata = &dummy;
+    /* a transaction's header ends any run of ones on SWDIOTMS */
+    dap->swj_ones = 0;
+    dap->swj_sel_n = 0;
+    if ((dap->chip && !chip_debug_port_alive(dap->chip)) || !dap->swd || dap->swd_need_reset)
+        return SWD_ACK_NONE; /* nobody drives the line: the host reads ACK 0b111 */
+    count(dap);
+    addr &= 0xCu;
+    if (dap->swd_lockout) {
+        if (ap || !rnw || addr != DP_REG_DPIDR)
+            return SWD_ACK_NONE;
+        dap->swd_lockout = false;
+    }
+    if (!ap) {
+        if (addr == DP_REG_DPIDR) {
+            if (rnw) {
+                *rdata = SWDP_DPIDR;
+            } else { /* ABORT */
+                uint32_t clr = 0;
+                if (wdata & DP_ABORT_STKCMPCLR)
+                    clr |= DP_STICKYCMP;
+                if (wdata & DP_ABORT_STKERRCLR)
+                    clr |= DP_STICKYERR;
+                if (wdata & DP_ABORT_WDERRCLR)
+                    clr |= DP_WDATAERR;
+                if (wdata & DP_ABORT_ORUNERRCLR)
+                    clr |= DP_STICKYORUN;
+                dap->ctrl_stat &= ~clr;
+            }
+            return SWD_ACK_OK;
+        }
+        if (addr == DP_REG_CTRLSTAT && rnw) {
+            *rdata = dap_ctrl_stat(dap);
+            return SWD_ACK_OK;
+        }
+        if (swd_sticky(dap))
+            return SWD_ACK_FAULT;
+        switch (addr) {
+        case DP_REG_CTRLSTAT: /* on SW-DP the sticky flags are read-only: ABORT clears them */
+            dap->ctrl_stat = (wdata & CTRLSTAT_RW_MASK) | (dap->ctrl_stat & ~CTRLSTAT_RW_MASK);
+            break;
+        case DP_REG_SELECT:
+            if (rnw)
+                *rdata = dap->latch; /* RESEND: the last read data again */
+            else
+                dap->select = wdata;
+            break;
+        default: /* RDBUFF: the result of the last AP read; writes are ignored */
+            if (rnw)
+                *rdata = dap->latch;
+            break;
+        }
+        return SWD_ACK_OK;
+    }
+    if (swd_sticky(dap))
+        return SWD_ACK_FAULT;
+    uint32_t previous = dap->latch;
+    ap_access(dap, addr, rnw, wdata);
+    if (rnw)
+        *rdata = previous; /* posted: this read's data comes with the next AP read or RDBUFF */
+    return SWD_ACK_OK;
+}

@@ -52,6 +52,14 @@ struct adiv5_dap {
     uint32_t latch; /* result of the last read: captured by the next DPACC/APACC scan */
     uint32_t csw;   /* AP0 CSW: Prot 31:24, AddrInc 5:4 (single or off), Size 2:0 */
     uint32_t tar;
+    /* added by the probe helper: SW-DP state for the CMSIS-DAP front end (zero = JTAG, as at
+     * power-on; the JTAG path never touches these). */
+    bool swd;            /* the SWJ-DP was switched to SWD (JTAG-to-SWD sequence) */
+    bool swd_need_reset; /* switched, but no line reset yet: the DP does not answer */
+    bool swd_lockout;    /* after a line reset: only a DPIDR read is answered */
+    uint32_t swj_ones;   /* consecutive SWDIOTMS high bits */
+    uint16_t swj_sel;    /* selection sequence being captured after >= 50 ones */
+    uint8_t swj_sel_n;   /* its bit count; 0 = not capturing */
 };
 
 void dap_init(struct adiv5_dap *dap, chip_t *chip);
@@ -65,5 +73,29 @@ static inline uint32_t dap_read_result(const struct adiv5_dap *dap)
     return dap->latch;
 }
 uint32_t dap_ctrl_stat(const struct adiv5_dap *dap); /* CTRL/STAT as a read returns it */
+
+/* ---- added by the probe helper: the SWD flavour of this DP (SW-DP, DPv1), for the CMSIS-DAP
+ * front end (cmsis_dap_server.c). The STM32F4's SWJ-DP starts in JTAG; SWDIOTMS bit sequences
+ * (dap_swj_sequence) switch it: >= 50 ones, the JTAG-to-SWD select 0xE79E, a line reset (>= 50
+ * ones), after which only a DPIDR read is answered. Then DP and AP accesses get ACKs: AP reads are
+ * posted (each returns the previous AP read's data; RDBUFF returns the last), a bus error sets
+ * STICKYERR and the next AP access, or DP access other than a DPIDR/CTRL-STAT read or an ABORT
+ * write, gets FAULT until ABORT clears it. A debug port fused off by RDP Level 2 never answers. */
+#define SWDP_DPIDR          0x2BA01477u /* SW-DP of the Cortex-M4 r0p1 (DPv1, designer ARM) */
+#define DP_REG_ABORT_SWD    0x0u        /* write side of address 0x0 */
+#define DP_ABORT_DAPABORT   (1u << 0)
+#define DP_ABORT_STKCMPCLR  (1u << 1)
+#define DP_ABORT_STKERRCLR  (1u << 2)
+#define DP_ABORT_WDERRCLR   (1u << 3)
+#define DP_ABORT_ORUNERRCLR (1u << 4)
+#define DP_WDATAERR         (1u << 7)
+
+enum swd_ack { SWD_ACK_OK = 1, SWD_ACK_WAIT = 2, SWD_ACK_FAULT = 4, SWD_ACK_NONE = 7 };
+
+/* Clocks `nbits` bits (LSB first) on SWDIOTMS: line resets and the JTAG/SWD select sequences. */
+void dap_swj_sequence(struct adiv5_dap *dap, const uint8_t *bits, unsigned nbits);
+/* One SWD transaction. addr is A[3:2] << 2. Reads return data in *rdata. Returns the ACK. */
+enum swd_ack dap_swd_access(struct adiv5_dap *dap, bool ap, unsigned addr, bool rnw, uint32_t wdata,
+                            uint32_t *rdata);
 
 #endif

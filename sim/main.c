@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "chip.h"
+#include "cmsis_dap_server.h" /* added by the probe helper */
 #include "gdb_rsp.h"
 #include "remote_bitbang.h"
 #include "sim_log.h"
@@ -38,6 +39,7 @@ struct options {
     struct chip_config chip;
     const char *bind;
     int bitbang_port, gdb_port, usart_port; /* -1: front end off */
+    int dap_port; /* added by the probe helper: CMSIS-DAP over TCP, -1 off */
     const char *counters_file;
     bool quiet;
     bool uid_seed_given;
@@ -76,9 +78,12 @@ static void usage(FILE *f)
         "  --bitbang-port P        OpenOCD 0.12.0 remote_bitbang (JTAG) server\n"
         "  --gdb-port P            GDB remote serial protocol server\n"
         "  --usart-port P          USART1 as a raw TCP byte stream\n"
+        "  --dap-port P            CMSIS-DAP v2 commands over TCP (SWD; framing in "
+        "docs/probes.md)\n"
         "  --bind ADDR             listen address, loopback only (default 127.0.0.1)\n"
         "  Once listening, sim prints one line on stdout, e.g.\n"
         "    sim: listening bitbang=127.0.0.1:40123 gdb=127.0.0.1:40124 usart=127.0.0.1:40125\n"
+        "    (with --dap-port also dap=127.0.0.1:40126)\n"
         "\n"
         "Fault injection (at most one trigger):\n"
         "  --power-cut-cycle N     cut power when the device clock reaches cycle N\n"
@@ -113,6 +118,7 @@ static void usage(FILE *f)
         "  gdb-multiarch -ex 'target extended-remote 127.0.0.1:3334' -ex 'monitor reset halt' "
         "prog.elf\n"
         "  nc 127.0.0.1 3336        # the firmware's USART1 output\n"
+        "  sim --state chip1.bin --dap-port 3337   # CMSIS-DAP backend target tcp:127.0.0.1:3337\n"
         "  sim --state chip1.bin --power-cut-flash-op 3 --cut-seed 7 --bitbang-port 0\n");
 }
 
@@ -156,6 +162,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         OPT_BITBANG,
         OPT_GDB,
         OPT_USART,
+        OPT_DAP, /* added by the probe helper */
         OPT_BIND,
         OPT_CUT_CYCLE,
         OPT_CUT_FLASH,
@@ -174,6 +181,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"bitbang-port", required_argument, NULL, OPT_BITBANG},
         {"gdb-port", required_argument, NULL, OPT_GDB},
         {"usart-port", required_argument, NULL, OPT_USART},
+        {"dap-port", required_argument, NULL, OPT_DAP},
         {"bind", required_argument, NULL, OPT_BIND},
         {"power-cut-cycle", required_argument, NULL, OPT_CUT_CYCLE},
         {"power-cut-flash-op", required_argument, NULL, OPT_CUT_FLASH},
@@ -191,6 +199,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         .bitbang_port = -1,
         .gdb_port = -1,
         .usart_port = -1,
+        .dap_port = -1,
     };
     opterr = 0;
     int c, rc;
@@ -224,6 +233,10 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case OPT_USART:
             if ((rc = parse_port("--usart-port", optarg, &o->usart_port)) != 0)
+                return rc;
+            break;
+        case OPT_DAP:
+            if ((rc = parse_port("--dap-port", optarg, &o->dap_port)) != 0)
                 return rc;
             break;
         case OPT_BIND:
@@ -316,6 +329,8 @@ struct frontends {
     struct gdb_server gdb;
     struct usart_socket usart;
     bool has_rbb, has_gdb, has_usart;
+    struct dap_server dap; /* added by the probe helper */
+    bool has_dap;
 };
 
 static int open_frontends(struct frontends *fe, chip_t *chip, const struct options *o)
@@ -337,6 +352,11 @@ static int open_frontends(struct frontends *fe, chip_t *chip, const struct optio
             goto fail;
         fe->has_usart = true;
     }
+    if (o->dap_port >= 0) {
+        if (daps_open(&fe->dap, chip, o->bind, (uint16_t)o->dap_port, err, sizeof err) != 0)
+            goto fail;
+        fe->has_dap = true;
+    }
     return 0;
 fail:
     fprintf(stderr, "sim: %s\n", err);
@@ -351,6 +371,8 @@ static void close_frontends(struct frontends *fe)
         gdb_close(&fe->gdb);
     if (fe->has_usart)
         usart_socket_close(&fe->usart);
+    if (fe->has_dap)
+        daps_close(&fe->dap);
 }
 
 static void print_listening(const struct frontends *fe, const char *bind)
@@ -366,10 +388,13 @@ static void print_listening(const struct frontends *fe, const char *bind)
     if (fe->has_usart)
         n += snprintf(line + n, sizeof line - (size_t)n, " usart=%s:%u", bind,
                       (unsigned)fe->usart.srv.port);
-    if (!fe->has_rbb && !fe->has_gdb && !fe->has_usart)
+    if (fe->has_dap)
+        n += snprintf(line + n, sizeof line - (size_t)n, " dap=%s:%u", bind,
+                      (unsigned)fe->dap.srv.port);
+    if (!fe->has_rbb && !fe->has_gdb && !fe->has_usart && !fe->has_dap)
         snprintf(line + n, sizeof line - (size_t)n,
                  " (no front end: give --bitbang-port, "
-                 "--gdb-port or --usart-port)");
+                 "--gdb-port, --usart-port or --dap-port)");
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -400,14 +425,16 @@ static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint
         if (fe->has_usart)
             usart_socket_pump(&fe->usart);
 
-        struct pollfd fds[8];
-        int n_rbb = 0, n_gdb = 0, n_usart = 0;
+        struct pollfd fds[10];
+        int n_rbb = 0, n_gdb = 0, n_usart = 0, n_dap = 0;
         if (fe->has_rbb)
             n_rbb = rbb_pollfds(&fe->rbb, fds);
         if (fe->has_gdb)
             n_gdb = gdb_pollfds(&fe->gdb, fds + n_rbb);
         if (fe->has_usart)
             n_usart = usart_socket_pollfds(&fe->usart, fds + n_rbb + n_gdb);
+        if (fe->has_dap)
+            n_dap = daps_pollfds(&fe->dap, fds + n_rbb + n_gdb + n_usart);
         int timeout;
         if (res == CHIP_RUN_SLICE_DONE)
             timeout = 0; /* the core runs: only look at sockets between slices */
@@ -415,7 +442,7 @@ static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint
             timeout = 1; /* sleeping (WFI): the device clock still moves */
         else
             timeout = o->counters_file ? 1000 : -1;
-        int nready = poll(fds, (nfds_t)(n_rbb + n_gdb + n_usart), timeout);
+        int nready = poll(fds, (nfds_t)(n_rbb + n_gdb + n_usart + n_dap), timeout);
         if (nready < 0 && errno != EINTR) {
             sim_warn("poll: %s", strerror(errno));
             return EXIT_RUNTIME;
@@ -428,6 +455,8 @@ static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint
                 traffic |= gdb_handle(&fe->gdb, fds + n_rbb, n_gdb);
             if (fe->has_usart)
                 usart_socket_handle(&fe->usart, fds + n_rbb + n_gdb, n_usart);
+            if (fe->has_dap)
+                traffic |= daps_handle(&fe->dap, fds + n_rbb + n_gdb + n_usart, n_dap);
         }
         uint64_t t = now_ns();
         if (traffic)

@@ -1,0 +1,1016 @@
+/* Probe backend over OpenOCD's Tcl RPC port (STM32F4-FACTS §6): the path for ST-Link, J-Link,
+ * FTDI, remote_bitbang and anything else OpenOCD drives.
+ *
+ * Target strings: "HOST:PORT" attaches to a running OpenOCD's Tcl port; "spawn:ARGS" starts
+ * OpenOCD with ARGS (its -f/-c arguments, split like a shell would) plus our own server settings:
+ * GDB and telnet ports disabled, the Tcl port on a free loopback port. That OpenOCD runs in its
+ * own process group (a Ctrl-C at the terminal reaches the station, which then shuts it down), dies
+ * with the station (PR_SET_PDEATHSIG), and is stopped at disconnect. Its log is read through a
+ * pipe: "Error:" lines enrich our messages and tell a dead debug port (RDP Level 2: the JTAG
+ * chain reads all ones) from other failures.
+ *
+ * Round trips: every message is one Tcl script in one catch, so its reply carries the Tcl return
+ * code and result: `format "%d %d %s" code stage result`. Memory travels as write_memory /
+ * read_memory lists (words where aligned, 16384 per command). Writes, register writes and resumes
+ * are posted: appended to a script that goes out with the next request that needs an answer (one
+ * round trip for both), or on its own, unanswered for now, once it grows large. Every wait is
+ * bounded by the connect timeout. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "probe.h"
+
+#define EOM           0x1a
+#define POST_LIMIT    (512 * 1024)       /* send a posted script on its own beyond this */
+#define REPLY_MAX     (64 * 1024 * 1024) /* largest reply we accept */
+#define WORDS_PER_CMD 16384u
+#define LOG_TAIL      8192
+#define MAX_ARGS      96
+
+struct pv_probe {
+    int fd;
+    int timeout_ms;
+    pid_t pid;  /* the OpenOCD we started, or 0 */
+    int log_fd; /* its stderr/stdout, or -1 */
+    char log[LOG_TAIL + 1];
+    size_t log_len;
+    char errlines[512]; /* "Error:" lines logged since the current request went out */
+    char *script;       /* posted commands not sent yet */
+    size_t script_len, script_cap;
+    unsigned posted; /* replies owed for posted scripts already sent */
+    int posted_err;  /* the first failure among them, and its message */
+    char posted_msg[640];
+    char *in; /* received bytes */
+    size_t in_len, in_cap;
+    char *reply; /* the last reply, NUL-terminated (points into a malloc'd copy) */
+    size_t reply_cap;
+    bool flushed;
+    struct pv_probe_stats st;
+    char err[640];
+};
+
+static const char *const reg_names[PV_REG_COUNT] = {
+    "r0",  "r1",  "r2", "r3", "r4", "r5",   "r6",  "r7",  "r8",      "r9",     "r10",
+    "r11", "r12", "sp", "lr", "pc", "xPSR", "msp", "psp", "primask", "control"};
+
+__attribute__((format(printf, 3, 4))) static int fail(pv_probe *p, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err, sizeof p->err, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- OpenOCD's log (spawned only) ---- */
+
+/* Keeps lines that report an error ("Error: ..." or "file:line: Error: ..."). */
+static void note_log_line(pv_probe *p, const char *line, size_t n)
+{
+    char l[400];
+    snprintf(l, sizeof l, "%.*s", (int)(n < sizeof l ? n : sizeof l - 1), line);
+    if (strncmp(l, "Error", 5) != 0 && !strstr(l, "Error:"))
+        return;
+    size_t used = strlen(p->errlines);
+    if (used + 4 >= sizeof p->errlines)
+        return;
+    snprintf(p->errlines + used, sizeof p->errlines - used, "%s%s", used ? " / " : "", l);
+}
+
+/* Reads what OpenOCD logged so far (never blocks); keeps the tail and the Error lines. */
+static void read_log(pv_probe *p)
+{
+    if (p->log_fd < 0)
+        return;
+    char buf[16384];
+    for (;;) {
+        ssize_t r = read(p->log_fd, buf, sizeof buf);
+        if (r <= 0) {
+            if (r == 0) { /* OpenOCD closed it: it is exiting */
+                close(p->log_fd);
+                p->log_fd = -1;
+            }
+            return;
+        }
+        for (ssize_t i = 0; i < r; i++) {
+            if (p->log_len == LOG_TAIL) { /* keep the last lines only */
+                memmove(p->log, p->log + LOG_TAIL / 2, LOG_TAIL / 2);
+                p->log_len = LOG_TAIL / 2;
+            }
+            p->log[p->log_len++] = buf[i];
+            if (buf[i] == '\n') {
+                size_t start = p->log_len - 1;
+                while (start > 0 && p->log[start - 1] != '\n')
+                    start--;
+                size_t n = p->log_len - 1 - start;
+                if (n && p->log[start + n - 1] == '\r')
+                    n--;
+                note_log_line(p, p->log + start, n);
+            }
+        }
+        p->log[p->log_len] = 0;
+    }
+}
+
+/* In the result text, or in the Error lines logged since the request went out. */
+static bool said(const pv_probe *p, const char *text, const char *what)
+{
+    return (text && strstr(text, what)) || strstr(p->errlines, what);
+}
+
+/* A dead debug port as OpenOCD reports it: the scan chain reads all ones (JTAG), nothing ACKs
+ * (SWD), or the target could not be examined. */
+static bool dead_port(const pv_probe *p, const char *text)
+{
+    static const char *const signs[] = {"JTAG scan chain interrogation failed",
+                                        "TDO seems to be stuck high",
+                                        "Invalid ACK",
+                                        "not examined",
+                                        "Error connecting DP",
+                                        "unable to connect to the target",
+                                        "Could not find MEM-AP"};
+    for (size_t i = 0; i < sizeof signs / sizeof signs[0]; i++)
+        if (said(p, text, signs[i]))
+            return true;
+    return false;
+}
+
+/* ---- socket ---- */
+
+static int send_all(pv_probe *p, const char *b, size_t n)
+{
+    size_t done = 0;
+    uint64_t end = now_ms() + (uint64_t)p->timeout_ms;
+    while (done < n) {
+        ssize_t w = send(p->fd, b + done, n - done, MSG_NOSIGNAL);
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
+            return fail(p, PV_PROBE_ERR_IO, "openocd: the Tcl connection was closed");
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            return fail(p, PV_PROBE_ERR_IO, "openocd: send failed: %s", strerror(errno));
+        int left = (int)(end - now_ms());
+        struct pollfd pfd[2] = {{.fd = p->fd, .events = POLLOUT},
+                                {.fd = p->log_fd, .events = POLLIN}};
+        if (left <= 0 || poll(pfd, p->log_fd >= 0 ? 2 : 1, left) <= 0)
+            return fail(p, PV_PROBE_ERR_TIMEOUT, "openocd: does not take commands (%d ms)",
+                        p->timeout_ms);
+        read_log(p); /* OpenOCD may be blocked writing its log */
+    }
+    p->st.bytes_out += n;
+    p->flushed = true;
+    return PV_PROBE_OK;
+}
+
+/* Sends one message (script + 0x1A). */
+static int send_msg(pv_probe *p, const char *script, size_t len)
+{
+    int rc = send_all(p, script, len);
+    if (!rc)
+        rc = send_all(p, "\x1a", 1);
+    if (!rc)
+        p->st.packets++;
+    return rc;
+}
+
+/* Receives the next reply into p->reply, waiting at most ms. */
+static int recv_reply(pv_probe *p, int ms)
+{
+    uint64_t end = now_ms() + (uint64_t)ms;
+    for (;;) {
+        char *eom = p->in_len ? memchr(p->in, EOM, p->in_len) : NULL;
+        if (eom) {
+            size_t n = (size_t)(eom - p->in);
+            if (n + 1 > p->reply_cap) {
+                char *r = realloc(p->reply, n + 1);
+                if (!r)
+                    return fail(p, PV_PROBE_ERR_IO, "openocd: out of memory");
+                p->reply = r;
+                p->reply_cap = n + 1;
+            }
+            memcpy(p->reply, p->in, n);
+            p->reply[n] = 0;
+            memmove(p->in, eom + 1, p->in_len - n - 1);
+            p->in_len -= n + 1;
+            return PV_PROBE_OK;
+        }
+        if (p->in_len + 65536 > p->in_cap) {
+            if (p->in_cap >= REPLY_MAX)
+                return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: reply longer than %d bytes",
+                            REPLY_MAX);
+            size_t cap = p->in_cap ? p->in_cap * 2 : 262144;
+            char *b = realloc(p->in, cap);
+            if (!b)
+                return fail(p, PV_PROBE_ERR_IO, "openocd: out of memory");
+            p->in = b;
+            p->in_cap = cap;
+        }
+        if (p->flushed) { /* waiting for the answer to what went out: one round trip */
+            p->st.round_trips++;
+            p->flushed = false;
+        }
+        ssize_t r = recv(p->fd, p->in + p->in_len, p->in_cap - p->in_len, 0);
+        if (r > 0) {
+            p->in_len += (size_t)r;
+            p->st.bytes_in += (uint64_t)r;
+            continue;
+        }
+        if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+            read_log(p);
+            if (dead_port(p, NULL))
+                return fail(p, PV_PROBE_ERR_DEAD,
+                            "openocd: exited, the target's debug port does not answer (RDP "
+                            "Level 2, or no power): %s",
+                            p->errlines);
+            return fail(p, PV_PROBE_ERR_IO, "openocd: closed the Tcl connection%s%s",
+                        p->errlines[0] ? ": " : "", p->errlines);
+        }
+        if (errno != EAGAIN && errno != EINTR)
+            return fail(p, PV_PROBE_ERR_IO, "openocd: receive failed: %s", strerror(errno));
+        int left = (int)(end - now_ms());
+        if (left <= 0)
+            return fail(p, PV_PROBE_ERR_TIMEOUT, "openocd: no answer within %d ms", ms);
+        struct pollfd pfd[2] = {{.fd = p->fd, .events = POLLIN},
+                                {.fd = p->log_fd, .events = POLLIN}};
+        poll(pfd, p->log_fd >= 0 ? 2 : 1, left);
+        read_log(p);
+    }
+}
+
+/* ---- scripts ---- */
+
+static int script_add(pv_probe *p, const char *s, size_t n)
+{
+    if (p->script_len + n + 2 > p->script_cap) {
+        size_t cap = p->script_cap ? p->script_cap : 65536;
+        while (cap < p->script_len + n + 2)
+            cap *= 2;
+        char *b = realloc(p->script, cap);
+        if (!b)
+            return fail(p, PV_PROBE_ERR_IO, "openocd: out of memory");
+        p->script = b;
+        p->script_cap = cap;
+    }
+    if (p->script_len)
+        p->script[p->script_len++] = '\n';
+    memcpy(p->script + p->script_len, s, n);
+    p->script_len += n;
+    p->script[p->script_len] = 0;
+    return PV_PROBE_OK;
+}
+
+/* Parses "code stage result" into its parts. */
+static int parse_reply(pv_probe *p, int *code, int *stage, char **result)
+{
+    char *s = p->reply, *end;
+    long c = strtol(s, &end, 10);
+    if (end == s || *end != ' ')
+        return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: unexpected reply '%.60s'", p->reply);
+    s = end + 1;
+    long st = strtol(s, &end, 10);
+    if (end == s || (*end != ' ' && *end != 0))
+        return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: unexpected reply '%.60s'", p->reply);
+    *code = (int)c;
+    *stage = (int)st;
+    *result = *end ? end + 1 : end;
+    return PV_PROBE_OK;
+}
+
+/* The failure behind a Tcl error: what OpenOCD said, sorted into our codes. */
+static int tcl_failure(pv_probe *p, int code, const char *what, const char *text)
+{
+    char result[300]; /* one line */
+    snprintf(result, sizeof result, "%s", text);
+    for (char *c = result; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
+    for (size_t n = strlen(result); n && result[n - 1] == ' '; n--)
+        result[n - 1] = 0;
+    read_log(p);
+    const char *extra = p->errlines[0] ? p->errlines : "";
+    int rc = PV_PROBE_ERR_TARGET;
+    if (dead_port(p, result))
+        rc = PV_PROBE_ERR_DEAD;
+    else if (code == -4 || strstr(result, "timed out") || strstr(extra, "timed out"))
+        rc = PV_PROBE_ERR_TIMEOUT;
+    else if (strstr(result, "invalid command name"))
+        rc = PV_PROBE_ERR_UNSUPPORTED;
+    return fail(p, rc, "openocd: %s failed: %s%s%s%s", what, result[0] ? result : "(no message)",
+                extra[0] ? " [" : "", extra, extra[0] ? "]" : "");
+}
+
+/* Opens every script: once a posted script failed, the ones behind it do not run. */
+#define SKIP_IF_FAILED                                                                             \
+    "if {[info exists _pv_failed] && $_pv_failed} {error {not run: an earlier posted write "       \
+    "failed}}"
+
+/* Collects the replies owed for posted scripts; keeps the first failure. */
+static int drain(pv_probe *p)
+{
+    while (p->posted) {
+        int rc = recv_reply(p, p->timeout_ms);
+        if (rc)
+            return rc;
+        p->posted--;
+        int code, stage;
+        char *res;
+        if ((rc = parse_reply(p, &code, &stage, &res)) != 0)
+            return rc;
+        if (code != 0 && !p->posted_err) {
+            p->posted_err = tcl_failure(p, code, "a posted write", res);
+            memcpy(p->posted_msg, p->err, sizeof p->posted_msg);
+        }
+    }
+    return PV_PROBE_OK;
+}
+
+/* Reports (and forgets) the first failure among the posted scripts. */
+static int take_posted(pv_probe *p)
+{
+    int rc = p->posted_err;
+    if (rc)
+        memcpy(p->err, p->posted_msg, sizeof p->err);
+    p->posted_err = 0;
+    return rc;
+}
+
+/* Sends the posted script now, its reply to be collected later. */
+static int post_now(pv_probe *p)
+{
+    if (!p->script_len)
+        return PV_PROBE_OK;
+    /* After a failure nothing posted behind it runs, until a request has reported it. */
+    static const char head[] = "set _pv_c [catch {" SKIP_IF_FAILED "\n";
+    static const char tail[] =
+        "\n} _pv_r]; if {$_pv_c} {set _pv_failed 1}; format \"%d 0 %s\" $_pv_c $_pv_r";
+    p->errlines[0] = 0;
+    int rc = send_all(p, head, sizeof head - 1);
+    if (!rc)
+        rc = send_all(p, p->script, p->script_len);
+    if (!rc)
+        rc = send_msg(p, tail, sizeof tail - 1);
+    p->script_len = 0;
+    if (!rc)
+        p->posted++;
+    return rc;
+}
+
+static int post(pv_probe *p, const char *cmd, size_t n)
+{
+    int rc = script_add(p, cmd, n);
+    if (!rc && p->script_len >= POST_LIMIT)
+        rc = post_now(p);
+    return rc;
+}
+
+/* Runs cmd after whatever is posted, in one message; on success *result is its Tcl result (valid
+ * until the next request). Replies owed for scripts posted earlier come first, in the same wait.
+ * wait_ms bounds the wait for the answer. */
+static int request_wait(pv_probe *p, const char *cmd, const char *what, char **result, int wait_ms)
+{
+    read_log(p);
+    p->errlines[0] = 0;
+    int rc;
+    static const char head[] = "set _pv_s 0; set _pv_c [catch {" SKIP_IF_FAILED "\n";
+    static const char mid[] = "\nset _pv_s 1\n";
+    static const char tail[] =
+        "\n} _pv_r]; set _pv_failed 0; format \"%d %d %s\" $_pv_c $_pv_s $_pv_r";
+    bool had_posted = p->script_len > 0;
+    rc = send_all(p, head, sizeof head - 1);
+    if (!rc && had_posted)
+        rc = send_all(p, p->script, p->script_len);
+    p->script_len = 0;
+    if (!rc)
+        rc = send_all(p, mid, sizeof mid - 1);
+    if (!rc)
+        rc = send_all(p, cmd, strlen(cmd));
+    if (!rc)
+        rc = send_msg(p, tail, sizeof tail - 1);
+    if (!rc)
+        rc = drain(p);
+    if (!rc)
+        rc = recv_reply(p, wait_ms);
+    int code, stage;
+    char *res;
+    if (!rc)
+        rc = parse_reply(p, &code, &stage, &res);
+    if (rc)
+        return rc;
+    if (code != 0) { /* a posted write failed (stage 0): the request itself never ran */
+        rc = tcl_failure(p, code, stage ? what : "a posted write", res);
+        return p->posted_err ? take_posted(p) : rc; /* an earlier posted failure comes first */
+    }
+    if (p->posted_err)
+        return take_posted(p);
+    if (result)
+        *result = res;
+    return PV_PROBE_OK;
+}
+
+static int request(pv_probe *p, const char *cmd, const char *what, char **result)
+{
+    return request_wait(p, cmd, what, result, p->timeout_ms);
+}
+
+/* ---- operations ---- */
+
+static int ocd_flush(pv_probe *p)
+{
+    if (!p->script_len && !p->posted && !p->posted_err)
+        return PV_PROBE_OK;
+    /* a request also clears OpenOCD's "a posted script failed" flag once it is reported */
+    return request(p, "set _pv_flush 1", "a posted write", NULL);
+}
+
+/* Pieces: 8/16-bit at the unaligned ends, 32-bit words between. */
+struct piece {
+    uint32_t addr;
+    unsigned width; /* bits */
+    uint32_t count;
+    size_t off;
+};
+
+static struct piece next_piece(uint32_t addr, size_t len, size_t off)
+{
+    if ((addr & 3u) == 0 && len >= 4) {
+        size_t w = len / 4;
+        return (struct piece){addr, 32, (uint32_t)(w < WORDS_PER_CMD ? w : WORDS_PER_CMD), off};
+    }
+    if ((addr & 1u) == 0 && len >= 2)
+        return (struct piece){addr, 16, 1, off};
+    return (struct piece){addr, 8, 1, off};
+}
+
+static int ocd_read_mem(pv_probe *p, uint32_t addr, void *buf, size_t len)
+{
+    uint8_t *b = buf;
+    while (len) {
+        /* up to 256 KB per message: "concat" of read_memory results, parsed in order */
+        char *cmd = NULL;
+        size_t cap = 0, off = 0, chunk = len < 262144 ? len : 262144;
+        struct piece pcs[64];
+        size_t np = 0;
+        FILE *f = open_memstream(&cmd, &cap);
+        if (!f)
+            return fail(p, PV_PROBE_ERR_IO, "openocd: out of memory");
+        fputs("concat", f);
+        while (off < chunk && np < 64) {
+            struct piece pc = next_piece(addr + (uint32_t)off, chunk - off, off);
+            fprintf(f, " [read_memory 0x%08x %u %u]", (unsigned)pc.addr, pc.width,
+                    (unsigned)pc.count);
+            pcs[np++] = pc;
+            off += (size_t)pc.count * pc.width / 8;
+        }
+        fclose(f);
+        chunk = off;
+        char what[64], *res;
+        snprintf(what, sizeof what, "reading %zu bytes at 0x%08x", chunk, (unsigned)addr);
+        int rc = request(p, cmd, what, &res);
+        free(cmd);
+        if (rc)
+            return rc;
+        char *s = res;
+        for (size_t i = 0; i < np; i++) {
+            for (uint32_t k = 0; k < pcs[i].count; k++) {
+                char *end;
+                unsigned long v = strtoul(s, &end, 0);
+                if (end == s)
+                    return fail(p, PV_PROBE_ERR_PROTOCOL,
+                                "openocd: read_memory at 0x%08x answered %zu values too few",
+                                (unsigned)pcs[i].addr, (size_t)(pcs[i].count - k));
+                s = end;
+                size_t at = pcs[i].off + (size_t)k * pcs[i].width / 8;
+                for (unsigned byte = 0; byte < pcs[i].width / 8; byte++)
+                    b[at + byte] = (uint8_t)(v >> (8 * byte));
+            }
+        }
+        addr += (uint32_t)chunk;
+        b += chunk;
+        len -= chunk;
+    }
+    return PV_PROBE_OK;
+}
+
+static int ocd_write_mem(pv_probe *p, uint32_t addr, const void *buf, size_t len)
+{
+    const uint8_t *b = buf;
+    size_t off = 0;
+    char *cmd = malloc(32 + 12 * (size_t)WORDS_PER_CMD);
+    if (!cmd)
+        return fail(p, PV_PROBE_ERR_IO, "openocd: out of memory");
+    int rc = PV_PROBE_OK;
+    while (off < len && !rc) {
+        struct piece pc = next_piece(addr + (uint32_t)off, len - off, off);
+        int n = sprintf(cmd, "write_memory 0x%08x %u {", (unsigned)pc.addr, pc.width);
+        for (uint32_t k = 0; k < pc.count; k++) {
+            const uint8_t *d = b + off + (size_t)k * pc.width / 8;
+            uint32_t v = d[0];
+            if (pc.width >= 16)
+                v |= (uint32_t)d[1] << 8;
+            if (pc.width == 32)
+                v |= (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
+            n += sprintf(cmd + n, k ? " 0x%x" : "0x%x", (unsigned)v);
+        }
+        cmd[n++] = '}';
+        rc = post(p, cmd, (size_t)n);
+        off += (size_t)pc.count * pc.width / 8;
+    }
+    free(cmd);
+    return rc;
+}
+
+static int ocd_read_reg(pv_probe *p, enum pv_probe_reg r, uint32_t *val)
+{
+    if ((unsigned)r >= PV_REG_COUNT)
+        return fail(p, PV_PROBE_ERR_UNSUPPORTED, "openocd: no register %d", (int)r);
+    char cmd[64], what[48], *res;
+    snprintf(cmd, sizeof cmd, "get_reg {%s}", reg_names[r]);
+    snprintf(what, sizeof what, "reading register %s", reg_names[r]);
+    int rc = request(p, cmd, what, &res);
+    if (rc)
+        return rc;
+    /* "name 0xVALUE" */
+    const char *sp = strchr(res, ' ');
+    char *end;
+    unsigned long v = sp ? strtoul(sp + 1, &end, 0) : 0;
+    if (!sp || end == sp + 1)
+        return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: get_reg %s answered '%.60s'", reg_names[r],
+                    res);
+    *val = (uint32_t)v;
+    return PV_PROBE_OK;
+}
+
+static int ocd_write_reg(pv_probe *p, enum pv_probe_reg r, uint32_t val)
+{
+    if ((unsigned)r >= PV_REG_COUNT)
+        return fail(p, PV_PROBE_ERR_UNSUPPORTED, "openocd: no register %d", (int)r);
+    char cmd[256];
+    int n;
+    /* OpenOCD caches sp, msp and psp apart and writes each back at resume: write the banked one
+     * that sp currently is (CONTROL.SPSEL) too, so reads and the core agree. */
+    static const char *const also[] = {
+        [PV_REG_SP] = "set_reg [list [expr {$_pv_psp ? {psp} : {msp}}] $_pv_v]",
+        [PV_REG_MSP] = "if {!$_pv_psp} {set_reg [list sp $_pv_v]}",
+        [PV_REG_PSP] = "if {$_pv_psp} {set_reg [list sp $_pv_v]}"};
+    if (r == PV_REG_SP || r == PV_REG_MSP || r == PV_REG_PSP)
+        n = snprintf(cmd, sizeof cmd,
+                     "set _pv_v 0x%x; set_reg [list %s $_pv_v]; set _pv_psp [expr {[dict get "
+                     "[get_reg {control}] control] & 2}]; %s",
+                     (unsigned)val, reg_names[r], also[r]);
+    else
+        n = snprintf(cmd, sizeof cmd, "set_reg {%s 0x%x}", reg_names[r], (unsigned)val);
+    return post(p, cmd, (size_t)n);
+}
+
+static int ocd_resume(pv_probe *p, const uint32_t *pc)
+{
+    char cmd[40];
+    int n = pc ? snprintf(cmd, sizeof cmd, "resume 0x%x", (unsigned)*pc)
+               : snprintf(cmd, sizeof cmd, "resume");
+    int rc = post(p, cmd, (size_t)n);
+    return rc ? rc : post_now(p); /* the core must start now */
+}
+
+static int ocd_wait_halt(pv_probe *p, int timeout_ms)
+{
+    int ms = timeout_ms > 0 ? timeout_ms : p->timeout_ms;
+    char cmd[40];
+    snprintf(cmd, sizeof cmd, "wait_halt %d", ms);
+    int rc = request_wait(p, cmd, "waiting for the core to halt", NULL, ms + p->timeout_ms);
+    if (rc == PV_PROBE_ERR_TIMEOUT)
+        return fail(p, rc, "openocd: the core did not halt within %d ms", ms);
+    return rc;
+}
+
+static int ocd_halt(pv_probe *p)
+{
+    char cmd[40];
+    snprintf(cmd, sizeof cmd, "halt %d", p->timeout_ms);
+    return request_wait(p, cmd, "halting the core", NULL, 2 * p->timeout_ms);
+}
+
+static int ocd_reset_halt(pv_probe *p)
+{
+    return request_wait(p, "reset halt", "reset halt", NULL, 2 * p->timeout_ms);
+}
+
+/* Any Tcl command; its result is the output. The text is passed as a backslash-quoted word, so
+ * braces or brackets in it cannot break our script. */
+static int ocd_monitor(pv_probe *p, const char *cmd, char *out, size_t out_len)
+{
+    size_t n = strlen(cmd);
+    char *q = malloc(4 * n + 64);
+    if (!q)
+        return fail(p, PV_PROBE_ERR_IO, "openocd: out of memory");
+    size_t m = (size_t)sprintf(q, "set _pv_m ");
+    if (!n)
+        m += (size_t)sprintf(q + m, "{}");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)cmd[i];
+        if (c == '\n')
+            m += (size_t)sprintf(q + m, "\\n");
+        else if (c < 0x20 || c == 0x7f)
+            m += (size_t)sprintf(q + m, "\\x%02x", c);
+        else if (isalnum(c) || c == '_' || c == '.' || c == '-' || c == '/' || c == ':')
+            q[m++] = (char)c;
+        else {
+            q[m++] = '\\';
+            q[m++] = (char)c;
+        }
+    }
+    m += (size_t)sprintf(q + m, "; eval $_pv_m");
+    q[m] = 0;
+    char what[80], *res = NULL;
+    snprintf(what, sizeof what, "'%.60s'", cmd);
+    int rc = request_wait(p, q, what, &res, 4 * p->timeout_ms);
+    free(q);
+    if (out && out_len)
+        snprintf(out, out_len, "%s", rc ? "" : res);
+    return rc;
+}
+
+static void ocd_stats(pv_probe *p, struct pv_probe_stats *st)
+{
+    *st = p->st;
+}
+
+static const char *ocd_error(pv_probe *p)
+{
+    return p->err;
+}
+
+/* Stops the OpenOCD we started: "shutdown" was sent; then TERM, then KILL. */
+static void reap(pv_probe *p)
+{
+    if (p->pid <= 0)
+        return;
+    for (int step = 0; step < 3; step++) {
+        uint64_t end = now_ms() + (step == 0 ? 2000u : 1000u);
+        do {
+            read_log(p);
+            if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
+                p->pid = 0;
+                return;
+            }
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        } while (now_ms() < end);
+        kill(p->pid, step == 0 ? SIGTERM : SIGKILL);
+    }
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+}
+
+static void ocd_disconnect(pv_probe *p)
+{
+    if (!p)
+        return;
+    if (p->fd >= 0) {
+        if (p->script_len || p->posted) {
+            int saved = p->timeout_ms; /* a last chance for posted writes, briefly */
+            p->timeout_ms = saved < 2000 ? saved : 2000;
+            post_now(p);
+            drain(p);
+            p->timeout_ms = saved;
+        }
+        if (p->pid > 0)
+            send_msg(p, "shutdown", 8);
+        close(p->fd);
+        p->fd = -1;
+    }
+    reap(p);
+    if (p->log_fd >= 0)
+        close(p->log_fd);
+    free(p->script);
+    free(p->in);
+    free(p->reply);
+    free(p);
+}
+
+/* ---- connecting ---- */
+
+static int tcp_connect(const char *host, const char *port, int timeout_ms, int *fd_out)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0) {
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int ok = -1;
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            if (poll(&pfd, 1, timeout_ms) == 1 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+                ok = 0;
+            else
+                errno = soerr ? soerr : ETIMEDOUT;
+        }
+    }
+    freeaddrinfo(ai);
+    if (ok != 0 && fd >= 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = -1;
+    }
+    *fd_out = fd;
+    return ok;
+}
+
+/* Splits args like a POSIX shell would (quotes and backslashes; no expansions). */
+static int split_args(const char *s, char *buf, char **argv, int max)
+{
+    int n = 0;
+    char *o = buf;
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == '\n')
+            s++;
+        if (!*s)
+            break;
+        if (n == max)
+            return -1;
+        argv[n++] = o;
+        while (*s && *s != ' ' && *s != '\t' && *s != '\n') {
+            if (*s == '\'') {
+                const char *e = strchr(s + 1, '\'');
+                if (!e)
+                    return -2;
+                memcpy(o, s + 1, (size_t)(e - s - 1));
+                o += e - s - 1;
+                s = e + 1;
+            } else if (*s == '"') {
+                s++;
+                while (*s && *s != '"') {
+                    if (*s == '\\' && s[1] && strchr("\"\\$`", s[1]))
+                        s++;
+                    *o++ = *s++;
+                }
+                if (*s != '"')
+                    return -2;
+                s++;
+            } else if (*s == '\\' && s[1]) {
+                *o++ = s[1];
+                s += 2;
+            } else {
+                *o++ = *s++;
+            }
+        }
+        *o++ = 0;
+    }
+    argv[n] = NULL;
+    return n;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Starts OpenOCD with the user's arguments and our server settings; waits for its Tcl port. */
+static int spawn_openocd(pv_probe *p, const char *args, char *err, size_t err_len)
+{
+    size_t alen = strlen(args);
+    char *buf = malloc(alen + 1);
+    char *uargv[MAX_ARGS + 1];
+    if (!buf) {
+        snprintf(err, err_len, "openocd: out of memory");
+        return PV_PROBE_ERR_IO;
+    }
+    int nu = split_args(args, buf, uargv, MAX_ARGS);
+    if (nu < 0) {
+        snprintf(err, err_len, "openocd: spawn arguments '%s': %s", args,
+                 nu == -1 ? "too many arguments" : "unbalanced quote");
+        free(buf);
+        return PV_PROBE_ERR_IO;
+    }
+    const char *exe = getenv("PV_OPENOCD");
+    if (!exe || !*exe)
+        exe = "openocd";
+    int rc = PV_PROBE_ERR_IO;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int port = free_port();
+        char tcl[40], portstr[16];
+        snprintf(tcl, sizeof tcl, "tcl_port %d", port);
+        snprintf(portstr, sizeof portstr, "%d", port);
+        char *argv[MAX_ARGS + 16];
+        int n = 0;
+        argv[n++] = (char *)(uintptr_t)exe;
+        const char *ours[] = {"gdb_port disabled", "telnet_port disabled", "bindto 127.0.0.1", tcl};
+        for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+            argv[n++] = "-c";
+            argv[n++] = (char *)(uintptr_t)ours[i];
+        }
+        for (int i = 0; i < nu; i++)
+            argv[n++] = uargv[i];
+        argv[n] = NULL;
+        int pipefd[2];
+        if (pipe(pipefd) != 0) {
+            snprintf(err, err_len, "openocd: pipe: %s", strerror(errno));
+            break;
+        }
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0) {
+            snprintf(err, err_len, "openocd: fork: %s", strerror(errno));
+            close(pipefd[0]);
+            close(pipefd[1]);
+            break;
+        }
+        if (pid == 0) {
+            /* own process group: terminal signals go to the station, which stops us cleanly */
+            setpgid(0, 0);
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent)
+                _exit(127);
+            int nul = open("/dev/null", O_RDWR);
+            dup2(nul, 0);
+            dup2(pipefd[1], 1);
+            dup2(pipefd[1], 2);
+            long maxfd = sysconf(_SC_OPEN_MAX);
+            for (long fd = 3; fd < (maxfd > 0 && maxfd < 65536 ? maxfd : 4096); fd++)
+                close((int)fd);
+            signal(SIGPIPE, SIG_DFL);
+            execvp(exe, argv);
+            dprintf(2, "Error: cannot run %s: %s\n", exe, strerror(errno));
+            _exit(127);
+        }
+        close(pipefd[1]);
+        fcntl(pipefd[0], F_SETFD, FD_CLOEXEC);
+        p->pid = pid;
+        p->log_fd = pipefd[0];
+        fcntl(p->log_fd, F_SETFL, fcntl(p->log_fd, F_GETFL) | O_NONBLOCK);
+        p->log_len = 0;
+        p->errlines[0] = 0;
+        /* Wait for the Tcl port, or for OpenOCD to give up. */
+        uint64_t end = now_ms() + (uint64_t)p->timeout_ms;
+        int status = 0;
+        bool exited = false;
+        rc = PV_PROBE_ERR_TIMEOUT;
+        while (now_ms() < end) {
+            read_log(p);
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                exited = true;
+                p->pid = 0;
+                break;
+            }
+            int fd = -1;
+            if (tcp_connect("127.0.0.1", portstr, 200, &fd) == 0) {
+                p->fd = fd;
+                rc = PV_PROBE_OK;
+                break;
+            }
+            struct pollfd pfd = {.fd = p->log_fd, .events = POLLIN};
+            poll(&pfd, p->log_fd >= 0 ? 1 : 0, 20);
+        }
+        if (rc == PV_PROBE_OK)
+            break;
+        if (exited) {
+            for (int i = 0; i < 20 && p->log_fd >= 0; i++)
+                read_log(p); /* what it said before it went */
+            if (said(p, NULL, "Address already in use") || said(p, NULL, "couldn't bind tcl")) {
+                close(p->log_fd);
+                p->log_fd = -1;
+                continue; /* somebody took the port: another one */
+            }
+            if (dead_port(p, NULL)) {
+                snprintf(err, err_len,
+                         "openocd: the target's debug port does not answer (RDP Level 2 has "
+                         "disabled it for good, or the target is unpowered or not wired): %s",
+                         p->errlines);
+                rc = PV_PROBE_ERR_DEAD;
+            } else {
+                snprintf(err, err_len,
+                         "openocd: exited with status %d before opening its Tcl "
+                         "port: %s",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                         p->errlines[0] ? p->errlines : "(no error logged; run it by hand)");
+                rc = PV_PROBE_ERR_IO;
+            }
+        } else {
+            snprintf(err, err_len, "openocd: no Tcl port within %d ms%s%s", p->timeout_ms,
+                     p->errlines[0] ? ": " : "", p->errlines);
+        }
+        break;
+    }
+    free(buf);
+    return rc;
+}
+
+static int ocd_connect(pv_probe **out, const char *target, int timeout_ms, char *err,
+                       size_t err_len)
+{
+    *out = NULL;
+    pv_probe *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, err_len, "openocd: out of memory");
+        return PV_PROBE_ERR_IO;
+    }
+    p->fd = -1;
+    p->log_fd = -1;
+    p->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+    int rc;
+    if (strncmp(target, "spawn:", 6) == 0) {
+        rc = spawn_openocd(p, target + 6, err, err_len);
+    } else {
+        char host[256];
+        const char *colon = strrchr(target, ':');
+        if (!colon || colon == target || (size_t)(colon - target) >= sizeof host || !colon[1]) {
+            snprintf(err, err_len,
+                     "openocd: target '%s' is neither HOST:PORT of a running OpenOCD's Tcl port "
+                     "(e.g. 127.0.0.1:6666) nor spawn:ARGS (OpenOCD's -f/-c arguments)",
+                     target);
+            free(p);
+            return PV_PROBE_ERR_IO;
+        }
+        memcpy(host, target, (size_t)(colon - target));
+        host[colon - target] = 0;
+        rc = tcp_connect(host, colon + 1, p->timeout_ms, &p->fd) == 0 ? PV_PROBE_OK
+                                                                      : PV_PROBE_ERR_IO;
+        if (rc)
+            snprintf(err, err_len, "openocd: cannot connect to the Tcl port %s: %s", target,
+                     strerror(errno));
+    }
+    if (!rc) {
+        /* The current target must have been examined: otherwise its debug port is dead. */
+        char *res = NULL;
+        rc = request(p,
+                     "set _pv_t [target current]; format \"%d %s\" [$_pv_t was_examined] "
+                     "[$_pv_t curstate]",
+                     "checking the target", &res);
+        if (!rc && res[0] != '1') {
+            read_log(p);
+            rc = fail(p, PV_PROBE_ERR_DEAD,
+                      "openocd: the target was not examined (state '%s'): its debug port does "
+                      "not answer (RDP Level 2, no power, wrong configuration)%s%s",
+                      strlen(res) > 2 ? res + 2 : "?", p->errlines[0] ? ": " : "", p->errlines);
+        }
+        if (rc)
+            snprintf(err, err_len, "%s", p->err);
+    }
+    if (rc) {
+        ocd_disconnect(p);
+        return rc;
+    }
+    *out = p;
+    return PV_PROBE_OK;
+}
+
+const struct pv_probe_ops pv_probe_openocd_ops = {
+    .name = "openocd",
+    .connect = ocd_connect,
+    .halt = ocd_halt,
+    .reset_halt = ocd_reset_halt,
+    .read_mem = ocd_read_mem,
+    .write_mem = ocd_write_mem,
+    .read_reg = ocd_read_reg,
+    .write_reg = ocd_write_reg,
+    .resume = ocd_resume,
+    .wait_halt = ocd_wait_halt,
+    .flush = ocd_flush,
+    .monitor = ocd_monitor,
+    .stats = ocd_stats,
+    .error = ocd_error,
+    .disconnect = ocd_disconnect,
+};
