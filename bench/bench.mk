@@ -46,3 +46,11 @@ BENCH_TARGETS += bench-stub
 .PHONY: bench-stub
 bench-stub: $(STUB_BENCH_BIN) $(SIM_BIN) $(STUB_BIN) $(BENCH_X25519_BIN)
 	$(STUB_BENCH_BIN) $(SIM_BIN) $(STUB_BIN) $(BENCH_X25519_BIN)
+
+# `provision run` per device through OpenOCD on the virtual chip, by phase, against OpenOCD alone
+# programming the same bootloader unencrypted (`program ... verify`); round trips per device
+# (bench/provision_bench.sh, non-sanitized build; added by the station helper).
+BENCH_TARGETS += bench-provision
+.PHONY: bench-provision
+bench-provision:
+	bench/provision_bench.sh

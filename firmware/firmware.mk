@@ -47,7 +47,8 @@ $(FW_DIR)/$(1)/%.o: firmware/app/%.c
 	@mkdir -p $$(@D)
 	$$(ARM_CC) $$(ARM_CFLAGS) -DAPP_VERSION='"$(FW_APP_VERSION_$(1))"' \
 	    -DAPP_ATTACK=$(FW_APP_ATTACK_$(1)) -c $$< -o $$@
-$(FW_DIR)/$(1).elf: $(FW_DIR)/$(1)/app_main.o $(FW_DIR)/$(1)/app_startup.o firmware/app/app.ld
+# The start-up code is the bootloader's own (firmware/startup.c: same vectors, .data, .bss).
+$(FW_DIR)/$(1).elf: $(FW_DIR)/$(1)/app_main.o $(FW_DIR)/boot/startup.o firmware/app/app.ld
 	$$(FW_LINK) -T firmware/app/app.ld $$(filter %.o,$$^) -lgcc -o $$@
 $(FW_DIR)/$(1).img: $(FW_DIR)/$(1).bin $(FW_DIR)/keys/test-signer.pem $(PROV_BIN)
 	$(PROV_BIN) image sign --key $(FW_DIR)/keys/test-signer.pem \

@@ -3,24 +3,8 @@
 
 #include "image/layout.h"
 
-#define REG(a) (*(volatile uint32_t *)(uintptr_t)(a))
+#include "hal/stm32f4_regs.h"
 
-#define RCC_CR          REG(0x40023800u)
-#define RCC_PLLCFGR     REG(0x40023804u)
-#define RCC_CFGR        REG(0x40023808u)
-#define RCC_AHB1ENR     REG(0x40023830u)
-#define RCC_APB2ENR     REG(0x40023844u)
-#define FLASH_ACR       REG(0x40023C00u)
-#define FLASH_KEYR      REG(0x40023C04u)
-#define FLASH_CR        REG(0x40023C10u)
-#define GPIOA_MODER     REG(0x40020000u)
-#define GPIOA_AFRH      REG(0x40020024u)
-#define USART1_SR       REG(0x40011000u)
-#define USART1_DR       REG(0x40011004u)
-#define USART1_BRR      REG(0x40011008u)
-#define USART1_CR1      REG(0x4001100Cu)
-#define SCB_CFSR        REG(0xE000ED28u)
-#define SCB_HFSR        REG(0xE000ED2Cu)
 #define UID_BASE        0x1FFF7A10u
 #define CR_LOCK         (1u << 31)
 #define RCC_PLL_RST     0x24003010u /* RCC_PLLCFGR after reset */

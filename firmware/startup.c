@@ -1,11 +1,13 @@
-/* Bootloader start-up: the 16 system vectors (it enables no interrupt), .data copy, .bss clear,
- * main. The layout table follows at a fixed offset (bootloader.ld). */
+/* Start-up of the bootloader and of the demo application (both link this object): the 16 system
+ * vectors (neither enables an interrupt), .data copy, .bss clear, main. In the bootloader the
+ * layout table follows at a fixed offset (bootloader.ld); in the application the vectors sit at
+ * the payload start (app.ld), where the bootloader points VTOR. */
 #include <stdint.h>
 
 extern uint32_t _estack, _sidata, _sdata, _edata, _sbss, _ebss;
 int main(void);
 void Reset_Handler(void);
-void HardFault_Handler(void); /* platform_stm32f4.c */
+void HardFault_Handler(void); /* platform_stm32f4.c, app/app_main.c */
 void Default_Handler(void);
 
 typedef void (*vector_t)(void);

@@ -19,4 +19,12 @@ struct pv_p11 {
 /* err = "<what>: <CKR name>" and -1. */
 int pv_p11_fail(char *err, size_t err_len, const char *what, CK_RV rv);
 
+/* Added by the keystore helper (p11_token.c and p11_object.c share them). */
+/* dlopen the module, C_GetFunctionList, C_Initialize; sets p->dl, p->f, p->initialized. */
+int pv_p11_load(pv_p11 *p, const char *module, char *err, size_t err_len);
+/* The slot of the initialised token labelled label; err lists the labels seen otherwise. */
+int pv_p11_find_slot(pv_p11 *p, const char *label, CK_SLOT_ID *slot, char *err, size_t err_len);
+CK_OBJECT_CLASS pv_p11_ckclass(enum pv_p11_class cls);
+const char *pv_p11_class_name(enum pv_p11_class cls); /* "secret key" */
+
 #endif

@@ -50,12 +50,56 @@ const char *pv_p11_rv_name(unsigned long rv, char buf[24])
         {CKR_CRYPTOKI_ALREADY_INITIALIZED, "CKR_CRYPTOKI_ALREADY_INITIALIZED"},
         {CKR_DOMAIN_PARAMS_INVALID, "CKR_DOMAIN_PARAMS_INVALID"},
         {CKR_CURVE_NOT_SUPPORTED, "CKR_CURVE_NOT_SUPPORTED"},
+        /* added by the keystore helper */
+        {CKR_SLOT_ID_INVALID, "CKR_SLOT_ID_INVALID"},
+        {CKR_ATTRIBUTE_SENSITIVE, "CKR_ATTRIBUTE_SENSITIVE"},
+        {CKR_DATA_LEN_RANGE, "CKR_DATA_LEN_RANGE"},
+        {CKR_ENCRYPTED_DATA_INVALID, "CKR_ENCRYPTED_DATA_INVALID"},
+        {CKR_ENCRYPTED_DATA_LEN_RANGE, "CKR_ENCRYPTED_DATA_LEN_RANGE"},
+        {CKR_KEY_SIZE_RANGE, "CKR_KEY_SIZE_RANGE"},
+        {CKR_OPERATION_ACTIVE, "CKR_OPERATION_ACTIVE"},
+        {CKR_PIN_INVALID, "CKR_PIN_INVALID"},
+        {CKR_SESSION_EXISTS, "CKR_SESSION_EXISTS"},
+        {CKR_SESSION_READ_ONLY, "CKR_SESSION_READ_ONLY"},
+        {CKR_TOKEN_WRITE_PROTECTED, "CKR_TOKEN_WRITE_PROTECTED"},
+        {CKR_USER_ALREADY_LOGGED_IN, "CKR_USER_ALREADY_LOGGED_IN"},
+        {CKR_USER_TYPE_INVALID, "CKR_USER_TYPE_INVALID"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].rv == rv)
             return names[i].name;
     snprintf(buf, 24, "CKR_0x%lx", rv);
     return buf;
+}
+
+CK_OBJECT_CLASS pv_p11_ckclass(enum pv_p11_class cls)
+{
+    switch (cls) {
+    case PV_P11_PRIVATE_KEY:
+        return CKO_PRIVATE_KEY;
+    case PV_P11_PUBLIC_KEY:
+        return CKO_PUBLIC_KEY;
+    case PV_P11_SECRET_KEY:
+        return CKO_SECRET_KEY;
+    case PV_P11_DATA:
+        break;
+    }
+    return CKO_DATA;
+}
+
+const char *pv_p11_class_name(enum pv_p11_class cls)
+{
+    switch (cls) {
+    case PV_P11_PRIVATE_KEY:
+        return "private key";
+    case PV_P11_PUBLIC_KEY:
+        return "public key";
+    case PV_P11_SECRET_KEY:
+        return "secret key";
+    case PV_P11_DATA:
+        break;
+    }
+    return "data object";
 }
 
 int pv_p11_fail(char *err, size_t err_len, const char *what, CK_RV rv)
@@ -76,7 +120,7 @@ static void label_of(const CK_UTF8CHAR raw[32], char out[33])
 }
 
 /* The slot whose token carries label; lists the labels it saw when there is none. */
-static int find_slot(pv_p11 *p, const char *label, CK_SLOT_ID *slot, char *err, size_t err_len)
+int pv_p11_find_slot(pv_p11 *p, const char *label, CK_SLOT_ID *slot, char *err, size_t err_len)
 {
     CK_ULONG n = 0;
     CK_RV rv = p->f->C_GetSlotList(CK_TRUE, NULL, &n);
@@ -116,6 +160,35 @@ static int find_slot(pv_p11 *p, const char *label, CK_SLOT_ID *slot, char *err, 
     return found;
 }
 
+/* dlopen, C_GetFunctionList, C_Initialize (shared by pv_p11_open and pv_p11_init_token). */
+int pv_p11_load(pv_p11 *p, const char *module, char *err, size_t err_len)
+{
+    /* NODELETE: modules often keep threads or atexit handlers, so their code must stay mapped
+     * after pv_p11_close (and leak reports can still name them). */
+    p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!p->dl) {
+        snprintf(err, err_len,
+                 "pkcs11: cannot load module %s: %s (install softhsm2, or give "
+                 "--module with your HSM's PKCS#11 library)",
+                 module, dlerror());
+        return -1;
+    }
+    CK_C_GetFunctionList get = (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList");
+    CK_RV rv = get ? get(&p->f) : CKR_GENERAL_ERROR;
+    if (rv != CKR_OK || !p->f) {
+        snprintf(err, err_len, "pkcs11: %s has no usable C_GetFunctionList: not a PKCS#11 module",
+                 module);
+        return -1;
+    }
+    rv = p->f->C_Initialize(NULL);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        pv_p11_fail(err, err_len, "pkcs11: C_Initialize", rv);
+        return -1;
+    }
+    p->initialized = rv == CKR_OK;
+    return 0;
+}
+
 pv_p11 *pv_p11_open(const char *module, const char *token_label, const char *pin, char *err,
                     size_t err_len)
 {
@@ -127,39 +200,18 @@ pv_p11 *pv_p11_open(const char *module, const char *token_label, const char *pin
         return NULL;
     }
     p->session = CK_INVALID_HANDLE;
-    /* NODELETE: modules often keep threads or atexit handlers, so their code must stay mapped
-     * after pv_p11_close (and leak reports can still name them). */
-    p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-    if (!p->dl) {
-        snprintf(err, err_len,
-                 "pkcs11: cannot load module %s: %s (install softhsm2, or give "
-                 "--module with your HSM's PKCS#11 library)",
-                 module, dlerror());
-        free(p);
-        return NULL;
-    }
-    CK_C_GetFunctionList get = (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList");
-    CK_RV rv = get ? get(&p->f) : CKR_GENERAL_ERROR;
-    if (rv != CKR_OK || !p->f) {
-        snprintf(err, err_len, "pkcs11: %s has no usable C_GetFunctionList: not a PKCS#11 module",
-                 module);
+    if (pv_p11_load(p, module, err, err_len) != 0) {
         pv_p11_close(p);
         return NULL;
     }
-    rv = p->f->C_Initialize(NULL);
-    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        pv_p11_fail(err, err_len, "pkcs11: C_Initialize", rv);
-        pv_p11_close(p);
-        return NULL;
-    }
-    p->initialized = rv == CKR_OK;
     snprintf(p->token, sizeof p->token, "%s", token_label);
     CK_SLOT_ID slot = 0;
-    if (find_slot(p, token_label, &slot, err, err_len) != 0) {
+    if (pv_p11_find_slot(p, token_label, &slot, err, err_len) != 0) {
         pv_p11_close(p);
         return NULL;
     }
-    rv = p->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->session);
+    CK_RV rv =
+        p->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->session);
     if (rv != CKR_OK) {
         char what[96];
         snprintf(what, sizeof what, "pkcs11: C_OpenSession on token '%s'", token_label);
@@ -202,8 +254,8 @@ void pv_p11_close(pv_p11 *p)
 int pv_p11_find_key(pv_p11 *p, enum pv_p11_class cls, const char *label, pv_p11_obj *out, char *err,
                     size_t err_len)
 {
-    CK_OBJECT_CLASS c = cls == PV_P11_PRIVATE_KEY ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
-    const char *kind = cls == PV_P11_PRIVATE_KEY ? "private" : "public";
+    CK_OBJECT_CLASS c = pv_p11_ckclass(cls);
+    const char *kind = pv_p11_class_name(cls);
     CK_ATTRIBUTE tmpl[] = {
         {CKA_CLASS, &c, sizeof c},
         {CKA_LABEL, (void *)(uintptr_t)label, (CK_ULONG)strlen(label)},
@@ -218,7 +270,7 @@ int pv_p11_find_key(pv_p11 *p, enum pv_p11_class cls, const char *label, pv_p11_
     if (rv != CKR_OK)
         return pv_p11_fail(err, err_len, "pkcs11: C_FindObjects", rv);
     if (n != 1) {
-        snprintf(err, err_len, "pkcs11: %s %s key labelled '%s' on token '%s'%s",
+        snprintf(err, err_len, "pkcs11: %s %s labelled '%s' on token '%s'%s",
                  n ? "more than one" : "no", kind, label, p->token,
                  n ? " (labels must be unique)" : " (wrong --key-label, or not logged in?)");
         return -1;

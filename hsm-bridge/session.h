@@ -173,6 +173,15 @@ int pv_relay_ack(struct pv_relay *r, uint32_t seq);
 /* ---- pv_session_install: one whole install -----------------------------------------------------
  */
 
+/* added by the station helper: the phases of one install, in order (pv_install.progress). */
+enum pv_install_phase {
+    PV_INSTALL_STUB = 1,   /* stub uploaded, started, its message 1 accepted */
+    PV_INSTALL_ERASE = 2,  /* regions granted, the erase posted */
+    PV_INSTALL_WRITE = 3,  /* every image frame posted */
+    PV_INSTALL_VERIFY = 4, /* key slot written, image and key slot verified by the stub */
+    PV_INSTALL_LOCK = 5    /* final frame (options or reset) acknowledged */
+};
+
 struct pv_install {
     const struct pv_stub_image *stub;
     const uint8_t *bridge_priv; /* trusted side's static key */
@@ -192,6 +201,13 @@ struct pv_install {
     void *hook_ctx;
     pv_relay_observer observe; /* benchmark hook */
     void *observe_ctx;
+    /* added by the station helper: the station's ledger must record `written` and `verified`
+     * before the lock goes out, and it shows progress per phase. progress (may be NULL) is
+     * called as each phase completes; before_final (may be NULL) after the verify passed and
+     * before the final frame is sealed: non-zero aborts the install with nothing locked. */
+    void (*progress)(void *ctx, enum pv_install_phase phase);
+    int (*before_final)(void *ctx);
+    void *station_ctx;
 };
 
 struct pv_install_result {

@@ -133,6 +133,8 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
         goto out;
     }
     res->id = s.id;
+    if (in->progress)
+        in->progress(in->station_ctx, PV_INSTALL_STUB);
 
     /* Regions: the sectors of the image and of the key slot (one region if they touch). */
     struct pv_region reg[2];
@@ -167,6 +169,8 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
     for (unsigned i = 0; i < nreg; i++)
         if (add(&k, cmd, pv_cmd_erase(cmd, reg[i].addr, reg[i].len), res->err, sizeof res->err))
             goto out;
+    if (in->progress)
+        in->progress(in->station_ctx, PV_INSTALL_ERASE);
     size_t padded = (in->image_len + 3u) & ~(size_t)3u;
     for (size_t off = 0; off < padded;) {
         if (k.cap - k.n < PV_CMD_HDR + 64 && send_frame(&k, 0, res->err, sizeof res->err))
@@ -187,6 +191,8 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
     /* The key slot and the verifies get a frame of their own: the one the stub answers. */
     if (k.n && send_frame(&k, 0, res->err, sizeof res->err))
         goto out;
+    if (in->progress)
+        in->progress(in->station_ctx, PV_INSTALL_WRITE);
     pv_keyslot ks = in->keyslot;
     memcpy(ks.uid, s.id.uid, sizeof ks.uid);
     pv_keyslot_encode(slot, &ks);
@@ -210,6 +216,13 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
         send_frame(&k, PV_FLAG_REPLY, res->err, sizeof res->err) ||
         expect_ok(&s, &r, PV_REPLY_HDR + PV_NOISE_TAGLEN, res))
         goto out;
+    if (in->progress)
+        in->progress(in->station_ctx, PV_INSTALL_VERIFY);
+    if (in->before_final && in->before_final(in->station_ctx)) {
+        snprintf(res->err, sizeof res->err,
+                 "install: stopped before the final frame by the station (nothing locked)");
+        goto out;
+    }
 
     /* The final frame: RDP Level 2 (last command, after a passed verify) or a reset. */
     k.n = in->rdp == 0xCC ? pv_cmd_options(k.cmds, in->rdp, in->nwrp) : pv_cmd_reset(k.cmds);
@@ -226,6 +239,8 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
         snprintf(res->err, sizeof res->err, "%s", r.err);
         goto out;
     }
+    if (in->progress)
+        in->progress(in->station_ctx, PV_INSTALL_LOCK);
     rc = 0;
 out:
     res->frames = k.frames;

@@ -13,6 +13,14 @@ enum pv_exit {
     PV_EXIT_USAGE = 2,   /* bad command line */
     PV_EXIT_IO = 3,      /* a file cannot be read or written */
     PV_EXIT_KEY = 4,     /* a key cannot be loaded or used (PEM, PKCS#11 token, PIN) */
+    /* added by the station helper (run, info): refusals and failures of one device */
+    PV_EXIT_WRONG_CHIP = 5, /* the chip is not the recipe's part (DEV_ID, flash size) */
+    PV_EXIT_LOCKED = 6,     /* the chip is locked (RDP != Level 0, debug port dead) or the ledger
+                               says it is provisioned already */
+    PV_EXIT_QUOTA = 7,      /* the batch's quota is used up */
+    PV_EXIT_PROBE = 8,      /* the probe is unreachable or failed */
+    PV_EXIT_SESSION = 9,    /* the install session failed; the chip is left unlocked, rerun */
+    PV_EXIT_LEDGER = 10,    /* the ledger cannot be opened or refused a step */
 };
 
 struct pv_command {
@@ -25,5 +33,9 @@ struct pv_command {
 extern const struct pv_command pv_cmd_image;
 extern const struct pv_command pv_cmd_recipe;
 extern const struct pv_command pv_cmd_ledger;
+extern const struct pv_command pv_cmd_keys;
+extern const struct pv_command pv_cmd_run;
+extern const struct pv_command
+    pv_cmd_chip_info; /* `provision info` (pv_cmd_info is the stub command encoder in session.h) */
 
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dap_transport.h"
+#include "probe_util.h"
 
 #define HDR     8u
 #define MAX_LEN 65535u
@@ -31,27 +32,13 @@ struct tcp_transport {
     size_t in_len;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-__attribute__((format(printf, 3, 4))) static int fail(struct tcp_transport *x, int code,
-                                                      const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(x->t.err, sizeof x->t.err, fmt, ap);
-    va_end(ap);
-    return code;
-}
+/* Formats the message into the transport's err and returns code. */
+#define fail(x, code, ...) pv_probe_errf((x)->t.err, sizeof(x)->t.err, (code), __VA_ARGS__)
 
 static int send_all(struct tcp_transport *x, const uint8_t *b, size_t n)
 {
     size_t done = 0;
-    uint64_t end = now_ms() + (uint64_t)x->timeout_ms;
+    uint64_t end = pv_probe_now_ms() + (uint64_t)x->timeout_ms;
     while (done < n) {
         ssize_t w = send(x->fd, b + done, n - done, MSG_NOSIGNAL);
         if (w > 0) {
@@ -62,7 +49,7 @@ static int send_all(struct tcp_transport *x, const uint8_t *b, size_t n)
             return fail(x, PV_PROBE_ERR_IO, "dap tcp: the server closed the connection");
         if (w < 0 && errno != EAGAIN && errno != EINTR)
             return fail(x, PV_PROBE_ERR_IO, "dap tcp: send failed: %s", strerror(errno));
-        int left = (int)(end - now_ms());
+        int left = (int)(end - pv_probe_now_ms());
         struct pollfd pfd = {.fd = x->fd, .events = POLLOUT};
         if (left <= 0 || poll(&pfd, 1, left) <= 0)
             return fail(x, PV_PROBE_ERR_TIMEOUT, "dap tcp: the server takes no data (%d ms)",
@@ -91,7 +78,7 @@ static int tcp_send(struct dap_transport *t, const uint8_t *pkt, size_t len)
 static int tcp_recv(struct dap_transport *t, uint8_t *buf, size_t cap, size_t *len, int timeout_ms)
 {
     struct tcp_transport *x = (struct tcp_transport *)t;
-    uint64_t end = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : x->timeout_ms);
+    uint64_t end = pv_probe_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : x->timeout_ms);
     for (;;) {
         if (x->in_len >= HDR) {
             size_t n = (size_t)(x->in[4] | x->in[5] << 8);
@@ -129,7 +116,7 @@ static int tcp_recv(struct dap_transport *t, uint8_t *buf, size_t cap, size_t *l
             return fail(x, PV_PROBE_ERR_IO, "dap tcp: the server closed the connection");
         if (errno != EAGAIN && errno != EINTR)
             return fail(x, PV_PROBE_ERR_IO, "dap tcp: receive failed: %s", strerror(errno));
-        int left = (int)(end - now_ms());
+        int left = (int)(end - pv_probe_now_ms());
         if (left <= 0)
             return fail(x, PV_PROBE_ERR_TIMEOUT, "dap tcp: no response within %d ms",
                         timeout_ms > 0 ? timeout_ms : x->timeout_ms);
@@ -154,16 +141,14 @@ int dap_transport_tcp_open(struct dap_transport **out, const char *hostport, int
 {
     *out = NULL;
     char host[256];
-    const char *colon = strrchr(hostport, ':');
-    if (!colon || colon == hostport || (size_t)(colon - hostport) >= sizeof host || !colon[1]) {
+    const char *port = pv_probe_split_hostport(hostport, host, sizeof host);
+    if (!port) {
         snprintf(err, err_len, "cmsis-dap: '%s' is not HOST:PORT (e.g. tcp:127.0.0.1:3337)",
                  hostport);
         return PV_PROBE_ERR_IO;
     }
-    memcpy(host, hostport, (size_t)(colon - hostport));
-    host[colon - hostport] = 0;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int gai = getaddrinfo(host, colon + 1, &hints, &ai);
+    int gai = getaddrinfo(host, port, &hints, &ai);
     if (gai != 0) {
         snprintf(err, err_len, "cmsis-dap: cannot resolve '%s': %s", hostport, gai_strerror(gai));
         return PV_PROBE_ERR_IO;
@@ -178,22 +163,8 @@ int dap_transport_tcp_open(struct dap_transport **out, const char *hostport, int
     x->t = (struct dap_transport){
         .name = "tcp", .send = tcp_send, .recv = tcp_recv, .close = tcp_close};
     x->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
-    x->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int rc = PV_PROBE_ERR_IO;
-    if (x->fd >= 0) {
-        int one = 1;
-        setsockopt(x->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(x->fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
-            struct pollfd pfd = {.fd = x->fd, .events = POLLOUT};
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (poll(&pfd, 1, x->timeout_ms) == 1 &&
-                getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-                rc = PV_PROBE_OK;
-            else
-                errno = soerr ? soerr : ETIMEDOUT;
-        }
-    }
+    x->fd = pv_probe_tcp_connect(ai, x->timeout_ms);
+    int rc = x->fd >= 0 ? PV_PROBE_OK : PV_PROBE_ERR_IO;
     freeaddrinfo(ai);
     if (rc) {
         snprintf(err, err_len, "cmsis-dap: cannot connect to %s: %s", hostport, strerror(errno));

@@ -17,9 +17,7 @@ const char *__asan_default_options(void)
 }
 
 static const struct pv_command *const commands[] = {
-    &pv_cmd_image,
-    &pv_cmd_recipe,
-    &pv_cmd_ledger,
+    &pv_cmd_image, &pv_cmd_recipe, &pv_cmd_ledger, &pv_cmd_keys, &pv_cmd_chip_info, &pv_cmd_run,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -32,7 +30,10 @@ static void usage(FILE *out)
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(out, "\nexit status: 0 success; 1 input not valid (image refused, check failed);\n"
-                 "2 bad command line; 3 file cannot be read or written; 4 key or token error.\n");
+                 "2 bad command line; 3 file cannot be read or written; 4 key or token error;\n"
+                 "5 wrong chip for the recipe; 6 chip locked or already provisioned; 7 batch\n"
+                 "quota used up; 8 probe unreachable; 9 install session failed (chip left\n"
+                 "unlocked); 10 ledger error. man -l docs/provision.1 has the details.\n");
 }
 
 int main(int argc, char **argv)

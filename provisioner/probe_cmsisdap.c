@@ -27,6 +27,7 @@
 
 #include "dap_transport.h"
 #include "probe.h"
+#include "probe_util.h"
 
 #define MAX_PKT      4096u /* largest packet we use, whatever the probe says */
 #define MAX_INFLIGHT 8u
@@ -147,21 +148,8 @@ static const char *const reg_names[PV_REG_COUNT] = {
     "r0",  "r1",  "r2", "r3", "r4", "r5",   "r6",  "r7",  "r8",      "r9",     "r10",
     "r11", "r12", "sp", "lr", "pc", "xpsr", "msp", "psp", "primask", "control"};
 
-__attribute__((format(printf, 3, 4))) static int fail(pv_probe *p, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->err, sizeof p->err, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+/* Formats the message into p->err and returns code. */
+#define fail(p, code, ...) pv_probe_errf((p)->err, sizeof(p)->err, (code), __VA_ARGS__)
 
 static void sleep_ms(unsigned ms)
 {
@@ -670,14 +658,14 @@ static int power_up(pv_probe *p)
         rc = q_dp_write(p, DP_CTRLSTAT, PWRUP_REQ);
     p->sel = 0;
     p->sel_ok = true;
-    uint64_t end = now_ms() + (uint64_t)p->timeout_ms;
+    uint64_t end = pv_probe_now_ms() + (uint64_t)p->timeout_ms;
     uint32_t cs = 0;
     while (!rc) {
         if ((rc = q_dp_read(p, DP_CTRLSTAT, &cs)) != 0 || (rc = drain(p)) != 0)
             break;
         if ((cs & PWRUP_ACK) == PWRUP_ACK)
             return PV_PROBE_OK;
-        if (now_ms() >= end)
+        if (pv_probe_now_ms() >= end)
             return fail(p, PV_PROBE_ERR_TIMEOUT,
                         "cmsis-dap: the debug domain did not power up (CTRL/STAT 0x%08x)",
                         (unsigned)cs);
@@ -895,7 +883,7 @@ static int cmsisdap_flush(pv_probe *p)
  * seen. *seen ORs every value read. */
 static int poll_dhcsr(pv_probe *p, uint32_t want, int ms, uint32_t *last, uint32_t *seen)
 {
-    uint64_t end = now_ms() + (uint64_t)(ms > 0 ? ms : p->timeout_ms);
+    uint64_t end = pv_probe_now_ms() + (uint64_t)(ms > 0 ? ms : p->timeout_ms);
     unsigned backoff = 0;
     uint32_t acc = seen ? *seen : 0;
     for (;;) {
@@ -914,7 +902,7 @@ static int poll_dhcsr(pv_probe *p, uint32_t want, int ms, uint32_t *last, uint32
                         "cmsis-dap: the core locked up (a fault in a fault handler); DHCSR "
                         "0x%08x",
                         (unsigned)v);
-        if (now_ms() >= end)
+        if (pv_probe_now_ms() >= end)
             return PV_PROBE_ERR_TIMEOUT;
         sleep_ms(backoff);
         backoff = backoff * 2 + 1 < 10 ? backoff * 2 + 1 : 10; /* 0, 1, 3, 7, 10 ms */

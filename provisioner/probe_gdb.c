@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "probe_util.h"
 
 #define PKT_MAX      (256 * 1024) /* largest packet we accept from a server */
 #define DEFAULT_SIZE 400u         /* PacketSize when the server does not say (GDB's default) */
@@ -62,21 +63,8 @@ static int hexval(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(pv_probe *p, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->err, sizeof p->err, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+/* Formats the message into p->err and returns code. */
+#define fail(p, code, ...) pv_probe_errf((p)->err, sizeof(p)->err, (code), __VA_ARGS__)
 
 /* ---- raw I/O ---- */
 
@@ -98,7 +86,7 @@ static int out_reserve(pv_probe *p, size_t n)
 static int flush_out(pv_probe *p)
 {
     size_t done = 0;
-    uint64_t end = now_ms() + (uint64_t)p->timeout_ms;
+    uint64_t end = pv_probe_now_ms() + (uint64_t)p->timeout_ms;
     while (done < p->out_len) {
         ssize_t w = send(p->fd, p->out + done, p->out_len - done, MSG_NOSIGNAL);
         if (w > 0) {
@@ -111,7 +99,7 @@ static int flush_out(pv_probe *p)
                         "went away)");
         if (w < 0 && errno != EAGAIN && errno != EINTR)
             return fail(p, PV_PROBE_ERR_IO, "gdb: send failed: %s", strerror(errno));
-        int left = (int)(end - now_ms());
+        int left = (int)(end - pv_probe_now_ms());
         struct pollfd pfd = {.fd = p->fd, .events = POLLOUT};
         if (left <= 0 || poll(&pfd, 1, left) <= 0)
             return fail(p, PV_PROBE_ERR_TIMEOUT, "gdb: server does not take data (%d ms)",
@@ -146,7 +134,7 @@ static int fill_in(pv_probe *p, uint64_t deadline)
                         "went away)");
         if (errno != EAGAIN && errno != EINTR)
             return fail(p, PV_PROBE_ERR_IO, "gdb: receive failed: %s", strerror(errno));
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - pv_probe_now_ms());
         if (left <= 0)
             return fail(p, PV_PROBE_ERR_TIMEOUT, "gdb: no answer within %d ms", p->timeout_ms);
         struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
@@ -285,7 +273,7 @@ static int note_stop(pv_probe *p)
 /* The answer to the oldest outstanding request (console output and stop replies skipped). */
 static int get_answer(pv_probe *p)
 {
-    uint64_t deadline = now_ms() + (uint64_t)p->timeout_ms;
+    uint64_t deadline = pv_probe_now_ms() + (uint64_t)p->timeout_ms;
     for (;;) {
         int rc = next_packet(p, deadline);
         if (rc)
@@ -495,7 +483,7 @@ static int gdb_wait_halt(pv_probe *p, int timeout_ms)
     int rc = drain(p);
     if (rc)
         return rc;
-    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : p->timeout_ms);
+    uint64_t deadline = pv_probe_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : p->timeout_ms);
     while (p->running) {
         if ((rc = next_packet(p, deadline)) != 0)
             return rc == PV_PROBE_ERR_TIMEOUT
@@ -543,7 +531,7 @@ static int gdb_monitor(pv_probe *p, const char *cmd, char *out, size_t out_len)
         rc = drain(p);
     if (out && out_len)
         out[0] = 0;
-    uint64_t deadline = now_ms() + (uint64_t)p->timeout_ms;
+    uint64_t deadline = pv_probe_now_ms() + (uint64_t)p->timeout_ms;
     while (!rc) {
         if ((rc = next_packet(p, deadline)) != 0)
             break;
@@ -676,15 +664,13 @@ static int gdb_connect(pv_probe **out, const char *target, int timeout_ms, char 
 {
     *out = NULL;
     char host[256];
-    const char *colon = strrchr(target, ':');
-    if (!colon || colon == target || (size_t)(colon - target) >= sizeof host || !colon[1]) {
+    const char *port = pv_probe_split_hostport(target, host, sizeof host);
+    if (!port) {
         snprintf(err, err_len, "gdb: target '%s' is not HOST:PORT (e.g. 127.0.0.1:3333)", target);
         return PV_PROBE_ERR_IO;
     }
-    memcpy(host, target, (size_t)(colon - target));
-    host[colon - target] = 0;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int gai = getaddrinfo(host, colon + 1, &hints, &ai);
+    int gai = getaddrinfo(host, port, &hints, &ai);
     if (gai != 0) {
         snprintf(err, err_len, "gdb: cannot resolve '%s': %s", target, gai_strerror(gai));
         return PV_PROBE_ERR_IO;
@@ -700,22 +686,8 @@ static int gdb_connect(pv_probe **out, const char *target, int timeout_ms, char 
         return PV_PROBE_ERR_IO;
     }
     p->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
-    p->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int rc = PV_PROBE_ERR_IO;
-    if (p->fd >= 0) {
-        int one = 1;
-        setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(p->fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
-            struct pollfd pfd = {.fd = p->fd, .events = POLLOUT};
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (poll(&pfd, 1, p->timeout_ms) == 1 &&
-                getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-                rc = PV_PROBE_OK;
-            else
-                errno = soerr ? soerr : ETIMEDOUT;
-        }
-    }
+    p->fd = pv_probe_tcp_connect(ai, p->timeout_ms);
+    int rc = p->fd >= 0 ? PV_PROBE_OK : PV_PROBE_ERR_IO;
     freeaddrinfo(ai);
     if (rc) {
         snprintf(err, err_len, "gdb: cannot connect to %s: %s", target, strerror(errno));

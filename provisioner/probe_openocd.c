@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "probe_util.h"
 
 #define EOM           0x1a
 #define POST_LIMIT    (512 * 1024)       /* send a posted script on its own beyond this */
@@ -70,21 +71,8 @@ static const char *const reg_names[PV_REG_COUNT] = {
     "r0",  "r1",  "r2", "r3", "r4", "r5",   "r6",  "r7",  "r8",      "r9",     "r10",
     "r11", "r12", "sp", "lr", "pc", "xPSR", "msp", "psp", "primask", "control"};
 
-__attribute__((format(printf, 3, 4))) static int fail(pv_probe *p, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->err, sizeof p->err, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+/* Formats the message into p->err and returns code. */
+#define fail(p, code, ...) pv_probe_errf((p)->err, sizeof(p)->err, (code), __VA_ARGS__)
 
 /* ---- OpenOCD's log (spawned only) ---- */
 
@@ -164,7 +152,7 @@ static bool dead_port(const pv_probe *p, const char *text)
 static int send_all(pv_probe *p, const char *b, size_t n)
 {
     size_t done = 0;
-    uint64_t end = now_ms() + (uint64_t)p->timeout_ms;
+    uint64_t end = pv_probe_now_ms() + (uint64_t)p->timeout_ms;
     while (done < n) {
         ssize_t w = send(p->fd, b + done, n - done, MSG_NOSIGNAL);
         if (w > 0) {
@@ -175,7 +163,7 @@ static int send_all(pv_probe *p, const char *b, size_t n)
             return fail(p, PV_PROBE_ERR_IO, "openocd: the Tcl connection was closed");
         if (w < 0 && errno != EAGAIN && errno != EINTR)
             return fail(p, PV_PROBE_ERR_IO, "openocd: send failed: %s", strerror(errno));
-        int left = (int)(end - now_ms());
+        int left = (int)(end - pv_probe_now_ms());
         struct pollfd pfd[2] = {{.fd = p->fd, .events = POLLOUT},
                                 {.fd = p->log_fd, .events = POLLIN}};
         if (left <= 0 || poll(pfd, p->log_fd >= 0 ? 2 : 1, left) <= 0)
@@ -202,7 +190,7 @@ static int send_msg(pv_probe *p, const char *script, size_t len)
 /* Receives the next reply into p->reply, waiting at most ms. */
 static int recv_reply(pv_probe *p, int ms)
 {
-    uint64_t end = now_ms() + (uint64_t)ms;
+    uint64_t end = pv_probe_now_ms() + (uint64_t)ms;
     for (;;) {
         char *eom = p->in_len ? memchr(p->in, EOM, p->in_len) : NULL;
         if (eom) {
@@ -253,7 +241,7 @@ static int recv_reply(pv_probe *p, int ms)
         }
         if (errno != EAGAIN && errno != EINTR)
             return fail(p, PV_PROBE_ERR_IO, "openocd: receive failed: %s", strerror(errno));
-        int left = (int)(end - now_ms());
+        int left = (int)(end - pv_probe_now_ms());
         if (left <= 0)
             return fail(p, PV_PROBE_ERR_TIMEOUT, "openocd: no answer within %d ms", ms);
         struct pollfd pfd[2] = {{.fd = p->fd, .events = POLLIN},
@@ -671,7 +659,7 @@ static void reap(pv_probe *p)
     if (p->pid <= 0)
         return;
     for (int step = 0; step < 3; step++) {
-        uint64_t end = now_ms() + (step == 0 ? 2000u : 1000u);
+        uint64_t end = pv_probe_now_ms() + (step == 0 ? 2000u : 1000u);
         do {
             read_log(p);
             if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
@@ -680,7 +668,7 @@ static void reap(pv_probe *p)
             }
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
-        } while (now_ms() < end);
+        } while (pv_probe_now_ms() < end);
         kill(p->pid, step == 0 ? SIGTERM : SIGKILL);
     }
     waitpid(p->pid, NULL, 0);
@@ -723,31 +711,12 @@ static int tcp_connect(const char *host, const char *port, int timeout_ms, int *
         errno = EHOSTUNREACH;
         return -1;
     }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int ok = -1;
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (poll(&pfd, 1, timeout_ms) == 1 &&
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-                ok = 0;
-            else
-                errno = soerr ? soerr : ETIMEDOUT;
-        }
-    }
+    int fd = pv_probe_tcp_connect(ai, timeout_ms);
+    int e = errno;
     freeaddrinfo(ai);
-    if (ok != 0 && fd >= 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        fd = -1;
-    }
+    errno = e;
     *fd_out = fd;
-    return ok;
+    return fd >= 0 ? 0 : -1;
 }
 
 /* Splits args like a POSIX shell would (quotes and backslashes; no expansions). */
@@ -884,11 +853,11 @@ static int spawn_openocd(pv_probe *p, const char *args, char *err, size_t err_le
         p->log_len = 0;
         p->errlines[0] = 0;
         /* Wait for the Tcl port, or for OpenOCD to give up. */
-        uint64_t end = now_ms() + (uint64_t)p->timeout_ms;
+        uint64_t end = pv_probe_now_ms() + (uint64_t)p->timeout_ms;
         int status = 0;
         bool exited = false;
         rc = PV_PROBE_ERR_TIMEOUT;
-        while (now_ms() < end) {
+        while (pv_probe_now_ms() < end) {
             read_log(p);
             if (waitpid(pid, &status, WNOHANG) == pid) {
                 exited = true;
@@ -955,8 +924,8 @@ static int ocd_connect(pv_probe **out, const char *target, int timeout_ms, char 
         rc = spawn_openocd(p, target + 6, err, err_len);
     } else {
         char host[256];
-        const char *colon = strrchr(target, ':');
-        if (!colon || colon == target || (size_t)(colon - target) >= sizeof host || !colon[1]) {
+        const char *port = pv_probe_split_hostport(target, host, sizeof host);
+        if (!port) {
             snprintf(err, err_len,
                      "openocd: target '%s' is neither HOST:PORT of a running OpenOCD's Tcl port "
                      "(e.g. 127.0.0.1:6666) nor spawn:ARGS (OpenOCD's -f/-c arguments)",
@@ -964,10 +933,7 @@ static int ocd_connect(pv_probe **out, const char *target, int timeout_ms, char 
             free(p);
             return PV_PROBE_ERR_IO;
         }
-        memcpy(host, target, (size_t)(colon - target));
-        host[colon - target] = 0;
-        rc = tcp_connect(host, colon + 1, p->timeout_ms, &p->fd) == 0 ? PV_PROBE_OK
-                                                                      : PV_PROBE_ERR_IO;
+        rc = tcp_connect(host, port, p->timeout_ms, &p->fd) == 0 ? PV_PROBE_OK : PV_PROBE_ERR_IO;
         if (rc)
             snprintf(err, err_len, "openocd: cannot connect to the Tcl port %s: %s", target,
                      strerror(errno));

@@ -16,7 +16,8 @@ ARM_OBJCOPY       := arm-none-eabi-objcopy
 $(foreach n,$(ARM_FLASH_TESTS),$(eval $(ARM_TEST_DIR)/$(n).elf: tests/arm/flash.ld))
 $(foreach n,$(ARM_SRAM_TESTS),$(eval $(ARM_TEST_DIR)/$(n).elf: tests/arm/sram.ld))
 
-$(ARM_TEST_DIR)/%.elf: tests/arm/%.c tests/arm/startup.c tests/arm/board.h
+$(ARM_TEST_DIR)/%.elf: tests/arm/%.c tests/arm/startup.c tests/arm/board.h lib/hal/stm32f4_regs.h \
+                       lib/hal/stm32f4_usart1.h
 	@mkdir -p $(@D)
 	$(ARM_CC) $(ARM_TEST_CFLAGS) $(ARM_TEST_LDFLAGS) -T $(filter %.ld,$^) \
 	    tests/arm/startup.c $< -lgcc -o $@

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -30,19 +31,38 @@ static pid_t sp_children[SP_MAX_CHILDREN];
 static char sp_sim_bin[4096], sp_arm_dir[4096];
 #define SIM_BIN sp_sim_bin
 
-static inline bool sp_find_build(void)
+/* <BUILD>/host, from this test's own path (<BUILD>/host/tests/test_x); false if unknown. */
+static inline bool sp_host_dir(char *dir, size_t cap)
 {
-    char exe[2048];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ssize_t n = readlink("/proc/self/exe", dir, cap - 1);
     if (n <= 0)
         return false;
-    exe[n] = 0;
-    for (int i = 0; i < 2; i++) { /* strip tests/test_sim_x */
-        char *slash = strrchr(exe, '/');
+    dir[n] = 0;
+    for (int i = 0; i < 2; i++) { /* strip tests/test_x */
+        char *slash = strrchr(dir, '/');
         if (!slash)
             return false;
         *slash = 0;
     }
+    return true;
+}
+
+/* <BUILD>/host/bin/<name> (the program of this test's build) into path; false if it is not
+ * built (path then names what is missing). */
+static inline bool sp_host_bin(char *path, size_t cap, const char *name)
+{
+    char host[2048];
+    if (!sp_host_dir(host, sizeof host))
+        return false;
+    snprintf(path, cap, "%s/bin/%s", host, name);
+    return access(path, X_OK) == 0;
+}
+
+static inline bool sp_find_build(void)
+{
+    char exe[2048];
+    if (!sp_host_dir(exe, sizeof exe))
+        return false;
     snprintf(sp_sim_bin, sizeof sp_sim_bin, "%s/bin/sim", exe);
     char *slash = strrchr(exe, '/'); /* strip host */
     if (!slash)
@@ -306,6 +326,79 @@ static inline pid_t sp_start_sim(char *const *args, const char *err_path, char *
         return -1;
     }
     return pid;
+}
+
+/* Starts OpenOCD on the sim's remote_bitbang port (the STM32F4 target config loaded), followed
+ * by the caller's NULL-terminated extra arguments; stderr goes to err_path. Returns the pid. */
+static inline pid_t sp_start_openocd(int bitbang_port, char *const *extra, const char *err_path)
+{
+    char bb[64];
+    snprintf(bb, sizeof bb, "remote_bitbang port %d", bitbang_port);
+    char *argv[48] = {"openocd",
+                      "-c",
+                      "adapter driver remote_bitbang",
+                      "-c",
+                      "remote_bitbang host 127.0.0.1",
+                      "-c",
+                      bb,
+                      "-f",
+                      "target/stm32f4x.cfg"};
+    int n = 9;
+    for (int i = 0; extra[i] && n < 47; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    return sp_spawn(argv, NULL, err_path);
+}
+
+/* Runs bin with the NULL-terminated args to completion (30 s at most): stdout into out, stderr
+ * through err_path (which it replaces) into err. With err NULL, stderr is appended to out
+ * instead (stdout then gets at most half of out). Returns the exit status. */
+static inline int sp_run_capture(const char *bin, const char *const *args, const char *err_path,
+                                 char *out, size_t out_cap, char *err, size_t err_cap)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)(uintptr_t)bin;
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)(uintptr_t)args[i];
+    argv[n] = NULL;
+    unlink(err_path);
+    int fd = -1;
+    pid_t pid = sp_spawn(argv, &fd, err_path);
+    if (pid <= 0)
+        return -1;
+    sp_read_until(fd, out, err ? out_cap : out_cap / 2, NULL, 30000);
+    close(fd);
+    int st = sp_wait(pid, 30000);
+    if (st < 0)
+        st = sp_stop(pid, 1000);
+    char *e = sp_slurp(err_path, NULL);
+    if (err) {
+        snprintf(err, err_cap, "%s", e ? e : "");
+    } else if (e) {
+        size_t len = strlen(out);
+        snprintf(out + len, out_cap - len, "%s", e);
+    }
+    free(e);
+    return st;
+}
+
+/* A fresh directory /tmp/<name>.XXXXXX in buf (false, with a message, if it cannot be made). */
+static inline bool sp_make_tmpdir(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "/tmp/%s.XXXXXX", name);
+    if (mkdtemp(buf))
+        return true;
+    perror("mkdtemp");
+    return false;
+}
+
+/* rm -rf dir (a test's temporary directory); 0 when it is gone. */
+static inline int sp_remove_tmpdir(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 #endif

@@ -675,8 +675,7 @@ static int setup(void **state)
     (void)state;
     snprintf(fw_dir, sizeof fw_dir, "%s/firmware", sp_arm_dir);
     snprintf(prov_bin, sizeof prov_bin, "%s/../host/bin/provision", sp_arm_dir);
-    strcpy(tmpdir, "/tmp/test_boot_sim.XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
+    assert_true(sp_make_tmpdir(tmpdir, sizeof tmpdir, "test_boot_sim"));
     boot_bin = load("bootloader.bin");
     app_v1 = load("app_v1.img");
     app_v2 = load("app_v2.img");

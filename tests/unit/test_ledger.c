@@ -706,26 +706,10 @@ static char out[65536], errbuf[16384];
 
 static int provision(const char *const *args)
 {
-    char *argv[32];
-    int n = 0;
-    argv[n++] = prov;
-    for (int i = 0; args[i] && n < 31; i++)
-        argv[n++] = (char *)(uintptr_t)args[i];
-    argv[n] = NULL;
     char err_path[128];
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
-    unlink(err_path);
-    int fd = -1;
-    pid_t pid = sp_spawn(argv, &fd, err_path);
-    assert_true(pid > 0);
-    sp_read_until(fd, out, sizeof out, NULL, 30000);
-    close(fd);
-    int st = sp_wait(pid, 30000);
-    if (st < 0)
-        st = sp_stop(pid, 1000);
-    char *e = sp_slurp(err_path, NULL);
-    snprintf(errbuf, sizeof errbuf, "%s", e ? e : "");
-    free(e);
+    int st = sp_run_capture(prov, args, err_path, out, sizeof out, errbuf, sizeof errbuf);
+    assert_true(st >= 0);
     return st;
 }
 
@@ -798,17 +782,9 @@ static void test_cli(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char exe[2048];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    assert_true(n > 0);
-    exe[n] = 0;
-    *strrchr(exe, '/') = 0; /* .../host/tests */
-    *strrchr(exe, '/') = 0; /* .../host */
-    snprintf(prov, sizeof prov, "%s/bin/provision", exe);
-    if (access(prov, X_OK) != 0)
+    if (!sp_host_bin(prov, sizeof prov, "provision"))
         fail_msg("%s is not built (make all)", prov);
-    strcpy(dir, "/tmp/test_ledger.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_true(sp_make_tmpdir(dir, sizeof dir, "test_ledger"));
     key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     other_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     assert_non_null(key);
@@ -828,9 +804,7 @@ static int teardown(void **state)
     (void)state;
     EVP_PKEY_free(key);
     EVP_PKEY_free(other_key);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return sp_remove_tmpdir(dir);
 }
 
 int main(void)

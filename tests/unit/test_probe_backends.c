@@ -610,31 +610,16 @@ static void test_openocd_attach(void **state)
     struct sim s;
     start_sim(&s, "attach", true, 7);
     int tcl = sp_free_port();
-    char bb[64], tp[64], ocd_log[128];
-    snprintf(bb, sizeof bb, "remote_bitbang port %d", s.bitbang);
+    char tp[64], ocd_log[128];
     snprintf(tp, sizeof tp, "tcl_port %d", tcl);
     snprintf(ocd_log, sizeof ocd_log, "%s/openocd-attach.log", tmpdir);
-    char *argv[] = {"openocd",
-                    "-c",
-                    "adapter driver remote_bitbang",
-                    "-c",
-                    "remote_bitbang host 127.0.0.1",
-                    "-c",
-                    bb,
-                    "-f",
-                    "target/stm32f4x.cfg",
-                    "-c",
-                    "stm32f4x.cpu configure -event reset-start {}",
-                    "-c",
-                    "gdb_port disabled",
-                    "-c",
-                    "telnet_port disabled",
-                    "-c",
-                    tp,
-                    "-c",
-                    "init",
-                    NULL};
-    pid_t ocd = sp_spawn(argv, NULL, ocd_log);
+    char *extra[] = {"-c", "stm32f4x.cpu configure -event reset-start {}",
+                     "-c", "gdb_port disabled",
+                     "-c", "telnet_port disabled",
+                     "-c", tp,
+                     "-c", "init",
+                     NULL};
+    pid_t ocd = sp_start_openocd(s.bitbang, extra, ocd_log);
     assert_true(ocd > 0);
     int probe_fd = sp_connect(tcl, 20000); /* wait until its Tcl port is up */
     assert_true(probe_fd >= 0);
@@ -815,11 +800,8 @@ int main(void)
 {
     if (!sp_install(240))
         return 1;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_probe_backends.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!sp_make_tmpdir(tmpdir, sizeof tmpdir, "test_probe_backends"))
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gdb),
         cmocka_unit_test(test_openocd),
@@ -831,11 +813,7 @@ int main(void)
         cmocka_unit_test(test_dap_front_end),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    if (!failed) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", tmpdir);
-    }
+    if (!failed && sp_remove_tmpdir(tmpdir) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
     return failed;
 }

@@ -28,29 +28,10 @@ static char out[65536];
 /* Runs provision with args; stdout and stderr both land in out. Returns the exit status. */
 static int provision(const char *const *args)
 {
-    char *argv[32];
-    int n = 0;
-    argv[n++] = prov;
-    for (int i = 0; args[i] && n < 31; i++)
-        argv[n++] = (char *)(uintptr_t)args[i];
-    argv[n] = NULL;
     char err_path[128];
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
-    unlink(err_path);
-    int fd = -1;
-    pid_t pid = sp_spawn(argv, &fd, err_path);
-    assert_true(pid > 0);
-    sp_read_until(fd, out, sizeof out / 2, NULL, 30000);
-    close(fd);
-    int st = sp_wait(pid, 30000);
-    if (st < 0)
-        st = sp_stop(pid, 1000);
-    char *e = sp_slurp(err_path, NULL);
-    if (e) {
-        size_t len = strlen(out);
-        snprintf(out + len, sizeof out - len, "%s", e);
-        free(e);
-    }
+    int st = sp_run_capture(prov, args, err_path, out, sizeof out, NULL, 0);
+    assert_true(st >= 0);
     return st;
 }
 
@@ -126,17 +107,9 @@ static int device_verdict(const char *path, const uint8_t pub[32], uint32_t *ver
 static int setup(void **state)
 {
     (void)state;
-    char exe[2048];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    assert_true(n > 0);
-    exe[n] = 0;
-    *strrchr(exe, '/') = 0; /* .../host/tests */
-    *strrchr(exe, '/') = 0; /* .../host */
-    snprintf(prov, sizeof prov, "%s/bin/provision", exe);
-    if (access(prov, X_OK) != 0)
+    if (!sp_host_bin(prov, sizeof prov, "provision"))
         fail_msg("%s is not built (make all)", prov);
-    strcpy(dir, "/tmp/test_prov_image.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_true(sp_make_tmpdir(dir, sizeof dir, "test_prov_image"));
     snprintf(key_a, sizeof key_a, "%s/a.pem", dir);
     snprintf(key_a_pub, sizeof key_a_pub, "%s/a.pub.pem", dir);
     snprintf(key_b, sizeof key_b, "%s/b.pem", dir);
@@ -162,9 +135,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return sp_remove_tmpdir(dir);
 }
 
 static void test_cli_help_and_usage(void **state)

@@ -475,26 +475,10 @@ static char out[65536], errbuf[16384];
 
 static int provision(const char *const *args)
 {
-    char *argv[32];
-    int n = 0;
-    argv[n++] = prov;
-    for (int i = 0; args[i] && n < 31; i++)
-        argv[n++] = (char *)(uintptr_t)args[i];
-    argv[n] = NULL;
     char err_path[128];
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
-    unlink(err_path);
-    int fd = -1;
-    pid_t pid = sp_spawn(argv, &fd, err_path);
-    assert_true(pid > 0);
-    sp_read_until(fd, out, sizeof out, NULL, 30000);
-    close(fd);
-    int st = sp_wait(pid, 30000);
-    if (st < 0)
-        st = sp_stop(pid, 1000);
-    char *e = sp_slurp(err_path, NULL);
-    snprintf(errbuf, sizeof errbuf, "%s", e ? e : "");
-    free(e);
+    int st = sp_run_capture(prov, args, err_path, out, sizeof out, errbuf, sizeof errbuf);
+    assert_true(st >= 0);
     return st;
 }
 
@@ -575,36 +559,28 @@ static void test_cli(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char exe[2048];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    assert_true(n > 0);
-    exe[n] = 0;
-    *strrchr(exe, '/') = 0; /* .../host/tests */
-    *strrchr(exe, '/') = 0; /* .../host */
-    snprintf(prov, sizeof prov, "%s/bin/provision", exe);
-    if (access(prov, X_OK) != 0)
+    if (!sp_host_bin(prov, sizeof prov, "provision"))
         fail_msg("%s is not built (make all)", prov);
     /* The demo recipe: from the working directory (make test runs at the top), else from the
      * build directory's parent (the default build/ layout). */
     snprintf(demo, sizeof demo, "recipes/demo-stm32f427.yaml");
     if (access(demo, R_OK) != 0) {
-        *strrchr(exe, '/') = 0; /* .../build */
-        *strrchr(exe, '/') = 0; /* the repository */
+        char exe[2048];
+        assert_true(sp_host_dir(exe, sizeof exe)); /* .../host */
+        *strrchr(exe, '/') = 0;                    /* .../build */
+        *strrchr(exe, '/') = 0;                    /* the repository */
         snprintf(demo, sizeof demo, "%s/recipes/demo-stm32f427.yaml", exe);
     }
     if (access(demo, R_OK) != 0)
         fail_msg("cannot find recipes/demo-stm32f427.yaml (run from the repository)");
-    strcpy(dir, "/tmp/test_recipe.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_true(sp_make_tmpdir(dir, sizeof dir, "test_recipe"));
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return sp_remove_tmpdir(dir);
 }
 
 int main(void)

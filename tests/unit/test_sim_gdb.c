@@ -97,16 +97,28 @@ static pid_t start_sim(char *state, bool create, int *gdb_port, int *usart_port,
     return pid;
 }
 
+/* A new chip <tmpdir>/gdb<n>.state (sim log sim<n>.log) running, with GDB's command to reach it. */
+struct chip {
+    char state[128], log[128], target[64];
+    int gdb_port, usart_port;
+    pid_t sim;
+};
+
+static void start_new_chip(struct chip *c, int n)
+{
+    snprintf(c->state, sizeof c->state, "%s/gdb%d.state", tmpdir, n);
+    snprintf(c->log, sizeof c->log, "%s/sim%d.log", tmpdir, n);
+    c->sim = start_sim(c->state, true, &c->gdb_port, &c->usart_port, c->log);
+    snprintf(c->target, sizeof c->target, "target remote 127.0.0.1:%d", c->gdb_port);
+}
+
 static void test_gdb_sram_break_and_read(void **state)
 {
     (void)state;
-    char elf[128], st_path[128], log[128], target[64];
+    char elf[128];
     build_sram_prog(elf, sizeof elf);
-    snprintf(st_path, sizeof st_path, "%s/gdb1.state", tmpdir);
-    snprintf(log, sizeof log, "%s/sim1.log", tmpdir);
-    int gdb_port, usart_port;
-    pid_t sim = start_sim(st_path, true, &gdb_port, &usart_port, log);
-    snprintf(target, sizeof target, "target remote 127.0.0.1:%d", gdb_port);
+    struct chip c;
+    start_new_chip(&c, 1);
     char *argv[] = {"gdb-multiarch",
                     "-batch",
                     "-nx",
@@ -115,7 +127,7 @@ static void test_gdb_sram_break_and_read(void **state)
                     "-ex",
                     "set remotetimeout 10",
                     "-ex",
-                    target,
+                    c.target,
                     "-ex",
                     "load",
                     "-ex",
@@ -136,7 +148,7 @@ static void test_gdb_sram_break_and_read(void **state)
                     NULL};
     static char out[65536];
     int st = run_capture(argv, out, sizeof out, 60000);
-    int sim_st = sp_stop(sim, 10000);
+    int sim_st = sp_stop(c.sim, 10000);
     if (st != 0 || !strstr(out, "$1 = 55"))
         fprintf(stderr, "gdb output:\n%s\n", out);
     assert_int_equal(st, 0);
@@ -164,12 +176,8 @@ static void test_hello_usart_boots_from_flash(void **state)
     snprintf(hello_elf, sizeof hello_elf, "%s/tests/hello_usart.elf", sp_arm_dir);
     if (access(hello_elf, R_OK) != 0)
         fail_msg("%s missing: build the ARM test programs first (make all)", hello_elf);
-    char st_path[128], log[128], target[64];
-    snprintf(st_path, sizeof st_path, "%s/gdb2.state", tmpdir);
-    snprintf(log, sizeof log, "%s/sim2.log", tmpdir);
-    int gdb_port, usart_port;
-    pid_t sim = start_sim(st_path, true, &gdb_port, &usart_port, log);
-    snprintf(target, sizeof target, "target remote 127.0.0.1:%d", gdb_port);
+    struct chip c;
+    start_new_chip(&c, 2);
     /* GDB programs flash (the memory map makes `load` use vFlashErase/vFlashWrite), resets the
      * chip to run from flash, and detaches. */
     char *argv[] = {"gdb-multiarch",
@@ -180,7 +188,7 @@ static void test_hello_usart_boots_from_flash(void **state)
                     "-ex",
                     "set remotetimeout 20",
                     "-ex",
-                    target,
+                    c.target,
                     "-ex",
                     "load",
                     "-ex",
@@ -199,15 +207,15 @@ static void test_hello_usart_boots_from_flash(void **state)
     assert_null(strstr(out, "MIS-MATCHED"));
     assert_non_null(strstr(out, "matched"));
     static char text[8192];
-    bool ok = usart_read(usart_port, HELLO_TEXT, text, sizeof text);
+    bool ok = usart_read(c.usart_port, HELLO_TEXT, text, sizeof text);
     if (!ok)
         fprintf(stderr, "usart output: '%s'\n", text);
     assert_true(ok);
     /* Power cycle: the program is in the state file's flash and boots again. */
-    assert_int_equal(sp_stop(sim, 10000), 0);
-    sim = start_sim(st_path, false, &gdb_port, &usart_port, log);
-    ok = usart_read(usart_port, HELLO_TEXT, text, sizeof text);
-    sp_stop(sim, 10000);
+    assert_int_equal(sp_stop(c.sim, 10000), 0);
+    c.sim = start_sim(c.state, false, &c.gdb_port, &c.usart_port, c.log);
+    ok = usart_read(c.usart_port, HELLO_TEXT, text, sizeof text);
+    sp_stop(c.sim, 10000);
     if (!ok)
         fprintf(stderr, "usart output after power cycle: '%s'\n", text);
     assert_true(ok);
@@ -217,20 +225,15 @@ int main(void)
 {
     if (!sp_install(240))
         return 1;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_sim_gdb.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!sp_make_tmpdir(tmpdir, sizeof tmpdir, "test_sim_gdb"))
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gdb_sram_break_and_read),
         cmocka_unit_test(test_hello_usart_boots_from_flash),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     sp_kill_all();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (failed == 0 && system(cmd) != 0)
+    if (failed == 0 && sp_remove_tmpdir(tmpdir) != 0)
         fprintf(stderr, "could not remove %s\n", tmpdir);
     return failed;
 }

@@ -29,19 +29,9 @@ static void path_in_tmp(char *out, size_t cap, const char *name)
 
 static pid_t start_openocd(int bitbang_port, int tcl_port, const char *err_path)
 {
-    char bb[64], tcl[64];
-    snprintf(bb, sizeof bb, "remote_bitbang port %d", bitbang_port);
+    char tcl[64];
     snprintf(tcl, sizeof tcl, "tcl_port %d", tcl_port);
-    char *argv[] = {
-        "openocd",
-        "-c",
-        "adapter driver remote_bitbang",
-        "-c",
-        "remote_bitbang host 127.0.0.1",
-        "-c",
-        bb,
-        "-f",
-        "target/stm32f4x.cfg",
+    char *extra[] = {
         "-c",
         "stm32f4x.cpu configure -event reset-start {}",
         "-c",
@@ -58,7 +48,7 @@ static pid_t start_openocd(int bitbang_port, int tcl_port, const char *err_path)
         "init",
         NULL,
     };
-    return sp_spawn(argv, NULL, err_path);
+    return sp_start_openocd(bitbang_port, extra, err_path);
 }
 
 /* Sends one command over the TCL RPC port and returns its result text (static buffer). */
@@ -420,35 +410,16 @@ static void test_power_cut_exit_and_restart(void **state)
     pid_t sim = sp_start_sim(args, serr, line, sizeof line);
     assert_true(sim > 0);
     int bb = sp_port(line, "bitbang");
-    char bbs[64];
-    snprintf(bbs, sizeof bbs, "remote_bitbang port %d", bb);
-    char *argv[] = {"openocd",
-                    "-c",
-                    "adapter driver remote_bitbang",
-                    "-c",
-                    "remote_bitbang host 127.0.0.1",
-                    "-c",
-                    bbs,
-                    "-f",
-                    "target/stm32f4x.cfg",
-                    "-c",
-                    "stm32f4x.cpu configure -event reset-start {}",
-                    "-c",
-                    "gdb_port disabled",
-                    "-c",
-                    "telnet_port disabled",
-                    "-c",
-                    "tcl_port disabled",
-                    "-c",
-                    "init",
-                    "-c",
-                    "reset halt",
-                    "-c",
-                    "flash erase_sector 0 0 3",
-                    "-c",
-                    "shutdown",
-                    NULL};
-    pid_t ocd = sp_spawn(argv, NULL, oerr);
+    char *extra[] = {"-c", "stm32f4x.cpu configure -event reset-start {}",
+                     "-c", "gdb_port disabled",
+                     "-c", "telnet_port disabled",
+                     "-c", "tcl_port disabled",
+                     "-c", "init",
+                     "-c", "reset halt",
+                     "-c", "flash erase_sector 0 0 3",
+                     "-c", "shutdown",
+                     NULL};
+    pid_t ocd = sp_start_openocd(bb, extra, oerr);
     int sim_st = sp_wait(sim, 30000);
     if (sim_st < 0)
         sp_stop(sim, 2000);
@@ -461,31 +432,15 @@ static void test_power_cut_exit_and_restart(void **state)
     char *args2[] = {"--state", path, "--bitbang-port", "0", NULL};
     sim = sp_start_sim(args2, serr, line, sizeof line);
     assert_true(sim > 0);
-    snprintf(bbs, sizeof bbs, "remote_bitbang port %d", sp_port(line, "bitbang"));
-    char *argv2[] = {"openocd",
-                     "-c",
-                     "adapter driver remote_bitbang",
-                     "-c",
-                     "remote_bitbang host 127.0.0.1",
-                     "-c",
-                     bbs,
-                     "-f",
-                     "target/stm32f4x.cfg",
-                     "-c",
-                     "gdb_port disabled",
-                     "-c",
-                     "telnet_port disabled",
-                     "-c",
-                     "tcl_port disabled",
-                     "-c",
-                     "init",
-                     "-c",
-                     "halt",
-                     "-c",
-                     "shutdown",
-                     NULL};
+    char *extra2[] = {"-c", "gdb_port disabled",
+                      "-c", "telnet_port disabled",
+                      "-c", "tcl_port disabled",
+                      "-c", "init",
+                      "-c", "halt",
+                      "-c", "shutdown",
+                      NULL};
     unlink(oerr);
-    ocd = sp_spawn(argv2, NULL, oerr);
+    ocd = sp_start_openocd(sp_port(line, "bitbang"), extra2, oerr);
     int ocd_st = sp_wait(ocd, 20000);
     if (ocd_st < 0)
         sp_stop(ocd, 2000);
@@ -585,11 +540,8 @@ int main(void)
 {
     if (!sp_install(300))
         return 1;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_sim_openocd.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!sp_make_tmpdir(tmpdir, sizeof tmpdir, "test_sim_openocd"))
         return 1;
-    }
     const struct CMUnitTest session[] = {
         cmocka_unit_test(test_examine),
         cmocka_unit_test(test_reset_halt),
@@ -609,9 +561,7 @@ int main(void)
         cmocka_run_group_tests_name("openocd_session", session, group_setup, group_teardown);
     failed += cmocka_run_group_tests_name("standalone", alone, NULL, NULL);
     sp_kill_all();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (failed == 0 && system(cmd) != 0)
+    if (failed == 0 && sp_remove_tmpdir(tmpdir) != 0)
         fprintf(stderr, "could not remove %s\n", tmpdir);
     return failed;
 }

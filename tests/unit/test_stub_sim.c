@@ -291,42 +291,24 @@ static void test_live_mode_session(void **state)
 static void test_install_through_openocd(void **state)
 {
     (void)state;
-    char path[128], log[128], line[256], rbb[16], gdb[32], target[64], err[256];
+    char path[128], log[128], line[256], gdb[32], target[64], err[256];
     snprintf(path, sizeof path, "%s/chip_ocd.state", tmpdir);
     snprintf(log, sizeof log, "%s/chip_ocd.log", tmpdir);
     char *args[] = {"--state", path, "--create", "--uid-seed", "9", "--bitbang-port", "0", NULL};
     pid_t sim = sp_start_sim(args, log, line, sizeof line);
     assert_true(sim > 0);
     int gport = sp_free_port();
-    snprintf(rbb, sizeof rbb, "%d", sp_port(line, "bitbang"));
     snprintf(gdb, sizeof gdb, "gdb_port %d", gport);
-    char rbb_port[48];
-    snprintf(rbb_port, sizeof rbb_port, "remote_bitbang port %s", rbb);
-    char *ocd[] = {"openocd",
-                   "-c",
-                   "adapter driver remote_bitbang",
-                   "-c",
-                   "remote_bitbang host 127.0.0.1",
-                   "-c",
-                   rbb_port,
-                   "-f",
-                   "target/stm32f4x.cfg",
-                   "-c",
-                   "stm32f4x.cpu configure -event reset-start {}",
-                   "-c",
-                   "stm32f4x.cpu configure -event reset-init {}",
-                   "-c",
-                   gdb,
-                   "-c",
-                   "telnet_port disabled",
-                   "-c",
-                   "tcl_port disabled",
-                   "-c",
-                   "init",
+    char *ocd[] = {"-c", "stm32f4x.cpu configure -event reset-start {}",
+                   "-c", "stm32f4x.cpu configure -event reset-init {}",
+                   "-c", gdb,
+                   "-c", "telnet_port disabled",
+                   "-c", "tcl_port disabled",
+                   "-c", "init",
                    NULL};
     char ocd_log[128];
     snprintf(ocd_log, sizeof ocd_log, "%s/openocd.log", tmpdir);
-    pid_t op = sp_spawn(ocd, NULL, ocd_log);
+    pid_t op = sp_start_openocd(sp_port(line, "bitbang"), ocd, ocd_log);
     assert_true(op > 0);
     snprintf(target, sizeof target, "127.0.0.1:%d", gport);
     pv_probe_link l;
@@ -455,15 +437,22 @@ static int attacked_install(const char *name, struct atk *a, uint8_t *flash, uin
     return res.status.state == PV_STATE_FAILED ? res.status.status : -1;
 }
 
+/* attacked_install with a fresh attack of that kind on that target. */
+static int run_attack(const char *name, struct atk *a, enum atk_kind kind, uint32_t target,
+                      uint8_t *flash, uint32_t *optcr)
+{
+    memset(a, 0, sizeof *a);
+    a->kind = kind;
+    a->target = target;
+    return attacked_install(name, a, flash, optcr);
+}
+
 static void expect_unchanged(const char *name, enum atk_kind kind, uint32_t target, int status)
 {
     static struct atk a;
     static uint8_t flash[FLASH_SIZE];
     uint32_t optcr;
-    memset(&a, 0, sizeof a);
-    a.kind = kind;
-    a.target = target;
-    assert_int_equal(attacked_install(name, &a, flash, &optcr), status);
+    assert_int_equal(run_attack(name, &a, kind, target, flash, &optcr), status);
     if (memcmp(flash, flash_p, FLASH_SIZE) != 0)
         fail_msg("%s: flash changed", name);
 }
@@ -517,10 +506,7 @@ static void test_attack_tampered_write_frame(void **state)
     static struct atk a;
     static uint8_t flash[FLASH_SIZE];
     uint32_t optcr;
-    memset(&a, 0, sizeof a);
-    a.kind = ATK_FLIP_BODY;
-    a.target = 3;
-    assert_int_equal(attacked_install("frame3", &a, flash, &optcr), PV_ST_AUTH);
+    assert_int_equal(run_attack("frame3", &a, ATK_FLIP_BODY, 3, flash, &optcr), PV_ST_AUTH);
     /* frame 2 carried two erases and one write: its data is all that may be there */
     size_t written = a.plain[2] - 3 * PV_CMD_HDR;
     assert_true(written > 0 && written < IMAGE_LEN);
@@ -540,10 +526,7 @@ static void test_attack_tampered_verify_frame(void **state)
     static struct atk a;
     static uint8_t flash[FLASH_SIZE];
     uint32_t optcr;
-    memset(&a, 0, sizeof a);
-    a.kind = ATK_FLIP_BODY;
-    a.target = 0;
-    assert_int_equal(attacked_install("verify", &a, flash, &optcr), PV_ST_AUTH);
+    assert_int_equal(run_attack("verify", &a, ATK_FLIP_BODY, 0, flash, &optcr), PV_ST_AUTH);
     assert_int_equal(a.plain[a.hit], PV_CMD_HDR + PV_KEYSLOT_LEN + 2 * (PV_CMD_HDR + 32));
     assert_memory_equal(flash + (IMAGE_ADDR - FLASH_BASE), image_b, IMAGE_LEN);
     for (size_t i = 0; i < PV_KEYSLOT_LEN; i++)
@@ -557,10 +540,7 @@ static void test_attack_tampered_final_frame(void **state)
     static struct atk a;
     static uint8_t flash[FLASH_SIZE];
     uint32_t optcr;
-    memset(&a, 0, sizeof a);
-    a.kind = ATK_FLIP_BODY;
-    a.target = 0xFFFF;
-    assert_int_equal(attacked_install("final", &a, flash, &optcr), PV_ST_AUTH);
+    assert_int_equal(run_attack("final", &a, ATK_FLIP_BODY, 0xFFFF, flash, &optcr), PV_ST_AUTH);
     assert_memory_equal(flash + (IMAGE_ADDR - FLASH_BASE), image_b, IMAGE_LEN);
 }
 
@@ -723,8 +703,7 @@ int main(void)
 {
     if (!sp_install(180) || load_stub())
         return 1;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_stub_sim.XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (!sp_make_tmpdir(tmpdir, sizeof tmpdir, "test_stub_sim"))
         return 1;
     fill(bridge_priv, 32, 1);
     fill(other_priv, 32, 2);
@@ -751,9 +730,7 @@ int main(void)
         cmocka_unit_test(test_attack_level2_before_verify),
     };
     int rc = cmocka_run_group_tests(tests, make_chip_p, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (rc == 0 && system(cmd) != 0)
+    if (rc == 0 && sp_remove_tmpdir(tmpdir) != 0)
         rc = 1;
     return rc;
 }

@@ -1,0 +1,395 @@
+/* provision keys init|show|seal: the trusted side's keys in the PKCS#11 token
+ * (hsm-bridge/keystore.h, docs/keystore.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "../hsm-bridge/keystore.h"
+#include "../hsm-bridge/p11.h"
+#include "commands.h"
+#include "keys_config.h"
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: provision keys init --recipe R [--so-pin-file F] [--pin-file F] [--force]\n"
+            "       provision keys show --recipe R [--pin-file F]\n"
+            "       provision keys seal --recipe R [--pin-file F] IN OUT\n"
+            "   common: [--module LIB.so] [--dev]\n"
+            "\n"
+            "The keys of the recipe's `keys:` section in its PKCS#11 token (docs/keystore.md):\n"
+            "the product master key (PSKs are HMAC-SHA256 of it, computed in the token), the\n"
+            "Noise static key (sealed under a token AES key), the Ed25519 image-signing and\n"
+            "audit keys, and the AES key that seals images at rest (label: the master key's\n"
+            "label + \"%s\").\n"
+            "\n"
+            "init   creates the token if it is missing (needs the SO PIN) and every key the\n"
+            "       recipe names, all or none; refuses if one exists already unless --force\n"
+            "       (which destroys and recreates them: devices keyed before no longer match).\n"
+            "       Prints the Noise static and the image-signing public keys in hex.\n"
+            "show   labels, types, whether each key is present, sensitive and non-extractable,\n"
+            "       and the public keys. Exit 4 if a key is missing or not protected.\n"
+            "seal   seals image IN with AES-GCM under the at-rest key into OUT (PVSEAL1 file).\n"
+            "\n"
+            "  --recipe R      the recipe (its keys: section names the token and the labels)\n"
+            "  --pin-file F    the user PIN, first line of F (else $%s)\n"
+            "  --so-pin-file F the security officer PIN, to create the token (else $%s)\n"
+            "  --module LIB    the PKCS#11 module (default $%s, else\n"
+            "                  %s; SoftHSM2 reads $SOFTHSM2_CONF\n"
+            "                  for its token directory)\n"
+            "  --dev           development only: PINs not given default to %s / %s\n"
+            "  --force         init: replace existing keys\n"
+            "\n"
+            "PINs are never taken from the command line and never printed.\n"
+            "exit status: 0 done; 1 recipe not valid; 2 bad command line; 3 a file cannot be\n"
+            "read or written; 4 token, PIN or key error (missing, or not protected).\n",
+            PV_KEYS_AT_REST_SUFFIX, PV_KEYS_PIN_ENV, PV_KEYS_SO_PIN_ENV, PV_KEYS_MODULE_ENV,
+            PV_P11_DEFAULT_MODULE, PV_KEYS_DEV_PIN, PV_KEYS_DEV_SO_PIN);
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "provision keys: %s%s%s (see provision keys --help)\n", msg, arg ? " " : "",
+            arg ? arg : "");
+    return PV_EXIT_USAGE;
+}
+
+static void print_hex(const char *what, const uint8_t *b, size_t n)
+{
+    printf("%-26s ", what);
+    for (size_t i = 0; i < n; i++)
+        printf("%02x", b[i]);
+    printf("\n");
+}
+
+struct opts {
+    const char *recipe, *pin_file, *so_pin_file, *module;
+    int force, dev;
+};
+
+/* Loads the recipe (no image files needed) into a malloc'd struct. NULL and *ex on failure. */
+static pv_recipe *load_recipe(const char *path, int *ex)
+{
+    pv_recipe *r = malloc(sizeof *r);
+    if (!r) {
+        fprintf(stderr, "provision keys: out of memory\n");
+        *ex = PV_EXIT_IO;
+        return NULL;
+    }
+    pv_recipe_diags d;
+    int rc = pv_recipe_load(path, 0, r, &d);
+    pv_recipe_diags_print(stderr, &d);
+    pv_recipe_diags_free(&d);
+    if (rc != PV_RECIPE_OK) {
+        if (rc == PV_RECIPE_INVALID)
+            fprintf(stderr, "%s: not valid (fix it, see provision recipe check)\n", path);
+        *ex = rc == PV_RECIPE_INVALID ? PV_EXIT_INVALID : PV_EXIT_IO;
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int do_init(const struct opts *o, const pv_recipe *r)
+{
+    char err[640];
+    struct pv_keys_config k;
+    if (pv_keys_config_init(&k, r, o->module, o->pin_file, o->dev, err, sizeof err) != 0) {
+        fprintf(stderr, "provision keys init: %s\n", err);
+        return o->pin_file ? PV_EXIT_IO : PV_EXIT_KEY;
+    }
+    char so_pin[PV_KEYS_PIN_MAX];
+    int have_so = 1;
+    if (pv_keys_read_pin(o->so_pin_file, PV_KEYS_SO_PIN_ENV, o->dev ? PV_KEYS_DEV_SO_PIN : NULL,
+                         "SO PIN", so_pin, sizeof so_pin, err, sizeof err) != 0) {
+        if (o->so_pin_file) {
+            fprintf(stderr, "provision keys init: %s\n", err);
+            pv_keys_config_wipe(&k);
+            return PV_EXIT_IO;
+        }
+        have_so = 0; /* fine while the token exists */
+    }
+    int rc = pv_keystore_init_keys(&k.cfg, have_so ? so_pin : NULL, o->force, err, sizeof err);
+    OPENSSL_cleanse(so_pin, sizeof so_pin);
+    if (rc != 0) {
+        fprintf(stderr, "provision keys init: %s\n", err);
+        pv_keys_config_wipe(&k);
+        return PV_EXIT_KEY;
+    }
+    pv_keystore *ks = pv_keystore_open(&k.cfg, err, sizeof err);
+    pv_keys_config_wipe(&k);
+    if (!ks) {
+        fprintf(stderr, "provision keys init: keys created, but: %s\n", err);
+        return PV_EXIT_KEY;
+    }
+    uint8_t priv[32], pub[32], sig[32];
+    int ex = PV_EXIT_OK;
+    printf("token '%s': created the keys of %s\n", r->keys.token, r->file);
+    if (pv_keystore_noise_static(ks, priv, pub) != 0 || pv_keystore_signer_public(ks, sig) != 0) {
+        fprintf(stderr, "provision keys init: %s\n", pv_keystore_error(ks));
+        ex = PV_EXIT_KEY;
+    } else {
+        print_hex("noise static public key:", pub, 32);
+        print_hex("image signing public key:", sig, 32);
+        if (r->keys.audit_key[0] && pv_keystore_audit_public(ks, pub) == 0)
+            print_hex("audit public key:", pub, 32);
+    }
+    OPENSSL_cleanse(priv, sizeof priv);
+    pv_keystore_close(ks);
+    return ex;
+}
+
+/* One line of `keys show`; returns 1 if the object is missing or badly protected. */
+static int show_one(pv_p11 *p, const char *role, enum pv_p11_class cls, const char *label,
+                    const char *type, int is_secret)
+{
+    char err[384];
+    unsigned n = 0;
+    printf("%-14s %-28s %-28s ", role, label, type);
+    if (pv_p11_count(p, cls, label, &n, err, sizeof err) != 0) {
+        printf("ERROR %s\n", err);
+        return 1;
+    }
+    if (n != 1) {
+        printf(n ? "DUPLICATE (%u objects)\n" : "MISSING\n", n);
+        return 1;
+    }
+    pv_p11_obj h;
+    if (pv_p11_find_key(p, cls, label, &h, err, sizeof err) != 0) {
+        printf("ERROR %s\n", err);
+        return 1;
+    }
+    if (cls == PV_P11_PUBLIC_KEY) {
+        uint8_t pub[32];
+        if (pv_p11_ed25519_public(p, h, pub, err, sizeof err) != 0) {
+            printf("present, %s\n", err);
+            return 1;
+        }
+        printf("present ");
+        for (int i = 0; i < 32; i++)
+            printf("%02x", pub[i]);
+        printf("\n");
+        return 0;
+    }
+    if (!is_secret) {
+        printf("present\n");
+        return 0;
+    }
+    struct pv_p11_key_flags fl;
+    if (pv_p11_key_flags(p, h, &fl, err, sizeof err) != 0) {
+        printf("present, %s\n", err);
+        return 1;
+    }
+    int ok = fl.sensitive == 1 && fl.extractable == 0;
+    printf("present %s %s%s\n", fl.sensitive == 1 ? "sensitive" : "NOT-SENSITIVE",
+           fl.extractable == 0 ? "non-extractable" : "EXTRACTABLE",
+           fl.never_extractable == 1 ? " never-extracted" : "");
+    return ok ? 0 : 1;
+}
+
+static int do_show(const struct opts *o, const pv_recipe *r)
+{
+    char err[640];
+    struct pv_keys_config k;
+    if (pv_keys_config_init(&k, r, o->module, o->pin_file, o->dev, err, sizeof err) != 0) {
+        fprintf(stderr, "provision keys show: %s\n", err);
+        return o->pin_file ? PV_EXIT_IO : PV_EXIT_KEY;
+    }
+    pv_p11 *p = pv_p11_open(o->module, k.cfg.token_label, k.cfg.pin, err, sizeof err);
+    if (!p) {
+        char *h = strstr(err, "; create one with"); /* p11's softhsm2-util hint: ours below */
+        if (h)
+            strcpy(h, ")");
+        fprintf(stderr, "provision keys show: %s%s\n", err,
+                strstr(err, "CKR_PIN_INCORRECT")
+                    ? " (wrong user PIN: check --pin-file / $" PV_KEYS_PIN_ENV ")"
+                    : "; create the token and its keys with `provision keys init`");
+        pv_keys_config_wipe(&k);
+        return PV_EXIT_KEY;
+    }
+    printf("token '%s' (module %s)\n", k.cfg.token_label,
+           o->module ? o->module : PV_P11_DEFAULT_MODULE);
+    int bad = 0;
+    bad += show_one(p, "master key", PV_P11_SECRET_KEY, k.cfg.master_label,
+                    "generic secret (HMAC-SHA256)", 1);
+    bad += show_one(p, "noise static", PV_P11_SECRET_KEY, k.cfg.noise_label,
+                    "AES-256 (seals the key)", 1);
+    int noise_data_bad = show_one(p, "", PV_P11_DATA, k.cfg.noise_label, "sealed X25519 (data)", 0);
+    bad += noise_data_bad;
+    bad +=
+        show_one(p, "image signing", PV_P11_PRIVATE_KEY, k.cfg.signing_label, "Ed25519 private", 1);
+    bad += show_one(p, "", PV_P11_PUBLIC_KEY, k.cfg.signing_label, "Ed25519 public", 0);
+    bad += show_one(p, "at rest", PV_P11_SECRET_KEY, k.cfg.at_rest_label, "AES-256 (AES-GCM)", 1);
+    if (k.cfg.audit_label) {
+        bad += show_one(p, "audit", PV_P11_PRIVATE_KEY, k.cfg.audit_label, "Ed25519 private", 1);
+        bad += show_one(p, "", PV_P11_PUBLIC_KEY, k.cfg.audit_label, "Ed25519 public", 0);
+    }
+    pv_p11_close(p);
+    if (!noise_data_bad) {
+        /* The public half of the Noise key needs the sealed private half opened. */
+        struct pv_keystore_config nc = {.module = k.cfg.module,
+                                        .token_label = k.cfg.token_label,
+                                        .pin = k.cfg.pin,
+                                        .noise_label = k.cfg.noise_label};
+        pv_keystore *ks = pv_keystore_open(&nc, err, sizeof err);
+        uint8_t priv[32], pub[32];
+        if (ks && pv_keystore_noise_static(ks, priv, pub) == 0)
+            print_hex("noise static public key:", pub, 32);
+        else {
+            printf("noise static public key:   cannot open: %s\n",
+                   ks ? pv_keystore_error(ks) : err);
+            bad++;
+        }
+        OPENSSL_cleanse(priv, sizeof priv);
+        pv_keystore_close(ks);
+    }
+    pv_keys_config_wipe(&k);
+    if (bad) {
+        fprintf(stderr,
+                "provision keys show: %d key%s missing or not protected (create them with "
+                "`provision keys init --recipe %s`)\n",
+                bad, bad == 1 ? "" : "s", r->file);
+        return PV_EXIT_KEY;
+    }
+    return PV_EXIT_OK;
+}
+
+static int do_seal(const struct opts *o, const pv_recipe *r, const char *in, const char *out)
+{
+    if (access(in, R_OK) != 0) {
+        fprintf(stderr, "provision keys seal: %s: cannot read: %s\n", in, strerror(errno));
+        return PV_EXIT_IO;
+    }
+    char err[640];
+    struct pv_keys_config k;
+    if (pv_keys_config_init(&k, r, o->module, o->pin_file, o->dev, err, sizeof err) != 0) {
+        fprintf(stderr, "provision keys seal: %s\n", err);
+        return o->pin_file ? PV_EXIT_IO : PV_EXIT_KEY;
+    }
+    /* Only the at-rest key is needed to seal. */
+    struct pv_keystore_config sc = {.module = k.cfg.module,
+                                    .token_label = k.cfg.token_label,
+                                    .pin = k.cfg.pin,
+                                    .at_rest_label = k.cfg.at_rest_label};
+    pv_keystore *ks = pv_keystore_open(&sc, err, sizeof err);
+    pv_keys_config_wipe(&k);
+    if (!ks) {
+        fprintf(stderr, "provision keys seal: %s\n", err);
+        return PV_EXIT_KEY;
+    }
+    int ex = PV_EXIT_OK;
+    if (pv_keystore_seal_file(ks, in, out) != 0) {
+        const char *e = pv_keystore_error(ks);
+        fprintf(stderr, "provision keys seal: %s\n", e);
+        ex = strncmp(e, "keystore:", 9) == 0 ? PV_EXIT_KEY : PV_EXIT_IO;
+    } else
+        printf("sealed %s -> %s (AES-GCM, at-rest key '%s' on token '%s')\n", in, out, k.at_rest,
+               r->keys.token);
+    pv_keystore_close(ks);
+    return ex;
+}
+
+static int run(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("missing subcommand: init, show or seal", NULL);
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+        help(stdout);
+        return PV_EXIT_OK;
+    }
+    if (strcmp(sub, "init") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "seal") != 0)
+        return usage_error("unknown subcommand", sub);
+    static const struct option lopts[] = {
+        {"recipe", required_argument, NULL, 'r'},
+        {"pin-file", required_argument, NULL, 'p'},
+        {"so-pin-file", required_argument, NULL, 's'},
+        {"module", required_argument, NULL, 'm'},
+        {"force", no_argument, NULL, 'f'},
+        {"dev", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    /* getopt_long would take --pin as an abbreviation of --pin-file: a PIN typed there would
+     * end up in the shell history and in ps. */
+    for (int i = 2; i < argc; i++)
+        if (strncmp(argv[i], "--pin", 5) == 0 || strncmp(argv[i], "--so-pin", 8) == 0) {
+            size_t n = strcspn(argv[i], "=");
+            if (strncmp(argv[i], "--pin-file", n) == 0 && n <= 10 && n != 5)
+                continue;
+            if (strncmp(argv[i], "--so-pin-file", n) == 0 && n <= 13 && n != 8)
+                continue;
+            return usage_error("PINs are never given on the command line: use --pin-file / "
+                               "--so-pin-file FILE or $" PV_KEYS_PIN_ENV,
+                               NULL);
+        }
+    struct opts o = {0};
+    optind = 1;
+    opterr = 0;
+    int c;
+    argc--, argv++; /* argv[0] = the subcommand */
+    while ((c = getopt_long(argc, argv, ":", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            o.recipe = optarg;
+            break;
+        case 'p':
+            o.pin_file = optarg;
+            break;
+        case 's':
+            o.so_pin_file = optarg;
+            break;
+        case 'm':
+            o.module = optarg;
+            break;
+        case 'f':
+            o.force = 1;
+            break;
+        case 'd':
+            o.dev = 1;
+            break;
+        case 'h':
+            help(stdout);
+            return PV_EXIT_OK;
+        case ':':
+            return usage_error("option needs a value:", argv[optind - 1]);
+        default:
+            return usage_error("unknown option", argv[optind - 1]);
+        }
+    }
+    int nargs = argc - optind;
+    int want = strcmp(sub, "seal") == 0 ? 2 : 0;
+    if (!o.recipe)
+        return usage_error("--recipe R is required", NULL);
+    if (nargs != want)
+        return usage_error(want ? "seal needs IN and OUT" : "unexpected argument",
+                           nargs > want ? argv[optind + want] : NULL);
+    if ((o.force || o.so_pin_file) && strcmp(sub, "init") != 0)
+        return usage_error("--force and --so-pin-file are for init only", NULL);
+    if (!o.module)
+        o.module = getenv(PV_KEYS_MODULE_ENV); /* NULL: SoftHSM2 */
+    int ex = PV_EXIT_OK;
+    pv_recipe *r = load_recipe(o.recipe, &ex);
+    if (!r)
+        return ex;
+    if (strcmp(sub, "init") == 0)
+        ex = do_init(&o, r);
+    else if (strcmp(sub, "show") == 0)
+        ex = do_show(&o, r);
+    else
+        ex = do_seal(&o, r, argv[optind], argv[optind + 1]);
+    free(r);
+    return ex;
+}
+
+const struct pv_command pv_cmd_keys = {
+    .name = "keys",
+    .summary = "create, show and use the trusted side's keys in the PKCS#11 token",
+    .run = run,
+    .help = help,
+};

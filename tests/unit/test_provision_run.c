@@ -1,0 +1,783 @@
+/* `provision run` end to end, as a station runs it: the built CLI against virtual STM32F427s
+ * (sim processes on loopback), a SoftHSM2 token made for this test (own SOFTHSM2_CONF), a
+ * sealed bootloader and a ledger file. After a run the chip's state file must hold the
+ * bootloader and a key slot whose PSK is the token's PSK for that UID, RDP Level 2, the debug
+ * port dead, the bootloader must boot (its USART says so), and the ledger must say locked.
+ * Every refusal leaves flash and ledger as they were; a power cut in each phase, then a rerun,
+ * ends locked with one ledger row counted once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sim_process.h"
+
+#include "../../hsm-bridge/keystore.h"
+#include "../../hsm-bridge/ledger.h"
+#include "../../provisioner/commands.h"
+#include "../../provisioner/probe.h"
+#include "image/layout.h"
+#include "keyslot/keyslot.h"
+#include "proto/proto.h"
+
+#define FLASH_BASE   0x08000000u
+#define FLASH_SIZE   (2048u * 1024u)
+#define KEYSLOT_ADDR 0x08008000u
+#define STATE_HDR    64u
+#define STATE_FIXED  608u /* sim/state_file.c: fields before the flash */
+#define TOKEN        "pv-test"
+#define PIN          "4711"
+
+static char tmpdir[64], prov_bin[4200], boot_path[4200], stub_path[4200];
+static char sealed[128], recipe_ok[128], ledger_db[128];
+static uint8_t *boot_img;
+static size_t boot_len;
+static int seed = 100;      /* every chip its own UID */
+static int seed_again = -1; /* >= 0: the next new chip gets this seed (the same UID as before) */
+
+/* ---- the token, the recipes ---- */
+
+static struct pv_keystore_config key_cfg(const char *token, const char *master)
+{
+    struct pv_keystore_config c = {
+        .token_label = token,
+        .pin = PIN,
+        .master_label = master,
+        .noise_label = "noise-static",
+        .signing_label = "image-signing",
+        .at_rest_label = "product-master.at-rest", /* keys_config.h */
+        .audit_label = "ledger-audit",
+    };
+    return c;
+}
+
+/* A recipe for the virtual chip; tweak is appended YAML-wise by replacing keys via printf. */
+static void write_recipe(const char *path, const char *image, unsigned flash_kb, unsigned quota,
+                         const char *token, const char *master)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "format: 1\nproduct: pv-test\nbatch: test-batch\nquota: %u\n"
+            "chip:\n  family: stm32f4\n  part: STM32F427VIT6\n  device_id: 0x419\n"
+            "  flash_kb: %u\n"
+            "probe:\n  backend: gdb\n  gdb:\n    remote: 127.0.0.1:1\n"
+            "  openocd:\n    target: target/stm32f4x.cfg\n    commands:\n"
+            "      - \"stm32f4x.cpu configure -event reset-start {}\"\n"
+            "      - \"stm32f4x.cpu configure -event reset-init {}\"\n"
+            "stub:\n  image: %s\n  sram_base: 0x20000000\n"
+            "bootloader:\n  image: %s\n"
+            "layout:\n"
+            "  bootloader:\n    address: 0x08000000\n    size: 0x8000\n"
+            "  key_slot:\n    address: 0x08008000\n    size: 0x4000\n"
+            "  counter:\n    address: 0x0800C000\n    size: 0x4000\n"
+            "  application:\n    address: 0x08010000\n    size: 0xF0000\n"
+            "keys:\n  token: %s\n  master_key: %s\n  noise_static_key: noise-static\n"
+            "  image_signing_key: image-signing\n  audit_key: ledger-audit\n"
+            "  key_id: 7\n  key_version: 2\n"
+            "protection:\n  rdp_level: 2\n  write_protect: [0, 1, 2]\n",
+            quota, flash_kb, stub_path, image, token, master);
+    fclose(f);
+}
+
+/* ---- chips ---- */
+
+struct sim {
+    pid_t pid;
+    int gdb, usart, bitbang, dap;
+    char state[160], log[160];
+};
+
+static void sim_start_args(struct sim *s, const char *state, bool create, char *cut_op)
+{
+    char sd[16], st[160];
+    snprintf(st, sizeof st, "%s", state); /* state may be s->state */
+    snprintf(s->state, sizeof s->state, "%s", st);
+    snprintf(s->log, sizeof s->log, "%s.log", state);
+    snprintf(sd, sizeof sd, "%d", seed_again >= 0 ? seed_again : seed++);
+    seed_again = -1;
+    char *args[20];
+    int n = 0;
+    args[n++] = "--state";
+    args[n++] = s->state;
+    args[n++] = "--gdb-port";
+    args[n++] = "0";
+    args[n++] = "--bitbang-port";
+    args[n++] = "0";
+    args[n++] = "--usart-port";
+    args[n++] = "0";
+    args[n++] = "--dap-port";
+    args[n++] = "0";
+    args[n++] = "--quiet";
+    if (create) {
+        args[n++] = "--create";
+        args[n++] = "--uid-seed";
+        args[n++] = sd;
+    }
+    if (cut_op) {
+        args[n++] = "--power-cut-flash-op";
+        args[n++] = cut_op;
+    }
+    args[n] = NULL;
+    char line[512];
+    s->pid = sp_start_sim(args, s->log, line, sizeof line);
+    assert_true(s->pid > 0);
+    s->gdb = sp_port(line, "gdb");
+    s->usart = sp_port(line, "usart");
+    s->bitbang = sp_port(line, "bitbang");
+    s->dap = sp_port(line, "dap");
+    assert_true(s->gdb > 0 && s->usart > 0 && s->bitbang > 0 && s->dap > 0);
+}
+
+static void sim_start(struct sim *s, const char *name, bool create)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/%s.state", tmpdir, name);
+    sim_start_args(s, path, create, NULL);
+}
+
+/* Power off: the sim writes the state file. Returns its exit status (3: the power cut fired). */
+static int sim_stop(struct sim *s)
+{
+    int st = sp_stop(s->pid, 10000);
+    s->pid = 0;
+    return st;
+}
+
+static void read_state(const char *path, uint8_t *flash, uint32_t *optcr, uint8_t uid[12])
+{
+    size_t len;
+    char *b = sp_slurp(path, &len);
+    assert_non_null(b);
+    assert_true(len == STATE_HDR + STATE_FIXED + FLASH_SIZE);
+    const uint8_t *p = (const uint8_t *)b + STATE_HDR;
+    *optcr = pv_ld32(p + 4);
+    memcpy(flash, p + STATE_FIXED, FLASH_SIZE);
+    free(b);
+    (void)uid;
+}
+
+static bool all_erased(const uint8_t *flash)
+{
+    for (size_t i = 0; i < FLASH_SIZE; i++)
+        if (flash[i] != 0xFF)
+            return false;
+    return true;
+}
+
+/* The chip's UID through its GDB port (before it is locked). */
+static void read_uid(const struct sim *s, uint8_t uid[12])
+{
+    pv_probe_link l;
+    char t[64], err[256];
+    snprintf(t, sizeof t, "127.0.0.1:%d", s->gdb);
+    int rc = pv_probe_connect(&l, &pv_probe_gdb_ops, t, 10000, err, sizeof err);
+    if (rc)
+        fail_msg("probe: %s", err);
+    assert_int_equal(l.ops->read_mem(l.p, 0x1FFF7A10u, uid, 12), 0);
+    pv_probe_disconnect(&l);
+}
+
+/* ---- running provision ---- */
+
+struct result {
+    int status;
+    char out[8192], err[16384];
+};
+
+/* Runs provision with args (NULL-terminated); if kill_at is given, SIGKILLs it as soon as that
+ * text shows up in its stderr. */
+static void provision(struct result *res, const char *kill_at, char *const *args)
+{
+    char *argv[40];
+    int n = 0;
+    argv[n++] = prov_bin;
+    for (int i = 0; args[i] && n < 39; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char errpath[200];
+    snprintf(errpath, sizeof errpath, "%s/provision.err", tmpdir);
+    unlink(errpath);
+    int out = -1;
+    pid_t pid = sp_spawn(argv, &out, errpath);
+    assert_true(pid > 0);
+    size_t got = 0;
+    uint64_t end = sp_now_ms() + 60000;
+    res->out[0] = 0;
+    res->status = -1;
+    bool killed = false;
+    while (sp_now_ms() < end) {
+        struct pollfd pfd = {.fd = out, .events = POLLIN};
+        if (poll(&pfd, 1, 20) > 0) {
+            ssize_t r = read(out, res->out + got, sizeof res->out - 1 - got);
+            if (r > 0) {
+                got += (size_t)r;
+                res->out[got] = 0;
+            } else if (r == 0)
+                pfd.fd = -1;
+        }
+        if (kill_at && !killed) {
+            char *e = sp_slurp(errpath, NULL);
+            if (e && strstr(e, kill_at)) {
+                kill(pid, SIGKILL);
+                killed = true;
+            }
+            free(e);
+        }
+        int st = sp_wait(pid, 0);
+        if (st >= 0) {
+            res->status = st;
+            break;
+        }
+    }
+    close(out);
+    if (res->status < 0) {
+        kill(pid, SIGKILL);
+        sp_wait(pid, 5000);
+        fail_msg("provision did not finish in 60 s");
+    }
+    char *e = sp_slurp(errpath, NULL);
+    snprintf(res->err, sizeof res->err, "%s", e ? e : "");
+    free(e);
+}
+
+static void run_gdb(struct result *res, char *recipe, const struct sim *s, const char *kill)
+{
+    char probe[64];
+    snprintf(probe, sizeof probe, "gdb:127.0.0.1:%d", s->gdb);
+    char *args[] = {"run",      "--recipe", recipe,      "--probe",      probe,
+                    "--ledger", ledger_db,  "--station", "test-station", NULL};
+    provision(res, kill, args);
+}
+
+static void expect_exit(const struct result *res, int code, const char *msg)
+{
+    if (res->status != code || (msg && !strstr(res->err, msg)))
+        fail_msg("provision exited %d (expected %d with '%s'):\n%s%s", res->status, code,
+                 msg ? msg : "", res->out, res->err);
+}
+
+/* ---- checks on a provisioned chip ---- */
+
+static pv_ledger *ledger(void)
+{
+    char err[256];
+    pv_ledger *l = pv_ledger_open(ledger_db, 0, err, sizeof err);
+    if (!l)
+        fail_msg("ledger: %s", err);
+    return l;
+}
+
+static int ledger_state(const uint8_t uid[12], pv_ledger_row *row)
+{
+    pv_ledger *l = ledger();
+    pv_ledger_row r;
+    int rc = pv_ledger_get(l, uid, row ? row : &r);
+    pv_ledger_close(l);
+    return rc;
+}
+
+static uint32_t batch_used(void)
+{
+    pv_ledger *l = ledger();
+    uint32_t q = 0, used = 0;
+    int rc = pv_ledger_batch(l, "test-batch", &q, &used);
+    pv_ledger_close(l);
+    return rc == PV_LEDGER_OK ? used : 0;
+}
+
+/* Flash = the bootloader, the key slot with the token's PSK for uid, erased elsewhere; RDP
+ * Level 2; the debug port dead; the bootloader boots and accepts the key slot; ledger locked. */
+static void assert_locked_chip(struct sim *s, const uint8_t uid[12])
+{
+    static uint8_t flash[FLASH_SIZE];
+    uint32_t optcr;
+    read_state(s->state, flash, &optcr, NULL);
+    assert_int_equal((optcr >> 8) & 0xFF, 0xCC);
+    assert_int_equal((optcr >> 16) & 0x7, 0); /* nWRP: sectors 0-2 write-protected */
+    assert_memory_equal(flash, boot_img, boot_len);
+    pv_keyslot ks;
+    assert_int_equal(pv_keyslot_decode(&ks, flash + (KEYSLOT_ADDR - FLASH_BASE), uid),
+                     PV_KEYSLOT_OK);
+    assert_int_equal(ks.key_id, 7);
+    assert_int_equal(ks.key_version, 2);
+    struct pv_keystore_config c = key_cfg(TOKEN, "product-master");
+    char err[512];
+    pv_keystore *k = pv_keystore_open(&c, err, sizeof err);
+    if (!k)
+        fail_msg("%s", err);
+    uint8_t psk[32], spub[32];
+    assert_int_equal(pv_keystore_device_psk(k, uid, psk), 0);
+    assert_int_equal(pv_keystore_signer_public(k, spub), 0);
+    pv_keystore_close(k);
+    assert_memory_equal(ks.psk, psk, 32);
+    assert_memory_equal(ks.signer_pub, spub, 32);
+    for (size_t i = 0; i < FLASH_SIZE; i++) {
+        uint32_t a = FLASH_BASE + (uint32_t)i;
+        if (i < boot_len || (a >= KEYSLOT_ADDR && a < KEYSLOT_ADDR + PV_KEYSLOT_LEN))
+            continue;
+        if (flash[i] != 0xFF)
+            fail_msg("flash at 0x%08x is 0x%02x, expected erased", (unsigned)a, flash[i]);
+    }
+    pv_ledger_row row;
+    assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_LOCKED);
+
+    /* power on: the debug port is dead, the bootloader runs and accepts its key slot */
+    sim_start_args(s, s->state, false, NULL);
+    int fd = sp_connect(s->usart, 5000);
+    assert_true(fd >= 0);
+    char con[2048];
+    sp_read_until(fd, con, sizeof con, "boot: refused", 10000);
+    close(fd);
+    if (!strstr(con, "pvboot ") || !strstr(con, "boot: key slot ok (key id 7)") ||
+        !strstr(con, "boot: refused"))
+        fail_msg("bootloader console: %s", con);
+    pv_probe_link l;
+    char t[64];
+    snprintf(t, sizeof t, "127.0.0.1:%d", s->gdb);
+    assert_int_equal(pv_probe_connect(&l, &pv_probe_gdb_ops, t, 5000, err, sizeof err),
+                     PV_PROBE_ERR_DEAD);
+    pv_probe_disconnect(&l);
+    assert_int_equal(sim_stop(s), 0);
+}
+
+/* ---- tests ---- */
+
+static char locked_state[160]; /* a chip provisioned by the first test */
+static int locked_seed;        /* its UID seed */
+
+static void test_run_gdb(void **state)
+{
+    (void)state;
+    struct sim s;
+    uint8_t uid[12];
+    locked_seed = seed;
+    sim_start(&s, "gdb", true);
+    read_uid(&s, uid);
+    struct result res;
+    char probe[64];
+    snprintf(probe, sizeof probe, "gdb:127.0.0.1:%d", s.gdb);
+    char *args[] = {"run",     "--recipe",  recipe_ok,      "--probe", probe, "--ledger",
+                    ledger_db, "--station", "test-station", "--json",  NULL};
+    provision(&res, NULL, args);
+    expect_exit(&res, 0, NULL);
+    char hex[25];
+    for (int i = 0; i < 12; i++)
+        snprintf(hex + 2 * i, 3, "%02x", uid[i]);
+    assert_non_null(strstr(res.out, hex));
+    assert_non_null(strstr(res.out, "\"ledger_state\":\"locked\""));
+    assert_non_null(strstr(res.out, "\"rdp\":\"Level 2\""));
+    assert_non_null(strstr(res.out, "\"result\":\"ok\""));
+    assert_int_equal(sim_stop(&s), 0);
+    assert_locked_chip(&s, uid);
+    assert_int_equal(batch_used(), 1);
+    snprintf(locked_state, sizeof locked_state, "%s", s.state);
+}
+
+/* The same through unmodified OpenOCD (spawned by provision from the recipe) and through the
+ * CMSIS-DAP backend (the sim's DAP-over-TCP front end). */
+static void run_backend(const char *name, bool openocd)
+{
+    struct sim s;
+    uint8_t uid[12];
+    sim_start(&s, name, true);
+    read_uid(&s, uid);
+    uint32_t used = batch_used();
+    struct result res;
+    char probe[64], port[64];
+    if (openocd) {
+        snprintf(port, sizeof port, "remote_bitbang port %d", s.bitbang);
+        char *args[] = {"run",
+                        "--recipe",
+                        recipe_ok,
+                        "--probe",
+                        "openocd",
+                        "-c",
+                        "adapter driver remote_bitbang",
+                        "-c",
+                        "remote_bitbang host 127.0.0.1",
+                        "-c",
+                        port,
+                        "--ledger",
+                        ledger_db,
+                        "--quiet",
+                        NULL};
+        provision(&res, NULL, args);
+    } else {
+        snprintf(probe, sizeof probe, "cmsis-dap:tcp:127.0.0.1:%d", s.dap);
+        char *args[] = {"run",      "--recipe", recipe_ok, "--probe", probe,
+                        "--ledger", ledger_db,  "--quiet", NULL};
+        provision(&res, NULL, args);
+    }
+    expect_exit(&res, 0, NULL);
+    assert_string_equal(res.out, ""); /* --quiet */
+    assert_int_equal(sim_stop(&s), 0);
+    assert_locked_chip(&s, uid);
+    assert_int_equal(batch_used(), used + 1);
+}
+
+static void test_run_openocd(void **state)
+{
+    (void)state;
+    run_backend("openocd", true);
+}
+
+static void test_run_cmsisdap(void **state)
+{
+    (void)state;
+    run_backend("cmsisdap", false);
+}
+
+/* `provision info`: the identity of a fresh chip, matching the recipe or not; a locked chip. */
+static void test_info(void **state)
+{
+    (void)state;
+    struct sim s;
+    uint8_t uid[12];
+    sim_start(&s, "info", true);
+    read_uid(&s, uid);
+    char probe[64], hex[25], wrong[128];
+    for (int i = 0; i < 12; i++)
+        snprintf(hex + 2 * i, 3, "%02x", uid[i]);
+    snprintf(probe, sizeof probe, "gdb:127.0.0.1:%d", s.gdb);
+    struct result res;
+    char *a1[] = {"info", "--recipe", recipe_ok, "--probe", probe, "--ledger", ledger_db, NULL};
+    provision(&res, NULL, a1);
+    expect_exit(&res, 0, NULL);
+    assert_non_null(strstr(res.out, hex));
+    assert_non_null(strstr(res.out, "DEV_ID 0x419"));
+    assert_non_null(strstr(res.out, "2048 KB"));
+    assert_non_null(strstr(res.out, "Level 0"));
+    assert_non_null(strstr(res.out, "matches"));
+    snprintf(wrong, sizeof wrong, "%s/info-wrong.yaml", tmpdir);
+    write_recipe(wrong, sealed, 1024, 100, TOKEN, "product-master");
+    char *a2[] = {"info", "--recipe", wrong, "--probe", probe, "--json", NULL};
+    provision(&res, NULL, a2);
+    expect_exit(&res, PV_EXIT_WRONG_CHIP, NULL);
+    assert_non_null(strstr(res.out, "\"matches_recipe\":false"));
+    assert_int_equal(sim_stop(&s), 0);
+    /* the chip of test_run_gdb: locked, its ledger row shown by run, dead port for info */
+    if (!locked_state[0])
+        fail_msg("test_run_gdb did not leave a locked chip to inspect");
+    sim_start_args(&s, locked_state, false, NULL);
+    snprintf(probe, sizeof probe, "gdb:127.0.0.1:%d", s.gdb);
+    char *a3[] = {"info", "--probe", probe, NULL};
+    provision(&res, NULL, a3);
+    expect_exit(&res, PV_EXIT_LOCKED, "debug port dead");
+    assert_int_equal(sim_stop(&s), 0);
+}
+
+/* A refusal: the exit code and message, flash untouched (still erased), no ledger row. */
+static void refused(char *recipe, int code, const char *msg, bool probe_down)
+{
+    struct sim s;
+    uint8_t uid[12];
+    sim_start(&s, "refuse", true);
+    read_uid(&s, uid);
+    uint32_t used = batch_used();
+    struct result res;
+    if (probe_down) {
+        char probe[64];
+        snprintf(probe, sizeof probe, "gdb:127.0.0.1:%d", sp_free_port());
+        char *args[] = {"run", "--recipe", recipe, "--probe", probe, "--ledger", ledger_db, NULL};
+        provision(&res, NULL, args);
+    } else
+        run_gdb(&res, recipe, &s, NULL);
+    expect_exit(&res, code, msg);
+    assert_int_equal(sim_stop(&s), 0);
+    static uint8_t flash[FLASH_SIZE];
+    uint32_t optcr;
+    read_state(s.state, flash, &optcr, NULL);
+    assert_true(all_erased(flash));
+    assert_int_equal((optcr >> 8) & 0xFF, 0xAA);
+    assert_int_equal(ledger_state(uid, NULL), PV_LEDGER_E_UNKNOWN);
+    assert_int_equal(batch_used(), used);
+    unlink(s.state);
+}
+
+static void test_refuse_wrong_chip(void **state)
+{
+    (void)state;
+    char r[128];
+    snprintf(r, sizeof r, "%s/wrong-flash.yaml", tmpdir);
+    write_recipe(r, sealed, 1024, 100, TOKEN, "product-master");
+    refused(r, PV_EXIT_WRONG_CHIP, "wrong chip: it has 2048 KB of flash", false);
+}
+
+static void test_refuse_token_missing(void **state)
+{
+    (void)state;
+    char r[128];
+    snprintf(r, sizeof r, "%s/no-token.yaml", tmpdir);
+    write_recipe(r, sealed, 2048, 100, "no-such-token", "product-master");
+    refused(r, PV_EXIT_KEY, "no-such-token", false);
+}
+
+static void test_refuse_key_missing(void **state)
+{
+    (void)state;
+    char r[128];
+    snprintf(r, sizeof r, "%s/no-key.yaml", tmpdir);
+    write_recipe(r, sealed, 2048, 100, TOKEN, "no-such-master");
+    refused(r, PV_EXIT_KEY, "no-such-master", false);
+}
+
+static void test_refuse_probe_unreachable(void **state)
+{
+    (void)state;
+    refused(recipe_ok, PV_EXIT_PROBE, "probe unreachable", true);
+}
+
+static void test_refuse_quota(void **state)
+{
+    (void)state;
+    char r[128];
+    snprintf(r, sizeof r, "%s/quota.yaml", tmpdir);
+    /* the batch has counted the chip of test_run_gdb (and perhaps more): quota = used */
+    uint32_t used = batch_used();
+    assert_true(used >= 1);
+    write_recipe(r, sealed, 2048, used, TOKEN, "product-master");
+    refused(r, PV_EXIT_QUOTA, "quota", false);
+}
+
+static void test_refuse_locked_chip(void **state)
+{
+    (void)state;
+    struct sim s;
+    if (!locked_state[0])
+        fail_msg("test_run_gdb did not leave a locked chip to refuse");
+    sim_start_args(&s, locked_state, false, NULL);
+    struct result res;
+    run_gdb(&res, recipe_ok, &s, NULL);
+    expect_exit(&res, PV_EXIT_LOCKED, "chip locked");
+    assert_int_equal(sim_stop(&s), 0);
+}
+
+/* A blank chip with the UID of a chip the ledger has locked (a clone, or a chip swapped back on
+ * the fixture): refused by the ledger, nothing written. */
+static void test_refuse_already_provisioned(void **state)
+{
+    (void)state;
+    seed_again = locked_seed;
+    struct sim s;
+    uint8_t uid[12];
+    sim_start(&s, "clone", true);
+    read_uid(&s, uid);
+    pv_ledger_row row;
+    assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_LOCKED);
+    uint32_t used = batch_used();
+    struct result res;
+    char probe[64];
+    snprintf(probe, sizeof probe, "gdb:127.0.0.1:%d", s.gdb);
+    char *args[] = {"run",      "--recipe", recipe_ok, "--probe", probe,
+                    "--ledger", ledger_db,  "--json",  NULL};
+    provision(&res, NULL, args);
+    expect_exit(&res, PV_EXIT_LOCKED, "provisioned already");
+    assert_non_null(strstr(res.out, "\"result\":\"error\""));
+    assert_non_null(strstr(res.out, "\"failed_phase\":\"reserve\""));
+    assert_int_equal(sim_stop(&s), 0);
+    static uint8_t flash[FLASH_SIZE];
+    uint32_t optcr;
+    read_state(s.state, flash, &optcr, NULL);
+    assert_true(all_erased(flash));
+    assert_int_equal(batch_used(), used);
+    pv_ledger_row after;
+    assert_int_equal(ledger_state(uid, &after), PV_LEDGER_OK);
+    assert_int_equal(after.attempts, row.attempts);
+    assert_int_equal(after.failures, row.failures);
+}
+
+static void test_refuse_plain_image(void **state)
+{
+    (void)state;
+    char r[128];
+    snprintf(r, sizeof r, "%s/plain.yaml", tmpdir);
+    write_recipe(r, boot_path, 2048, 100, TOKEN, "product-master");
+    refused(r, PV_EXIT_INVALID, "not sealed at rest", false);
+}
+
+/* ---- power cuts and interrupted sessions, then a rerun ---- */
+
+enum cut_at { CUT_ERASE, CUT_WRITE, CUT_KEYSLOT, CUT_KILL };
+
+/* The chip after the interruption is where the test meant to interrupt it. */
+static void assert_cut_where(const uint8_t *flash, enum cut_at at)
+{
+    const uint8_t *slot = flash + (KEYSLOT_ADDR - FLASH_BASE);
+    bool slot_erased = true, boot_done = memcmp(flash, boot_img, boot_len) == 0;
+    for (size_t i = 0; i < PV_KEYSLOT_LEN; i++)
+        slot_erased &= slot[i] == 0xFF;
+    switch (at) {
+    case CUT_ERASE: /* nothing programmed yet */
+        assert_false(boot_done);
+        assert_true(slot_erased);
+        break;
+    case CUT_WRITE: /* part of the bootloader, no key slot */
+        assert_false(boot_done);
+        assert_memory_equal(flash, boot_img, 1024);
+        assert_true(slot_erased);
+        break;
+    case CUT_KEYSLOT: /* the whole bootloader, part of the key slot */
+        assert_true(boot_done);
+        assert_false(slot_erased);
+        break;
+    case CUT_KILL:
+        break;
+    }
+}
+
+static void cut_then_rerun(char *cut_op, const char *kill_at, enum cut_at at)
+{
+    struct sim s;
+    uint8_t uid[12];
+    char path[160];
+    snprintf(path, sizeof path, "%s/cut-%s.state", tmpdir, cut_op ? cut_op : "kill");
+    sim_start_args(&s, path, true, cut_op);
+    read_uid(&s, uid);
+    uint32_t used = batch_used();
+    struct result res;
+    run_gdb(&res, recipe_ok, &s, kill_at);
+    if (cut_op) {
+        expect_exit(&res, PV_EXIT_SESSION, NULL);
+        assert_int_equal(sp_wait(s.pid, 10000), 3); /* the cut fired: the sim is off */
+        s.pid = 0;
+    } else {
+        assert_int_equal(res.status, 128 + SIGKILL);
+        assert_int_equal(sim_stop(&s), 0);
+    }
+    pv_ledger_row row;
+    assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
+    assert_true(row.state < PV_LEDGER_LOCKED);
+    if (cut_op) { /* provision saw the chip die: the failure is in the ledger with its phase */
+        assert_int_equal(row.failures, 1);
+        assert_true(row.last_failure[0] != 0);
+    }
+    assert_int_equal(batch_used(), used + 1);
+    static uint8_t flash[FLASH_SIZE];
+    uint32_t optcr;
+    read_state(path, flash, &optcr, NULL);
+    assert_int_equal((optcr >> 8) & 0xFF, 0xAA); /* never locked without a verified record */
+    assert_cut_where(flash, at);
+
+    sim_start_args(&s, path, false, NULL);
+    run_gdb(&res, recipe_ok, &s, NULL);
+    expect_exit(&res, 0, NULL);
+    assert_int_equal(sim_stop(&s), 0);
+    assert_locked_chip(&s, uid);
+    assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
+    assert_int_equal(row.attempts, 2);
+    assert_int_equal(batch_used(), used + 1);
+}
+
+static void test_cut_in_erase(void **state)
+{
+    (void)state;
+    cut_then_rerun("2", NULL, CUT_ERASE);
+}
+
+static void test_cut_in_bootloader_write(void **state)
+{
+    (void)state;
+    cut_then_rerun("1000", NULL, CUT_WRITE);
+}
+
+static void test_cut_in_keyslot_write(void **state)
+{
+    (void)state;
+    char k[32];
+    /* erases (3 sectors) + the bootloader's words, then the key slot's */
+    snprintf(k, sizeof k, "%zu", 3 + (boot_len + 3) / 4 + 8);
+    cut_then_rerun(k, NULL, CUT_KEYSLOT);
+}
+
+static void test_killed_mid_session(void **state)
+{
+    (void)state;
+    cut_then_rerun(NULL, "erase", CUT_KILL);
+}
+
+/* ---- setup ---- */
+
+static int setup(void **state)
+{
+    (void)state;
+    char conf[128], tokens[128];
+    snprintf(conf, sizeof conf, "%s/softhsm2.conf", tmpdir);
+    snprintf(tokens, sizeof tokens, "%s/tokens", tmpdir);
+    mkdir(tokens, 0700);
+    FILE *f = fopen(conf, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens);
+    fclose(f);
+    setenv("SOFTHSM2_CONF", conf, 1);
+    setenv("PROVISION_PIN", PIN, 1);
+    struct pv_keystore_config c = key_cfg(TOKEN, "product-master");
+    char err[512];
+    if (pv_keystore_init_keys(&c, "123456", 0, err, sizeof err)) {
+        fprintf(stderr, "keys init: %s\n", err);
+        return -1;
+    }
+    pv_keystore *k = pv_keystore_open(&c, err, sizeof err);
+    if (!k) {
+        fprintf(stderr, "keystore: %s\n", err);
+        return -1;
+    }
+    snprintf(sealed, sizeof sealed, "%s/bootloader.sealed", tmpdir);
+    int rc = pv_keystore_seal_file(k, boot_path, sealed);
+    if (rc)
+        fprintf(stderr, "seal: %s\n", pv_keystore_error(k));
+    pv_keystore_close(k);
+    snprintf(recipe_ok, sizeof recipe_ok, "%s/ok.yaml", tmpdir);
+    write_recipe(recipe_ok, sealed, 2048, 100, TOKEN, "product-master");
+    snprintf(ledger_db, sizeof ledger_db, "%s/ledger.db", tmpdir);
+    return rc;
+}
+
+int main(void)
+{
+    if (!sp_install(170))
+        return 1;
+    snprintf(prov_bin, sizeof prov_bin, "%s", sp_sim_bin);
+    *strrchr(prov_bin, '/') = 0;
+    strcat(prov_bin, "/provision");
+    snprintf(boot_path, sizeof boot_path, "%s/firmware/bootloader.bin", sp_arm_dir);
+    snprintf(stub_path, sizeof stub_path, "%s/stub-loader/stub.bin", sp_arm_dir);
+    boot_img = (uint8_t *)sp_slurp(boot_path, &boot_len);
+    if (!boot_img || access(prov_bin, X_OK) != 0) {
+        fprintf(stderr, "%s or %s missing: run make first\n", boot_path, prov_bin);
+        return 1;
+    }
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_provision_run.XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_gdb),
+        cmocka_unit_test(test_run_openocd),
+        cmocka_unit_test(test_run_cmsisdap),
+        cmocka_unit_test(test_info),
+        cmocka_unit_test(test_refuse_wrong_chip),
+        cmocka_unit_test(test_refuse_token_missing),
+        cmocka_unit_test(test_refuse_key_missing),
+        cmocka_unit_test(test_refuse_probe_unreachable),
+        cmocka_unit_test(test_refuse_quota),
+        cmocka_unit_test(test_refuse_locked_chip),
+        cmocka_unit_test(test_refuse_already_provisioned),
+        cmocka_unit_test(test_refuse_plain_image),
+        cmocka_unit_test(test_cut_in_erase),
+        cmocka_unit_test(test_cut_in_bootloader_write),
+        cmocka_unit_test(test_cut_in_keyslot_write),
+        cmocka_unit_test(test_killed_mid_session),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (rc == 0 && system(cmd) != 0)
+        rc = 1;
+    free(boot_img);
+    return rc;
+}
