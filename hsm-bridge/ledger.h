@@ -129,6 +129,15 @@ int pv_ledger_advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_led
  * state stays; a rerun resumes. */
 int pv_ledger_fail(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const char *phase,
                    const char *reason);
+/* added by the lock-recovery helper: a chip locked before the ledger said so (power cut or
+ * station crash between the lock frame and the `locked` step) has a dead debug port, so no
+ * station can read its UID again; a person confirms it. Moves uid's row from verified to locked
+ * with an audit entry (action "advance", detail {"manual": true, "confirmed_by", "reason"})
+ * signed like every other. Refuses any row not in state verified (PV_LEDGER_E_ILLEGAL; unknown
+ * UID: PV_LEDGER_E_UNKNOWN) and writes nothing then. by: who confirms (user@host); reason: why
+ * (1 to PV_LEDGER_REASON_MAX - 1 characters). */
+int pv_ledger_confirm_locked(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const char *by,
+                             const char *reason);
 
 int pv_ledger_get(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger_row *row);
 /* Calls fn for every row (of batch, or all when batch is NULL) in reservation order; a non-zero

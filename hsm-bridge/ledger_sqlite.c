@@ -669,6 +669,52 @@ int pv_ledger_fail(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const cha
     return PV_LEDGER_OK;
 }
 
+/* ---- confirmation of a lock the ledger missed (added by the lock-recovery helper) ---- */
+
+int pv_ledger_confirm_locked(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const char *by,
+                             const char *reason)
+{
+    if (!uid || !text_ok(by, PV_LEDGER_TEXT_MAX) || !text_ok(reason, PV_LEDGER_REASON_MAX))
+        return pv_ledger_fail_msg(l, PV_LEDGER_E_ARG,
+                                  "ledger: a confirmation needs a UID, who confirms (1 to %u "
+                                  "characters) and a reason (1 to %u)",
+                                  PV_LEDGER_TEXT_MAX - 1, PV_LEDGER_REASON_MAX - 1);
+    int rc = need_signer(l);
+    if (rc)
+        return rc;
+    char hex[2 * PV_LEDGER_UID_LEN + 1], at[32];
+    uid_hex(uid, hex);
+    if ((rc = begin(l)))
+        return rc;
+    now(at);
+    pv_ledger_row cur;
+    if ((rc = get_row(l, hex, &cur)))
+        return rollback(l, rc);
+    if (cur.state != PV_LEDGER_VERIFIED)
+        return rollback(
+            l, pv_ledger_fail_msg(
+                   l, PV_LEDGER_E_ILLEGAL,
+                   cur.state == PV_LEDGER_LOCKED
+                       ? "UID %s is locked already (at %s): nothing to confirm, nothing written"
+                       : "UID %s is in state %s, not verified: only a verified device can have "
+                         "been locked; rerun provision on the chip instead. Nothing written",
+                   hex,
+                   cur.state == PV_LEDGER_LOCKED ? cur.at[PV_LEDGER_LOCKED - 1]
+                                                 : pv_ledger_state_name(cur.state)));
+    /* The same step the station records after a confirmed lock, so the audit replay needs no
+     * new rule; "manual" and the confirmer tell the two apart. */
+    if ((rc = run(l, "UPDATE devices SET state = 'locked', locked_at = ? WHERE uid = ?", "ss", at,
+                  hex)) ||
+        (rc = pv_ledger_audit_append(
+             l, at, "advance", cur.batch, hex, "locked", cur.station,
+             json_pack("{s:b,s:s,s:s}", "manual", 1, "confirmed_by", by, "reason", reason))))
+        return rollback(l, rc);
+    if ((rc = commit(l)))
+        return rc;
+    l->err[0] = 0;
+    return PV_LEDGER_OK;
+}
+
 /* ---- reads ---- */
 
 int pv_ledger_list(pv_ledger *l, const char *batch, int (*fn)(void *ctx, const pv_ledger_row *r),

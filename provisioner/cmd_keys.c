@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "../hsm-bridge/keystore.h"
 #include "../hsm-bridge/p11.h"
@@ -20,6 +22,7 @@ static void help(FILE *out)
             "usage: provision keys init --recipe R [--so-pin-file F] [--pin-file F] [--force]\n"
             "       provision keys show --recipe R [--pin-file F]\n"
             "       provision keys seal --recipe R [--pin-file F] IN OUT\n"
+            "       provision keys export --recipe R --key signing|audit|noise -o PUB.pem\n"
             "   common: [--module LIB.so] [--dev]\n"
             "\n"
             "The keys of the recipe's `keys:` section in its PKCS#11 token (docs/keystore.md):\n"
@@ -35,6 +38,9 @@ static void help(FILE *out)
             "show   labels, types, whether each key is present, sensitive and non-extractable,\n"
             "       and the public keys. Exit 4 if a key is missing or not protected.\n"
             "seal   seals image IN with AES-GCM under the at-rest key into OUT (PVSEAL1 file).\n"
+            "export writes the public half of a key as PEM (SubjectPublicKeyInfo): signing\n"
+            "       (Ed25519, for provision image verify), audit (Ed25519, for provision ledger\n"
+            "       verify --key) or noise (X25519, the trusted side's Noise static key).\n"
             "\n"
             "  --recipe R      the recipe (its keys: section names the token and the labels)\n"
             "  --pin-file F    the user PIN, first line of F (else $%s)\n"
@@ -68,7 +74,7 @@ static void print_hex(const char *what, const uint8_t *b, size_t n)
 }
 
 struct opts {
-    const char *recipe, *pin_file, *so_pin_file, *module;
+    const char *recipe, *pin_file, *so_pin_file, *module, *key, *out;
     int force, dev;
 };
 
@@ -294,16 +300,77 @@ static int do_seal(const struct opts *o, const pv_recipe *r, const char *in, con
     return ex;
 }
 
+/* Public keys only: the private halves never leave the token (or, for the sealed Noise key, the
+ * trusted side's memory, where it is wiped at once). */
+static int do_export(const struct opts *o, const pv_recipe *r)
+{
+    int ed = strcmp(o->key, "noise") != 0;
+    if (strcmp(o->key, "signing") != 0 && strcmp(o->key, "audit") != 0 && ed)
+        return usage_error("--key must be signing, audit or noise, not", o->key);
+    if (strcmp(o->key, "audit") == 0 && !r->keys.audit_key[0]) {
+        fprintf(stderr,
+                "provision keys export: %s: the recipe names no audit key (keys.audit_key)\n",
+                r->file);
+        return PV_EXIT_INVALID;
+    }
+    char err[640];
+    struct pv_keys_config k;
+    if (pv_keys_config_init(&k, r, o->module, o->pin_file, o->dev, err, sizeof err) != 0) {
+        fprintf(stderr, "provision keys export: %s\n", err);
+        return o->pin_file ? PV_EXIT_IO : PV_EXIT_KEY;
+    }
+    struct pv_keystore_config kc = {
+        .module = k.cfg.module, .token_label = k.cfg.token_label, .pin = k.cfg.pin};
+    if (strcmp(o->key, "signing") == 0)
+        kc.signing_label = k.cfg.signing_label;
+    else if (strcmp(o->key, "audit") == 0)
+        kc.audit_label = k.cfg.audit_label;
+    else
+        kc.noise_label = k.cfg.noise_label;
+    pv_keystore *ks = pv_keystore_open(&kc, err, sizeof err);
+    pv_keys_config_wipe(&k);
+    if (!ks) {
+        fprintf(stderr, "provision keys export: %s\n", err);
+        return PV_EXIT_KEY;
+    }
+    uint8_t pub[32], priv[32];
+    int rc = strcmp(o->key, "signing") == 0 ? pv_keystore_signer_public(ks, pub)
+             : strcmp(o->key, "audit") == 0 ? pv_keystore_audit_public(ks, pub)
+                                            : pv_keystore_noise_static(ks, priv, pub);
+    OPENSSL_cleanse(priv, sizeof priv);
+    if (rc != 0) {
+        fprintf(stderr, "provision keys export: %s\n", pv_keystore_error(ks));
+        pv_keystore_close(ks);
+        return PV_EXIT_KEY;
+    }
+    pv_keystore_close(ks);
+    EVP_PKEY *pk =
+        EVP_PKEY_new_raw_public_key(ed ? EVP_PKEY_ED25519 : EVP_PKEY_X25519, NULL, pub, 32);
+    FILE *f = pk ? fopen(o->out, "w") : NULL;
+    int ok = f && PEM_write_PUBKEY(f, pk) == 1;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    EVP_PKEY_free(pk);
+    if (!ok) {
+        fprintf(stderr, "provision keys export: %s: cannot write: %s\n", o->out,
+                errno ? strerror(errno) : "OpenSSL error");
+        return PV_EXIT_IO;
+    }
+    printf("exported the %s public key to %s\n", o->key, o->out);
+    return PV_EXIT_OK;
+}
+
 static int run(int argc, char **argv)
 {
     if (argc < 2)
-        return usage_error("missing subcommand: init, show or seal", NULL);
+        return usage_error("missing subcommand: init, show, seal or export", NULL);
     const char *sub = argv[1];
     if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
         help(stdout);
         return PV_EXIT_OK;
     }
-    if (strcmp(sub, "init") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "seal") != 0)
+    if (strcmp(sub, "init") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "seal") != 0 &&
+        strcmp(sub, "export") != 0)
         return usage_error("unknown subcommand", sub);
     static const struct option lopts[] = {
         {"recipe", required_argument, NULL, 'r'},
@@ -312,6 +379,8 @@ static int run(int argc, char **argv)
         {"module", required_argument, NULL, 'm'},
         {"force", no_argument, NULL, 'f'},
         {"dev", no_argument, NULL, 'd'},
+        {"key", required_argument, NULL, 'k'},
+        {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -333,8 +402,14 @@ static int run(int argc, char **argv)
     opterr = 0;
     int c;
     argc--, argv++; /* argv[0] = the subcommand */
-    while ((c = getopt_long(argc, argv, ":", lopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:", lopts, NULL)) != -1) {
         switch (c) {
+        case 'k':
+            o.key = optarg;
+            break;
+        case 'o':
+            o.out = optarg;
+            break;
         case 'r':
             o.recipe = optarg;
             break;
@@ -371,6 +446,9 @@ static int run(int argc, char **argv)
                            nargs > want ? argv[optind + want] : NULL);
     if ((o.force || o.so_pin_file) && strcmp(sub, "init") != 0)
         return usage_error("--force and --so-pin-file are for init only", NULL);
+    if ((o.key || o.out) != (strcmp(sub, "export") == 0) || (o.key && !o.out) || (o.out && !o.key))
+        return usage_error("export needs --key signing|audit|noise and -o FILE (export only)",
+                           NULL);
     if (!o.module)
         o.module = getenv(PV_KEYS_MODULE_ENV); /* NULL: SoftHSM2 */
     int ex = PV_EXIT_OK;
@@ -381,6 +459,8 @@ static int run(int argc, char **argv)
         ex = do_init(&o, r);
     else if (strcmp(sub, "show") == 0)
         ex = do_show(&o, r);
+    else if (strcmp(sub, "export") == 0)
+        ex = do_export(&o, r);
     else
         ex = do_seal(&o, r, argv[optind], argv[optind + 1]);
     free(r);

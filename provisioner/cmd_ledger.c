@@ -1,7 +1,10 @@
 /* provision ledger list|export|verify: read the ledger of provisioned devices
- * (hsm-bridge/ledger.h, docs/ledger.md). Nothing here writes to the ledger. */
+ * (hsm-bridge/ledger.h, docs/ledger.md). Nothing here writes to the ledger except
+ * confirm-locked, the recovery for a chip locked before its row said so (docs/ledger.md,
+ * "A lock the ledger missed"), signed with the recipe's audit key in the token. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +15,18 @@
 #include "../hsm-bridge/ledger.h"
 #include "../hsm-bridge/ledger_ed25519.h"
 #include "commands.h"
+#include "keys_config.h"
+#include "recipe.h"
 
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: provision ledger list   [--batch B] [--json]          [--ledger PATH]\n"
+            "usage: provision ledger list   [--batch B] [--state S] [--json] [--ledger PATH]\n"
             "       provision ledger export --format csv|json [-o FILE] [--batch B]\n"
             "                                                              [--ledger PATH]\n"
             "       provision ledger verify [--key PUB.pem]                [--ledger PATH]\n"
+            "       provision ledger confirm-locked --uid UID --recipe R [--reason TEXT]\n"
+            "                 [--station ID] [--pin-file F] [--module LIB] [--ledger PATH]\n"
             "\n"
             "The ledger (docs/ledger.md) holds one row per device UID: its batch and state\n"
             "(reserved, keyed, written, verified, locked), station, recipe, image digest, key\n"
@@ -31,14 +38,32 @@ static void help(FILE *out)
             "verify   checks the audit chain (order, hashes, and with --key the Ed25519\n"
             "         signatures) and that the tables say what the audit log says; names the\n"
             "         first broken entry or row\n"
+            "confirm-locked\n"
+            "         records that the chip UID, whose row is at verified, is locked: for a chip\n"
+            "         locked by a run that died before the ledger said so (provision run then\n"
+            "         exits 6 on its dead debug port and lists such rows). Only a verified row\n"
+            "         moves; the audit entry names who (user@station) and why, signed with the\n"
+            "         recipe's audit key. Check the chip first (e.g. its bootloader boots)\n"
             "\n"
             "  --ledger PATH  the ledger file (default $%s, else ./%s)\n"
             "  --batch B      only devices of batch B\n"
+            "  --state S      list: only devices in state S (reserved, keyed, written,\n"
+            "                 verified, locked)\n"
             "  --key PUB.pem  the audit signing key's public key (PEM)\n"
+            "  --uid UID      confirm-locked: the device (24 hex digits, as listed)\n"
+            "  --recipe R     confirm-locked: the batch's recipe (its keys: name the token and\n"
+            "                 the audit key)\n"
+            "  --reason TEXT  confirm-locked: why, for the audit log (default: the debug port\n"
+            "                 is dead after an interrupted run)\n"
+            "  --station ID   confirm-locked: this station's name (default: host name)\n"
+            "  --pin-file F   the token's user PIN, first line of F (else $%s)\n"
+            "  --module LIB   the PKCS#11 module (default: SoftHSM2's)\n"
             "\n"
-            "exit status: 0 done / chain intact; 1 chain or tables broken; 2 bad command line;\n"
-            "3 ledger cannot be opened or output not written; 4 key cannot be loaded.\n",
-            PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH);
+            "exit status: 0 done / chain intact; 1 chain or tables broken, or the recipe is not\n"
+            "valid; 2 bad command line; 3 ledger cannot be opened or output not written; 4 key\n"
+            "cannot be loaded (token, PIN); 10 confirm-locked refused (no such UID, or its row\n"
+            "is not at verified): nothing written.\n",
+            PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH, PV_KEYS_PIN_ENV);
 }
 
 static int usage_error(const char *msg, const char *arg)
@@ -57,6 +82,7 @@ static const char *latest_time(const pv_ledger_row *r)
 }
 
 struct list_ctx {
+    pv_ledger_state state; /* 0: every state */
     int rows;
     char batches[64][PV_LEDGER_TEXT_MAX];
     int nbatches;
@@ -65,6 +91,8 @@ struct list_ctx {
 static int print_row(void *ctx, const pv_ledger_row *r)
 {
     struct list_ctx *c = ctx;
+    if (c->state && r->state != c->state)
+        return 0;
     if (c->rows++ == 0)
         printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5s  %5s\n", "UID", "BATCH", "STATE", "STATION",
                "UPDATED", "TRIES", "FAILS");
@@ -78,7 +106,7 @@ static int print_row(void *ctx, const pv_ledger_row *r)
     return 0;
 }
 
-static int list(pv_ledger *l, const char *batch, int json)
+static int list(pv_ledger *l, const char *batch, pv_ledger_state state, int json)
 {
     if (json)
         return pv_ledger_export(l, stdout, PV_LEDGER_JSON, batch) == PV_LEDGER_OK ? PV_EXIT_OK
@@ -86,6 +114,7 @@ static int list(pv_ledger *l, const char *batch, int json)
     struct list_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return PV_EXIT_IO;
+    c->state = state;
     int rc = pv_ledger_list(l, batch, print_row, c);
     if (rc != PV_LEDGER_OK) {
         fprintf(stderr, "provision ledger list: %s\n", pv_ledger_error(l));
@@ -93,7 +122,8 @@ static int list(pv_ledger *l, const char *batch, int json)
         return PV_EXIT_IO;
     }
     if (!c->rows)
-        printf("no devices%s%s\n", batch ? " in batch " : "", batch ? batch : "");
+        printf("no devices%s%s%s%s\n", batch ? " in batch " : "", batch ? batch : "",
+               state ? " in state " : "", state ? pv_ledger_state_name(state) : "");
     for (int i = 0; i < c->nbatches; i++) {
         uint32_t quota, used;
         if (pv_ledger_batch(l, c->batches[i], &quota, &used) == PV_LEDGER_OK)
@@ -195,13 +225,131 @@ static int verify(pv_ledger *l, const char *path, const char *key_path)
     return PV_EXIT_OK;
 }
 
+struct confirm_opts {
+    const char *uid, *recipe, *reason, *station, *pin_file, *module;
+};
+
+static int parse_uid(const char *s, uint8_t uid[PV_LEDGER_UID_LEN])
+{
+    if (!s || strlen(s) != 2 * PV_LEDGER_UID_LEN ||
+        strspn(s, "0123456789abcdefABCDEF") != 2 * PV_LEDGER_UID_LEN)
+        return -1;
+    for (unsigned i = 0; i < PV_LEDGER_UID_LEN; i++) {
+        char h[3] = {s[2 * i], s[2 * i + 1], 0};
+        uid[i] = (uint8_t)strtoul(h, NULL, 16);
+    }
+    return 0;
+}
+
+/* confirm-locked: the recipe's token signs the audit entry; only a verified row of the recipe's
+ * batch moves to locked. */
+static int confirm_locked(pv_ledger *l, const struct confirm_opts *o)
+{
+    uint8_t uid[PV_LEDGER_UID_LEN];
+    if (parse_uid(o->uid, uid))
+        return usage_error("--uid wants the device's 24 hex digits (provision ledger list), not",
+                           o->uid);
+    pv_ledger_row row;
+    if (pv_ledger_get(l, uid, &row) != PV_LEDGER_OK) {
+        fprintf(stderr, "provision ledger confirm-locked: %s; nothing written\n",
+                pv_ledger_error(l));
+        return PV_EXIT_LEDGER;
+    }
+    static pv_recipe rc;
+    pv_recipe_diags d;
+    int st = pv_recipe_load(o->recipe, 0, &rc, &d);
+    pv_recipe_diags_print(stderr, &d);
+    pv_recipe_diags_free(&d);
+    if (st != PV_RECIPE_OK) {
+        fprintf(stderr, "provision ledger confirm-locked: recipe %s %s; nothing written\n",
+                o->recipe, st == PV_RECIPE_UNREADABLE ? "cannot be read" : "is not valid");
+        return st == PV_RECIPE_UNREADABLE ? PV_EXIT_IO : PV_EXIT_INVALID;
+    }
+    if (strcmp(rc.batch, row.batch) != 0) {
+        fprintf(stderr,
+                "provision ledger confirm-locked: UID %s is in batch %s, recipe %s is for batch "
+                "%s; give that batch's recipe. Nothing written\n",
+                row.uid_hex, row.batch, o->recipe, rc.batch);
+        return PV_EXIT_LEDGER;
+    }
+    if (!rc.keys.audit_key[0]) {
+        fprintf(stderr,
+                "provision ledger confirm-locked: recipe %s has no keys.audit_key to sign the "
+                "audit entry with; nothing written\n",
+                o->recipe);
+        return PV_EXIT_INVALID;
+    }
+    /* who: the login on this station */
+    char host[64] = "", by[PV_LEDGER_TEXT_MAX];
+    const char *station = o->station;
+    if (!station) {
+        if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+            snprintf(host, sizeof host, "station");
+        station = host;
+    }
+    struct passwd *pw = getpwuid(geteuid());
+    const char *user = pw && pw->pw_name ? pw->pw_name : getenv("USER");
+    int n = snprintf(by, sizeof by, "%s@%s", user && *user ? user : "unknown", station);
+    if (n < 0 || (size_t)n >= sizeof by)
+        return usage_error("user@station is too long for the ledger:", station);
+    const char *reason =
+        o->reason ? o->reason
+                  : "debug port dead after an interrupted run: the chip was locked before the "
+                    "ledger recorded it";
+
+    struct pv_keys_config kc;
+    char kerr[512];
+    if (pv_keys_config_init(&kc, &rc, o->module, o->pin_file, 0, kerr, sizeof kerr)) {
+        fprintf(stderr, "provision ledger confirm-locked: %s; nothing written\n", kerr);
+        return PV_EXIT_KEY;
+    }
+    pv_keystore *ks = pv_keystore_open(&kc.cfg, kerr, sizeof kerr);
+    pv_keys_config_wipe(&kc);
+    if (!ks) {
+        fprintf(stderr, "provision ledger confirm-locked: %s; nothing written\n", kerr);
+        return PV_EXIT_KEY;
+    }
+    char kid[PV_LEDGER_KEY_ID_LEN];
+    if (pv_keys_audit_key_id(ks, kid) != 0) {
+        fprintf(stderr, "provision ledger confirm-locked: %s; nothing written\n",
+                pv_keystore_error(ks));
+        pv_keystore_close(ks);
+        return PV_EXIT_KEY;
+    }
+    pv_ledger_signer sig = {.key_id = kid, .sign = pv_keystore_audit_sign, .ctx = ks};
+    pv_ledger_set_signer(l, &sig);
+    int lr = pv_ledger_confirm_locked(l, uid, by, reason);
+    pv_ledger_set_signer(l, NULL);
+    pv_keystore_close(ks);
+    if (lr != PV_LEDGER_OK) {
+        fprintf(stderr, "provision ledger confirm-locked: %s\n", pv_ledger_error(l));
+        return lr == PV_LEDGER_E_SIGN ? PV_EXIT_KEY : PV_EXIT_LEDGER;
+    }
+    printf("UID %s (batch %s): verified -> locked, confirmed by %s: %s\n", row.uid_hex, row.batch,
+           by, reason);
+    return PV_EXIT_OK;
+}
+
 static int run(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ledger", required_argument, NULL, 'l'}, {"batch", required_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},         {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'}, {"key", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"ledger", required_argument, NULL, 'l'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"state", required_argument, NULL, 'S'},
+                                         {"uid", required_argument, NULL, 'u'},
+                                         {"recipe", required_argument, NULL, 'r'},
+                                         {"reason", required_argument, NULL, 'R'},
+                                         {"station", required_argument, NULL, 's'},
+                                         {"pin-file", required_argument, NULL, 'P'},
+                                         {"module", required_argument, NULL, 'm'},
+                                         {NULL, 0, NULL, 0}};
+    struct confirm_opts co = {0};
+    const char *state_name = NULL;
+    int confirm_opt = 0;
     const char *path = getenv(PV_LEDGER_ENV), *batch = NULL, *format = NULL, *out = NULL,
                *key = NULL;
     int json = 0, c;
@@ -229,6 +377,33 @@ static int run(int argc, char **argv)
         case 'k':
             key = optarg;
             break;
+        case 'S':
+            state_name = optarg;
+            break;
+        case 'u':
+            co.uid = optarg;
+            confirm_opt = 1;
+            break;
+        case 'r':
+            co.recipe = optarg;
+            confirm_opt = 1;
+            break;
+        case 'R':
+            co.reason = optarg;
+            confirm_opt = 1;
+            break;
+        case 's':
+            co.station = optarg;
+            confirm_opt = 1;
+            break;
+        case 'P':
+            co.pin_file = optarg;
+            confirm_opt = 1;
+            break;
+        case 'm':
+            co.module = optarg;
+            confirm_opt = 1;
+            break;
         case 'h':
             help(stdout);
             return PV_EXIT_OK;
@@ -239,7 +414,7 @@ static int run(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return usage_error("missing subcommand (list, export or verify)", NULL);
+        return usage_error("missing subcommand (list, export, verify or confirm-locked)", NULL);
     const char *sub = argv[optind];
     if (strcmp(sub, "help") == 0) {
         help(stdout);
@@ -248,27 +423,42 @@ static int run(int argc, char **argv)
     if (optind + 1 < argc)
         return usage_error("unexpected argument", argv[optind + 1]);
     int is_list = strcmp(sub, "list") == 0, is_export = strcmp(sub, "export") == 0,
-        is_verify = strcmp(sub, "verify") == 0;
-    if (!is_list && !is_export && !is_verify)
+        is_verify = strcmp(sub, "verify") == 0, is_confirm = strcmp(sub, "confirm-locked") == 0;
+    if (!is_list && !is_export && !is_verify && !is_confirm)
         return usage_error("unknown subcommand", sub);
     if ((json && !is_list) || (format && !is_export) || (out && !is_export) ||
-        (key && !is_verify) || (batch && is_verify))
+        (key && !is_verify) || (batch && (is_verify || is_confirm)) || (state_name && !is_list) ||
+        (confirm_opt && !is_confirm))
         return usage_error("option not valid with", sub);
+    pv_ledger_state state = 0;
+    if (state_name && !(state = pv_ledger_state_from_name(state_name)))
+        return usage_error("--state is reserved, keyed, written, verified or locked, not",
+                           state_name);
+    if (state && json)
+        return usage_error("--state lists a table; for JSON use export --format json and filter "
+                           "on \"state\"",
+                           NULL);
+    if (is_confirm && (!co.uid || !co.recipe))
+        return usage_error("confirm-locked needs --uid UID and --recipe R", NULL);
+    if (is_confirm && co.reason && (!co.reason[0] || strlen(co.reason) >= PV_LEDGER_REASON_MAX))
+        return usage_error("--reason must be 1 to 511 characters", NULL);
     char err[1024];
     pv_ledger *l = pv_ledger_open(path, 0, err, sizeof err);
     if (!l) {
         fprintf(stderr, "provision ledger: %s\n", err);
         return PV_EXIT_IO;
     }
-    int ex = is_list ? list(l, batch, json)
-                     : (is_export ? export(l, format, out, batch) : verify(l, path, key));
+    int ex = is_list      ? list(l, batch, state, json)
+             : is_export  ? export(l, format, out, batch)
+             : is_confirm ? confirm_locked(l, &co)
+                          : verify(l, path, key);
     pv_ledger_close(l);
     return ex;
 }
 
 const struct pv_command pv_cmd_ledger = {
     .name = "ledger",
-    .summary = "list, export (CSV, JSON) or verify the ledger of provisioned devices",
+    .summary = "list, export (CSV, JSON), verify the ledger; confirm a lock it missed",
     .run = run,
     .help = help,
 };

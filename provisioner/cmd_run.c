@@ -6,9 +6,13 @@
  * and verified after the stub's verify passed and before the lock is sent, and locked only once
  * the lock is confirmed from outside (the debug port is dead, or RDP reads Level 2). Any failure
  * after the reservation is recorded with its phase; the chip is never locked without a verified
- * record, so a rerun resumes the same row without counting the device twice. */
+ * record, so a rerun resumes the same row without counting the device twice. One gap no station
+ * closes alone: dying after the lock and before `locked` is recorded leaves a dead debug port
+ * and a row at verified; the rerun exits 6 naming this station's pending rows, and a person
+ * confirms one (provision ledger confirm-locked, docs/ledger.md "A lock the ledger missed"). */
 #include <getopt.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,11 @@
 #include "station.h"
 
 #define LOCK_CONFIRM_MS 5000
+/* TEST ONLY (tests/unit/test_provision_run.c): "after-lock" makes the process die by SIGKILL
+ * once the lock is confirmed and before the ledger records it, as a station crash or power cut
+ * of the station there would. Never set it on a production line. */
+#define TEST_CRASH_ENV "PROVISION_TEST_CRASH_AT"
+#define PENDING_MAX    8 /* rows named in the dead-port message */
 
 struct run {
     /* options */
@@ -38,6 +47,7 @@ struct run {
     struct pv_run_report rep;
     pv_keystore *ks;
     pv_ledger *ledger;
+    char audit_key_id[PV_LEDGER_KEY_ID_LEN]; /* fingerprint of the audit key signing entries */
     pv_probe_link link;
     struct pv_probe_ident id;
     uint8_t *stub, *image;
@@ -242,8 +252,12 @@ static int load(struct run *r)
         snprintf(r->err, sizeof r->err, "ledger %s: %s", lp, kerr);
         return PV_EXIT_LEDGER;
     }
+    if (pv_keys_audit_key_id(r->ks, r->audit_key_id) != 0) {
+        snprintf(r->err, sizeof r->err, "%s", pv_keystore_error(r->ks));
+        return PV_EXIT_KEY;
+    }
     pv_ledger_signer sig = {
-        .key_id = r->rc.keys.audit_key, .sign = pv_keystore_audit_sign, .ctx = r->ks};
+        .key_id = r->audit_key_id, .sign = pv_keystore_audit_sign, .ctx = r->ks};
     pv_ledger_set_signer(r->ledger, &sig);
     return 0;
 }
@@ -251,6 +265,61 @@ static int load(struct run *r)
 static int probe_exit(int rc)
 {
     return rc == PV_PROBE_ERR_DEAD ? PV_EXIT_LOCKED : PV_EXIT_PROBE;
+}
+
+/* A dead debug port may be a chip this station locked in a run that died before the ledger said
+ * so (the row stays at verified). The station cannot read a locked chip's UID, so it can only
+ * name the candidates: this batch's rows at this station left at verified. */
+struct pending {
+    const struct run *r;
+    unsigned n, others;
+    char *out;
+    size_t cap, len;
+};
+
+static int pending_row(void *ctx, const pv_ledger_row *row)
+{
+    struct pending *p = ctx;
+    if (row->state != PV_LEDGER_VERIFIED)
+        return 0;
+    if (strcmp(row->station, p->r->station) != 0) {
+        p->others++;
+        return 0;
+    }
+    if (p->n++ < PENDING_MAX && p->len < p->cap) {
+        int k = snprintf(p->out + p->len, p->cap - p->len, "\n  %s (verified %s, %u attempt%s)",
+                         row->uid_hex, row->at[PV_LEDGER_VERIFIED - 1], row->attempts,
+                         row->attempts == 1 ? "" : "s");
+        p->len += k > 0 ? (size_t)k : 0;
+        if (p->len > p->cap)
+            p->len = p->cap;
+    }
+    return 0;
+}
+
+/* Appends to r->err what the ledger says about devices that may be this dead-port chip. */
+static void explain_pending(struct run *r)
+{
+    static char list[2048];
+    struct pending p = {.r = r, .out = list, .cap = sizeof list};
+    list[0] = 0;
+    if (!r->ledger || pv_ledger_list(r->ledger, r->rc.batch, pending_row, &p) != PV_LEDGER_OK)
+        return;
+    size_t n = strlen(r->err);
+    if (p.n)
+        snprintf(r->err + n, sizeof r->err - n,
+                 "\nthe ledger has %u device%s of batch %s at station %s left at verified (the "
+                 "chip may have been locked by a run that died before the ledger recorded it):%s%s"
+                 "\nif this chip is one of them, check it (e.g. its bootloader boots) and "
+                 "confirm: provision ledger confirm-locked --uid UID --recipe %s --reason TEXT",
+                 p.n, p.n == 1 ? "" : "s", r->rc.batch, r->station, list,
+                 p.n > PENDING_MAX ? "\n  ... (provision ledger list --state verified)" : "",
+                 r->recipe_path);
+    else if (p.others)
+        snprintf(r->err + n, sizeof r->err - n,
+                 "\nthe ledger has %u device%s of batch %s left at verified at other stations: "
+                 "provision ledger list --state verified --batch %s",
+                 p.others, p.others == 1 ? "" : "s", r->rc.batch, r->rc.batch);
 }
 
 /* Connect, halt, identify, compare with the recipe. */
@@ -264,6 +333,7 @@ static int identify(struct run *r)
                  "chip locked: its debug port is dead (RDP Level 2, or the chip has no power): %s; "
                  "nothing written",
                  perr);
+        explain_pending(r);
         return PV_EXIT_LOCKED;
     }
     if (rc) {
@@ -273,6 +343,8 @@ static int identify(struct run *r)
     if ((rc = r->link.ops->halt(r->link.p)) != 0 || (rc = pv_probe_identify(&r->link, &r->id))) {
         snprintf(r->err, sizeof r->err, "%s: cannot halt and identify the chip: %s", r->rep.probe,
                  r->link.ops->error(r->link.p));
+        if (rc == PV_PROBE_ERR_DEAD)
+            explain_pending(r);
         return probe_exit(rc);
     }
     pv_station_hex(r->rep.uid, r->id.uid, 12);
@@ -493,6 +565,9 @@ static int provision(struct run *r)
     }
     if (confirm_lock(r))
         return fail(r, PV_EXIT_SESSION, "lock");
+    const char *crash = getenv(TEST_CRASH_ENV);
+    if (crash && strcmp(crash, "after-lock") == 0)
+        raise(SIGKILL); /* test only, see TEST_CRASH_ENV */
     pv_ledger_details d = {.image_digest = r->rep.image_sha256};
     if (pv_ledger_advance(r->ledger, r->id.uid, PV_LEDGER_LOCKED, &d) != 0) {
         snprintf(r->err, sizeof r->err, "ledger: the chip is locked but the ledger refused: %s",

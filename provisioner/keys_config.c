@@ -1,6 +1,8 @@
 /* Recipe + PINs -> keystore configuration (keys_config.h). */
 #include "keys_config.h"
 
+#include <openssl/evp.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +54,10 @@ int pv_keys_config_init(struct pv_keys_config *k, const pv_recipe *r, const char
                         const char *pin_file, int dev, char *err, size_t err_len)
 {
     memset(k, 0, sizeof *k);
-    snprintf(k->at_rest, sizeof k->at_rest, "%s%s", r->keys.master_key, PV_KEYS_AT_REST_SUFFIX);
+    if (r->keys.at_rest_key[0])
+        snprintf(k->at_rest, sizeof k->at_rest, "%s", r->keys.at_rest_key);
+    else
+        snprintf(k->at_rest, sizeof k->at_rest, "%s%s", r->keys.master_key, PV_KEYS_AT_REST_SUFFIX);
     k->cfg.module = module;
     k->cfg.token_label = r->keys.token;
     k->cfg.master_label = r->keys.master_key;
@@ -70,4 +75,15 @@ int pv_keys_config_init(struct pv_keys_config *k, const pv_recipe *r, const char
 void pv_keys_config_wipe(struct pv_keys_config *k)
 {
     OPENSSL_cleanse(k->pin, sizeof k->pin);
+}
+
+int pv_keys_audit_key_id(pv_keystore *ks, char out[PV_LEDGER_KEY_ID_LEN])
+{
+    uint8_t pub[32];
+    if (pv_keystore_audit_public(ks, pub) != 0)
+        return -1;
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, sizeof pub);
+    int rc = pv_ledger_ed25519_key_id(k, out);
+    EVP_PKEY_free(k);
+    return rc;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "../hsm-bridge/keystore.h"
+#include "../hsm-bridge/ledger_ed25519.h"
 #include "recipe.h"
 
 #define PV_KEYS_PIN_ENV    "PROVISION_PIN"    /* the token's user PIN */
@@ -34,6 +35,11 @@ int pv_keys_config_init(struct pv_keys_config *k, const pv_recipe *r, const char
                         const char *pin_file, int dev, char *err, size_t err_len);
 /* Wipes the PIN. */
 void pv_keys_config_wipe(struct pv_keys_config *k);
+
+/* The ledger's key id for the token's audit key: the fingerprint of its public half
+ * ("ed25519:..."), so that anyone holding the exported PEM (`provision keys export --key audit`)
+ * can check the chain with `provision ledger verify --key`. 0, or -1 with the keystore's error. */
+int pv_keys_audit_key_id(pv_keystore *ks, char out[PV_LEDGER_KEY_ID_LEN]);
 
 /* A PIN from file (first line, without its newline), else the environment variable env, else
  * dev_default (NULL: none). 0, or -1 with err naming the file or the options. */

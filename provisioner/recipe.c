@@ -55,7 +55,7 @@ struct cy_layout {
     struct cy_region bootloader, key_slot, counter, application;
 };
 struct cy_keys {
-    char *token, *master_key, *noise_static_key, *image_signing_key, *audit_key;
+    char *token, *master_key, *noise_static_key, *image_signing_key, *audit_key, *at_rest_key;
     uint32_t *key_id, *key_version;
 };
 struct cy_protection {
@@ -151,6 +151,7 @@ static const cyaml_schema_field_t keys_fields[] = {
     CYAML_FIELD_STRING_PTR("noise_static_key", PTR, struct cy_keys, noise_static_key, 1, LBL_LEN),
     CYAML_FIELD_STRING_PTR("image_signing_key", PTR, struct cy_keys, image_signing_key, 1, LBL_LEN),
     CYAML_FIELD_STRING_PTR("audit_key", PTR | OPT, struct cy_keys, audit_key, 1, LBL_LEN),
+    CYAML_FIELD_STRING_PTR("at_rest_key", PTR | OPT, struct cy_keys, at_rest_key, 1, LBL_LEN),
     CYAML_FIELD_UINT_PTR("key_id", PTR | OPT, struct cy_keys, key_id),
     CYAML_FIELD_UINT_PTR("key_version", PTR | OPT, struct cy_keys, key_version),
     CYAML_FIELD_END,
@@ -795,6 +796,7 @@ static void convert(struct ctx *c, const struct cy_recipe *in, unsigned flags)
     copy(r->keys.noise_static_key, sizeof r->keys.noise_static_key, in->keys.noise_static_key);
     copy(r->keys.image_signing_key, sizeof r->keys.image_signing_key, in->keys.image_signing_key);
     copy(r->keys.audit_key, sizeof r->keys.audit_key, in->keys.audit_key);
+    copy(r->keys.at_rest_key, sizeof r->keys.at_rest_key, in->keys.at_rest_key);
     r->keys.key_id = in->keys.key_id ? *in->keys.key_id : 1;
     r->keys.key_version = in->keys.key_version ? *in->keys.key_version : 1;
     check_protection(c, &in->protection);

@@ -96,8 +96,9 @@ typedef struct pv_recipe {
         char master_key[PV_RECIPE_LABEL_MAX];
         char noise_static_key[PV_RECIPE_LABEL_MAX];
         char image_signing_key[PV_RECIPE_LABEL_MAX];
-        char audit_key[PV_RECIPE_LABEL_MAX]; /* "" when not given */
-        uint32_t key_id, key_version;        /* written into the key slot (default 1, 1) */
+        char audit_key[PV_RECIPE_LABEL_MAX];   /* "" when not given */
+        char at_rest_key[PV_RECIPE_LABEL_MAX]; /* "": the master key's label + ".at-rest" */
+        uint32_t key_id, key_version;          /* written into the key slot (default 1, 1) */
     } keys;
     struct {
         unsigned rdp_level;     /* 0, 1 or 2 */

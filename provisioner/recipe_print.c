@@ -105,6 +105,8 @@ void pv_recipe_print(FILE *out, const pv_recipe *r)
     fprintf(out, "  signing    %s\n", r->keys.image_signing_key);
     if (r->keys.audit_key[0])
         fprintf(out, "  audit      %s\n", r->keys.audit_key);
+    if (r->keys.at_rest_key[0])
+        fprintf(out, "  at rest    %s\n", r->keys.at_rest_key);
     wrp_list(r, buf, sizeof buf);
     fprintf(out, "protection   RDP level %u, write-protected sectors: %s\n",
             r->protection.rdp_level, buf);
@@ -161,7 +163,7 @@ int pv_recipe_print_json(FILE *out, const pv_recipe *r)
         "s:{s:s,s:s,s:I,s:I,s:I,s:o},"
         "s:{s:s,s:{s:o,s:s,s:o,s:o},s:{s:o},s:{s:o}},"
         "s:{s:s,s:I},s:{s:s,s:o},s:o,s:o,"
-        "s:{s:s,s:s,s:s,s:s,s:o,s:I,s:I},s:{s:i,s:o}}",
+        "s:{s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:I},s:{s:i,s:o}}",
         "file", r->file, "name", r->name, "digest", h, "format", (int)r->format, "product",
         r->product, "batch", r->batch, "quota", (json_int_t)r->quota,
         /* chip */
@@ -182,9 +184,9 @@ int pv_recipe_print_json(FILE *out, const pv_recipe *r)
         /* keys and protection */
         "keys", "token", r->keys.token, "master_key", r->keys.master_key, "noise_static_key",
         r->keys.noise_static_key, "image_signing_key", r->keys.image_signing_key, "audit_key",
-        str_or_null(r->keys.audit_key), "key_id", (json_int_t)r->keys.key_id, "key_version",
-        (json_int_t)r->keys.key_version, "protection", "rdp_level", (int)r->protection.rdp_level,
-        "write_protect", wrp);
+        str_or_null(r->keys.audit_key), "at_rest_key", str_or_null(r->keys.at_rest_key), "key_id",
+        (json_int_t)r->keys.key_id, "key_version", (json_int_t)r->keys.key_version, "protection",
+        "rdp_level", (int)r->protection.rdp_level, "write_protect", wrp);
     if (!o)
         return -1;
     int rc = json_dumpf(o, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -93,7 +93,9 @@ fi
 
 say "the ledger row"
 "$PROVISION" ledger list --ledger "$D/ledger.db"
-"$PROVISION" ledger verify --ledger "$D/ledger.db"
+# The audit chain's signatures, checked against the token's audit key (public half only).
+"$PROVISION" keys export --recipe "$RECIPE" --pin-file "$D/pin" --key audit -o "$D/audit.pem"
+"$PROVISION" ledger verify --ledger "$D/ledger.db" --key "$D/audit.pem"
 
 say "power cycle: the bootloader boots from the chip's flash (USART1)"
 stop_chip

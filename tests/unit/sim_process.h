@@ -322,7 +322,13 @@ static inline pid_t sp_start_sim(char *const *args, const char *err_path, char *
     bool ok = sp_read_line(out, line, cap, 20000);
     close(out);
     if (!ok || !strstr(line, "sim: listening")) {
-        sp_stop(pid, 2000);
+        int st = sp_stop(pid, 2000);
+        /* Say why, so a failure in CI explains itself: the sim's first line and its log. */
+        char *log = err_path ? sp_slurp(err_path, NULL) : NULL;
+        fprintf(stderr, "sp_start_sim: sim %s (exit status %d); stdout: \"%s\"; log:\n%s\n",
+                ok ? "did not say it was listening" : "printed nothing within 20 s", st,
+                ok ? line : "", log ? log : "(none)");
+        free(log);
         return -1;
     }
     return pid;

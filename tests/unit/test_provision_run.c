@@ -4,7 +4,8 @@
  * bootloader and a key slot whose PSK is the token's PSK for that UID, RDP Level 2, the debug
  * port dead, the bootloader must boot (its USART says so), and the ledger must say locked.
  * Every refusal leaves flash and ledger as they were; a power cut in each phase, then a rerun,
- * ends locked with one ledger row counted once. */
+ * ends locked with one ledger row counted once; a station dying after the lock and before the
+ * ledger says so gets the rerun's exit 6 naming the pending row, and confirm-locked closes it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,11 +16,25 @@
 
 #include "../../hsm-bridge/keystore.h"
 #include "../../hsm-bridge/ledger.h"
+#include "../../hsm-bridge/ledger_ed25519.h"
 #include "../../provisioner/commands.h"
+#include "../../provisioner/keys_config.h"
 #include "../../provisioner/probe.h"
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
 #include "image/layout.h"
 #include "keyslot/keyslot.h"
 #include "proto/proto.h"
+
+/* SoftHSM2 leaks inside itself (C_SignInit with CKM_EDDSA, when this process signs audit
+ * entries); p11_module.c suppresses leaks under libsofthsm2.so, which only the slow unwinder
+ * reaches through libcrypto (as in test_keystore.c). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "fast_unwind_on_malloc=0";
+}
 
 #define FLASH_BASE   0x08000000u
 #define FLASH_SIZE   (2048u * 1024u)
@@ -35,6 +50,8 @@ static uint8_t *boot_img;
 static size_t boot_len;
 static int seed = 100;      /* every chip its own UID */
 static int seed_again = -1; /* >= 0: the next new chip gets this seed (the same UID as before) */
+static const char *next_counters;  /* the next sim start writes its counters (JSON) here */
+static unsigned long full_run_ops; /* flash operations of a whole run (test_run_gdb) */
 
 /* ---- the token, the recipes ---- */
 
@@ -118,6 +135,13 @@ static void sim_start_args(struct sim *s, const char *state, bool create, char *
     if (cut_op) {
         args[n++] = "--power-cut-flash-op";
         args[n++] = cut_op;
+    }
+    char counters[200];
+    if (next_counters) {
+        snprintf(counters, sizeof counters, "%s", next_counters);
+        next_counters = NULL;
+        args[n++] = "--counters-file";
+        args[n++] = counters;
     }
     args[n] = NULL;
     char line[512];
@@ -353,6 +377,9 @@ static void test_run_gdb(void **state)
     (void)state;
     struct sim s;
     uint8_t uid[12];
+    char counters[160];
+    snprintf(counters, sizeof counters, "%s/gdb.counters.json", tmpdir);
+    next_counters = counters;
     locked_seed = seed;
     sim_start(&s, "gdb", true);
     read_uid(&s, uid);
@@ -371,6 +398,23 @@ static void test_run_gdb(void **state)
     assert_non_null(strstr(res.out, "\"rdp\":\"Level 2\""));
     assert_non_null(strstr(res.out, "\"result\":\"ok\""));
     assert_int_equal(sim_stop(&s), 0);
+    /* Anyone with the exported audit public key can check every signature of the chain. */
+    char pem[200];
+    snprintf(pem, sizeof pem, "%s/audit.pem", tmpdir);
+    char *ex[] = {"keys", "export", "--recipe", recipe_ok, "--key", "audit", "-o", pem, NULL};
+    provision(&res, NULL, ex);
+    expect_exit(&res, 0, NULL);
+    assert_non_null(strstr(res.out, "exported the audit public key"));
+    char *ve[] = {"ledger", "verify", "--ledger", ledger_db, "--key", pem, NULL};
+    provision(&res, NULL, ve);
+    expect_exit(&res, 0, NULL);
+    assert_non_null(strstr(res.out, "signatures: every entry signed by ed25519:"));
+    /* how many flash operations a whole run takes: the last one writes the option bytes */
+    char *c = sp_slurp(counters, NULL), *ops = c ? strstr(c, "\"flash_ops\":") : NULL;
+    if (!ops)
+        fail_msg("no flash_ops in the sim's counters file %s", counters);
+    full_run_ops = strtoul(ops + strlen("\"flash_ops\":"), NULL, 10);
+    free(c);
     assert_locked_chip(&s, uid);
     assert_int_equal(batch_used(), 1);
     snprintf(locked_state, sizeof locked_state, "%s", s.state);
@@ -601,7 +645,7 @@ static void test_refuse_plain_image(void **state)
 
 /* ---- power cuts and interrupted sessions, then a rerun ---- */
 
-enum cut_at { CUT_ERASE, CUT_WRITE, CUT_KEYSLOT, CUT_KILL };
+enum cut_at { CUT_ERASE, CUT_WRITE, CUT_KEYSLOT, CUT_OPTIONS, CUT_KILL };
 
 /* The chip after the interruption is where the test meant to interrupt it. */
 static void assert_cut_where(const uint8_t *flash, enum cut_at at)
@@ -621,6 +665,10 @@ static void assert_cut_where(const uint8_t *flash, enum cut_at at)
         assert_true(slot_erased);
         break;
     case CUT_KEYSLOT: /* the whole bootloader, part of the key slot */
+        assert_true(boot_done);
+        assert_false(slot_erased);
+        break;
+    case CUT_OPTIONS: /* everything written, the option bytes as they were (sim keeps them) */
         assert_true(boot_done);
         assert_false(slot_erased);
         break;
@@ -661,6 +709,14 @@ static void cut_then_rerun(char *cut_op, const char *kill_at, enum cut_at at)
     read_state(path, flash, &optcr, NULL);
     assert_int_equal((optcr >> 8) & 0xFF, 0xAA); /* never locked without a verified record */
     assert_cut_where(flash, at);
+    if (at == CUT_OPTIONS) {
+        assert_int_equal((optcr >> 16) & 0x7, 0x7); /* no sector write-protected yet */
+        assert_int_equal(row.state, PV_LEDGER_VERIFIED);
+        pv_keyslot ks;
+        assert_int_equal(pv_keyslot_decode(&ks, flash + (KEYSLOT_ADDR - FLASH_BASE), uid),
+                         PV_KEYSLOT_OK);
+        assert_non_null(strstr(row.last_failure, "lock"));
+    }
 
     sim_start_args(&s, path, false, NULL);
     run_gdb(&res, recipe_ok, &s, NULL);
@@ -693,10 +749,195 @@ static void test_cut_in_keyslot_write(void **state)
     cut_then_rerun(k, NULL, CUT_KEYSLOT);
 }
 
+/* The final frame: the cut hits while the stub writes RDP Level 2 and nWRP. The row is at
+ * verified, the chip at Level 0 with everything written; the rerun resumes the row (not counted
+ * again), redoes the session and locks. */
+static void test_cut_in_option_write(void **state)
+{
+    (void)state;
+    /* at least: erases + the bootloader's words + a key slot write + the option write */
+    unsigned long min = 3 + (boot_len + 3) / 4 + 1 + 1;
+    if (full_run_ops < min)
+        fail_msg("test_run_gdb counted %lu flash operations, fewer than the %lu a run needs",
+                 full_run_ops, min);
+    char k[32];
+    snprintf(k, sizeof k, "%lu", full_run_ops);
+    cut_then_rerun(k, NULL, CUT_OPTIONS);
+}
+
 static void test_killed_mid_session(void **state)
 {
     (void)state;
     cut_then_rerun(NULL, "erase", CUT_KILL);
+}
+
+/* ---- a lock the ledger missed: the station dies after the lock, before `locked` ---- */
+
+/* The audit chain with every signature checked against the token's audit key; its entries. */
+static int64_t assert_chain_ok(void)
+{
+    struct pv_keystore_config c = key_cfg(TOKEN, "product-master");
+    char err[512];
+    pv_keystore *k = pv_keystore_open(&c, err, sizeof err);
+    if (!k)
+        fail_msg("%s", err);
+    uint8_t pub[32];
+    assert_int_equal(pv_keystore_audit_public(k, pub), 0);
+    pv_keystore_close(k);
+    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    assert_non_null(key);
+    pv_ledger *l = ledger();
+    pv_ledger_verify_report rep;
+    /* The production verifier: entries must name the audit key by its fingerprint. */
+    int rc = pv_ledger_verify_chain(l, pv_ledger_ed25519_verify, key, &rep);
+    pv_ledger_close(l);
+    EVP_PKEY_free(key);
+    if (rc != PV_LEDGER_OK || !rep.signatures)
+        fail_msg("audit chain: %s", rep.message);
+    return rep.entries;
+}
+
+static void confirm(struct result *res, char *uid_hex, char *reason)
+{
+    char *args[] = {"ledger",   "confirm-locked", "--uid",   uid_hex,     "--recipe",
+                    recipe_ok,  "--ledger",       ledger_db, "--station", "test-station",
+                    "--reason", reason,           NULL};
+    provision(res, NULL, args);
+}
+
+static char crashed_uid[25]; /* the device of test_crash_after_lock, locked and confirmed */
+
+static void test_crash_after_lock(void **state)
+{
+    (void)state;
+    struct sim s;
+    uint8_t uid[12];
+    sim_start(&s, "after-lock", true);
+    read_uid(&s, uid);
+    char hex[25];
+    for (int i = 0; i < 12; i++)
+        snprintf(hex + 2 * i, 3, "%02x", uid[i]);
+    uint32_t used = batch_used();
+    struct result res;
+    setenv("PROVISION_TEST_CRASH_AT", "after-lock", 1);
+    run_gdb(&res, recipe_ok, &s, NULL);
+    unsetenv("PROVISION_TEST_CRASH_AT");
+    if (res.status != 128 + SIGKILL)
+        fail_msg("provision exited %d, expected to die after the lock:\n%s", res.status, res.err);
+    assert_int_equal(sim_stop(&s), 0);
+    static uint8_t flash[FLASH_SIZE];
+    uint32_t optcr;
+    read_state(s.state, flash, &optcr, NULL);
+    assert_int_equal((optcr >> 8) & 0xFF, 0xCC); /* the chip is locked */
+    pv_ledger_row row;
+    assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_VERIFIED); /* ... the ledger does not know */
+    assert_int_equal(batch_used(), used + 1);
+
+    /* the rerun: a dead port, exit 6, naming the device left at verified and the way out */
+    sim_start_args(&s, s.state, false, NULL);
+    run_gdb(&res, recipe_ok, &s, NULL);
+    expect_exit(&res, PV_EXIT_LOCKED, "debug port is dead");
+    if (!strstr(res.err, hex) || !strstr(res.err, "left at verified") ||
+        !strstr(res.err, "provision ledger confirm-locked --uid"))
+        fail_msg("the dead-port message does not name %s and the recovery:\n%s", hex, res.err);
+    assert_int_equal(sim_stop(&s), 0);
+    pv_ledger_row again;
+    assert_int_equal(ledger_state(uid, &again), PV_LEDGER_OK);
+    assert_int_equal(again.state, PV_LEDGER_VERIFIED);
+    assert_int_equal(again.attempts, row.attempts);
+
+    /* `ledger list --state verified` shows it */
+    char *la[] = {"ledger", "list", "--state", "verified", "--ledger", ledger_db, NULL};
+    provision(&res, NULL, la);
+    expect_exit(&res, 0, NULL);
+    assert_non_null(strstr(res.out, hex));
+    assert_null(strstr(res.out, " locked "));
+
+    /* the operator confirms: locked, signed, counted once, attempts unchanged */
+    int64_t before = assert_chain_ok();
+    confirm(&res, hex, "test: debug port dead after a station crash");
+    expect_exit(&res, 0, NULL);
+    assert_non_null(strstr(res.out, "verified -> locked"));
+    assert_int_equal(assert_chain_ok(), before + 1);
+    assert_int_equal(ledger_state(uid, &again), PV_LEDGER_OK);
+    assert_int_equal(again.state, PV_LEDGER_LOCKED);
+    assert_int_equal(again.attempts, row.attempts);
+    assert_int_equal(batch_used(), used + 1);
+    pv_ledger *l = ledger();
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(pv_ledger_db(l),
+                                        "SELECT action, state, detail FROM audit ORDER BY seq "
+                                        "DESC LIMIT 1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "advance");
+    assert_string_equal((const char *)sqlite3_column_text(st, 1), "locked");
+    const char *detail = (const char *)sqlite3_column_text(st, 2);
+    if (!strstr(detail, "\"manual\":true") || !strstr(detail, "@test-station") ||
+        !strstr(detail, "station crash"))
+        fail_msg("audit entry of the confirmation: %s", detail);
+    sqlite3_finalize(st);
+    pv_ledger_close(l);
+    assert_locked_chip(&s, uid); /* and the chip is what a locked row promises; it boots */
+
+    /* now a rerun on the dead port names nothing */
+    sim_start_args(&s, s.state, false, NULL);
+    run_gdb(&res, recipe_ok, &s, NULL);
+    expect_exit(&res, PV_EXIT_LOCKED, "debug port is dead");
+    assert_null(strstr(res.err, hex));
+    assert_int_equal(sim_stop(&s), 0);
+    snprintf(crashed_uid, sizeof crashed_uid, "%s", hex);
+}
+
+/* confirm-locked moves only a verified row: locked, reserved or unknown rows are refused with
+ * a clear error and nothing is written. */
+static void test_confirm_refused(void **state)
+{
+    (void)state;
+    if (!crashed_uid[0])
+        fail_msg("test_crash_after_lock did not leave a confirmed device");
+    struct result res;
+    int64_t before = assert_chain_ok();
+    confirm(&res, crashed_uid, "again");
+    expect_exit(&res, PV_EXIT_LEDGER, "locked already");
+    assert_non_null(strstr(res.err, "nothing written"));
+
+    /* a row at reserved (as a station leaves it before the key) */
+    uint8_t uid[12];
+    memset(uid, 0x5A, sizeof uid);
+    struct pv_keystore_config c = key_cfg(TOKEN, "product-master");
+    char err[512];
+    pv_keystore *k = pv_keystore_open(&c, err, sizeof err);
+    if (!k)
+        fail_msg("%s", err);
+    pv_ledger *l = ledger();
+    char kid[PV_LEDGER_KEY_ID_LEN];
+    assert_int_equal(pv_keys_audit_key_id(k, kid), 0); /* as provision names the audit key */
+    pv_ledger_signer sig = {.key_id = kid, .sign = pv_keystore_audit_sign, .ctx = k};
+    pv_ledger_set_signer(l, &sig);
+    pv_ledger_recipe rec = {.name = "ok"};
+    assert_int_equal(pv_ledger_reserve(l, "test-batch", uid, "test-station", &rec, 100, NULL),
+                     PV_LEDGER_OK);
+    pv_ledger_close(l);
+    pv_keystore_close(k);
+    before = assert_chain_ok();
+    pv_ledger_row row, after;
+    assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
+    confirm(&res, "5a5a5a5a5a5a5a5a5a5a5a5a", "a guess");
+    expect_exit(&res, PV_EXIT_LEDGER, "in state reserved, not verified");
+    assert_non_null(strstr(res.err, "Nothing written"));
+    assert_int_equal(ledger_state(uid, &after), PV_LEDGER_OK);
+    assert_int_equal(after.state, PV_LEDGER_RESERVED);
+    assert_string_equal(after.at[PV_LEDGER_LOCKED - 1], "");
+
+    /* a UID the ledger never saw, and one that is not a UID */
+    confirm(&res, "0123456789abcdef01234567", "unknown");
+    expect_exit(&res, PV_EXIT_LEDGER, "no device with UID 0123456789abcdef01234567");
+    confirm(&res, "0123", "short");
+    expect_exit(&res, PV_EXIT_USAGE, "24 hex digits");
+    assert_int_equal(assert_chain_ok(), before);
 }
 
 /* ---- setup ---- */
@@ -771,7 +1012,10 @@ int main(void)
         cmocka_unit_test(test_cut_in_erase),
         cmocka_unit_test(test_cut_in_bootloader_write),
         cmocka_unit_test(test_cut_in_keyslot_write),
+        cmocka_unit_test(test_cut_in_option_write),
         cmocka_unit_test(test_killed_mid_session),
+        cmocka_unit_test(test_crash_after_lock),
+        cmocka_unit_test(test_confirm_refused),
     };
     int rc = cmocka_run_group_tests(tests, setup, NULL);
     char cmd[128];

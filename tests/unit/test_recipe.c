@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "../../provisioner/keys_config.h"
 #include "../../provisioner/recipe.h"
 #include "image/layout.h"
 #include "sim_process.h"
@@ -372,9 +373,36 @@ static void test_all_errors_in_one_run(void **state)
             "layout.counter",
             "27:5: layout.counter.adress: unknown key; did you mean \"address\"?",
             "37:3: keys.extra_key: unknown key; the keys of keys are token, master_key, "
-            "noise_static_key, image_signing_key, audit_key, key_id, key_version",
+            "noise_static_key, image_signing_key, audit_key, at_rest_key, key_id, key_version",
             "39:3: protection.rdp_level: 5 is not a readout protection level; use 0 (none), 1 "
             "(debugger cannot read flash) or 2 (debug port closed for good)");
+}
+
+/* keys.at_rest_key names the image-sealing key; without it the label is derived from the master
+ * key's, as `provision keys init` creates it. */
+static void test_at_rest_key_label(void **state)
+{
+    (void)state;
+    const char *const with[] = {"  master_key: m\n", "  master_key: m\n  at_rest_key: seal-2026\n",
+                                NULL};
+    const char *texts[2] = {base, NULL};
+    char *m = mutate(with);
+    texts[1] = m;
+    const char *want[2] = {"m" PV_KEYS_AT_REST_SUFFIX, "seal-2026"};
+    for (int i = 0; i < 2; i++) {
+        pv_recipe *r = malloc(sizeof *r);
+        pv_recipe_diags d;
+        assert_non_null(r);
+        assert_int_equal(pv_recipe_parse("t.yaml", texts[i], strlen(texts[i]), 0, r, &d), 0);
+        pv_recipe_diags_free(&d);
+        struct pv_keys_config k;
+        char err[256];
+        assert_int_equal(pv_keys_config_init(&k, r, NULL, NULL, 1, err, sizeof err), 0);
+        assert_string_equal(k.cfg.at_rest_label, want[i]);
+        pv_keys_config_wipe(&k);
+        free(r);
+    }
+    free(m);
 }
 
 static void test_syntax_and_document_errors(void **state)
@@ -595,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_chip_probe_protection_errors),
         cmocka_unit_test(test_missing_fields),
         cmocka_unit_test(test_all_errors_in_one_run),
+        cmocka_unit_test(test_at_rest_key_label),
         cmocka_unit_test(test_syntax_and_document_errors),
         cmocka_unit_test(test_warnings_keep_recipe_valid),
         cmocka_unit_test(test_referenced_files),
