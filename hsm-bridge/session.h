@@ -191,6 +191,9 @@ struct pv_install {
     uint32_t image_addr;
     const uint8_t *image;
     size_t image_len;
+    uint32_t app_addr;  /* optional second image (the signed application): */
+    const uint8_t *app; /* NULL: none */
+    size_t app_len;
     uint32_t keyslot_addr;
     pv_keyslot keyslot; /* its uid is filled from the stub's message 1 */
     uint8_t rdp;        /* 0xCC: Level 2 (the final command); 0xAA: leave Level 0, reset */

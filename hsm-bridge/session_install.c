@@ -102,6 +102,72 @@ static int expect_ok(struct pv_session *s, struct pv_relay *r, size_t expect,
     return 0;
 }
 
+/* Adds region a to the sorted, merged list reg[0..*n); touching or overlapping ones merge. */
+static void region_add(struct pv_region *reg, unsigned *n, struct pv_region a)
+{
+    unsigned i = 0;
+    while (i < *n && reg[i].addr + reg[i].len < a.addr)
+        i++;
+    if (i < *n && reg[i].addr <= a.addr + a.len) {
+        uint32_t lo = reg[i].addr < a.addr ? reg[i].addr : a.addr;
+        uint32_t hi =
+            reg[i].addr + reg[i].len > a.addr + a.len ? reg[i].addr + reg[i].len : a.addr + a.len;
+        reg[i] = (struct pv_region){lo, hi - lo};
+        /* the grown region may now reach the next one */
+        while (i + 1 < *n && reg[i + 1].addr <= reg[i].addr + reg[i].len) {
+            uint32_t end = reg[i + 1].addr + reg[i + 1].len;
+            if (end > reg[i].addr + reg[i].len)
+                reg[i].len = end - reg[i].addr;
+            for (unsigned j = i + 1; j + 1 < *n; j++)
+                reg[j] = reg[j + 1];
+            (*n)--;
+        }
+        return;
+    }
+    for (unsigned j = *n; j > i; j--)
+        reg[j] = reg[j - 1];
+    reg[i] = a;
+    (*n)++;
+}
+
+/* WRITE commands for an image, padded with 0xFF to a word (padding reads back as erased). */
+static int add_image(struct packer *k, uint32_t addr, const uint8_t *img, size_t len, char *err,
+                     size_t err_len)
+{
+    size_t padded = (len + 3u) & ~(size_t)3u;
+    for (size_t off = 0; off < padded;) {
+        if (k->cap - k->n < PV_CMD_HDR + 64 && send_frame(k, 0, err, err_len))
+            return -1;
+        size_t room = (k->cap - k->n - PV_CMD_HDR) & ~(size_t)3u, chunk = padded - off;
+        if (chunk > room)
+            chunk = room;
+        pv_cmd_put(k->cmds + k->n, PV_OP_WRITE, 0, (uint16_t)chunk, addr + (uint32_t)off, 0);
+        uint8_t *d = k->cmds + k->n + PV_CMD_HDR;
+        size_t have = off < len ? len - off : 0;
+        memcpy(d, img + off, have < chunk ? have : chunk);
+        if (have < chunk)
+            memset(d + have, 0xFF, chunk - have);
+        k->n += PV_CMD_HDR + chunk;
+        off += chunk;
+    }
+    return 0;
+}
+
+/* The VERIFY command of an image as add_image wrote it (digest over the padded length). */
+static int add_verify(struct packer *k, uint8_t *cmd, uint32_t addr, const uint8_t *img, size_t len,
+                      char *err, size_t err_len)
+{
+    size_t padded = (len + 3u) & ~(size_t)3u;
+    uint8_t digest[32];
+    pv_sha256_ctx h;
+    pv_sha256_init(&h);
+    pv_sha256_update(&h, img, len);
+    for (size_t i = len; i < padded; i++)
+        pv_sha256_update(&h, "\xff", 1);
+    pv_sha256_final(&h, digest);
+    return add(k, cmd, pv_cmd_verify(cmd, addr, (uint32_t)padded, digest), err, err_len);
+}
+
 int pv_session_install(pv_probe_link *link, const struct pv_install *in,
                        struct pv_install_result *res)
 {
@@ -136,24 +202,31 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
     if (in->progress)
         in->progress(in->station_ctx, PV_INSTALL_STUB);
 
-    /* Regions: the sectors of the image and of the key slot (one region if they touch). */
-    struct pv_region reg[2];
-    unsigned nreg = 1;
-    if (sectors_of(s.id.flash_kb, in->image_addr, in->image_len, &reg[0]) ||
-        sectors_of(s.id.flash_kb, in->keyslot_addr, PV_KEYSLOT_LEN, &reg[1])) {
+    /* Regions: the sectors of the images and of the key slot, merged where they touch. */
+    struct pv_region reg[3], one;
+    unsigned nreg = 0;
+    if (sectors_of(s.id.flash_kb, in->image_addr, in->image_len, &one) == 0)
+        region_add(reg, &nreg, one);
+    else
+        nreg = 99;
+    if (nreg < 3 && sectors_of(s.id.flash_kb, in->keyslot_addr, PV_KEYSLOT_LEN, &one) == 0)
+        region_add(reg, &nreg, one);
+    else
+        nreg = 99;
+    if (in->app && nreg < 3) {
+        if (sectors_of(s.id.flash_kb, in->app_addr, in->app_len, &one) == 0)
+            region_add(reg, &nreg, one);
+        else
+            nreg = 99;
+    }
+    if (nreg > 3) {
         snprintf(res->err, sizeof res->err,
-                 "install: image (0x%08x, %zu bytes) or key slot (0x%08x) outside the chip's %u "
-                 "KB of flash",
-                 (unsigned)in->image_addr, in->image_len, (unsigned)in->keyslot_addr,
-                 s.id.flash_kb);
+                 "install: an image (0x%08x, %zu bytes; application 0x%08x, %zu bytes) or the key "
+                 "slot (0x%08x) is outside the chip's %u KB of flash",
+                 (unsigned)in->image_addr, in->image_len, (unsigned)in->app_addr,
+                 in->app ? in->app_len : 0, (unsigned)in->keyslot_addr, s.id.flash_kb);
         goto out;
     }
-    if (reg[1].addr == reg[0].addr + reg[0].len)
-        reg[0].len += reg[1].len;
-    else if (reg[1].addr + reg[1].len == reg[0].addr)
-        reg[0] = (struct pv_region){reg[1].addr, reg[0].len + reg[1].len};
-    else if (!(reg[1].addr >= reg[0].addr && reg[1].addr < reg[0].addr + reg[0].len))
-        nreg = 2;
     int n = pv_session_grant(&s, reg, nreg, frame, sizeof frame);
     if (n < 0 || pv_relay_post(&r, 1, frame, (size_t)n)) {
         snprintf(res->err, sizeof res->err, "%s", n < 0 ? s.err : r.err);
@@ -171,23 +244,9 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
             goto out;
     if (in->progress)
         in->progress(in->station_ctx, PV_INSTALL_ERASE);
-    size_t padded = (in->image_len + 3u) & ~(size_t)3u;
-    for (size_t off = 0; off < padded;) {
-        if (k.cap - k.n < PV_CMD_HDR + 64 && send_frame(&k, 0, res->err, sizeof res->err))
-            goto out;
-        size_t room = (k.cap - k.n - PV_CMD_HDR) & ~(size_t)3u, chunk = padded - off;
-        if (chunk > room)
-            chunk = room;
-        pv_cmd_put(k.cmds + k.n, PV_OP_WRITE, 0, (uint16_t)chunk, in->image_addr + (uint32_t)off,
-                   0);
-        uint8_t *d = k.cmds + k.n + PV_CMD_HDR;
-        size_t have = off < in->image_len ? in->image_len - off : 0;
-        memcpy(d, in->image + off, have < chunk ? have : chunk);
-        if (have < chunk)
-            memset(d + have, 0xFF, chunk - have); /* padding reads back as erased flash */
-        k.n += PV_CMD_HDR + chunk;
-        off += chunk;
-    }
+    if (add_image(&k, in->image_addr, in->image, in->image_len, res->err, sizeof res->err) ||
+        (in->app && add_image(&k, in->app_addr, in->app, in->app_len, res->err, sizeof res->err)))
+        goto out;
     /* The key slot and the verifies get a frame of their own: the one the stub answers. */
     if (k.n && send_frame(&k, 0, res->err, sizeof res->err))
         goto out;
@@ -200,14 +259,9 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
     if (add(&k, cmd, pv_cmd_keyslot(cmd, in->keyslot_addr, slot), res->err, sizeof res->err))
         goto out;
     pv_wipe(cmd, sizeof cmd);
-    pv_sha256_ctx h;
-    pv_sha256_init(&h);
-    pv_sha256_update(&h, in->image, in->image_len);
-    for (size_t i = in->image_len; i < padded; i++)
-        pv_sha256_update(&h, "\xff", 1);
-    pv_sha256_final(&h, digest);
-    if (add(&k, cmd, pv_cmd_verify(cmd, in->image_addr, (uint32_t)padded, digest), res->err,
-            sizeof res->err))
+    if (add_verify(&k, cmd, in->image_addr, in->image, in->image_len, res->err, sizeof res->err) ||
+        (in->app &&
+         add_verify(&k, cmd, in->app_addr, in->app, in->app_len, res->err, sizeof res->err)))
         goto out;
     pv_sha256(digest, slot, sizeof slot);
     pv_wipe(slot, sizeof slot);
@@ -245,7 +299,7 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
 out:
     res->frames = k.frames;
     res->live_writes = r.live_writes;
-    res->payload_bytes = in->image_len + PV_KEYSLOT_LEN;
+    res->payload_bytes = in->image_len + (in->app ? in->app_len : 0) + PV_KEYSLOT_LEN;
     pv_wipe(k.cmds, sizeof k.cmds);
     pv_session_end(&s);
     return rc;

@@ -24,6 +24,7 @@
 #include "commands.h"
 #include "crypto/sha256.h"
 #include "crypto/wipe.h"
+#include "image/image.h"
 #include "image/layout.h"
 #include "keys_config.h"
 #include "recipe.h"
@@ -50,8 +51,8 @@ struct run {
     char audit_key_id[PV_LEDGER_KEY_ID_LEN]; /* fingerprint of the audit key signing entries */
     pv_probe_link link;
     struct pv_probe_ident id;
-    uint8_t *stub, *image;
-    size_t stub_len, image_len;
+    uint8_t *stub, *image, *app; /* app: the recipe's signed application, or NULL */
+    size_t stub_len, image_len, app_len;
     int reserved; /* the ledger has a row for id.uid: failures go there */
     struct pv_install_result res;
     char station_buf[64];
@@ -133,6 +134,78 @@ static int is_sealed(const uint8_t *b, size_t n)
     return n >= 8 && memcmp(b, "PVSEAL1", 8) == 0;
 }
 
+/* Reads an image the recipe names: sealed at rest (opened in memory with the token's at-rest key)
+ * or, with --allow-plain-image only, plain. what: "bootloader" or "application". */
+static int load_image(struct run *r, const char *path, const char *what, uint8_t **out,
+                      size_t *out_len)
+{
+    size_t n = 0;
+    uint8_t *raw = slurp(path, &n);
+    if (!raw) {
+        snprintf(r->err, sizeof r->err, "cannot read the %s image %s (%s.image)", what, path, what);
+        return PV_EXIT_IO;
+    }
+    if (!is_sealed(raw, n)) {
+        if (!r->allow_plain) {
+            free(raw);
+            snprintf(r->err, sizeof r->err,
+                     "%s image %s is not sealed at rest: seal it with `provision keys "
+                     "seal` (or, for development only, pass --allow-plain-image)",
+                     what, path);
+            return PV_EXIT_INVALID;
+        }
+        pv_run_note(&r->rep,
+                    "warning: using the PLAIN %s image %s (--allow-plain-image; "
+                    "development only)",
+                    what, path);
+        *out = raw;
+        *out_len = n;
+        return 0;
+    }
+    pv_wipe(raw, n);
+    free(raw);
+    if (pv_keystore_open_sealed(r->ks, path, out, out_len)) {
+        snprintf(r->err, sizeof r->err, "%s image %s: %s", what, path, pv_keystore_error(r->ks));
+        return PV_EXIT_KEY;
+    }
+    return 0;
+}
+
+/* The application must be one the bootloader will boot: a well-formed image for the layout's
+ * application region, signed by the token's image-signing key (the key slot's signer_pub). */
+static int load_application(struct run *r)
+{
+    if (!r->rc.application.present)
+        return 0;
+    int ex = load_image(r, r->rc.application.image, "application", &r->app, &r->app_len);
+    if (ex)
+        return ex;
+    uint8_t pub[32];
+    pv_image img;
+    int rc = pv_image_parse(&img, r->app, r->app_len, r->rc.layout.app_addr);
+    if (rc == PV_IMAGE_OK && r->app_len > r->rc.layout.app_size)
+        rc = PV_IMAGE_ERR_IMG_SIZE;
+    if (rc == PV_IMAGE_OK) {
+        if (pv_keystore_signer_public(r->ks, pub)) {
+            snprintf(r->err, sizeof r->err, "%s", pv_keystore_error(r->ks));
+            return PV_EXIT_KEY;
+        }
+        rc = pv_image_verify(&img, pub);
+    }
+    if (rc != PV_IMAGE_OK) {
+        snprintf(r->err, sizeof r->err,
+                 "application image %s (application.image) would not boot: %s; sign it with "
+                 "`provision image sign` and the token's image-signing key",
+                 r->rc.application.image, pv_image_strerror(rc));
+        return PV_EXIT_INVALID;
+    }
+    char v[14];
+    pv_image_version_str(v, img.hdr.version);
+    pv_run_note(&r->rep, "application %s: version %s, %zu bytes at 0x%08x, signature valid",
+                r->rc.application.image, v, r->app_len, (unsigned)r->rc.layout.app_addr);
+    return 0;
+}
+
 static int layout_equal(const pv_layout *a, const pv_layout *b)
 {
     return a->boot_addr == b->boot_addr && a->boot_size == b->boot_size &&
@@ -190,37 +263,9 @@ static int load(struct run *r)
                  r->rc.stub.image);
         return PV_EXIT_IO;
     }
-    size_t n = 0;
-    uint8_t *raw = slurp(r->rc.bootloader.image, &n);
-    if (!raw) {
-        snprintf(r->err, sizeof r->err, "cannot read the bootloader image %s (bootloader.image)",
-                 r->rc.bootloader.image);
-        return PV_EXIT_IO;
-    }
-    if (!is_sealed(raw, n)) {
-        if (!r->allow_plain) {
-            free(raw);
-            snprintf(r->err, sizeof r->err,
-                     "bootloader image %s is not sealed at rest: seal it with `provision keys "
-                     "seal` (or, for development only, pass --allow-plain-image)",
-                     r->rc.bootloader.image);
-            return PV_EXIT_INVALID;
-        }
-        pv_run_note(&r->rep,
-                    "warning: using the PLAIN bootloader image %s (--allow-plain-image; "
-                    "development only)",
-                    r->rc.bootloader.image);
-        r->image = raw;
-        r->image_len = n;
-    } else {
-        pv_wipe(raw, n);
-        free(raw);
-        if (pv_keystore_open_sealed(r->ks, r->rc.bootloader.image, &r->image, &r->image_len)) {
-            snprintf(r->err, sizeof r->err, "bootloader image %s: %s", r->rc.bootloader.image,
-                     pv_keystore_error(r->ks));
-            return PV_EXIT_KEY;
-        }
-    }
+    int ex = load_image(r, r->rc.bootloader.image, "bootloader", &r->image, &r->image_len);
+    if (ex)
+        return ex;
     /* the layout table the bootloader will follow is the recipe's */
     pv_layout have;
     if (r->image_len < PV_LAYOUT_OFFSET + PV_LAYOUT_LEN ||
@@ -243,6 +288,8 @@ static int load(struct run *r)
     uint8_t dig[32];
     pv_sha256(dig, r->image, r->image_len);
     pv_station_hex(r->rep.image_sha256, dig, 32);
+    if ((ex = load_application(r)) != 0)
+        return ex;
 
     const char *lp = r->ledger_path ? r->ledger_path : getenv(PV_LEDGER_ENV);
     if (!lp || !*lp)
@@ -536,6 +583,9 @@ static int provision(struct run *r)
     in.image_addr = r->rc.layout.boot_addr;
     in.image = r->image;
     in.image_len = r->image_len;
+    in.app_addr = r->rc.layout.app_addr;
+    in.app = r->app;
+    in.app_len = r->app_len;
     in.keyslot_addr = r->rc.layout.keyslot_addr;
     in.keyslot.key_id = r->rc.keys.key_id;
     in.keyslot.key_version = r->rc.keys.key_version;
@@ -671,6 +721,10 @@ static int run(int argc, char **argv)
     if (r.image) {
         pv_wipe(r.image, r.image_len);
         free(r.image);
+    }
+    if (r.app) {
+        pv_wipe(r.app, r.app_len);
+        free(r.app);
     }
     free(r.stub);
     pv_wipe(&r.res, sizeof r.res);

@@ -59,10 +59,10 @@ echo 2468 >"$D/pin"
 echo 13579246 >"$D/so-pin"
 chmod 600 "$D/pin" "$D/so-pin"
 
-# The demo recipe, with its images at their built places: the bootloader sealed at rest.
+# The demo recipe, with its images at their built places, both sealed at rest.
 sed -e "s|image: ../build/arm/stub-loader/stub.bin|image: $ROOT/build/arm/stub-loader/stub.bin|" \
     -e "s|image: ../build/arm/firmware/bootloader.bin|image: $D/bootloader.sealed|" \
-    -e "s|image: ../build/arm/firmware/app_v1.img|image: $ROOT/build/arm/firmware/app_v1.img|" \
+    -e "s|image: ../build/arm/firmware/app_v1.img|image: $D/app.sealed|" \
     -e "s|interface: ./openocd/|interface: $ROOT/recipes/openocd/|" \
     recipes/demo-stm32f427.yaml >"$D/demo-stm32f427.yaml"
 RECIPE=$D/demo-stm32f427.yaml
@@ -73,6 +73,12 @@ say "a SoftHSM2 token with the recipe's keys ($D/tokens)"
 say "the bootloader sealed at rest (AES-GCM under the token's at-rest key)"
 "$PROVISION" keys seal --recipe "$RECIPE" --pin-file "$D/pin" \
     build/arm/firmware/bootloader.bin "$D/bootloader.sealed"
+
+say "the demo application signed by the token's image-signing key, then sealed at rest"
+PV_PKCS11_PIN=$(cat "$D/pin") "$PROVISION" image sign --in build/arm/firmware/app_v1.bin \
+    --out "$D/app.img" --image-version 1.0.0 \
+    --pkcs11 --token provision-demo --key-label image-signing
+"$PROVISION" keys seal --recipe "$RECIPE" --pin-file "$D/pin" "$D/app.img" "$D/app.sealed"
 
 say "a fresh virtual STM32F427"
 start_chip --create
@@ -97,14 +103,14 @@ say "the ledger row"
 "$PROVISION" keys export --recipe "$RECIPE" --pin-file "$D/pin" --key audit -o "$D/audit.pem"
 "$PROVISION" ledger verify --ledger "$D/ledger.db" --key "$D/audit.pem"
 
-say "power cycle: the bootloader boots from the chip's flash (USART1)"
+say "power cycle: the bootloader checks the key slot and the application, and boots it (USART1)"
 stop_chip
 start_chip --gdb-port 0
 GDBPORT=$(sed -n 's/.*gdb=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$D/sim.out")
 exec 3<>"/dev/tcp/127.0.0.1/$USART"
 timeout 3 cat <&3 >"$D/usart.log" || true
 exec 3<&-
-tr -d '\r' <"$D/usart.log" | sed -n '1,4p;' | sed 's/^/usart: /'
+tr -d '\r' <"$D/usart.log" | sed -n '1,8p;' | sed 's/^/usart: /'
 
 say "a debugger tries to attach (unmodified OpenOCD)"
 set +e

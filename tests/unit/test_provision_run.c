@@ -643,6 +643,76 @@ static void test_refuse_plain_image(void **state)
     refused(r, PV_EXIT_INVALID, "not sealed at rest", false);
 }
 
+/* ---- the recipe's application ---- */
+
+/* A recipe with an application: seals `img` and appends it to a copy of the good recipe. */
+static void recipe_with_app(char *recipe, size_t cap, const char *name, const char *img)
+{
+    char sealed_app[200];
+    snprintf(sealed_app, sizeof sealed_app, "%s/%s.sealed", tmpdir, name);
+    struct pv_keystore_config c = key_cfg(TOKEN, "product-master");
+    char err[512];
+    pv_keystore *k = pv_keystore_open(&c, err, sizeof err);
+    if (!k)
+        fail_msg("%s", err);
+    if (pv_keystore_seal_file(k, img, sealed_app))
+        fail_msg("seal %s: %s", img, pv_keystore_error(k));
+    pv_keystore_close(k);
+    snprintf(recipe, cap, "%s/%s.yaml", tmpdir, name);
+    write_recipe(recipe, sealed, 2048, 100, TOKEN, "product-master");
+    FILE *f = fopen(recipe, "a");
+    assert_non_null(f);
+    fprintf(f, "application:\n  image: %s\n", sealed_app);
+    fclose(f);
+}
+
+/* run installs the application signed by the token's key; after the lock the bootloader checks
+ * it and boots it. */
+static void test_run_with_application(void **state)
+{
+    (void)state;
+    char app_img[200], bin[4200], r[200];
+    snprintf(app_img, sizeof app_img, "%s/app.img", tmpdir);
+    snprintf(bin, sizeof bin, "%s/firmware/app_v1.bin", sp_arm_dir);
+    setenv("PV_PKCS11_PIN", PIN, 1);
+    struct result res;
+    char *sign[] = {"image",           "sign",  "--in",     bin,       "--out", app_img,
+                    "--image-version", "1.4.2", "--pkcs11", "--token", TOKEN,   "--key-label",
+                    "image-signing",   NULL};
+    provision(&res, NULL, sign);
+    expect_exit(&res, 0, NULL);
+    recipe_with_app(r, sizeof r, "with-app", app_img);
+
+    struct sim s;
+    sim_start(&s, "app", true);
+    run_gdb(&res, r, &s, NULL);
+    expect_exit(&res, 0, NULL);
+    assert_non_null(strstr(res.err, "application"));
+    assert_int_equal(sim_stop(&s), 0);
+    sim_start_args(&s, s.state, false, NULL);
+    int fd = sp_connect(s.usart, 5000);
+    assert_true(fd >= 0);
+    char con[4096];
+    sp_read_until(fd, con, sizeof con, "app: count 1", 15000);
+    close(fd);
+    if (!strstr(con, "boot: image 1.4.2") || !strstr(con, "boot: signature ok") ||
+        !strstr(con, "app: count 1"))
+        fail_msg("console after provisioning with an application: %s", con);
+    assert_int_equal(sim_stop(&s), 0);
+    unlink(s.state);
+}
+
+/* An application the chip would refuse (signed by another key) is refused before anything is
+ * touched: flash erased, no ledger row, quota unchanged. */
+static void test_refuse_foreign_application(void **state)
+{
+    (void)state;
+    char img[4200], r[200];
+    snprintf(img, sizeof img, "%s/firmware/app_v1.img", sp_arm_dir); /* the build's test key */
+    recipe_with_app(r, sizeof r, "foreign-app", img);
+    refused(r, PV_EXIT_INVALID, "would not boot", false);
+}
+
 /* ---- power cuts and interrupted sessions, then a rerun ---- */
 
 enum cut_at { CUT_ERASE, CUT_WRITE, CUT_KEYSLOT, CUT_OPTIONS, CUT_KILL };
@@ -1009,6 +1079,8 @@ int main(void)
         cmocka_unit_test(test_refuse_locked_chip),
         cmocka_unit_test(test_refuse_already_provisioned),
         cmocka_unit_test(test_refuse_plain_image),
+        cmocka_unit_test(test_run_with_application),
+        cmocka_unit_test(test_refuse_foreign_application),
         cmocka_unit_test(test_cut_in_erase),
         cmocka_unit_test(test_cut_in_bootloader_write),
         cmocka_unit_test(test_cut_in_keyslot_write),
