@@ -559,6 +559,23 @@ static int hex64(const char *s)
     return 1;
 }
 
+/* Opens a write transaction on uid's device row (a signer is required for the audit entry):
+ * hex gets the UID, at the time, cur the row. On an error nothing is left open. */
+static int begin_row(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN],
+                     char hex[2 * PV_LEDGER_UID_LEN + 1], char at[32], pv_ledger_row *cur)
+{
+    int rc = need_signer(l);
+    if (rc)
+        return rc;
+    uid_hex(uid, hex);
+    if ((rc = begin(l)))
+        return rc;
+    now(at);
+    if ((rc = get_row(l, hex, cur)))
+        return rollback(l, rc);
+    return PV_LEDGER_OK;
+}
+
 int pv_ledger_advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger_state state,
                       const pv_ledger_details *d)
 {
@@ -569,17 +586,11 @@ int pv_ledger_advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_led
         return pv_ledger_fail_msg(l, PV_LEDGER_E_ARG,
                                   "ledger: advance needs a UID; an image digest is 64 lowercase "
                                   "hex digits");
-    int rc = need_signer(l);
+    char hex[2 * PV_LEDGER_UID_LEN + 1], at[32];
+    pv_ledger_row cur;
+    int rc = begin_row(l, uid, hex, at, &cur);
     if (rc)
         return rc;
-    char hex[2 * PV_LEDGER_UID_LEN + 1], at[32];
-    uid_hex(uid, hex);
-    if ((rc = begin(l)))
-        return rc;
-    now(at);
-    pv_ledger_row cur;
-    if ((rc = get_row(l, hex, &cur)))
-        return rollback(l, rc);
     if (!legal(cur.state, state)) {
         const char *next = cur.state == PV_LEDGER_LOCKED
                                ? "none: locked is final"
@@ -641,17 +652,11 @@ int pv_ledger_fail(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const cha
                                   "ledger: a failure needs a UID, a phase (1 to %u characters) "
                                   "and a reason (1 to %u)",
                                   PV_LEDGER_TEXT_MAX - 1, PV_LEDGER_REASON_MAX - 1);
-    int rc = need_signer(l);
+    char hex[2 * PV_LEDGER_UID_LEN + 1], at[32];
+    pv_ledger_row cur;
+    int rc = begin_row(l, uid, hex, at, &cur);
     if (rc)
         return rc;
-    char hex[2 * PV_LEDGER_UID_LEN + 1], at[32];
-    uid_hex(uid, hex);
-    if ((rc = begin(l)))
-        return rc;
-    now(at);
-    pv_ledger_row cur;
-    if ((rc = get_row(l, hex, &cur)))
-        return rollback(l, rc);
     const char *state = pv_ledger_state_name(cur.state);
     if ((rc = run(l,
                   "INSERT INTO failures (uid, batch, state, phase, reason, station, at) "
@@ -679,17 +684,11 @@ int pv_ledger_confirm_locked(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN],
                                   "ledger: a confirmation needs a UID, who confirms (1 to %u "
                                   "characters) and a reason (1 to %u)",
                                   PV_LEDGER_TEXT_MAX - 1, PV_LEDGER_REASON_MAX - 1);
-    int rc = need_signer(l);
+    char hex[2 * PV_LEDGER_UID_LEN + 1], at[32];
+    pv_ledger_row cur;
+    int rc = begin_row(l, uid, hex, at, &cur);
     if (rc)
         return rc;
-    char hex[2 * PV_LEDGER_UID_LEN + 1], at[32];
-    uid_hex(uid, hex);
-    if ((rc = begin(l)))
-        return rc;
-    now(at);
-    pv_ledger_row cur;
-    if ((rc = get_row(l, hex, &cur)))
-        return rollback(l, rc);
     if (cur.state != PV_LEDGER_VERIFIED)
         return rollback(
             l, pv_ledger_fail_msg(

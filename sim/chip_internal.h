@@ -271,6 +271,7 @@ uint64_t dev_ns(const chip_t *c);
 void set_hclk(chip_t *c, uint32_t hz);
 uint64_t wall_ns(void);
 void tb_invalidate(chip_t *c, uint32_t addr, uint32_t len);
+void tb_drop_all(chip_t *c); /* every translated block (hooks changed) */
 void nv_mark_dirty(chip_t *c);
 bool code_in_flash(const chip_t *c, uint32_t pc);
 void rdp_guard_update(chip_t *c);

@@ -227,7 +227,7 @@ void bp_rebuild(chip_t *c)
             uc_hook_add(c->uc, &c->dwt_hook[1], UC_HOOK_MEM_WRITE, (void *)hook_watch, c, 1, 0);
             c->n_dwt_hooks = 2;
         }
-        uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+        tb_drop_all(c);
     }
 }
 
@@ -273,10 +273,10 @@ void core_step(chip_t *c, bool honour_bp_at_pc)
     c->step_skip = true;
     c->step_skip_pc = pc;
     uc_hook_add(c->uc, &h, UC_HOOK_CODE, (void *)hook_step, c, 1, 0);
-    uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+    tb_drop_all(c);
     run_one(c);
     uc_hook_del(c->uc, h);
-    uc_ctl(c->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+    tb_drop_all(c);
     c->step_skip = false;
     c->sleeping = false;
     if (!c->halted && !c->powered_off)
