@@ -8,7 +8,6 @@ BENCH_TARGETS += bench-sim
 bench-sim:
 	bench/sim_openocd.sh
 
-bench: $(BENCH_TARGETS)
 
 # The bootloader validating a 256 KB application on the virtual chip at 168 MHz: instructions,
 # cycles and device time per step, from the sim's counters (goal: at most 50 ms).
@@ -38,6 +37,7 @@ $(BENCH_X25519_ELF): $(ARMDIR)/bench/x25519_once.o $(STUB_DIR)/obj/lib/crypto/x2
 $(BENCH_X25519_BIN): $(BENCH_X25519_ELF)
 	$(ARM_OBJCOPY) -O binary $< $@
 $(STUB_BENCH_BIN): $(HOSTDIR)/bench/stub_bench.o $(HOST_LIB_OBJS) $(HOSTDIR)/provisioner/probe_gdb.o \
+                   $(HOSTDIR)/provisioner/probe_util.o \
                    $(patsubst %.c,$(HOSTDIR)/%.o,$(wildcard hsm-bridge/session_*.c))
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) $^ -lcrypto -o $@
@@ -54,3 +54,10 @@ BENCH_TARGETS += bench-provision
 .PHONY: bench-provision
 bench-provision:
 	bench/provision_bench.sh
+
+# The benchmark programs are built by `make all` (so `make test` catches them breaking); only
+# running them is left to `make bench`.
+HOST_PROGRAMS += $(BOOT_BENCH) $(STUB_BENCH_BIN)
+
+# Last: the prerequisites are expanded here, after every part appended its target.
+bench: $(BENCH_TARGETS)
