@@ -272,30 +272,23 @@ static int do_seal(const struct opts *o, const pv_recipe *r, const char *in, con
         return PV_EXIT_IO;
     }
     char err[640];
-    struct pv_keys_config k;
-    if (pv_keys_config_init(&k, r, o->module, o->pin_file, o->dev, err, sizeof err) != 0) {
-        fprintf(stderr, "provision keys seal: %s\n", err);
-        return o->pin_file ? PV_EXIT_IO : PV_EXIT_KEY;
-    }
-    /* Only the at-rest key is needed to seal. */
-    struct pv_keystore_config sc = {.module = k.cfg.module,
-                                    .token_label = k.cfg.token_label,
-                                    .pin = k.cfg.pin,
-                                    .at_rest_label = k.cfg.at_rest_label};
-    pv_keystore *ks = pv_keystore_open(&sc, err, sizeof err);
-    pv_keys_config_wipe(&k);
+    int ex;
+    pv_keystore *ks =
+        pv_keys_open(r, o->module, o->pin_file, o->dev, PV_KEYS_AT_REST, err, sizeof err, &ex);
     if (!ks) {
         fprintf(stderr, "provision keys seal: %s\n", err);
-        return PV_EXIT_KEY;
+        return ex;
     }
-    int ex = PV_EXIT_OK;
     if (pv_keystore_seal_file(ks, in, out) != 0) {
         const char *e = pv_keystore_error(ks);
         fprintf(stderr, "provision keys seal: %s\n", e);
         ex = strncmp(e, "keystore:", 9) == 0 ? PV_EXIT_KEY : PV_EXIT_IO;
-    } else
-        printf("sealed %s -> %s (AES-GCM, at-rest key '%s' on token '%s')\n", in, out, k.at_rest,
+    } else {
+        char label[PV_KEYS_AT_REST_MAX];
+        pv_keys_at_rest_label(r, label);
+        printf("sealed %s -> %s (AES-GCM, at-rest key '%s' on token '%s')\n", in, out, label,
                r->keys.token);
+    }
     pv_keystore_close(ks);
     return ex;
 }
@@ -314,24 +307,14 @@ static int do_export(const struct opts *o, const pv_recipe *r)
         return PV_EXIT_INVALID;
     }
     char err[640];
-    struct pv_keys_config k;
-    if (pv_keys_config_init(&k, r, o->module, o->pin_file, o->dev, err, sizeof err) != 0) {
-        fprintf(stderr, "provision keys export: %s\n", err);
-        return o->pin_file ? PV_EXIT_IO : PV_EXIT_KEY;
-    }
-    struct pv_keystore_config kc = {
-        .module = k.cfg.module, .token_label = k.cfg.token_label, .pin = k.cfg.pin};
-    if (strcmp(o->key, "signing") == 0)
-        kc.signing_label = k.cfg.signing_label;
-    else if (strcmp(o->key, "audit") == 0)
-        kc.audit_label = k.cfg.audit_label;
-    else
-        kc.noise_label = k.cfg.noise_label;
-    pv_keystore *ks = pv_keystore_open(&kc, err, sizeof err);
-    pv_keys_config_wipe(&k);
+    int ex;
+    unsigned which = strcmp(o->key, "signing") == 0 ? PV_KEYS_SIGNING
+                     : strcmp(o->key, "audit") == 0 ? PV_KEYS_AUDIT
+                                                    : PV_KEYS_NOISE;
+    pv_keystore *ks = pv_keys_open(r, o->module, o->pin_file, o->dev, which, err, sizeof err, &ex);
     if (!ks) {
         fprintf(stderr, "provision keys export: %s\n", err);
-        return PV_EXIT_KEY;
+        return ex;
     }
     uint8_t pub[32], priv[32];
     int rc = strcmp(o->key, "signing") == 0 ? pv_keystore_signer_public(ks, pub)

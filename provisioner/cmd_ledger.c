@@ -297,17 +297,14 @@ static int confirm_locked(pv_ledger *l, const struct confirm_opts *o)
                   : "debug port dead after an interrupted run: the chip was locked before the "
                     "ledger recorded it";
 
-    struct pv_keys_config kc;
+    /* Only the audit key signs the confirmation. */
     char kerr[512];
-    if (pv_keys_config_init(&kc, &rc, o->module, o->pin_file, 0, kerr, sizeof kerr)) {
-        fprintf(stderr, "provision ledger confirm-locked: %s; nothing written\n", kerr);
-        return PV_EXIT_KEY;
-    }
-    pv_keystore *ks = pv_keystore_open(&kc.cfg, kerr, sizeof kerr);
-    pv_keys_config_wipe(&kc);
+    int kex;
+    pv_keystore *ks =
+        pv_keys_open(&rc, o->module, o->pin_file, 0, PV_KEYS_AUDIT, kerr, sizeof kerr, &kex);
     if (!ks) {
         fprintf(stderr, "provision ledger confirm-locked: %s; nothing written\n", kerr);
-        return PV_EXIT_KEY;
+        return kex;
     }
     char kid[PV_LEDGER_KEY_ID_LEN];
     if (pv_keys_audit_key_id(ks, kid) != 0) {

@@ -1,6 +1,8 @@
 /* Recipe + PINs -> keystore configuration (keys_config.h). */
 #include "keys_config.h"
 
+#include "commands.h"
+
 #include <openssl/evp.h>
 
 #include <errno.h>
@@ -50,14 +52,19 @@ int pv_keys_read_pin(const char *file, const char *env, const char *dev_default,
     return -1;
 }
 
+void pv_keys_at_rest_label(const pv_recipe *r, char out[PV_KEYS_AT_REST_MAX])
+{
+    if (r->keys.at_rest_key[0])
+        snprintf(out, PV_KEYS_AT_REST_MAX, "%s", r->keys.at_rest_key);
+    else
+        snprintf(out, PV_KEYS_AT_REST_MAX, "%s%s", r->keys.master_key, PV_KEYS_AT_REST_SUFFIX);
+}
+
 int pv_keys_config_init(struct pv_keys_config *k, const pv_recipe *r, const char *module,
                         const char *pin_file, int dev, char *err, size_t err_len)
 {
     memset(k, 0, sizeof *k);
-    if (r->keys.at_rest_key[0])
-        snprintf(k->at_rest, sizeof k->at_rest, "%s", r->keys.at_rest_key);
-    else
-        snprintf(k->at_rest, sizeof k->at_rest, "%s%s", r->keys.master_key, PV_KEYS_AT_REST_SUFFIX);
+    pv_keys_at_rest_label(r, k->at_rest);
     k->cfg.module = module;
     k->cfg.token_label = r->keys.token;
     k->cfg.master_label = r->keys.master_key;
@@ -86,4 +93,30 @@ int pv_keys_audit_key_id(pv_keystore *ks, char out[PV_LEDGER_KEY_ID_LEN])
     int rc = pv_ledger_ed25519_key_id(k, out);
     EVP_PKEY_free(k);
     return rc;
+}
+
+pv_keystore *pv_keys_open(const pv_recipe *r, const char *module, const char *pin_file, int dev,
+                          unsigned which, char *err, size_t err_len, int *ex)
+{
+    struct pv_keys_config k;
+    if (pv_keys_config_init(&k, r, module, pin_file, dev, err, err_len) != 0) {
+        *ex = pin_file ? PV_EXIT_IO : PV_EXIT_KEY;
+        return NULL;
+    }
+    struct pv_keystore_config c = {
+        .module = k.cfg.module, .token_label = k.cfg.token_label, .pin = k.cfg.pin};
+    if (which & PV_KEYS_MASTER)
+        c.master_label = k.cfg.master_label;
+    if (which & PV_KEYS_NOISE)
+        c.noise_label = k.cfg.noise_label;
+    if (which & PV_KEYS_SIGNING)
+        c.signing_label = k.cfg.signing_label;
+    if (which & PV_KEYS_AT_REST)
+        c.at_rest_label = k.cfg.at_rest_label;
+    if (which & PV_KEYS_AUDIT)
+        c.audit_label = k.cfg.audit_label;
+    pv_keystore *ks = pv_keystore_open(&c, err, err_len);
+    pv_keys_config_wipe(&k);
+    *ex = ks ? PV_EXIT_OK : PV_EXIT_KEY;
+    return ks;
 }

@@ -18,13 +18,18 @@
 /* Development defaults, used only with --dev: never for a production token. */
 #define PV_KEYS_DEV_PIN    "1234"
 #define PV_KEYS_DEV_SO_PIN "12345678"
-/* The recipe has no label for the at-rest key yet: it is the master key's label + this. */
+/* Without keys.at_rest_key in the recipe, the at-rest key's label is the master key's + this. */
 #define PV_KEYS_AT_REST_SUFFIX ".at-rest"
 #define PV_KEYS_PIN_MAX        256
 
+#define PV_KEYS_AT_REST_MAX (PV_RECIPE_LABEL_MAX + sizeof PV_KEYS_AT_REST_SUFFIX)
+
+/* The at-rest key's label: keys.at_rest_key, else the master key's label + ".at-rest". */
+void pv_keys_at_rest_label(const pv_recipe *r, char out[PV_KEYS_AT_REST_MAX]);
+
 struct pv_keys_config {
     struct pv_keystore_config cfg; /* points into this struct and into the recipe */
-    char at_rest[PV_RECIPE_LABEL_MAX + sizeof PV_KEYS_AT_REST_SUFFIX];
+    char at_rest[PV_KEYS_AT_REST_MAX];
     char pin[PV_KEYS_PIN_MAX];
 };
 
@@ -35,6 +40,21 @@ int pv_keys_config_init(struct pv_keys_config *k, const pv_recipe *r, const char
                         const char *pin_file, int dev, char *err, size_t err_len);
 /* Wipes the PIN. */
 void pv_keys_config_wipe(struct pv_keys_config *k);
+
+/* Keys of a recipe, for pv_keys_open. */
+enum {
+    PV_KEYS_MASTER = 1u << 0,
+    PV_KEYS_NOISE = 1u << 1,
+    PV_KEYS_SIGNING = 1u << 2,
+    PV_KEYS_AT_REST = 1u << 3,
+    PV_KEYS_AUDIT = 1u << 4
+};
+
+/* Opens the recipe's token with only the keys in `which` (PV_KEYS_* bits), so a command needs
+ * (and checks) only the keys it uses. NULL on failure: err says why, and *ex is the exit code
+ * (PV_EXIT_IO for an unreadable --pin-file, else PV_EXIT_KEY). */
+pv_keystore *pv_keys_open(const pv_recipe *r, const char *module, const char *pin_file, int dev,
+                          unsigned which, char *err, size_t err_len, int *ex);
 
 /* The ledger's key id for the token's audit key: the fingerprint of its public half
  * ("ed25519:..."), so that anyone holding the exported PEM (`provision keys export --key audit`)
