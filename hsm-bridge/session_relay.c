@@ -6,9 +6,15 @@
  * one wait (the halt on the idle breakpoint). In live mode a frame is written into the free slot
  * while the stub works on the other one; a frame written that way may land just after the stub
  * looked, so after such a halt the relay reads the stub's frame counter and resumes it again if
- * the stub missed one. */
+ * the stub missed one.
+ *
+ * In spin mode (PV_MBOX_F_SPIN, for probes that reach memory while the core runs) the stub never
+ * halts: it polls its slots, and the relay polls the state word instead of waiting for a halt.
+ * That saves the halt and the resume per batch, which through OpenOCD are its debug entry (every
+ * core and FPU register read) and the register write-back: ~230 JTAG round trips each. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "session.h"
 
@@ -90,10 +96,47 @@ static int read_status(struct pv_relay *r, struct pv_stub_status *st, uint8_t *e
     return 0;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Spin mode: polls the state word until the stub has consumed frame `upto` and is idle (or has
+ * failed). A millisecond between polls keeps the debug link quiet while the stub works. */
+static int wait_done(struct pv_relay *r, uint32_t upto)
+{
+    uint64_t end = now_ms() + (uint64_t)r->timeout_ms;
+    for (;;) {
+        struct pv_stub_status st;
+        int rc = read_status(r, &st, NULL, 0);
+        if (rc)
+            return rc;
+        if (st.state == PV_STATE_FAILED ||
+            ((st.state == PV_STATE_WAIT || st.state == PV_STATE_DONE) && st.done >= upto)) {
+            r->done = st.done > r->done ? st.done : r->done;
+            return 0;
+        }
+        if (now_ms() > end)
+            return FAIL(r, PV_PROBE_ERR_TIMEOUT,
+                        "relay: the stub did not finish frame %u within %d ms (state %s)",
+                        (unsigned)upto, r->timeout_ms, pv_state_name(st.state));
+        struct timespec ms1 = {0, 1000000};
+        nanosleep(&ms1, NULL);
+    }
+}
+
 /* Waits for the idle breakpoint; after frames went in while the stub ran, makes sure it saw
  * them. */
 static int wait_idle(struct pv_relay *r)
 {
+    if (r->spin) {
+        int rc = wait_done(r, r->posted);
+        if (!rc)
+            r->done = r->posted;
+        return rc;
+    }
     while (r->running) {
         int rc = r->link->ops->wait_halt(r->link->p, r->timeout_ms);
         if (rc)
@@ -126,6 +169,7 @@ int pv_relay_start(struct pv_relay *r, pv_probe_link *link, const struct pv_stub
     bool live = r->live;
     int timeout = r->timeout_ms;
     memset(r, 0, sizeof *r);
+    r->spin = (flags & PV_MBOX_F_SPIN) != 0;
     r->hook = hook;
     r->hook_ctx = hook_ctx;
     r->observe = observe;
@@ -209,13 +253,28 @@ int pv_relay_post(struct pv_relay *r, uint32_t seq, const uint8_t *frame, size_t
     int rc;
     /* The slot is free once the frame two before is consumed. */
     bool free_now = seq <= r->done + 2;
-    if (r->running && !(r->live && free_now) && (rc = wait_idle(r)) != 0)
+    if (r->spin && !free_now && (rc = wait_done(r, seq - 2)) != 0)
+        return rc;
+    if (!r->spin && r->running && !(r->live && free_now) && (rc = wait_idle(r)) != 0)
         return rc;
     uint32_t at = r->slot0 + (uint32_t)slot * r->slot_size + r->slot_size - (uint32_t)len;
-    if ((rc = r->link->ops->write_mem(r->link->p, at, buf, len)) != 0)
+    if (r->running && len >= PV_TRAILER_LEN) {
+        /* The stub may look at the trailer any moment: its frame number goes in last, after the
+         * length and flags next to it (0 there means "not posted yet"). */
+        uint8_t seq_word[4];
+        memcpy(seq_word, buf + len - PV_TRAILER_LEN + PV_TRAILER_SEQ, 4);
+        memset(buf + len - PV_TRAILER_LEN + PV_TRAILER_SEQ, 0, 4);
+        if ((rc = r->link->ops->write_mem(r->link->p, at, buf, len)) != 0 ||
+            (rc = r->link->ops->write_mem(r->link->p, at + (uint32_t)len - PV_TRAILER_LEN, seq_word,
+                                          4)) != 0)
+            return probe_fail(r, rc, "writing a frame");
+    } else if ((rc = r->link->ops->write_mem(r->link->p, at, buf, len)) != 0) {
         return probe_fail(r, rc, "writing a frame");
+    }
     if (seq > r->posted)
         r->posted = seq;
+    if (r->spin)
+        return 0;
     if (r->running) {
         r->posted_running = true;
         r->live_writes++;
@@ -231,7 +290,7 @@ int pv_relay_sync(struct pv_relay *r, struct pv_stub_status *st, uint8_t *buf, s
 {
     int rc;
     *reply_len = 0;
-    if (r->unstarted && (rc = go(r)) != 0)
+    if (!r->spin && r->unstarted && (rc = go(r)) != 0)
         return rc;
     if ((rc = wait_idle(r)) != 0)
         return rc;
@@ -262,8 +321,13 @@ int pv_relay_ack(struct pv_relay *r, uint32_t seq)
     pv_st32(b, seq);
     if (r->observe)
         r->observe(r->observe_ctx, PV_PHASE_FINAL);
-    int rc = r->link->ops->write_mem(r->link->p, r->mbox + PV_MBOX_ACK, b, 4);
-    if (rc)
+    int rc;
+    /* A spinning stub resets the chip the moment it sees the ack, possibly before the probe has
+     * finished the write (and RDP Level 2 then kills the port under it): halt it first, so the
+     * reset comes with the resume, as in batched mode. */
+    if (r->spin && (rc = r->link->ops->halt(r->link->p)) != 0)
+        return probe_fail(r, rc, "halting the stub before the ack");
+    if ((rc = r->link->ops->write_mem(r->link->p, r->mbox + PV_MBOX_ACK, b, 4)) != 0)
         return probe_fail(r, rc, "acknowledging the final frame");
     return go(r);
 }

@@ -31,6 +31,9 @@
 #include "run_report.h"
 #include "station.h"
 
+#define RDP_LEVEL0      0xAAu
+#define RDP_LEVEL1      0xBBu /* any byte but 0xAA and 0xCC; 0xBB as in ST's examples */
+#define RDP_LEVEL2      0xCCu
 #define LOCK_CONFIRM_MS 5000
 /* TEST ONLY (tests/unit/test_provision_run.c): "after-lock" makes the process die by SIGKILL
  * once the lock is confirmed and before the ledger records it, as a station crash or power cut
@@ -230,13 +233,6 @@ static int load(struct run *r)
     snprintf(r->rep.batch, sizeof r->rep.batch, "%s", r->rc.batch);
     snprintf(r->rep.recipe, sizeof r->rep.recipe, "%s", r->rc.name);
     pv_station_hex(r->rep.recipe_sha256, r->rc.digest, 32);
-    if (r->rc.protection.rdp_level == 1) {
-        snprintf(r->err, sizeof r->err,
-                 "recipe %s: protection.rdp_level 1 is not supported by the install session; use "
-                 "2 (production) or 0 (development)",
-                 r->recipe_path);
-        return PV_EXIT_INVALID;
-    }
     if (!r->rc.keys.audit_key[0]) {
         snprintf(r->err, sizeof r->err,
                  "recipe %s: keys.audit_key is missing: the ledger's audit entries must be signed "
@@ -524,6 +520,31 @@ static int confirm_lock(struct run *r)
     return -1;
 }
 
+/* Level 1: once the stub's reset has loaded the option bytes, they say Level 1 and the
+ * debugger's flash reads fail (the option register shows the new byte before the reset, so a
+ * read that still works only means "not yet"). */
+static int confirm_level1(struct run *r)
+{
+    uint64_t end = pv_run_now_ms() + LOCK_CONFIRM_MS;
+    int rc = 0;
+    bool level1 = false;
+    uint8_t b[4] = {0};
+    do {
+        rc = r->link.ops->read_mem(r->link.p, 0x40023C14u, b, 4);
+        level1 = rc == 0 && b[1] != RDP_LEVEL0 && b[1] != RDP_LEVEL2;
+        if (level1 &&
+            r->link.ops->read_mem(r->link.p, r->rc.layout.boot_addr, b, 4) == PV_PROBE_ERR_TARGET)
+            return 0;
+        usleep(20000);
+    } while (pv_run_now_ms() < end);
+    snprintf(r->err, sizeof r->err, "lock not confirmed: %d s after the final frame %s",
+             LOCK_CONFIRM_MS / 1000,
+             level1 ? "the option bytes say RDP Level 1 but the debugger still reads flash"
+             : rc   ? pv_probe_strerror(rc)
+                    : "the option bytes do not say RDP Level 1");
+    return -1;
+}
+
 static int provision(struct run *r)
 {
     int rc;
@@ -589,9 +610,13 @@ static int provision(struct run *r)
     in.keyslot_addr = r->rc.layout.keyslot_addr;
     in.keyslot.key_id = r->rc.keys.key_id;
     in.keyslot.key_version = r->rc.keys.key_version;
-    in.rdp = r->rc.protection.rdp_level == 2 ? 0xCC : 0xAA;
+    in.rdp = r->rc.protection.rdp_level == 2   ? RDP_LEVEL2
+             : r->rc.protection.rdp_level == 1 ? RDP_LEVEL1
+                                               : RDP_LEVEL0;
     in.nwrp = ~r->rc.protection.write_protect & 0xFFFFFFu;
     in.flags = PV_MBOX_F_CLOCK_168;
+    if (r->link.ops->mem_while_running)
+        in.flags |= PV_MBOX_F_SPIN; /* no halt and resume per batch of frames */
     in.progress = on_progress;
     in.before_final = before_final;
     in.station_ctx = r;
@@ -609,11 +634,11 @@ static int provision(struct run *r)
         }
         return fail(r, PV_EXIT_SESSION, phase);
     }
-    if (r->rc.protection.rdp_level != 2) {
+    if (r->rc.protection.rdp_level == 0) {
         pv_run_phase_done(&r->rep, PV_RUN_LOCK, "not locked: recipe asks for RDP Level 0");
         return 0;
     }
-    if (confirm_lock(r))
+    if (r->rc.protection.rdp_level == 1 ? confirm_level1(r) : confirm_lock(r))
         return fail(r, PV_EXIT_SESSION, "lock");
     const char *crash = getenv(TEST_CRASH_ENV);
     if (crash && strcmp(crash, "after-lock") == 0)
@@ -625,6 +650,11 @@ static int provision(struct run *r)
         return fail(r, PV_EXIT_LEDGER, "lock");
     }
     snprintf(r->rep.ledger_state, sizeof r->rep.ledger_state, "locked");
+    if (r->rc.protection.rdp_level == 1) {
+        snprintf(r->rep.rdp, sizeof r->rep.rdp, "Level 1");
+        pv_run_phase_done(&r->rep, PV_RUN_LOCK, "RDP Level 1, flash closed to the debugger");
+        return 0;
+    }
     snprintf(r->rep.rdp, sizeof r->rep.rdp, "Level 2");
     pv_run_phase_done(&r->rep, PV_RUN_LOCK, "RDP Level 2, debug port dead");
     return 0;

@@ -11,6 +11,7 @@
 #ifndef PV_PROBE_H
 #define PV_PROBE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,9 @@ typedef struct pv_probe pv_probe; /* a backend's connection, opaque */
 
 struct pv_probe_ops {
     const char *name;
+    /* Memory reads and writes work while the core runs (so the stub may idle without halting:
+     * PV_MBOX_F_SPIN). GDB's all-stop protocol cannot. */
+    bool mem_while_running;
     /* target: backend specific ("127.0.0.1:3333" for GDB). timeout_ms bounds every later call. */
     int (*connect)(pv_probe **out, const char *target, int timeout_ms, char *err, size_t err_len);
     int (*halt)(pv_probe *p);

@@ -1178,6 +1178,7 @@ static int cmsisdap_connect(pv_probe **out, const char *target, int timeout_ms, 
 
 const struct pv_probe_ops pv_probe_cmsisdap_ops = {
     .name = "cmsis-dap",
+    .mem_while_running = true,
     .connect = cmsisdap_connect,
     .halt = cmsisdap_halt,
     .reset_halt = cmsisdap_reset_halt,

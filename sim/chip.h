@@ -60,8 +60,15 @@ chip_t *chip_open(const struct chip_config *cfg, char *err, size_t err_len);
 /* Powers off: writes the state file durably, frees everything. */
 void chip_close(chip_t *chip);
 
-/* Executes up to max_insns instructions (fewer if the core halts, sleeps or power is cut). */
+/* Executes up to max_insns instructions (fewer if the core halts, sleeps or power is cut, or
+ * chip_interrupt() is called). */
 enum chip_run_result chip_run(chip_t *chip, uint64_t max_insns);
+/* Ends the current chip_run() at the next block boundary, so a front end can serve a debugger
+ * that just sent something without the CPU running in short slices all the time. Async-signal-
+ * safe: the event loop calls it from its SIGIO handler. The request stays until
+ * chip_interrupt_clear(). */
+void chip_interrupt(chip_t *chip);
+void chip_interrupt_clear(chip_t *chip);
 bool chip_is_halted(const chip_t *chip);
 unsigned chip_halt_reason(const chip_t *chip); /* enum chip_halt_reason bits */
 

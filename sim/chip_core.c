@@ -260,7 +260,7 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
         return;
     }
     unsigned n = thumb_count_insns(c, a, size);
-    if (c->slice_done > 0 && c->slice_done + n > c->slice_limit) {
+    if (c->slice_done > 0 && (c->slice_done + n > c->slice_limit || c->interrupt)) {
         c->stop_reason = c->stop_reason == STOP_NONE ? STOP_BUDGET : c->stop_reason;
         c->stop_pending = true;
         c->resume_pc = a;
@@ -740,9 +740,21 @@ static enum chip_run_result run_loop(chip_t *c, uint64_t max_insns)
             return CHIP_RUN_LOCKUP;
         if (whole && c->stop_reason == STOP_BUDGET)
             break; /* the next block would not fit in this call's budget */
+        if (c->interrupt)
+            break; /* a front end has work */
     }
     (void)insn0;
     return CHIP_RUN_SLICE_DONE;
+}
+
+void chip_interrupt(chip_t *c)
+{
+    c->interrupt = 1;
+}
+
+void chip_interrupt_clear(chip_t *c)
+{
+    c->interrupt = 0;
 }
 
 enum chip_run_result chip_run(chip_t *c, uint64_t max_insns)

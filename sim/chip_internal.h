@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <unicorn/unicorn.h>
 
@@ -226,6 +227,7 @@ struct chip {
 
     /* ---- run slice bookkeeping (hooks <-> run loop) ---- */
     uint64_t slice_limit, slice_done;
+    volatile sig_atomic_t interrupt; /* chip_interrupt(): end the run at the next block */
     enum stop_reason stop_reason;
     bool stop_pending;
     bool stop_deferred;    /* stop at the next block boundary */

@@ -28,11 +28,10 @@
 #define EXIT_USAGE     2 /* bad arguments, port in use */
 #define EXIT_POWER_CUT 3 /* the armed power cut fired */
 
-/* Instructions per chip_run slice: short while a debugger is talking (its requests are served
- * between slices), long otherwise. */
-#define SLICE_BUSY      2000
-#define SLICE_QUIET     200000
-#define BUSY_WINDOW_NS  20000000ull /* 20 ms after the last debugger byte */
+/* Instructions per chip_run slice. A debugger's bytes do not wait for its end: they raise SIGIO,
+ * which ends the slice at the next block, so the core runs at full speed while a debugger polls
+ * it and requests are still served within a block. */
+#define SLICE           200000
 #define COUNTERS_PERIOD 1000000000ull
 
 struct options {
@@ -47,6 +46,15 @@ struct options {
 
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t dump_counters;
+static chip_t *volatile io_chip; /* the chip SIGIO interrupts */
+
+static void on_input(int sig)
+{
+    (void)sig;
+    chip_t *c = io_chip;
+    if (c)
+        chip_interrupt(c);
+}
 
 static void on_signal(int sig)
 {
@@ -402,8 +410,12 @@ static void print_listening(const struct frontends *fe, const char *bind)
 /* The event loop. Returns the exit status. */
 static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint64_t t0)
 {
-    uint64_t last_traffic = 0, last_dump = now_ns();
-    uint64_t slice = SLICE_QUIET;
+    uint64_t last_dump = now_ns();
+    sigset_t sigio;
+    sigemptyset(&sigio);
+    sigaddset(&sigio, SIGIO);
+    sigprocmask(SIG_BLOCK, &sigio, NULL);
+    io_chip = chip;
     for (;;) {
         if (stop_signal)
             return EXIT_OK;
@@ -411,7 +423,14 @@ static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint
             dump_counters = 0;
             write_counters_file(chip, o->counters_file, now_ns() - t0, true);
         }
-        enum chip_run_result res = chip_run(chip, slice);
+        /* SIGIO is blocked except while the core runs: a debugger talking to a halted core
+         * costs no signals, and input that came while blocked ends the slice at once. */
+        bool running = !chip_is_halted(chip);
+        if (running)
+            sigprocmask(SIG_UNBLOCK, &sigio, NULL);
+        enum chip_run_result res = chip_run(chip, SLICE);
+        if (running)
+            sigprocmask(SIG_BLOCK, &sigio, NULL);
         if (res == CHIP_RUN_POWER_CUT) {
             const struct chip_counters *c = chip_counters(chip);
             fprintf(stderr, "sim: power cut at cycle %" PRIu64 " (flash op %" PRIu64 ")\n",
@@ -442,26 +461,25 @@ static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint
             timeout = 1; /* sleeping (WFI): the device clock still moves */
         else
             timeout = o->counters_file ? 1000 : -1;
+        /* Input that arrives from here on interrupts the next slice; earlier input is seen by
+         * this poll. */
+        chip_interrupt_clear(chip);
         int nready = poll(fds, (nfds_t)(n_rbb + n_gdb + n_usart + n_dap), timeout);
         if (nready < 0 && errno != EINTR) {
             sim_warn("poll: %s", strerror(errno));
             return EXIT_RUNTIME;
         }
-        bool traffic = false;
         if (nready > 0) {
             if (fe->has_rbb)
-                traffic |= rbb_handle(&fe->rbb, fds, n_rbb);
+                rbb_handle(&fe->rbb, fds, n_rbb);
             if (fe->has_gdb)
-                traffic |= gdb_handle(&fe->gdb, fds + n_rbb, n_gdb);
+                gdb_handle(&fe->gdb, fds + n_rbb, n_gdb);
             if (fe->has_usart)
                 usart_socket_handle(&fe->usart, fds + n_rbb + n_gdb, n_usart);
             if (fe->has_dap)
-                traffic |= daps_handle(&fe->dap, fds + n_rbb + n_gdb + n_usart, n_dap);
+                daps_handle(&fe->dap, fds + n_rbb + n_gdb + n_usart, n_dap);
         }
         uint64_t t = now_ns();
-        if (traffic)
-            last_traffic = t;
-        slice = t - last_traffic < BUSY_WINDOW_NS ? SLICE_BUSY : SLICE_QUIET;
         if (o->counters_file && t - last_dump >= COUNTERS_PERIOD) {
             last_dump = t;
             write_counters_file(chip, o->counters_file, t - t0, true);
@@ -484,6 +502,10 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction si = {.sa_handler = on_input, .sa_flags = SA_RESTART};
+    sigemptyset(&si.sa_mask);
+    if (sigaction(SIGIO, &si, NULL) == 0)
+        tcp_server_signal_input();
 
     bool fresh = o.chip.create && access(o.chip.state_path, F_OK) != 0;
     if (fresh && !o.uid_seed_given) {

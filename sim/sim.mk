@@ -4,6 +4,9 @@ SIM_SRCS      := $(sort $(wildcard sim/*.c))
 SIM_CORE_OBJS := $(patsubst %.c,$(HOSTDIR)/%.o,$(filter-out sim/main.c,$(SIM_SRCS)))
 SIM_BIN       := $(HOSTDIR)/bin/sim
 SIM_LIBS      := -lunicorn -lm
+# Unicorn 2.0.1 calls these through its PLT; the sim's own (sim/unicorn_store_fix.c) replace them.
+SIM_LIBS      += -Wl,--export-dynamic-symbol=page_collection_lock_arm \
+                 -Wl,--export-dynamic-symbol=page_collection_unlock_arm
 
 # The state file's checksum uses lib/crypto's SHA-256 (added by the chip helper).
 SIM_LIB_OBJS  := $(HOSTDIR)/lib/crypto/sha256.o $(HOSTDIR)/lib/crypto/wipe.o

@@ -27,10 +27,21 @@ bool tcp_addr_is_loopback(const char *addr)
     return parse_addr(addr, &a) && (ntohl(a.s_addr) >> 24) == 127;
 }
 
+static bool signal_input;
+
+void tcp_server_signal_input(void)
+{
+    signal_input = true;
+}
+
 static int set_nonblocking(int fd)
 {
     int fl = fcntl(fd, F_GETFL, 0);
-    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    if (fl < 0)
+        return -1;
+    if (signal_input && fcntl(fd, F_SETOWN, getpid()) == 0)
+        fl |= O_ASYNC;
+    return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 int tcp_server_open(struct tcp_server *srv, const char *name, const char *addr, uint16_t port,

@@ -23,6 +23,10 @@ struct tcp_server {
     struct outq out;
 };
 
+/* From now on, sockets opened or accepted here raise SIGIO when input arrives (O_ASYNC), so the
+ * event loop can cut a CPU slice short. The caller must handle SIGIO first: its default action
+ * ends the process. */
+void tcp_server_signal_input(void);
 /* True when addr is an IPv4 loopback address (127.0.0.0/8) or "localhost". */
 bool tcp_addr_is_loopback(const char *addr);
 /* Listens on addr:port (port 0 picks a free port). On failure writes a reason and returns -1. */

@@ -1,5 +1,6 @@
 /* Device entry (after stub_entry.S): clears bss and runs the session: one frame per poll,
- * halting on the idle breakpoint whenever there is nothing to do. */
+ * halting on the idle breakpoint whenever there is nothing to do (or, with PV_MBOX_F_SPIN, just
+ * polling again: see stub_idle). */
 #include <string.h>
 
 #include "stub.h"

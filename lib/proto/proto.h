@@ -42,6 +42,7 @@
 #define PV_MBOX_LEN          (PV_MBOX_REPLY_BODY + PV_MBOX_REPLY_MAX)
 
 #define PV_MBOX_F_CLOCK_168 0x1u /* the stub may run the core at 168 MHz from the PLL */
+#define PV_MBOX_F_SPIN      0x2u /* idle by polling the slots, not by halting on BKPT */
 
 #define PV_SLOT_MIN 256u
 #define PV_SLOT_MAX 16384u

@@ -69,6 +69,8 @@ static struct pv_keystore_config key_cfg(const char *token, const char *master)
     return c;
 }
 
+static unsigned recipe_rdp = 2; /* protection.rdp_level of the recipes write_recipe writes */
+
 /* A recipe for the virtual chip; tweak is appended YAML-wise by replacing keys via printf. */
 static void write_recipe(const char *path, const char *image, unsigned flash_kb, unsigned quota,
                          const char *token, const char *master)
@@ -93,8 +95,8 @@ static void write_recipe(const char *path, const char *image, unsigned flash_kb,
             "keys:\n  token: %s\n  master_key: %s\n  noise_static_key: noise-static\n"
             "  image_signing_key: image-signing\n  audit_key: ledger-audit\n"
             "  key_id: 7\n  key_version: 2\n"
-            "protection:\n  rdp_level: 2\n  write_protect: [0, 1, 2]\n",
-            quota, flash_kb, stub_path, image, token, master);
+            "protection:\n  rdp_level: %u\n  write_protect: [0, 1, 2]\n",
+            quota, flash_kb, stub_path, image, token, master, recipe_rdp);
     fclose(f);
 }
 
@@ -1049,6 +1051,67 @@ static int setup(void **state)
     return rc;
 }
 
+/* RDP Level 1: the chip keeps a working debug port, but the debugger can no longer read flash;
+ * the option bytes say 0xBB with sectors 0-2 write-protected; the bootloader boots; the ledger
+ * says locked; a rerun is refused as a locked chip. */
+static void test_run_level1(void **state)
+{
+    (void)state;
+    struct sim s;
+    uint8_t uid[12];
+    char r1[160];
+    snprintf(r1, sizeof r1, "%s/level1.yaml", tmpdir);
+    recipe_rdp = 1;
+    write_recipe(r1, sealed, 2048, 100, TOKEN, "product-master");
+    recipe_rdp = 2;
+    sim_start(&s, "level1", true);
+    read_uid(&s, uid);
+    uint32_t used = batch_used();
+    struct result res;
+    char probe[64];
+    snprintf(probe, sizeof probe, "gdb:127.0.0.1:%d", s.gdb);
+    char *args[] = {"run", "--recipe", r1, "--probe", probe, "--ledger", ledger_db, "--json", NULL};
+    provision(&res, NULL, args);
+    expect_exit(&res, 0, NULL);
+    assert_non_null(strstr(res.out, "\"rdp\":\"Level 1\""));
+    assert_non_null(strstr(res.out, "\"ledger_state\":\"locked\""));
+    /* the debugger still reaches the chip but not its flash */
+    pv_probe_link l;
+    char t[64], err[256];
+    snprintf(t, sizeof t, "127.0.0.1:%d", s.gdb);
+    assert_int_equal(pv_probe_connect(&l, &pv_probe_gdb_ops, t, 5000, err, sizeof err), 0);
+    uint8_t b[4];
+    assert_int_equal(l.ops->halt(l.p), 0);
+    assert_int_equal(l.ops->read_mem(l.p, 0x40023C14u, b, 4), 0);
+    assert_int_equal(b[1], 0xBB);
+    assert_int_equal(l.ops->read_mem(l.p, 0x08000000u, b, 4), PV_PROBE_ERR_TARGET);
+    pv_probe_disconnect(&l);
+    assert_int_equal(sim_stop(&s), 0);
+    static uint8_t flash[FLASH_SIZE];
+    uint32_t optcr;
+    read_state(s.state, flash, &optcr, NULL);
+    assert_int_equal((optcr >> 8) & 0xFF, 0xBB);
+    assert_int_equal((optcr >> 16) & 0x7, 0);
+    assert_memory_equal(flash, boot_img, boot_len);
+    pv_ledger_row row;
+    assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_LOCKED);
+    assert_int_equal(batch_used(), used + 1);
+    /* power on: the bootloader runs and accepts its key slot; a rerun is refused */
+    sim_start_args(&s, s.state, false, NULL);
+    int fd = sp_connect(s.usart, 5000);
+    assert_true(fd >= 0);
+    char con[2048];
+    sp_read_until(fd, con, sizeof con, "boot: refused", 10000);
+    close(fd);
+    if (!strstr(con, "boot: key slot ok (key id 7)"))
+        fail_msg("bootloader console: %s", con);
+    snprintf(probe, sizeof probe, "gdb:127.0.0.1:%d", s.gdb);
+    provision(&res, NULL, args);
+    expect_exit(&res, PV_EXIT_LOCKED, "RDP Level 1");
+    assert_int_equal(sim_stop(&s), 0);
+}
+
 int main(void)
 {
     if (!sp_install(170))
@@ -1080,6 +1143,7 @@ int main(void)
         cmocka_unit_test(test_refuse_already_provisioned),
         cmocka_unit_test(test_refuse_plain_image),
         cmocka_unit_test(test_run_with_application),
+        cmocka_unit_test(test_run_level1),
         cmocka_unit_test(test_refuse_foreign_application),
         cmocka_unit_test(test_cut_in_erase),
         cmocka_unit_test(test_cut_in_bootloader_write),
