@@ -143,6 +143,7 @@ struct pv_relay {
     bool running;         /* resumed, idle breakpoint not yet seen */
     bool live;            /* write while the stub runs (the probe must allow it) */
     bool spin;            /* PV_MBOX_F_SPIN: the stub never halts; poll its state word */
+    bool ack_unconfirmed; /* spin: the ack's write failed, maybe because the chip reset */
     bool posted_running;  /* a frame went in while the stub ran */
     uint32_t live_writes; /* frames written while the stub ran (live mode) */
     uint32_t rescued;     /* of those, frames the stub had missed and was resumed for */

@@ -321,13 +321,16 @@ int pv_relay_ack(struct pv_relay *r, uint32_t seq)
     pv_st32(b, seq);
     if (r->observe)
         r->observe(r->observe_ctx, PV_PHASE_FINAL);
-    int rc;
-    /* A spinning stub resets the chip the moment it sees the ack, possibly before the probe has
-     * finished the write (and RDP Level 2 then kills the port under it): halt it first, so the
-     * reset comes with the resume, as in batched mode. */
-    if (r->spin && (rc = r->link->ops->halt(r->link->p)) != 0)
-        return probe_fail(r, rc, "halting the stub before the ack");
-    if ((rc = r->link->ops->write_mem(r->link->p, r->mbox + PV_MBOX_ACK, b, 4)) != 0)
+    int rc = r->link->ops->write_mem(r->link->p, r->mbox + PV_MBOX_ACK, b, 4);
+    if (rc)
         return probe_fail(r, rc, "acknowledging the final frame");
-    return go(r);
+    if (!r->spin)
+        return go(r);
+    /* A spinning stub resets the chip the moment it sees the ack, possibly before the probe has
+     * finished its write (RDP Level 2 then kills the port under it): a failure here does not
+     * say the ack was lost. The station confirms the lock from outside in any case (dead port,
+     * or option byte and a refused flash read). */
+    if (r->link->ops->flush(r->link->p) != 0)
+        r->ack_unconfirmed = true;
+    return 0;
 }

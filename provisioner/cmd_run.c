@@ -383,7 +383,10 @@ static int identify(struct run *r)
         snprintf(r->err, sizeof r->err, "probe unreachable: %s", perr);
         return PV_EXIT_PROBE;
     }
-    if ((rc = r->link.ops->halt(r->link.p)) != 0 || (rc = pv_probe_identify(&r->link, &r->id))) {
+    /* A probe that reads memory while the core runs identifies it running: the halt would cost
+     * OpenOCD a debug entry (every core and FPU register), and the install resets the chip. */
+    if ((!r->link.ops->mem_while_running && (rc = r->link.ops->halt(r->link.p)) != 0) ||
+        (rc = pv_probe_identify(&r->link, &r->id))) {
         snprintf(r->err, sizeof r->err, "%s: cannot halt and identify the chip: %s", r->rep.probe,
                  r->link.ops->error(r->link.p));
         if (rc == PV_PROBE_ERR_DEAD)

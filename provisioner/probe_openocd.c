@@ -703,8 +703,15 @@ static void ocd_disconnect(pv_probe *p)
             drain(p);
             p->timeout_ms = saved;
         }
-        if (p->pid > 0)
+        if (p->pid > 0) {
             send_msg(p, "shutdown", 8);
+        } else {
+            int saved = p->timeout_ms;
+            p->timeout_ms = saved < 2000 ? saved : 2000;
+            request(p, "if {[info exists _pv_bg0] && $_pv_bg0} {poll on}",
+                    "turning background polling back on", NULL);
+            p->timeout_ms = saved;
+        }
         close(p->fd);
         p->fd = -1;
     }
@@ -968,6 +975,12 @@ static int ocd_connect(pv_probe **out, const char *target, int timeout_ms, char 
                       "not answer (RDP Level 2, no power, wrong configuration)%s%s",
                       strlen(res) > 2 ? res + 2 : "?", p->errlines[0] ? ": " : "", p->errlines);
         }
+        /* Background polling off for the session: with it on, every memory command costs ~7
+         * more JTAG round trips. Halts are noticed by ocd_wait_halt's explicit arp_poll; reset
+         * halt and halt poll by themselves. An attached OpenOCD gets it back at disconnect. */
+        if (!rc)
+            rc = request(p, "set _pv_bg0 [string match {*polling: on*} [poll]]; poll off",
+                         "turning background polling off", NULL);
         if (rc)
             snprintf(err, err_len, "%s", p->err);
     }
