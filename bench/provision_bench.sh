@@ -11,11 +11,14 @@
 # round trips per device of each side (the sim's counters). Non-sanitized build
 # (BUILD=build/bench), a throwaway SoftHSM2 token; loopback only; every process it starts is
 # stopped.
-# Usage: bench/provision_bench.sh [devices]   (default 5)
+# Usage: bench/provision_bench.sh [devices [app_kb]]   (default 5 devices, the demo application)
+# app_kb: pad the application with pseudo-random bytes to that many KB, a production-size image
+# (the stub's upload is a fixed cost per device; this shows the cost per byte).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 N=${1:-5}
+APP_KB=${2:-0}
 BUILD_DIR=build/bench
 SIM=$ROOT/$BUILD_DIR/host/bin/sim
 PROVISION=$ROOT/$BUILD_DIR/host/bin/provision
@@ -54,7 +57,17 @@ sed -e "s|image: ../build/arm/stub-loader/stub.bin|image: $STUB|" \
     "$tmp/bootloader.sealed" >/dev/null
 # the application, signed by the token's image-signing key, then sealed (as tools/demo.sh does);
 # OpenOCD alone programs the same signed image, unencrypted
-PV_PKCS11_PIN=$(cat "$tmp/pin") "$PROVISION" image sign --in "$ROOT/build/arm/firmware/app_v1.bin" \
+APP_BIN=$ROOT/build/arm/firmware/app_v1.bin
+if [ "$APP_KB" -gt 0 ]; then
+    # the demo application, then deterministic pseudo-random bytes up to APP_KB KB (less the
+    # image header and signature area the signer adds)
+    cp "$APP_BIN" "$tmp/app_big.bin"
+    pad=$((APP_KB * 1024 - $(stat -c %s "$APP_BIN") - 512))
+    head -c "$pad" /dev/zero | openssl enc -aes-128-ctr -nosalt -iv 0 \
+        -K 00000000000000000000000000000000 >>"$tmp/app_big.bin"
+    APP_BIN=$tmp/app_big.bin
+fi
+PV_PKCS11_PIN=$(cat "$tmp/pin") "$PROVISION" image sign --in "$APP_BIN" \
     --out "$tmp/app.img" --image-version 1.0.0 --pkcs11 --token provision-demo \
     --key-label image-signing >/dev/null
 "$PROVISION" keys seal --recipe "$tmp/recipe.yaml" --pin-file "$tmp/pin" "$tmp/app.img" \

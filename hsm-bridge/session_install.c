@@ -5,6 +5,7 @@
  * Commands are packed into frames up to the slot's capacity; only the key-slot-and-verify frame
  * and the final frame ask for a reply, so the image costs one wait per two frames. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crypto/sha256.h"
@@ -168,53 +169,66 @@ static int add_verify(struct packer *k, uint8_t *cmd, uint32_t addr, const uint8
     return add(k, cmd, pv_cmd_verify(cmd, addr, (uint32_t)padded, digest), err, err_len);
 }
 
+/* Everything one install holds: the session keys, the relay, the frame being packed. */
+struct install_ctx {
+    struct pv_session s;
+    struct pv_relay r;
+    struct packer k;
+};
+
 int pv_session_install(pv_probe_link *link, const struct pv_install *in,
                        struct pv_install_result *res)
 {
-    static struct pv_session s; /* large; one install at a time per process */
-    static struct pv_relay r;
-    static struct packer k;
+    /* On the heap, not static: installs on several probes may run at once (gang programming). */
+    struct install_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        memset(res, 0, sizeof *res);
+        snprintf(res->err, sizeof res->err, "install: out of memory");
+        return -1;
+    }
+    struct pv_session *s = &c->s;
+    struct pv_relay *r = &c->r;
+    struct packer *k = &c->k;
     uint8_t msg1[128], frame[512], cmd[PV_CMD_HDR + PV_KEYSLOT_LEN], digest[32];
     uint8_t slot[PV_KEYSLOT_LEN];
     size_t msg1_len;
     int rc = -1;
     memset(res, 0, sizeof *res);
-    memset(&r, 0, sizeof r);
-    r.live = in->live;
-    r.hook = in->hook;
-    r.hook_ctx = in->hook_ctx;
-    r.observe = in->observe;
-    r.observe_ctx = in->observe_ctx;
-    if (pv_session_init(&s, in->bridge_priv)) {
-        snprintf(res->err, sizeof res->err, "%s", s.err);
+    r->live = in->live;
+    r->hook = in->hook;
+    r->hook_ctx = in->hook_ctx;
+    r->observe = in->observe;
+    r->observe_ctx = in->observe_ctx;
+    if (pv_session_init(s, in->bridge_priv)) {
+        snprintf(res->err, sizeof res->err, "%s", s->err);
         return -1;
     }
-    if (pv_relay_start(&r, link, in->stub, in->bridge_pub, in->host_entropy, in->flags, msg1,
+    if (pv_relay_start(r, link, in->stub, in->bridge_pub, in->host_entropy, in->flags, msg1,
                        sizeof msg1, &msg1_len)) {
-        snprintf(res->err, sizeof res->err, "%s", r.err);
+        snprintf(res->err, sizeof res->err, "%s", r->err);
         goto out;
     }
-    if (pv_session_accept(&s, msg1, msg1_len, &in->expect)) {
-        snprintf(res->err, sizeof res->err, "%s", s.err);
+    if (pv_session_accept(s, msg1, msg1_len, &in->expect)) {
+        snprintf(res->err, sizeof res->err, "%s", s->err);
         goto out;
     }
-    res->id = s.id;
+    res->id = s->id;
     if (in->progress)
         in->progress(in->station_ctx, PV_INSTALL_STUB);
 
     /* Regions: the sectors of the images and of the key slot, merged where they touch. */
     struct pv_region reg[3], one;
     unsigned nreg = 0;
-    if (sectors_of(s.id.flash_kb, in->image_addr, in->image_len, &one) == 0)
+    if (sectors_of(s->id.flash_kb, in->image_addr, in->image_len, &one) == 0)
         region_add(reg, &nreg, one);
     else
         nreg = 99;
-    if (nreg < 3 && sectors_of(s.id.flash_kb, in->keyslot_addr, PV_KEYSLOT_LEN, &one) == 0)
+    if (nreg < 3 && sectors_of(s->id.flash_kb, in->keyslot_addr, PV_KEYSLOT_LEN, &one) == 0)
         region_add(reg, &nreg, one);
     else
         nreg = 99;
     if (in->app && nreg < 3) {
-        if (sectors_of(s.id.flash_kb, in->app_addr, in->app_len, &one) == 0)
+        if (sectors_of(s->id.flash_kb, in->app_addr, in->app_len, &one) == 0)
             region_add(reg, &nreg, one);
         else
             nreg = 99;
@@ -224,51 +238,51 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
                  "install: an image (0x%08x, %zu bytes; application 0x%08x, %zu bytes) or the key "
                  "slot (0x%08x) is outside the chip's %u KB of flash",
                  (unsigned)in->image_addr, in->image_len, (unsigned)in->app_addr,
-                 in->app ? in->app_len : 0, (unsigned)in->keyslot_addr, s.id.flash_kb);
+                 in->app ? in->app_len : 0, (unsigned)in->keyslot_addr, s->id.flash_kb);
         goto out;
     }
-    int n = pv_session_grant(&s, reg, nreg, frame, sizeof frame);
-    if (n < 0 || pv_relay_post(&r, 1, frame, (size_t)n)) {
-        snprintf(res->err, sizeof res->err, "%s", n < 0 ? s.err : r.err);
+    int n = pv_session_grant(s, reg, nreg, frame, sizeof frame);
+    if (n < 0 || pv_relay_post(r, 1, frame, (size_t)n)) {
+        snprintf(res->err, sizeof res->err, "%s", n < 0 ? s->err : r->err);
         goto out;
     }
 
     /* Erase, image, key slot, verify: as few frames as the slots allow. */
-    k.s = &s;
-    k.r = &r;
-    k.n = 0;
-    k.frames = 0;
-    k.cap = pv_frame_capacity(r.slot_size);
+    k->s = s;
+    k->r = r;
+    k->n = 0;
+    k->frames = 0;
+    k->cap = pv_frame_capacity(r->slot_size);
     for (unsigned i = 0; i < nreg; i++)
-        if (add(&k, cmd, pv_cmd_erase(cmd, reg[i].addr, reg[i].len), res->err, sizeof res->err))
+        if (add(k, cmd, pv_cmd_erase(cmd, reg[i].addr, reg[i].len), res->err, sizeof res->err))
             goto out;
     if (in->progress)
         in->progress(in->station_ctx, PV_INSTALL_ERASE);
-    if (add_image(&k, in->image_addr, in->image, in->image_len, res->err, sizeof res->err) ||
-        (in->app && add_image(&k, in->app_addr, in->app, in->app_len, res->err, sizeof res->err)))
+    if (add_image(k, in->image_addr, in->image, in->image_len, res->err, sizeof res->err) ||
+        (in->app && add_image(k, in->app_addr, in->app, in->app_len, res->err, sizeof res->err)))
         goto out;
     /* The key slot and the verifies get a frame of their own: the one the stub answers. */
-    if (k.n && send_frame(&k, 0, res->err, sizeof res->err))
+    if (k->n && send_frame(k, 0, res->err, sizeof res->err))
         goto out;
     if (in->progress)
         in->progress(in->station_ctx, PV_INSTALL_WRITE);
     pv_keyslot ks = in->keyslot;
-    memcpy(ks.uid, s.id.uid, sizeof ks.uid);
+    memcpy(ks.uid, s->id.uid, sizeof ks.uid);
     pv_keyslot_encode(slot, &ks);
     pv_wipe(&ks, sizeof ks);
-    if (add(&k, cmd, pv_cmd_keyslot(cmd, in->keyslot_addr, slot), res->err, sizeof res->err))
+    if (add(k, cmd, pv_cmd_keyslot(cmd, in->keyslot_addr, slot), res->err, sizeof res->err))
         goto out;
     pv_wipe(cmd, sizeof cmd);
-    if (add_verify(&k, cmd, in->image_addr, in->image, in->image_len, res->err, sizeof res->err) ||
+    if (add_verify(k, cmd, in->image_addr, in->image, in->image_len, res->err, sizeof res->err) ||
         (in->app &&
-         add_verify(&k, cmd, in->app_addr, in->app, in->app_len, res->err, sizeof res->err)))
+         add_verify(k, cmd, in->app_addr, in->app, in->app_len, res->err, sizeof res->err)))
         goto out;
     pv_sha256(digest, slot, sizeof slot);
     pv_wipe(slot, sizeof slot);
-    if (add(&k, cmd, pv_cmd_verify(cmd, in->keyslot_addr, PV_KEYSLOT_LEN, digest), res->err,
+    if (add(k, cmd, pv_cmd_verify(cmd, in->keyslot_addr, PV_KEYSLOT_LEN, digest), res->err,
             sizeof res->err) ||
-        send_frame(&k, PV_FLAG_REPLY, res->err, sizeof res->err) ||
-        expect_ok(&s, &r, PV_REPLY_HDR + PV_NOISE_TAGLEN, res))
+        send_frame(k, PV_FLAG_REPLY, res->err, sizeof res->err) ||
+        expect_ok(s, r, PV_REPLY_HDR + PV_NOISE_TAGLEN, res))
         goto out;
     if (in->progress)
         in->progress(in->station_ctx, PV_INSTALL_VERIFY);
@@ -280,30 +294,31 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
 
     /* The final frame: RDP Level 2 (last command, after a passed verify; it resets the chip),
      * or the option bytes at Level 1 or 0 (with the write protection) and a reset. */
-    k.n = pv_cmd_options(k.cmds, in->rdp, in->nwrp);
+    k->n = pv_cmd_options(k->cmds, in->rdp, in->nwrp);
     if (in->rdp != 0xCC)
-        k.n += pv_cmd_reset(k.cmds + k.n);
-    uint32_t final_seq = s.next_seq;
-    if (send_frame(&k, PV_FLAG_REPLY | PV_FLAG_FINAL, res->err, sizeof res->err) ||
-        expect_ok(&s, &r, PV_REPLY_HDR + PV_NOISE_TAGLEN, res))
+        k->n += pv_cmd_reset(k->cmds + k->n);
+    uint32_t final_seq = s->next_seq;
+    if (send_frame(k, PV_FLAG_REPLY | PV_FLAG_FINAL, res->err, sizeof res->err) ||
+        expect_ok(s, r, PV_REPLY_HDR + PV_NOISE_TAGLEN, res))
         goto out;
     if (res->status.state != PV_STATE_DONE) {
         snprintf(res->err, sizeof res->err, "install: stub is %s after the final frame",
                  pv_state_name(res->status.state));
         goto out;
     }
-    if (pv_relay_ack(&r, final_seq)) {
-        snprintf(res->err, sizeof res->err, "%s", r.err);
+    if (pv_relay_ack(r, final_seq)) {
+        snprintf(res->err, sizeof res->err, "%s", r->err);
         goto out;
     }
     if (in->progress)
         in->progress(in->station_ctx, PV_INSTALL_LOCK);
     rc = 0;
 out:
-    res->frames = k.frames;
-    res->live_writes = r.live_writes;
+    res->frames = k->frames;
+    res->live_writes = r->live_writes;
     res->payload_bytes = in->image_len + (in->app ? in->app_len : 0) + PV_KEYSLOT_LEN;
-    pv_wipe(k.cmds, sizeof k.cmds);
-    pv_session_end(&s);
+    pv_session_end(s);
+    pv_wipe(c, sizeof *c);
+    free(c);
     return rc;
 }

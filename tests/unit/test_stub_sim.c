@@ -5,6 +5,7 @@
  * image and the key slot), and the attacks, each leaving flash as it was. The sim runs as a
  * process on loopback; chips are state files, cloned by copying. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -284,6 +285,51 @@ static void test_live_mode_session(void **state)
     read_state(path, flash, &optcr);
     assert_int_equal((optcr >> 8) & 0xFF, 0xAA);
     assert_provisioned(flash, image_b, res.id.uid);
+}
+
+/* ---- two installs at once in one process (the trusted side keeps no global state) ---- */
+
+struct gang {
+    pv_probe_link l;
+    struct pv_install in;
+    struct pv_install_result res;
+    int rc;
+};
+
+static void *gang_install(void *arg)
+{
+    struct gang *g = arg;
+    g->rc = pv_session_install(&g->l, &g->in, &g->res);
+    return NULL;
+}
+
+static void test_two_installs_at_once(void **state)
+{
+    (void)state;
+    static struct gang g[2];
+    struct sim s[2];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/chip_gang%d.state", tmpdir, i);
+        sim_start(&s[i], path, true);
+        connect_probe(&s[i], &g[i].l);
+        base_install(&g[i].in, i ? image_b : image_a, 0xAA);
+    }
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, gang_install, &g[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        if (g[i].rc)
+            fail_msg("install %d: %s", i, g[i].res.err);
+        pv_probe_disconnect(&g[i].l);
+        sim_stop(&s[i]);
+        uint32_t optcr;
+        static uint8_t flash[FLASH_SIZE];
+        read_state(s[i].state, flash, &optcr);
+        assert_provisioned(flash, i ? image_b : image_a, g[i].res.id.uid);
+    }
 }
 
 /* ---- the same install through OpenOCD 0.12.0's GDB server (JTAG over remote_bitbang) ---- */
@@ -714,6 +760,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_session_level2),
         cmocka_unit_test(test_live_mode_session),
+        cmocka_unit_test(test_two_installs_at_once),
         cmocka_unit_test(test_install_through_openocd),
         cmocka_unit_test(test_attack_tampered_message2),
         cmocka_unit_test(test_attack_tampered_first_frame),
