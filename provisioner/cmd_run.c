@@ -35,9 +35,10 @@
 #define RDP_LEVEL1      0xBBu /* any byte but 0xAA and 0xCC; 0xBB as in ST's examples */
 #define RDP_LEVEL2      0xCCu
 #define LOCK_CONFIRM_MS 5000
-/* TEST ONLY (tests/unit/test_provision_run.c): "after-lock" makes the process die by SIGKILL
- * once the lock is confirmed and before the ledger records it, as a station crash or power cut
- * of the station there would. Never set it on a production line. */
+/* TEST ONLY, and only in the test build of provision (tests/provision-hooks, built with
+ * -DPV_TEST_HOOKS): "after-lock" makes the process die by SIGKILL once the lock is confirmed and
+ * before the ledger records it, as a station crash or power cut of the station there would. The
+ * provision that `make` builds has no such hook. */
 #define TEST_CRASH_ENV "PROVISION_TEST_CRASH_AT"
 #define PENDING_MAX    8 /* rows named in the dead-port message */
 
@@ -643,9 +644,11 @@ static int provision(struct run *r)
     }
     if (r->rc.protection.rdp_level == 1 ? confirm_level1(r) : confirm_lock(r))
         return fail(r, PV_EXIT_SESSION, "lock");
+#ifdef PV_TEST_HOOKS
     const char *crash = getenv(TEST_CRASH_ENV);
     if (crash && strcmp(crash, "after-lock") == 0)
         raise(SIGKILL); /* test only, see TEST_CRASH_ENV */
+#endif
     pv_ledger_details d = {.image_digest = r->rep.image_sha256};
     if (pv_ledger_advance(r->ledger, r->id.uid, PV_LEDGER_LOCKED, &d) != 0) {
         snprintf(r->err, sizeof r->err, "ledger: the chip is locked but the ledger refused: %s",

@@ -11,6 +11,17 @@ $(PROV_BIN): $(HOSTDIR)/provisioner/main.o $(PROV_CORE_OBJS) $(BRIDGE_OBJS) $(HO
 
 HOST_PROGRAMS += $(if $(wildcard provisioner/main.c),$(PROV_BIN))
 
+# The same CLI with the test hooks compiled in (cmd_run.c: PV_TEST_HOOKS, a station crash at a
+# chosen point), for test_provision_run only; the provision above has none.
+PROV_HOOKS_BIN := $(HOSTDIR)/tests/provision-hooks
+$(HOSTDIR)/tests/hooks/cmd_run.o: provisioner/cmd_run.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -DPV_TEST_HOOKS -c $< -o $@
+$(PROV_HOOKS_BIN): $(HOSTDIR)/provisioner/main.o $(HOSTDIR)/tests/hooks/cmd_run.o \
+                   $(filter-out %/cmd_run.o,$(PROV_CORE_OBJS)) $(BRIDGE_OBJS) $(HOST_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) $^ $(PROV_LIBS) -o $@
+
 # Recipes (recipe*.c: libcyaml + libyaml), the ledger (hsm-bridge/ledger_sqlite.c: SQLite) and
 # JSON output (jansson). The unit tests link the same objects, so their link line gets the same
 # libraries (a pattern-specific append to tests.mk's TEST_LIBS).
@@ -25,6 +36,6 @@ $(HOSTDIR)/provisioner/dap_transport_usb.o: HOST_CFLAGS += $(shell pkg-config --
 # The probe backends' test drives real sim processes (added by the probe helper).
 $(HOSTDIR)/tests/test_probe_backends: | $(HOSTDIR)/bin/sim
 # `provision run` end to end (added by the station helper): the CLI, the sim and the device images.
-$(HOSTDIR)/tests/test_provision_run: | $(PROV_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
+$(HOSTDIR)/tests/test_provision_run: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
 # The keystore's test runs `provision keys` too (added by the keystore helper).
 $(HOSTDIR)/tests/test_keystore: | $(PROV_BIN)

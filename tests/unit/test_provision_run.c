@@ -44,7 +44,7 @@ const char *__asan_default_options(void)
 #define TOKEN        "pv-test"
 #define PIN          "4711"
 
-static char tmpdir[64], prov_bin[4200], boot_path[4200], stub_path[4200];
+static char tmpdir[64], prov_bin[4200], boot_path[4200], stub_path[4200], hooks_bin[4200];
 static char sealed[128], recipe_ok[128], ledger_db[128];
 static uint8_t *boot_img;
 static size_t boot_len;
@@ -891,9 +891,14 @@ static void test_crash_after_lock(void **state)
         snprintf(hex + 2 * i, 3, "%02x", uid[i]);
     uint32_t used = batch_used();
     struct result res;
+    /* the test build of provision (tests/provision-hooks): the one make builds has no hook */
+    char plain[sizeof prov_bin];
+    snprintf(plain, sizeof plain, "%s", prov_bin);
+    snprintf(prov_bin, sizeof prov_bin, "%s", hooks_bin);
     setenv("PROVISION_TEST_CRASH_AT", "after-lock", 1);
     run_gdb(&res, recipe_ok, &s, NULL);
     unsetenv("PROVISION_TEST_CRASH_AT");
+    snprintf(prov_bin, sizeof prov_bin, "%s", plain);
     if (res.status != 128 + SIGKILL)
         fail_msg("provision exited %d, expected to die after the lock:\n%s", res.status, res.err);
     assert_int_equal(sim_stop(&s), 0);
@@ -1119,11 +1124,15 @@ int main(void)
     snprintf(prov_bin, sizeof prov_bin, "%s", sp_sim_bin);
     *strrchr(prov_bin, '/') = 0;
     strcat(prov_bin, "/provision");
+    snprintf(hooks_bin, sizeof hooks_bin, "%s", prov_bin);
+    *strrchr(hooks_bin, '/') = 0;
+    *strrchr(hooks_bin, '/') = 0;
+    strcat(hooks_bin, "/tests/provision-hooks");
     snprintf(boot_path, sizeof boot_path, "%s/firmware/bootloader.bin", sp_arm_dir);
     snprintf(stub_path, sizeof stub_path, "%s/stub-loader/stub.bin", sp_arm_dir);
     boot_img = (uint8_t *)sp_slurp(boot_path, &boot_len);
-    if (!boot_img || access(prov_bin, X_OK) != 0) {
-        fprintf(stderr, "%s or %s missing: run make first\n", boot_path, prov_bin);
+    if (!boot_img || access(prov_bin, X_OK) != 0 || access(hooks_bin, X_OK) != 0) {
+        fprintf(stderr, "%s, %s or %s missing: run make first\n", boot_path, prov_bin, hooks_bin);
         return 1;
     }
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_provision_run.XXXXXX");
