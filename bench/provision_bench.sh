@@ -63,7 +63,7 @@ if [ "$APP_KB" -gt 0 ]; then
     # image header and signature area the signer adds)
     cp "$APP_BIN" "$tmp/app_big.bin"
     pad=$((APP_KB * 1024 - $(stat -c %s "$APP_BIN") - 512))
-    head -c "$pad" /dev/zero | openssl enc -aes-128-ctr -nosalt -iv 0 \
+    head -c "$pad" /dev/zero | openssl enc -aes-128-ctr -nosalt -iv 00000000000000000000000000000000 \
         -K 00000000000000000000000000000000 >>"$tmp/app_big.bin"
     APP_BIN=$tmp/app_big.bin
 fi
