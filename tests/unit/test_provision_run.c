@@ -134,7 +134,10 @@ static void sim_start_args(struct sim *s, const char *state, bool create, char *
         args[n++] = "--uid-seed";
         args[n++] = sd;
     }
-    if (cut_op) {
+    if (cut_op && strncmp(cut_op, "cycle:", 6) == 0) {
+        args[n++] = "--power-cut-cycle";
+        args[n++] = cut_op + 6;
+    } else if (cut_op) {
         args[n++] = "--power-cut-flash-op";
         args[n++] = cut_op;
     }
@@ -717,7 +720,7 @@ static void test_refuse_foreign_application(void **state)
 
 /* ---- power cuts and interrupted sessions, then a rerun ---- */
 
-enum cut_at { CUT_ERASE, CUT_WRITE, CUT_KEYSLOT, CUT_OPTIONS, CUT_KILL };
+enum cut_at { CUT_HANDSHAKE, CUT_ERASE, CUT_WRITE, CUT_KEYSLOT, CUT_OPTIONS, CUT_KILL };
 
 /* The chip after the interruption is where the test meant to interrupt it. */
 static void assert_cut_where(const uint8_t *flash, enum cut_at at)
@@ -727,6 +730,9 @@ static void assert_cut_where(const uint8_t *flash, enum cut_at at)
     for (size_t i = 0; i < PV_KEYSLOT_LEN; i++)
         slot_erased &= slot[i] == 0xFF;
     switch (at) {
+    case CUT_HANDSHAKE: /* the stub was still computing its key exchange: flash untouched */
+        assert_true(all_erased(flash));
+        break;
     case CUT_ERASE: /* nothing programmed yet */
         assert_false(boot_done);
         assert_true(slot_erased);
@@ -754,7 +760,10 @@ static void cut_then_rerun(char *cut_op, const char *kill_at, enum cut_at at)
     struct sim s;
     uint8_t uid[12];
     char path[160];
-    snprintf(path, sizeof path, "%s/cut-%s.state", tmpdir, cut_op ? cut_op : "kill");
+    snprintf(path, sizeof path, "%s/cut-%s.state", tmpdir,
+             !cut_op               ? "kill"
+             : strchr(cut_op, ':') ? strchr(cut_op, ':') + 1
+                                   : cut_op);
     sim_start_args(&s, path, true, cut_op);
     read_uid(&s, uid);
     uint32_t used = batch_used();
@@ -774,6 +783,9 @@ static void cut_then_rerun(char *cut_op, const char *kill_at, enum cut_at at)
     if (cut_op) { /* provision saw the chip die: the failure is in the ledger with its phase */
         assert_int_equal(row.failures, 1);
         assert_true(row.last_failure[0] != 0);
+        if (at == CUT_HANDSHAKE && !strstr(row.last_failure, "stub"))
+            fail_msg("the cut was meant to hit the stub's key exchange; the ledger says: %s",
+                     row.last_failure);
     }
     assert_int_equal(batch_used(), used + 1);
     static uint8_t flash[FLASH_SIZE];
@@ -798,6 +810,14 @@ static void cut_then_rerun(char *cut_op, const char *kill_at, enum cut_at at)
     assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
     assert_int_equal(row.attempts, 2);
     assert_int_equal(batch_used(), used + 1);
+}
+
+/* The cut hits while the stub computes message 1 (its X25519s, about 2.8 M cycles after it
+ * starts; a blank chip has run nothing before): nothing written, the row reserved or keyed. */
+static void test_cut_in_handshake(void **state)
+{
+    (void)state;
+    cut_then_rerun("cycle:1500000", NULL, CUT_HANDSHAKE);
 }
 
 static void test_cut_in_erase(void **state)
@@ -1154,6 +1174,7 @@ int main(void)
         cmocka_unit_test(test_run_with_application),
         cmocka_unit_test(test_run_level1),
         cmocka_unit_test(test_refuse_foreign_application),
+        cmocka_unit_test(test_cut_in_handshake),
         cmocka_unit_test(test_cut_in_erase),
         cmocka_unit_test(test_cut_in_bootloader_write),
         cmocka_unit_test(test_cut_in_keyslot_write),
