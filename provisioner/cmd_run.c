@@ -10,12 +10,14 @@
  * closes alone: dying after the lock and before `locked` is recorded leaves a dead debug port
  * and a row at verified; the rerun exits 6 naming this station's pending rows, and a person
  * confirms one (provision ledger confirm-locked, docs/ledger.md "A lock the ledger missed"). */
+#include <errno.h>
 #include <getopt.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../hsm-bridge/keystore.h"
@@ -35,6 +37,7 @@
 #define RDP_LEVEL1      0xBBu /* any byte but 0xAA and 0xCC; 0xBB as in ST's examples */
 #define RDP_LEVEL2      0xCCu
 #define LOCK_CONFIRM_MS 5000
+#define GANG_MAX        16 /* chips one run provisions at once (one --probe each) */
 /* TEST ONLY, and only in the test build of provision (tests/provision-hooks, built with
  * -DPV_TEST_HOOKS): "after-lock" makes the process die by SIGKILL once the lock is confirmed and
  * before the ledger records it, as a station crash or power cut of the station there would. The
@@ -69,14 +72,16 @@ static void help(FILE *out)
             "usage: provision run --recipe FILE [options]\n\n"
             "Provisions the one chip on the probe: checks it against the recipe, reserves it in\n"
             "the ledger, derives its key in the token, installs the bootloader and key slot\n"
-            "through the RAM stub's encrypted session, and locks it (RDP Level 2).\n\n"
+            "through the RAM stub's encrypted session, and locks it (the recipe's RDP level).\n"
+            "With several --probe options, the chips on all of them at once (gang programming).\n\n"
             "options:\n"
             "  --recipe FILE        the product recipe (docs/recipes.md)\n"
             "  --probe TARGET       where the chip is, over the recipe's probe section:\n"
             "                       gdb:HOST:PORT, openocd (start OpenOCD from the recipe),\n"
             "                       openocd:HOST:PORT (attach to its Tcl port),\n"
             "                       cmsis-dap:usb[:SERIAL], cmsis-dap:tcp:HOST:PORT, or\n"
-            "                       HOST:PORT for the recipe's backend\n"
+            "                       HOST:PORT for the recipe's backend; repeat it for a gang\n"
+            "                       of up to 16 chips, each line then tagged [TARGET]\n"
             "  -c, --openocd-command CMD\n"
             "                       extra OpenOCD command before the target configuration\n"
             "                       (e.g. \"remote_bitbang port 3335\"); repeatable\n"
@@ -86,13 +91,15 @@ static void help(FILE *out)
             "  --module LIB         the PKCS#11 module (default: SoftHSM2's; it reads\n"
             "                       $SOFTHSM2_CONF for its token directory)\n"
             "  --allow-plain-image  development: accept a bootloader image not sealed at rest\n"
-            "  --json               one JSON object for the device on stdout (for MES systems)\n"
+            "  --json               one JSON object per device on stdout (for MES systems)\n"
             "  --quiet              no progress lines\n"
             "  -h, --help           this text\n\n"
             "exit status: 0 provisioned; 1 recipe or image not valid; 2 bad command line;\n"
             "3 file unreadable; 4 token, PIN or key missing; 5 wrong chip for the recipe;\n"
             "6 chip already locked or provisioned; 7 batch quota used up; 8 probe unreachable\n"
-            "or failing; 9 install session failed (chip left unlocked, rerun); 10 ledger error.\n",
+            "or failing; 9 install session failed (chip left unlocked, rerun); 10 ledger error.\n"
+            "A gang exits 0 when every chip is done, otherwise with the first failing chip's\n"
+            "status (in --probe order).\n",
             PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH);
 }
 
@@ -666,11 +673,92 @@ static int provision(struct run *r)
     return 0;
 }
 
+/* One chip: the whole run on r's probe; tag (may be NULL) goes before every line. */
+static int one_device(struct run *r, int quiet, int json, const char *tag)
+{
+    pv_run_report_init(&r->rep, quiet || json, json);
+    if (tag) {
+        snprintf(r->rep.tag, sizeof r->rep.tag, "[%s] ", tag);
+        r->rep.tty = 0; /* several chips' lines interleave: no bar */
+    }
+    snprintf(r->rep.station, sizeof r->rep.station, "%s", r->station);
+
+    int rc = load(r);
+    if (rc == 0) {
+        pv_run_phase_done(&r->rep, PV_RUN_LOAD, NULL);
+        rc = provision(r);
+    }
+    pv_probe_disconnect(&r->link);
+    pv_run_finish(&r->rep, rc, rc ? r->err : NULL);
+    if (r->ledger)
+        pv_ledger_close(r->ledger);
+    if (r->ks)
+        pv_keystore_close(r->ks);
+    if (r->image) {
+        pv_wipe(r->image, r->image_len);
+        free(r->image);
+    }
+    if (r->app) {
+        pv_wipe(r->app, r->app_len);
+        free(r->app);
+    }
+    free(r->stub);
+    pv_wipe(&r->res, sizeof r->res);
+    return rc;
+}
+
+/* Several probes (gang programming): a process per chip runs one_device, so each has its own
+ * token session, ledger connection and probe, and a crash stays with its chip. The ledger's
+ * transactions keep the quota exact across them. The exit code is 0 when every chip is done,
+ * otherwise the first failing chip's (in --probe order). */
+static int gang(struct run *r, const char **probes, int n, int quiet, int json)
+{
+    pid_t pid[GANG_MAX];
+    int started = 0, failed = 0, first_bad = 0;
+    fflush(stdout);
+    fflush(stderr);
+    for (int i = 0; i < n; i++) {
+        pid[i] = fork();
+        if (pid[i] == 0) {
+            r->sp.target = probes[i];
+            int rc = one_device(r, quiet, json, probes[i]);
+            fflush(NULL);
+            _exit(rc);
+        }
+        if (pid[i] < 0) {
+            fprintf(stderr, "provision run: cannot start the run for probe %s: %s\n", probes[i],
+                    strerror(errno));
+            if (!first_bad)
+                first_bad = PV_EXIT_IO;
+            break;
+        }
+        started++;
+    }
+    for (int i = 0; i < started; i++) {
+        int st = 0;
+        while (waitpid(pid[i], &st, 0) < 0 && errno == EINTR)
+            ;
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        if (code) {
+            failed++;
+            if (!first_bad)
+                first_bad = code;
+            if (!quiet && !json)
+                fprintf(stderr, "provision run: [%s] failed (exit %d)\n", probes[i], code);
+        }
+    }
+    if (!quiet && !json)
+        fprintf(stderr, "provision run: %d chips: %d done, %d failed%s\n", n, started - failed,
+                failed + (n - started), started < n ? " (some not started)" : "");
+    return first_bad;
+}
+
 static int run(int argc, char **argv)
 {
     static struct run r;
     memset(&r, 0, sizeof r);
-    int quiet = 0, json = 0;
+    int quiet = 0, json = 0, n_probes = 0;
+    const char *probes[GANG_MAX];
     static const struct option opts[] = {
         {"recipe", required_argument, NULL, 'r'},
         {"probe", required_argument, NULL, 'p'},
@@ -694,7 +782,9 @@ static int run(int argc, char **argv)
             r.recipe_path = optarg;
             break;
         case 'p':
-            r.sp.target = optarg;
+            if (n_probes >= GANG_MAX)
+                return usage_error("too many --probe options (at most 16 chips at once)", NULL);
+            probes[n_probes++] = optarg;
             break;
         case 'c':
             if (r.sp.n_ocd_cmds >= PV_STATION_MAX_OCD_CMDS)
@@ -740,31 +830,10 @@ static int run(int argc, char **argv)
             snprintf(r.station_buf, sizeof r.station_buf, "station");
         r.station = r.station_buf;
     }
-    pv_run_report_init(&r.rep, quiet || json, json);
-    snprintf(r.rep.station, sizeof r.rep.station, "%s", r.station);
-
-    int rc = load(&r);
-    if (rc == 0) {
-        pv_run_phase_done(&r.rep, PV_RUN_LOAD, NULL);
-        rc = provision(&r);
-    }
-    pv_probe_disconnect(&r.link);
-    pv_run_finish(&r.rep, rc, rc ? r.err : NULL);
-    if (r.ledger)
-        pv_ledger_close(r.ledger);
-    if (r.ks)
-        pv_keystore_close(r.ks);
-    if (r.image) {
-        pv_wipe(r.image, r.image_len);
-        free(r.image);
-    }
-    if (r.app) {
-        pv_wipe(r.app, r.app_len);
-        free(r.app);
-    }
-    free(r.stub);
-    pv_wipe(&r.res, sizeof r.res);
-    return rc;
+    if (n_probes > 1)
+        return gang(&r, probes, n_probes, quiet, json);
+    r.sp.target = n_probes ? probes[0] : NULL;
+    return one_device(&r, quiet, json, NULL);
 }
 
 const struct pv_command pv_cmd_run = {

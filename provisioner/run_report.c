@@ -53,8 +53,8 @@ void pv_run_phase_done(struct pv_run_report *r, enum pv_run_phase p, const char 
         fprintf(r->out, "[%s] %-8s %6lld ms  %s\n", bar, names[p], (long long)r->ms[p],
                 detail ? detail : "");
     } else {
-        fprintf(r->out, "provision: %-8s done in %lld ms%s%s\n", names[p], (long long)r->ms[p],
-                detail ? ": " : "", detail ? detail : "");
+        fprintf(r->out, "%sprovision: %-8s done in %lld ms%s%s\n", r->tag, names[p],
+                (long long)r->ms[p], detail ? ": " : "", detail ? detail : "");
     }
     fflush(r->out);
 }
@@ -65,7 +65,7 @@ void pv_run_note(struct pv_run_report *r, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("provision: ", r->out);
+    fprintf(r->out, "%sprovision: ", r->tag);
     vfprintf(r->out, fmt, ap);
     fputc('\n', r->out);
     va_end(ap);
@@ -81,7 +81,7 @@ void pv_run_finish(struct pv_run_report *r, int exit_code, const char *error)
 {
     int64_t total = (int64_t)(pv_run_now_ms() - r->t0);
     if (error)
-        fprintf(stderr, "provision run: %s\n", error);
+        fprintf(stderr, "%sprovision run: %s\n", r->tag, error);
     if (r->json) {
         json_t *o = json_object(), *ph = json_object();
         put_str(o, "uid", r->uid);
@@ -113,10 +113,10 @@ void pv_run_finish(struct pv_run_report *r, int exit_code, const char *error)
         }
         json_decref(o);
     } else if (!r->quiet && exit_code == 0) {
-        printf("uid %s  batch %s  station %s  recipe %s\n", r->uid, r->batch, r->station,
+        printf("%suid %s  batch %s  station %s  recipe %s\n", r->tag, r->uid, r->batch, r->station,
                r->recipe);
-        printf("image sha256 %s\n", r->image_sha256);
-        printf("rdp %s  ledger %s  %lld ms\n", r->rdp, r->ledger_state, (long long)total);
+        printf("%simage sha256 %s\n", r->tag, r->image_sha256);
+        printf("%srdp %s  ledger %s  %lld ms\n", r->tag, r->rdp, r->ledger_state, (long long)total);
     }
     fflush(stdout);
 }

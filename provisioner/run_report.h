@@ -21,7 +21,8 @@ enum pv_run_phase {
 
 struct pv_run_report {
     int quiet, json, tty;
-    FILE *out; /* progress: stderr */
+    FILE *out;    /* progress: stderr */
+    char tag[64]; /* with several probes: "[probe] " before every line (and no bar) */
     uint64_t t0, t_phase;
     int64_t ms[PV_RUN_NPHASES]; /* -1: not reached */
     int current;                /* phase under way */

@@ -1137,6 +1137,93 @@ static void test_run_level1(void **state)
     assert_int_equal(sim_stop(&s), 0);
 }
 
+/* ---- gang programming: one run, several probes, a process per chip ---- */
+
+static void uid_hex(const uint8_t uid[12], char hex[25])
+{
+    for (int i = 0; i < 12; i++)
+        snprintf(hex + 2 * i, 3, "%02x", uid[i]);
+}
+
+/* Three chips at once, on the GDB and CMSIS-DAP backends: each ends locked with its own row,
+ * one JSON object each, the quota counted three times. */
+static void test_gang_run(void **state)
+{
+    (void)state;
+    struct sim s[3];
+    uint8_t uid[3][12];
+    char probe[3][64];
+    const char *names[3] = {"gang0", "gang1", "gang2"};
+    for (int i = 0; i < 3; i++) {
+        sim_start(&s[i], names[i], true);
+        read_uid(&s[i], uid[i]);
+        if (i < 2)
+            snprintf(probe[i], sizeof probe[i], "gdb:127.0.0.1:%d", s[i].gdb);
+        else
+            snprintf(probe[i], sizeof probe[i], "cmsis-dap:tcp:127.0.0.1:%d", s[i].dap);
+    }
+    uint32_t used = batch_used();
+    struct result res;
+    char *args[] = {"run",     "--recipe", recipe_ok,  "--probe", probe[0], "--probe", probe[1],
+                    "--probe", probe[2],   "--ledger", ledger_db, "--json", NULL};
+    provision(&res, NULL, args);
+    expect_exit(&res, 0, NULL);
+    int objects = 0;
+    for (const char *p = res.out; (p = strstr(p, "\"result\":\"ok\"")) != NULL; p++)
+        objects++;
+    assert_int_equal(objects, 3);
+    for (int i = 0; i < 3; i++) {
+        char hex[25];
+        uid_hex(uid[i], hex);
+        assert_non_null(strstr(res.out, hex));
+        assert_int_equal(sim_stop(&s[i]), 0);
+        assert_locked_chip(&s[i], uid[i]);
+    }
+    assert_int_equal(batch_used(), used + 3);
+}
+
+/* Two chips racing for the batch's last place: exactly one is provisioned and locked, the other
+ * is refused (quota) with its flash untouched; the run exits with the quota status. */
+static void test_gang_quota(void **state)
+{
+    (void)state;
+    struct sim s[2];
+    uint8_t uid[2][12];
+    char probe[2][64], r[160];
+    for (int i = 0; i < 2; i++) {
+        sim_start(&s[i], i ? "race1" : "race0", true);
+        read_uid(&s[i], uid[i]);
+        snprintf(probe[i], sizeof probe[i], "gdb:127.0.0.1:%d", s[i].gdb);
+    }
+    uint32_t used = batch_used();
+    snprintf(r, sizeof r, "%s/last-place.yaml", tmpdir);
+    write_recipe(r, sealed, 2048, used + 1, TOKEN, "product-master");
+    struct result res;
+    char *args[] = {"run",     "--recipe", r,          "--probe", probe[0],
+                    "--probe", probe[1],   "--ledger", ledger_db, NULL};
+    provision(&res, NULL, args);
+    expect_exit(&res, PV_EXIT_QUOTA, "quota");
+    assert_non_null(strstr(res.err, "2 chips: 1 done, 1 failed"));
+    int locked = 0;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sim_stop(&s[i]), 0);
+        static uint8_t flash[FLASH_SIZE];
+        uint32_t optcr;
+        read_state(s[i].state, flash, &optcr, NULL);
+        pv_ledger_row row;
+        if ((optcr >> 8 & 0xFF) == 0xCC) {
+            locked++;
+            assert_int_equal(ledger_state(uid[i], &row), PV_LEDGER_OK);
+            assert_int_equal(row.state, PV_LEDGER_LOCKED);
+        } else {
+            assert_true(all_erased(flash));
+            assert_int_not_equal(ledger_state(uid[i], &row), PV_LEDGER_OK);
+        }
+    }
+    assert_int_equal(locked, 1);
+    assert_int_equal(batch_used(), used + 1);
+}
+
 int main(void)
 {
     if (!sp_install(170))
@@ -1173,6 +1260,8 @@ int main(void)
         cmocka_unit_test(test_refuse_plain_image),
         cmocka_unit_test(test_run_with_application),
         cmocka_unit_test(test_run_level1),
+        cmocka_unit_test(test_gang_run),
+        cmocka_unit_test(test_gang_quota),
         cmocka_unit_test(test_refuse_foreign_application),
         cmocka_unit_test(test_cut_in_handshake),
         cmocka_unit_test(test_cut_in_erase),
