@@ -2,6 +2,7 @@
  * opens the front ends (remote_bitbang for OpenOCD, GDB RSP, USART1) and runs a single-threaded
  * poll() loop that interleaves CPU slices with debugger traffic. Stopping the process is power-off.
  */
+#define _GNU_SOURCE /* ppoll */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -411,10 +412,19 @@ static void print_listening(const struct frontends *fe, const char *bind)
 static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint64_t t0)
 {
     uint64_t last_dump = now_ns();
-    sigset_t sigio;
+    /* SIGTERM, SIGINT and SIGUSR1 are blocked except inside ppoll, which unblocks them
+     * atomically: one that arrives while a slice runs cannot slip in between the check of its
+     * flag and a wait with no timeout (the sim would then ignore it until the next byte). */
+    sigset_t sigio, blocked, in_wait;
     sigemptyset(&sigio);
     sigaddset(&sigio, SIGIO);
-    sigprocmask(SIG_BLOCK, &sigio, NULL);
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGIO);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &blocked, &in_wait);
+    sigaddset(&in_wait, SIGIO);
     io_chip = chip;
     for (;;) {
         if (stop_signal)
@@ -464,7 +474,9 @@ static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint
         /* Input that arrives from here on interrupts the next slice; earlier input is seen by
          * this poll. */
         chip_interrupt_clear(chip);
-        int nready = poll(fds, (nfds_t)(n_rbb + n_gdb + n_usart + n_dap), timeout);
+        struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000L};
+        int nready = ppoll(fds, (nfds_t)(n_rbb + n_gdb + n_usart + n_dap), timeout < 0 ? NULL : &ts,
+                           &in_wait);
         if (nready < 0 && errno != EINTR) {
             sim_warn("poll: %s", strerror(errno));
             return EXIT_RUNTIME;
