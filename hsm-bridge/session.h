@@ -143,7 +143,6 @@ struct pv_relay {
     bool running;         /* resumed, idle breakpoint not yet seen */
     bool live;            /* write while the stub runs (the probe must allow it) */
     bool spin;            /* PV_MBOX_F_SPIN: the stub never halts; poll its state word */
-    bool ack_unconfirmed; /* spin: the ack's write failed, maybe because the chip reset */
     bool posted_running;  /* a frame went in while the stub ran */
     uint32_t live_writes; /* frames written while the stub ran (live mode) */
     uint32_t rescued;     /* of those, frames the stub had missed and was resumed for */
@@ -198,8 +197,8 @@ struct pv_install {
     size_t app_len;
     uint32_t keyslot_addr;
     pv_keyslot keyslot; /* its uid is filled from the stub's message 1 */
-    uint8_t rdp;        /* RDP byte: 0xCC Level 2 (the final command), 0xAA Level 0, other
-                           values Level 1; below 2 the final frame also resets the chip */
+    uint8_t rdp;        /* PV_RDP_LEVEL*: Level 2 is the final command (its reset follows);
+                           below it the final frame also resets the chip */
     uint32_t nwrp;      /* nWRP bits written with the RDP byte */
     uint32_t flags;     /* PV_MBOX_F_* */
     bool live;          /* write frames while the stub runs */

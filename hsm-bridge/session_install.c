@@ -295,7 +295,7 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
     /* The final frame: RDP Level 2 (last command, after a passed verify; it resets the chip),
      * or the option bytes at Level 1 or 0 (with the write protection) and a reset. */
     k->n = pv_cmd_options(k->cmds, in->rdp, in->nwrp);
-    if (in->rdp != 0xCC)
+    if (in->rdp != PV_RDP_LEVEL2)
         k->n += pv_cmd_reset(k->cmds + k->n);
     uint32_t final_seq = s->next_seq;
     if (send_frame(k, PV_FLAG_REPLY | PV_FLAG_FINAL, res->err, sizeof res->err) ||

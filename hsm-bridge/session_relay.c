@@ -330,7 +330,6 @@ int pv_relay_ack(struct pv_relay *r, uint32_t seq)
      * finished its write (RDP Level 2 then kills the port under it): a failure here does not
      * say the ack was lost. The station confirms the lock from outside in any case (dead port,
      * or option byte and a refused flash read). */
-    if (r->link->ops->flush(r->link->p) != 0)
-        r->ack_unconfirmed = true;
+    r->link->ops->flush(r->link->p);
     return 0;
 }

@@ -53,7 +53,7 @@ static int check_identity(struct pv_session *s, const struct pv_session_expect *
     if (ex && ex->flash_kb && id->flash_kb != ex->flash_kb)
         return FAIL(s, -1, "session: chip has %u KB of flash, the recipe wants %u KB", id->flash_kb,
                     ex->flash_kb);
-    if (id->rdp != 0xAA && !(ex && ex->allow_protected))
+    if (id->rdp != PV_RDP_LEVEL0 && !(ex && ex->allow_protected))
         return FAIL(s, -1,
                     "session: chip's read protection is already on (RDP 0x%02x): it was "
                     "provisioned or locked before; refusing",

@@ -10,9 +10,12 @@
  * closes alone: dying after the lock and before `locked` is recorded leaves a dead debug port
  * and a row at verified; the rerun exits 6 naming this station's pending rows, and a person
  * confirms one (provision ledger confirm-locked, docs/ledger.md "A lock the ledger missed"). */
+#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <openssl/rand.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +36,6 @@
 #include "run_report.h"
 #include "station.h"
 
-#define RDP_LEVEL0      0xAAu
-#define RDP_LEVEL1      0xBBu /* any byte but 0xAA and 0xCC; 0xBB as in ST's examples */
-#define RDP_LEVEL2      0xCCu
 #define LOCK_CONFIRM_MS 5000
 #define GANG_MAX        16 /* chips one run provisions at once (one --probe each) */
 /* TEST ONLY, and only in the test build of provision (tests/provision-hooks, built with
@@ -147,6 +147,30 @@ static int is_sealed(const uint8_t *b, size_t n)
 
 /* Reads an image the recipe names: sealed at rest (opened in memory with the token's at-rest key)
  * or, with --allow-plain-image only, plain. what: "bootloader" or "application". */
+/* A gang's chips open the token one at a time: SoftHSM2's file store fails opens that overlap
+ * in several processes ("no token labelled ...", CKR_GENERAL_ERROR at C_Login). The turn is a
+ * byte in a pipe the gang's processes share; a process that does not give it back within 30 s
+ * (it died) no longer holds up the others. Outside a gang both are no-ops. */
+static int token_turn[2] = {-1, -1};
+
+static void token_turn_take(void)
+{
+    if (token_turn[0] < 0)
+        return;
+    struct pollfd pfd = {.fd = token_turn[0], .events = POLLIN};
+    char b;
+    while (poll(&pfd, 1, 30000) < 0 && errno == EINTR)
+        ;
+    if (pfd.revents & POLLIN)
+        (void)!read(token_turn[0], &b, 1);
+}
+
+static void token_turn_give(void)
+{
+    if (token_turn[1] >= 0)
+        (void)!write(token_turn[1], "t", 1);
+}
+
 static int load_image(struct run *r, const char *path, const char *what, uint8_t **out,
                       size_t *out_len)
 {
@@ -255,7 +279,9 @@ static int load(struct run *r)
         snprintf(r->err, sizeof r->err, "%s", kerr);
         return PV_EXIT_KEY;
     }
+    token_turn_take();
     r->ks = pv_keystore_open(&kc.cfg, kerr, sizeof kerr);
+    token_turn_give();
     pv_keys_config_wipe(&kc);
     if (!r->ks) {
         snprintf(r->err, sizeof r->err, "%s", kerr);
@@ -408,7 +434,7 @@ static int identify(struct run *r)
         snprintf(r->err, sizeof r->err, "chip %s refused: %s; nothing written", r->rep.uid, why);
         return PV_EXIT_WRONG_CHIP;
     }
-    if (r->id.rdp != 0xAA) {
+    if (r->id.rdp != PV_RDP_LEVEL0) {
         snprintf(r->err, sizeof r->err,
                  "chip %s refused: it is locked (RDP %s, option byte 0x%02x); nothing written",
                  r->rep.uid, pv_station_rdp_name(r->id.rdp), r->id.rdp);
@@ -521,7 +547,7 @@ static int confirm_lock(struct run *r)
     do {
         uint8_t b[4];
         rc = r->link.ops->read_mem(r->link.p, 0x40023C14u, b, 4);
-        if (rc == PV_PROBE_ERR_DEAD || (rc == 0 && b[1] == 0xCC))
+        if (rc == PV_PROBE_ERR_DEAD || (rc == 0 && b[1] == PV_RDP_LEVEL2))
             return 0;
         usleep(20000);
     } while (pv_run_now_ms() < end);
@@ -542,7 +568,7 @@ static int confirm_level1(struct run *r)
     uint8_t b[4] = {0};
     do {
         rc = r->link.ops->read_mem(r->link.p, 0x40023C14u, b, 4);
-        level1 = rc == 0 && b[1] != RDP_LEVEL0 && b[1] != RDP_LEVEL2;
+        level1 = rc == 0 && b[1] != PV_RDP_LEVEL0 && b[1] != PV_RDP_LEVEL2;
         if (level1 &&
             r->link.ops->read_mem(r->link.p, r->rc.layout.boot_addr, b, 4) == PV_PROBE_ERR_TARGET)
             return 0;
@@ -621,9 +647,9 @@ static int provision(struct run *r)
     in.keyslot_addr = r->rc.layout.keyslot_addr;
     in.keyslot.key_id = r->rc.keys.key_id;
     in.keyslot.key_version = r->rc.keys.key_version;
-    in.rdp = r->rc.protection.rdp_level == 2   ? RDP_LEVEL2
-             : r->rc.protection.rdp_level == 1 ? RDP_LEVEL1
-                                               : RDP_LEVEL0;
+    in.rdp = r->rc.protection.rdp_level == 2   ? PV_RDP_LEVEL2
+             : r->rc.protection.rdp_level == 1 ? PV_RDP_LEVEL1
+                                               : PV_RDP_LEVEL0;
     in.nwrp = ~r->rc.protection.write_protect & 0xFFFFFFu;
     in.flags = PV_MBOX_F_CLOCK_168;
     if (r->link.ops->mem_while_running)
@@ -715,6 +741,8 @@ static int gang(struct run *r, const char **probes, int n, int quiet, int json)
 {
     pid_t pid[GANG_MAX];
     int started = 0, failed = 0, first_bad = 0;
+    if (pipe2(token_turn, O_CLOEXEC) == 0)
+        token_turn_give();
     fflush(stdout);
     fflush(stderr);
     for (int i = 0; i < n; i++) {

@@ -590,21 +590,17 @@ static int ocd_wait_halt(pv_probe *p, int timeout_ms)
     int ms = timeout_ms > 0 ? timeout_ms : p->timeout_ms;
     /* Not `wait_halt`: OpenOCD polls the core back to back there, which keeps a CPU busy and
      * the debug link saturated while the core computes (the stub's X25519, flash writes). Not
-     * `arp_poll` and `sleep 1` in a loop either: a poll of a running core costs ~12 JTAG round
-     * trips, and every millisecond of `sleep` polls it again through OpenOCD's timer callbacks
-     * (~8 more). With background polling off for the wait, read DHCSR (~5 round trips) a
-     * millisecond apart until S_HALT, then one arp_poll takes the debug entry so OpenOCD knows
-     * the core is halted. */
-    char cmd[900];
+     * `arp_poll` in a loop either: a poll of a running core costs ~12 JTAG round trips. With
+     * background polling off (ocd_connect), read DHCSR (~5 round trips) a millisecond apart until
+     * S_HALT, then one arp_poll takes the debug entry so OpenOCD knows the core is halted. */
+    char cmd[600];
     snprintf(cmd, sizeof cmd,
              "set _pv_t [target current]; set _pv_end [expr {[ms] + %d}]; "
-             "set _pv_bg [string match {*polling: on*} [poll]]; poll off; "
-             "set _pv_e [catch {while {[$_pv_t curstate] ne {halted}} {"
+             "while {[$_pv_t curstate] ne {halted}} {"
              "if {[lindex [read_memory 0xE000EDF0 32 1] 0] & 0x20000} {$_pv_t arp_poll; "
              "if {[$_pv_t curstate] eq {halted}} break}; "
              "if {[ms] > $_pv_end} {error {timed out while waiting for target halted}}; "
-             "sleep 1}} _pv_m]; "
-             "if {$_pv_bg} {poll on}; if {$_pv_e} {error $_pv_m}",
+             "sleep 1}",
              ms);
     int rc = request_wait(p, cmd, "waiting for the core to halt", NULL, ms + p->timeout_ms);
     if (rc == PV_PROBE_ERR_TIMEOUT)

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/proto.h"
+
 /* Appends one argument for OpenOCD's spawn:ARGS, single-quoted as a POSIX shell reads it. */
 static int add_arg(char *buf, size_t cap, size_t *n, const char *a)
 {
@@ -154,7 +156,7 @@ const char *pv_station_dev_name(uint32_t dev_id)
 
 const char *pv_station_rdp_name(uint8_t rdp)
 {
-    return rdp == 0xAA ? "Level 0" : rdp == 0xCC ? "Level 2" : "Level 1";
+    return rdp == PV_RDP_LEVEL0 ? "Level 0" : rdp == PV_RDP_LEVEL2 ? "Level 2" : "Level 1";
 }
 
 int pv_station_match(const pv_recipe *r, const struct pv_probe_ident *id, char *why, size_t len)

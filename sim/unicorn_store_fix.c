@@ -14,8 +14,6 @@
 #include <stdint.h>
 #include <unicorn/unicorn.h>
 
-#include "unicorn_store_fix.h"
-
 struct uc_struct;
 struct page_collection;
 
@@ -31,7 +29,7 @@ static void decide(void)
 {
     unsigned major, minor;
     unsigned v = uc_version(&major, &minor);
-    /* uc_version: 0xMMmmpp00 with the patch level in the third byte */
+    /* uc_version: 0xMMmmppEE (major, minor, patch, release candidate / 255) */
     unsigned patch = (v >> 8) & 0xFFu;
     if (major == 2 && minor == 0 && patch <= 1) {
         mode = 1;
@@ -40,13 +38,6 @@ static void decide(void)
     real_lock = (lock_fn)dlsym(RTLD_NEXT, "page_collection_lock_arm");
     real_unlock = (unlock_fn)dlsym(RTLD_NEXT, "page_collection_unlock_arm");
     mode = 2;
-}
-
-bool sim_unicorn_store_fix_active(void)
-{
-    if (!mode)
-        decide();
-    return mode == 1;
 }
 
 /* The names and argument lists are Unicorn 2.0.x's (qemu/accel/tcg/translate-all.c, built for

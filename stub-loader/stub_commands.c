@@ -11,7 +11,6 @@
 #include "stub.h"
 #include "stub_platform.h"
 
-#define RDP_LEVEL2     0xCCu
 #define ANY_LEN        0xFFFFu
 #define PV_KEYSLOT_UID 16 /* offset of the UID in an encoded slot (keyslot.h) */
 
@@ -55,7 +54,7 @@ static int erase(uint32_t a, uint32_t len, uint32_t *detail)
 
 static int options(struct stub *s, uint8_t rdp, uint32_t nwrp, int final_last)
 {
-    if (rdp == RDP_LEVEL2) {
+    if (rdp == PV_RDP_LEVEL2) {
         if (!final_last)
             return PV_ST_ORDER;
         if (!s->verified)

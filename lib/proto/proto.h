@@ -44,6 +44,12 @@
 #define PV_MBOX_F_CLOCK_168 0x1u /* the stub may run the core at 168 MHz from the PLL */
 #define PV_MBOX_F_SPIN      0x2u /* idle by polling the slots, not by halting on BKPT */
 
+/* RDP bytes (FLASH_OPTCR[15:8]) as the options command and the station use them: any byte but
+ * Level 0's and Level 2's is Level 1; 0xBB as in ST's examples. */
+#define PV_RDP_LEVEL0 0xAAu
+#define PV_RDP_LEVEL1 0xBBu
+#define PV_RDP_LEVEL2 0xCCu
+
 #define PV_SLOT_MIN 256u
 #define PV_SLOT_MAX 16384u
 /* What the stub may occupy in SRAM in all: image, bss, stack, mailbox and both slots. */
