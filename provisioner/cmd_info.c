@@ -9,7 +9,7 @@
 
 #include "../hsm-bridge/ledger.h"
 #include "commands.h"
-#include "recipe.h"
+#include "../hsm-bridge/recipe.h"
 #include "station.h"
 
 static void help(FILE *out)

@@ -14,7 +14,7 @@
 #include "../hsm-bridge/keystore.h"
 #include "../hsm-bridge/p11.h"
 #include "commands.h"
-#include "keys_config.h"
+#include "../hsm-bridge/keys_config.h"
 
 static void help(FILE *out)
 {
@@ -277,7 +277,7 @@ static int do_seal(const struct opts *o, const pv_recipe *r, const char *in, con
         pv_keys_open(r, o->module, o->pin_file, o->dev, PV_KEYS_AT_REST, err, sizeof err, &ex);
     if (!ks) {
         fprintf(stderr, "provision keys seal: %s\n", err);
-        return ex;
+        return ex ? PV_EXIT_IO : PV_EXIT_KEY;
     }
     if (pv_keystore_seal_file(ks, in, out) != 0) {
         const char *e = pv_keystore_error(ks);
@@ -314,7 +314,7 @@ static int do_export(const struct opts *o, const pv_recipe *r)
     pv_keystore *ks = pv_keys_open(r, o->module, o->pin_file, o->dev, which, err, sizeof err, &ex);
     if (!ks) {
         fprintf(stderr, "provision keys export: %s\n", err);
-        return ex;
+        return ex ? PV_EXIT_IO : PV_EXIT_KEY;
     }
     uint8_t pub[32], priv[32];
     int rc = strcmp(o->key, "signing") == 0 ? pv_keystore_signer_public(ks, pub)

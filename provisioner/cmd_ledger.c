@@ -15,8 +15,8 @@
 #include "../hsm-bridge/ledger.h"
 #include "../hsm-bridge/ledger_ed25519.h"
 #include "commands.h"
-#include "keys_config.h"
-#include "recipe.h"
+#include "../hsm-bridge/keys_config.h"
+#include "../hsm-bridge/recipe.h"
 
 static void help(FILE *out)
 {
@@ -304,7 +304,7 @@ static int confirm_locked(pv_ledger *l, const struct confirm_opts *o)
         pv_keys_open(&rc, o->module, o->pin_file, 0, PV_KEYS_AUDIT, kerr, sizeof kerr, &kex);
     if (!ks) {
         fprintf(stderr, "provision ledger confirm-locked: %s; nothing written\n", kerr);
-        return kex;
+        return kex ? PV_EXIT_IO : PV_EXIT_KEY;
     }
     char kid[PV_LEDGER_KEY_ID_LEN];
     if (pv_keys_audit_key_id(ks, kid) != 0) {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "recipe.h"
+#include "../hsm-bridge/recipe.h"
 
 static void help(FILE *out)
 {

@@ -31,8 +31,8 @@
 #include "crypto/wipe.h"
 #include "image/image.h"
 #include "image/layout.h"
-#include "keys_config.h"
-#include "recipe.h"
+#include "../hsm-bridge/keys_config.h"
+#include "../hsm-bridge/recipe.h"
 #include "run_report.h"
 #include "station.h"
 

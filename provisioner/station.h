@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "probe.h"
-#include "recipe.h"
+#include "../hsm-bridge/recipe.h"
 
 #define PV_STATION_PROBE_TIMEOUT_MS 20000
 #define PV_STATION_MAX_OCD_CMDS     16u

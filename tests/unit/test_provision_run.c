@@ -18,7 +18,7 @@
 #include "../../hsm-bridge/ledger.h"
 #include "../../hsm-bridge/ledger_ed25519.h"
 #include "../../provisioner/commands.h"
-#include "../../provisioner/keys_config.h"
+#include "../../hsm-bridge/keys_config.h"
 #include "../../provisioner/probe.h"
 #include <openssl/evp.h>
 #include <sqlite3.h>

@@ -12,8 +12,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "../../provisioner/keys_config.h"
-#include "../../provisioner/recipe.h"
+#include "../../hsm-bridge/keys_config.h"
+#include "../../hsm-bridge/recipe.h"
 #include "image/layout.h"
 #include "sim_process.h"
 

@@ -1,7 +1,7 @@
 /* What the recipe checks know about STM32F4 parts: DEV_ID, flash sizes, SRAM, and the flash
  * sector map (RM0090 Table 6; /work/shared/docs/STM32F4-FACTS.md §5.3). */
-#ifndef PV_PROVISIONER_RECIPE_CHIP_H
-#define PV_PROVISIONER_RECIPE_CHIP_H
+#ifndef PV_HSM_BRIDGE_RECIPE_CHIP_H
+#define PV_HSM_BRIDGE_RECIPE_CHIP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -2,13 +2,13 @@
  * the key labels of the recipe's `keys:` section, the at-rest key's label, and the user and SO
  * PINs (from a file, the environment, or - only when asked for - the development defaults).
  * `provision keys` and `provision run` share it so they find the same keys. */
-#ifndef PV_PROVISIONER_KEYS_CONFIG_H
-#define PV_PROVISIONER_KEYS_CONFIG_H
+#ifndef PV_HSM_BRIDGE_KEYS_CONFIG_H
+#define PV_HSM_BRIDGE_KEYS_CONFIG_H
 
 #include <stddef.h>
 
-#include "../hsm-bridge/keystore.h"
-#include "../hsm-bridge/ledger_ed25519.h"
+#include "keystore.h"
+#include "ledger_ed25519.h"
 #include "recipe.h"
 
 #define PV_KEYS_PIN_ENV    "PROVISION_PIN"    /* the token's user PIN */
@@ -51,10 +51,10 @@ enum {
 };
 
 /* Opens the recipe's token with only the keys in `which` (PV_KEYS_* bits), so a command needs
- * (and checks) only the keys it uses. NULL on failure: err says why, and *ex is the exit code
- * (PV_EXIT_IO for an unreadable --pin-file, else PV_EXIT_KEY). */
+ * (and checks) only the keys it uses. NULL on failure: err says why, and *pin_unreadable is 1
+ * when the PIN file could not be read (else 0). */
 pv_keystore *pv_keys_open(const pv_recipe *r, const char *module, const char *pin_file, int dev,
-                          unsigned which, char *err, size_t err_len, int *ex);
+                          unsigned which, char *err, size_t err_len, int *pin_unreadable);
 
 /* The ledger's key id for the token's audit key: the fingerprint of its public half
  * ("ed25519:..."), so that anyone holding the exported PEM (`provision keys export --key audit`)

@@ -1,7 +1,6 @@
 /* Recipe + PINs -> keystore configuration (keys_config.h). */
 #include "keys_config.h"
 
-#include "commands.h"
 
 #include <openssl/evp.h>
 
@@ -96,11 +95,11 @@ int pv_keys_audit_key_id(pv_keystore *ks, char out[PV_LEDGER_KEY_ID_LEN])
 }
 
 pv_keystore *pv_keys_open(const pv_recipe *r, const char *module, const char *pin_file, int dev,
-                          unsigned which, char *err, size_t err_len, int *ex)
+                          unsigned which, char *err, size_t err_len, int *pin_unreadable)
 {
     struct pv_keys_config k;
     if (pv_keys_config_init(&k, r, module, pin_file, dev, err, err_len) != 0) {
-        *ex = pin_file ? PV_EXIT_IO : PV_EXIT_KEY;
+        *pin_unreadable = pin_file != NULL;
         return NULL;
     }
     struct pv_keystore_config c = {
@@ -117,6 +116,6 @@ pv_keystore *pv_keys_open(const pv_recipe *r, const char *module, const char *pi
         c.audit_label = k.cfg.audit_label;
     pv_keystore *ks = pv_keystore_open(&c, err, err_len);
     pv_keys_config_wipe(&k);
-    *ex = ks ? PV_EXIT_OK : PV_EXIT_KEY;
+    *pin_unreadable = 0;
     return ks;
 }

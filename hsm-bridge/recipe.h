@@ -9,8 +9,8 @@
  *
  * Loading is libcyaml's; positions come from a libyaml pass over the same bytes that walks the
  * same libcyaml schema (recipe_yaml.h), so the schema exists once. */
-#ifndef PV_PROVISIONER_RECIPE_H
-#define PV_PROVISIONER_RECIPE_H
+#ifndef PV_HSM_BRIDGE_RECIPE_H
+#define PV_HSM_BRIDGE_RECIPE_H
 
 #include <stdarg.h>
 #include <stddef.h>

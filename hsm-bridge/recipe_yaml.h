@@ -5,8 +5,8 @@
  * lengths) with its position. It also records where each field is, so the semantic checks in
  * recipe.c can point at the field they complain about. libcyaml itself reports only the first
  * error, without a reliable position. */
-#ifndef PV_PROVISIONER_RECIPE_YAML_H
-#define PV_PROVISIONER_RECIPE_YAML_H
+#ifndef PV_HSM_BRIDGE_RECIPE_YAML_H
+#define PV_HSM_BRIDGE_RECIPE_YAML_H
 
 #include <stddef.h>
 
