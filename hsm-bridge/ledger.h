@@ -51,6 +51,10 @@ enum pv_ledger_rc {
     PV_LEDGER_E_DB = -7,          /* SQLite refused (disk, lock timeout, corrupt file) */
     PV_LEDGER_E_ARG = -8,         /* a NULL, empty or too long argument */
     PV_LEDGER_E_CHAIN = -9,       /* verify: the audit log or a table is not what was written */
+    PV_LEDGER_E_LEASED = -10,     /* the row is leased to another station's session (not yet
+                                     expired); nothing written */
+    PV_LEDGER_E_REVOKED = -11,    /* station: revoked; nothing written */
+    PV_LEDGER_E_EXISTS = -12,     /* station: the name is enrolled already; nothing written */
 };
 
 /* Signs the 32-byte entry hash: writes at most *sig_len bytes to sig and sets *sig_len. 0 on
@@ -76,7 +80,21 @@ typedef struct pv_ledger_details {
     const char *image_digest; /* hex SHA-256 of what was written (written, verified) */
     int has_key;              /* keyed: the key slot's key_id / key_version */
     uint32_t key_id, key_version;
+    unsigned rdp_level; /* locked: the RDP level reached (1 or 2; 0 for a Level 0 recipe) */
 } pv_ledger_details;
+
+/* Who acts, for every write from now on (pv_ledger_set_actor): the station (on the bridge, the
+ * name in its client certificate) and the session holding the row's lease. A row in progress is
+ * leased to one station and one session: reserve takes the lease (or takes over the same
+ * station's earlier, dead session; or an expired lease of anyone's), and advance and fail refuse
+ * with PV_LEDGER_E_LEASED a session that does not hold it. Reaching locked, or a failure, ends
+ * the lease. Without an actor (local tools) no lease is taken or checked. */
+#define PV_LEDGER_LEASE_DEFAULT_S 300u
+typedef struct pv_ledger_actor {
+    const char *station; /* 1..63 of [A-Za-z0-9._-] */
+    const char *session; /* the lease holder: 1..63 of [0-9a-f] */
+    uint32_t lease_s;    /* how long a lease taken now lasts; 0: PV_LEDGER_LEASE_DEFAULT_S */
+} pv_ledger_actor;
 
 typedef struct pv_ledger_row {
     int64_t id;
@@ -94,7 +112,23 @@ typedef struct pv_ledger_row {
     unsigned attempts; /* reservations: 1 + resumes */
     unsigned failures;
     char last_failure[PV_LEDGER_TEXT_MAX + PV_LEDGER_REASON_MAX]; /* "phase: reason" or "" */
+    unsigned rdp_level;                     /* the level reached once locked, else 0 */
+    char lease_station[PV_LEDGER_TEXT_MAX]; /* "" when no lease is held */
+    char lease_session[PV_LEDGER_TEXT_MAX];
+    char lease_until[32]; /* UTC ISO 8601 */
 } pv_ledger_row;
+
+/* An enrolled station (the bridge's registry of client certificates). */
+#define PV_LEDGER_RIGHTS_MAX 1024u
+typedef struct pv_ledger_station {
+    char name[PV_LEDGER_TEXT_MAX];     /* the certificate's CN; 1..63 of [A-Za-z0-9._-] */
+    char cert_sha256[65];              /* hex SHA-256 of the DER certificate issued */
+    char serial[65];                   /* hex serial of that certificate */
+    char rights[PV_LEDGER_RIGHTS_MAX]; /* space-separated "PRODUCT/BATCH"; BATCH may be "*" */
+    char enrolled_at[32];
+    char revoked_at[32]; /* "" while active */
+    char revoke_reason[PV_LEDGER_REASON_MAX];
+} pv_ledger_station;
 
 typedef struct pv_ledger pv_ledger;
 
@@ -108,6 +142,8 @@ pv_ledger *pv_ledger_open(const char *path, unsigned flags, char *err, size_t er
 void pv_ledger_close(pv_ledger *l);
 /* The signer for every write from now on; NULL removes it (reads still work). Copied. */
 void pv_ledger_set_signer(pv_ledger *l, const pv_ledger_signer *s);
+/* The actor for every write from now on (copied); NULL: none (no lease checks). */
+void pv_ledger_set_actor(pv_ledger *l, const pv_ledger_actor *who);
 /* The last failure's message ("" after a success). */
 const char *pv_ledger_error(const pv_ledger *l);
 /* The SQLite connection, for diagnostics and tests (PRAGMA checks). */
@@ -163,6 +199,25 @@ typedef struct pv_ledger_verify_report {
  * PV_LEDGER_E_CHAIN with rep naming the first problem. */
 int pv_ledger_verify_chain(pv_ledger *l, pv_ledger_verify_fn verify, void *ctx,
                            pv_ledger_verify_report *rep);
+
+/* ---- stations (audited like every other change) ---- */
+/* Adds s (enrolled_at and revoked_at are set here). PV_LEDGER_E_EXISTS if the name is enrolled
+ * and not revoked; a revoked name may be enrolled again (a new certificate). */
+int pv_ledger_station_enroll(pv_ledger *l, const pv_ledger_station *s);
+/* PV_LEDGER_E_UNKNOWN if never enrolled. */
+int pv_ledger_station_get(pv_ledger *l, const char *name, pv_ledger_station *out);
+int pv_ledger_station_list(pv_ledger *l, int (*fn)(void *ctx, const pv_ledger_station *s),
+                           void *ctx);
+/* PV_LEDGER_E_UNKNOWN, or PV_LEDGER_E_REVOKED if revoked already (nothing written). */
+int pv_ledger_station_revoke(pv_ledger *l, const char *name, const char *by, const char *reason);
+
+/* ---- figures for the bridge's metrics ---- */
+/* Calls fn for every batch with its quota and devices counted. */
+int pv_ledger_batches(pv_ledger *l,
+                      int (*fn)(void *ctx, const char *batch, uint32_t quota, uint32_t used),
+                      void *ctx);
+/* counts[state] = rows in each state (index PV_LEDGER_RESERVED..PV_LEDGER_LOCKED; 0 unused). */
+int pv_ledger_state_counts(pv_ledger *l, int64_t counts[6]);
 
 const char *pv_ledger_state_name(pv_ledger_state s);
 /* "reserved" -> PV_LEDGER_RESERVED; 0 if not a state name. */
