@@ -1,4 +1,15 @@
-# hsm-bridge/: the trusted side as a library (session driver, keystore, ledger); `provision` links
-# it in-process, the networked bridge will wrap the same code.
-BRIDGE_SRCS := $(sort $(wildcard hsm-bridge/*.c))
-BRIDGE_OBJS := $(patsubst %.c,$(HOSTDIR)/%.o,$(BRIDGE_SRCS))
+# hsm-bridge/: the trusted side. Its library (bridge, session, keystore, ledger, recipes) is
+# linked by `hsm-bridge` and, for the in-process mode, by `provision`; the server (server_*.c,
+# the HTTP and TLS layer) and main.c (the CLI) only by `hsm-bridge`.
+BRIDGE_SRCS        := $(sort $(wildcard hsm-bridge/*.c))
+BRIDGE_SERVER_SRCS := $(filter hsm-bridge/main.c hsm-bridge/server_%.c hsm-bridge/cmd_%.c,$(BRIDGE_SRCS))
+BRIDGE_OBJS        := $(patsubst %.c,$(HOSTDIR)/%.o,$(filter-out $(BRIDGE_SERVER_SRCS),$(BRIDGE_SRCS)))
+BRIDGE_SERVER_OBJS := $(patsubst %.c,$(HOSTDIR)/%.o,$(BRIDGE_SERVER_SRCS))
+BRIDGE_BIN         := $(HOSTDIR)/bin/hsm-bridge
+BRIDGE_LIBS        := -levent -levent_openssl -lssl -lcrypto -ljansson -lcyaml -lyaml -lsqlite3
+
+$(BRIDGE_BIN): $(BRIDGE_SERVER_OBJS) $(BRIDGE_OBJS) $(HOST_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) $^ $(BRIDGE_LIBS) -o $@
+
+HOST_PROGRAMS += $(if $(wildcard hsm-bridge/main.c),$(BRIDGE_BIN))

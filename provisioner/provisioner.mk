@@ -39,3 +39,6 @@ $(HOSTDIR)/tests/test_probe_backends: | $(HOSTDIR)/bin/sim
 $(HOSTDIR)/tests/test_provision_run: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
 # The keystore's test runs `provision keys` too (added by the keystore helper).
 $(HOSTDIR)/tests/test_keystore: | $(PROV_BIN)
+# The bridge client (provisioner/bridge_client.c: libcurl over OpenSSL, mutual TLS).
+PROV_LIBS += -lcurl
+$(HOSTDIR)/tests/test_%: TEST_LIBS += -lcurl
