@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../hsm-bridge/session.h"
+#include "../provisioner/install_inproc.h"
 #include "crypto/sha256.h"
 #include "crypto/x25519.h"
 #include "unit/sim_process.h"

@@ -22,7 +22,7 @@
 #include "image/layout.h"
 #include "ledger.h"
 
-#define PV_BRIDGE_SESSION_ID_LEN 33  /* 32 hex digits + NUL */
+#define PV_BRIDGE_SESSION_ID_LEN 33 /* 32 hex digits + NUL */
 #define PV_BRIDGE_PRODUCTS_MAX   32u
 #define PV_BRIDGE_TTL_DEFAULT_S  120u
 #define PV_BRIDGE_SESSIONS_MAX   256u /* sessions in flight in one bridge */
@@ -31,8 +31,8 @@ typedef struct pv_bridge pv_bridge;
 
 /* Why a call refused: status and error are the protocol's (docs/bridge-protocol.md, "Errors"). */
 struct pv_bridge_err {
-    int status;      /* 400, 403, 404, 409, 410, 422, 500 */
-    char error[40];  /* "no_rights", "uid_mismatch", ... */
+    int status;     /* 400, 403, 404, 409, 410, 422, 500 */
+    char error[40]; /* "no_rights", "uid_mismatch", ... */
     char reason[512];
 };
 
@@ -41,9 +41,9 @@ struct pv_bridge_err {
 struct pv_bridge_config {
     const char *recipes[PV_BRIDGE_PRODUCTS_MAX]; /* recipe files: the authoritative products */
     unsigned n_recipes;
-    const char *module;   /* PKCS#11 module (NULL: SoftHSM2's) */
-    const char *pin_file; /* the token's user PIN (NULL: $PROVISION_PIN) */
-    const char *ledger;   /* ledger URL: a path, sqlite:PATH or postgresql://... */
+    const char *module;     /* PKCS#11 module (NULL: SoftHSM2's) */
+    const char *pin_file;   /* the token's user PIN (NULL: $PROVISION_PIN) */
+    const char *ledger;     /* ledger URL: a path, sqlite:PATH or postgresql://... */
     unsigned session_ttl_s; /* 0: PV_BRIDGE_TTL_DEFAULT_S */
     int allow_plain_images; /* development only: images not sealed at rest */
     int local;              /* in-process mode: every product open to the (one) station, no
@@ -127,8 +127,8 @@ int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char
                     char session_id[PV_BRIDGE_SESSION_ID_LEN], struct pv_bridge_err *e);
 /* The stub's reply to the verify frame: records written and verified, emits the final frame. */
 int pv_bridge_verified(pv_bridge *b, const struct pv_bridge_station *st, const char *session_id,
-                       const uint8_t *reply, size_t reply_len, pv_bridge_frame_sink sink,
-                       void *ctx, struct pv_bridge_err *e);
+                       const uint8_t *reply, size_t reply_len, pv_bridge_frame_sink sink, void *ctx,
+                       struct pv_bridge_err *e);
 /* The stub's reply to the final frame and what the station observed after the reset: records
  * locked at the observed level when it is the recipe's, else a failed lock. Ends the session. */
 int pv_bridge_lock(pv_bridge *b, const struct pv_bridge_station *st, const char *session_id,

@@ -1,16 +1,14 @@
-/* One whole install with the RAM stub, as the reference trusted side runs it: key exchange, the
- * flash regions (whole sectors around the image and the key slot), erase, the image in as few
- * frames as the slots allow, the key slot, verify of both (the stub compares the digests itself),
- * and the final frame: RDP Level 2 (or a plain reset), acknowledged so the stub resets the chip.
- * Commands are packed into frames up to the slot's capacity; only the key-slot-and-verify frame
- * and the final frame ask for a reply, so the image costs one wait per two frames. */
+/* The trusted side's install, message by message (install_frames.h). Commands are packed into
+ * frames up to the slot's capacity; only the key-slot-and-verify frame and the final frame ask
+ * for a reply. */
+#include "install_frames.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto/sha256.h"
 #include "crypto/wipe.h"
-#include "session.h"
 
 #define FLASH_BASE 0x08000000u
 
@@ -43,7 +41,8 @@ static int sectors_of(uint16_t flash_kb, uint32_t addr, size_t len, struct pv_re
 
 struct packer {
     struct pv_session *s;
-    struct pv_relay *r;
+    pv_frame_sink sink;
+    void *ctx;
     uint8_t cmds[PV_SLOT_MAX];
     size_t n, cap;
     uint32_t frames;
@@ -52,7 +51,6 @@ struct packer {
 static int send_frame(struct packer *k, uint8_t flags, char *err, size_t err_len)
 {
     uint8_t frame[PV_SLOT_MAX];
-    uint32_t seq = k->s->next_seq;
     int len = pv_session_seal(k->s, k->cmds, k->n, flags, frame, sizeof frame);
     pv_wipe(k->cmds, k->n); /* may hold a PSK */
     k->n = 0;
@@ -61,8 +59,11 @@ static int send_frame(struct packer *k, uint8_t flags, char *err, size_t err_len
         return -1;
     }
     k->frames++;
-    if (pv_relay_post(k->r, seq, frame, (size_t)len)) {
-        snprintf(err, err_len, "%s", k->r->err);
+    int rc = k->sink(k->ctx, frame, (size_t)len);
+    pv_wipe(frame, (size_t)len);
+    if (rc) {
+        snprintf(err, err_len, "install: the frame sink stopped at frame %u",
+                 (unsigned)(k->s->next_seq - 1));
         return -1;
     }
     return 0;
@@ -75,31 +76,6 @@ static int add(struct packer *k, const uint8_t *cmd, size_t len, char *err, size
         return -1;
     memcpy(k->cmds + k->n, cmd, len);
     k->n += len;
-    return 0;
-}
-
-/* Reads the reply to the frame just sent and requires success. */
-static int expect_ok(struct pv_session *s, struct pv_relay *r, size_t expect,
-                     struct pv_install_result *res)
-{
-    uint8_t buf[PV_TRAILER_LEN + PV_MBOX_REPLY_MAX];
-    size_t len;
-    if (pv_relay_sync(r, &res->status, buf, sizeof buf, expect, &len)) {
-        snprintf(res->err, sizeof res->err, "%s", r->err);
-        return -1;
-    }
-    if (len && pv_session_open(s, buf, len, &res->reply)) {
-        snprintf(res->err, sizeof res->err, "%s", s->err);
-        return -1;
-    }
-    if (res->status.state == PV_STATE_FAILED || !len || res->reply.status != PV_ST_OK) {
-        int st = len ? res->reply.status : res->status.status;
-        snprintf(res->err, sizeof res->err,
-                 "install: stub stopped at frame %u, command %u: %s (detail 0x%08x)",
-                 (unsigned)res->status.done, len ? res->reply.index : 0, pv_status_name(st),
-                 (unsigned)(len ? res->reply.detail : res->status.detail));
-        return -1;
-    }
     return 0;
 }
 
@@ -169,52 +145,77 @@ static int add_verify(struct packer *k, uint8_t *cmd, uint32_t addr, const uint8
     return add(k, cmd, pv_cmd_verify(cmd, addr, (uint32_t)padded, digest), err, err_len);
 }
 
-/* Everything one install holds: the session keys, the relay, the frame being packed. */
-struct install_ctx {
+struct pv_install_frames {
     struct pv_session s;
-    struct pv_relay r;
     struct packer k;
+    struct pv_reply reply;
+    uint32_t verify_seq, final_seq; /* the frames whose replies are awaited; 0: none */
+    int verified;
+    uint8_t rdp;
+    uint32_t nwrp;
+    char err[256];
 };
 
-int pv_session_install(pv_probe_link *link, const struct pv_install *in,
-                       struct pv_install_result *res)
+#define FAIL(f, ...) (snprintf((f)->err, sizeof(f)->err, __VA_ARGS__), -1)
+
+struct pv_install_frames *pv_install_frames_new(void)
 {
-    /* On the heap, not static: installs on several probes may run at once (gang programming). */
-    struct install_ctx *c = calloc(1, sizeof *c);
-    if (!c) {
-        memset(res, 0, sizeof *res);
-        snprintf(res->err, sizeof res->err, "install: out of memory");
-        return -1;
-    }
-    struct pv_session *s = &c->s;
-    struct pv_relay *r = &c->r;
-    struct packer *k = &c->k;
-    uint8_t msg1[128], frame[512], cmd[PV_CMD_HDR + PV_KEYSLOT_LEN], digest[32];
-    uint8_t slot[PV_KEYSLOT_LEN];
-    size_t msg1_len;
-    int rc = -1;
-    memset(res, 0, sizeof *res);
-    r->live = in->live;
-    r->hook = in->hook;
-    r->hook_ctx = in->hook_ctx;
-    r->observe = in->observe;
-    r->observe_ctx = in->observe_ctx;
-    if (pv_session_init(s, in->bridge_priv)) {
-        snprintf(res->err, sizeof res->err, "%s", s->err);
-        return -1;
-    }
-    if (pv_relay_start(r, link, in->stub, in->bridge_pub, in->host_entropy, in->flags, msg1,
-                       sizeof msg1, &msg1_len)) {
-        snprintf(res->err, sizeof res->err, "%s", r->err);
-        goto out;
-    }
-    if (pv_session_accept(s, msg1, msg1_len, &in->expect)) {
-        snprintf(res->err, sizeof res->err, "%s", s->err);
-        goto out;
-    }
-    res->id = s->id;
-    if (in->progress)
-        in->progress(in->station_ctx, PV_INSTALL_STUB);
+    return calloc(1, sizeof(struct pv_install_frames));
+}
+
+void pv_install_frames_free(struct pv_install_frames *f)
+{
+    if (!f)
+        return;
+    pv_session_end(&f->s);
+    pv_wipe(f, sizeof *f);
+    free(f);
+}
+
+const char *pv_install_frames_error(const struct pv_install_frames *f)
+{
+    return f->err;
+}
+
+uint32_t pv_install_frames_count(const struct pv_install_frames *f)
+{
+    return f->k.frames;
+}
+
+const struct pv_reply *pv_install_frames_reply(const struct pv_install_frames *f)
+{
+    return &f->reply;
+}
+
+int pv_install_frames_accept(struct pv_install_frames *f, const uint8_t static_priv[32],
+                             const uint8_t *msg1, size_t msg1_len,
+                             const struct pv_session_expect *ex, struct pv_stub_identity *id)
+{
+    if (pv_session_init(&f->s, static_priv) || pv_session_accept(&f->s, msg1, msg1_len, ex))
+        return FAIL(f, "%s", f->s.err);
+    *id = f->s.id;
+    return 0;
+}
+
+int pv_install_frames_begin(struct pv_install_frames *f, const struct pv_install_spec *in,
+                            pv_frame_sink sink, void *ctx)
+{
+    struct pv_session *s = &f->s;
+    struct packer *k = &f->k;
+    uint8_t frame[512], cmd[PV_CMD_HDR + PV_KEYSLOT_LEN], digest[32], slot[PV_KEYSLOT_LEN];
+    if (!s->id.version || s->established || f->verify_seq)
+        return FAIL(f, "install: begin out of order (message 1 not accepted, or begun already)");
+    if (in->slot_size < PV_SLOT_MIN || in->slot_size > PV_SLOT_MAX)
+        return FAIL(f, "install: slot size %u outside %u..%u", (unsigned)in->slot_size, PV_SLOT_MIN,
+                    PV_SLOT_MAX);
+    f->rdp = in->rdp;
+    f->nwrp = in->nwrp;
+    k->s = s;
+    k->sink = sink;
+    k->ctx = ctx;
+    k->n = 0;
+    k->frames = 0;
+    k->cap = pv_frame_capacity(in->slot_size);
 
     /* Regions: the sectors of the images and of the key slot, merged where they touch. */
     struct pv_region reg[3], one;
@@ -233,92 +234,91 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
         else
             nreg = 99;
     }
-    if (nreg > 3) {
-        snprintf(res->err, sizeof res->err,
-                 "install: an image (0x%08x, %zu bytes; application 0x%08x, %zu bytes) or the key "
-                 "slot (0x%08x) is outside the chip's %u KB of flash",
-                 (unsigned)in->image_addr, in->image_len, (unsigned)in->app_addr,
-                 in->app ? in->app_len : 0, (unsigned)in->keyslot_addr, s->id.flash_kb);
-        goto out;
-    }
+    if (nreg > 3)
+        return FAIL(f,
+                    "install: an image (0x%08x, %zu bytes; application 0x%08x, %zu bytes) or the "
+                    "key slot (0x%08x) is outside the chip's %u KB of flash",
+                    (unsigned)in->image_addr, in->image_len, (unsigned)in->app_addr,
+                    in->app ? in->app_len : 0, (unsigned)in->keyslot_addr, s->id.flash_kb);
     int n = pv_session_grant(s, reg, nreg, frame, sizeof frame);
-    if (n < 0 || pv_relay_post(r, 1, frame, (size_t)n)) {
-        snprintf(res->err, sizeof res->err, "%s", n < 0 ? s->err : r->err);
-        goto out;
-    }
+    if (n < 0)
+        return FAIL(f, "%s", s->err);
+    if (sink(ctx, frame, (size_t)n))
+        return FAIL(f, "install: the frame sink stopped at message 2");
 
-    /* Erase, image, key slot, verify: as few frames as the slots allow. */
-    k->s = s;
-    k->r = r;
-    k->n = 0;
-    k->frames = 0;
-    k->cap = pv_frame_capacity(r->slot_size);
+    /* Erase, images, key slot, verify: as few frames as the slots allow. */
     for (unsigned i = 0; i < nreg; i++)
-        if (add(k, cmd, pv_cmd_erase(cmd, reg[i].addr, reg[i].len), res->err, sizeof res->err))
-            goto out;
-    if (in->progress)
-        in->progress(in->station_ctx, PV_INSTALL_ERASE);
-    if (add_image(k, in->image_addr, in->image, in->image_len, res->err, sizeof res->err) ||
-        (in->app && add_image(k, in->app_addr, in->app, in->app_len, res->err, sizeof res->err)))
-        goto out;
+        if (add(k, cmd, pv_cmd_erase(cmd, reg[i].addr, reg[i].len), f->err, sizeof f->err))
+            return -1;
+    if (add_image(k, in->image_addr, in->image, in->image_len, f->err, sizeof f->err) ||
+        (in->app && add_image(k, in->app_addr, in->app, in->app_len, f->err, sizeof f->err)))
+        return -1;
     /* The key slot and the verifies get a frame of their own: the one the stub answers. */
-    if (k->n && send_frame(k, 0, res->err, sizeof res->err))
-        goto out;
-    if (in->progress)
-        in->progress(in->station_ctx, PV_INSTALL_WRITE);
+    if (k->n && send_frame(k, 0, f->err, sizeof f->err))
+        return -1;
     pv_keyslot ks = in->keyslot;
     memcpy(ks.uid, s->id.uid, sizeof ks.uid);
     pv_keyslot_encode(slot, &ks);
     pv_wipe(&ks, sizeof ks);
-    if (add(k, cmd, pv_cmd_keyslot(cmd, in->keyslot_addr, slot), res->err, sizeof res->err))
-        goto out;
+    int rc = add(k, cmd, pv_cmd_keyslot(cmd, in->keyslot_addr, slot), f->err, sizeof f->err);
     pv_wipe(cmd, sizeof cmd);
-    if (add_verify(k, cmd, in->image_addr, in->image, in->image_len, res->err, sizeof res->err) ||
-        (in->app &&
-         add_verify(k, cmd, in->app_addr, in->app, in->app_len, res->err, sizeof res->err)))
-        goto out;
     pv_sha256(digest, slot, sizeof slot);
     pv_wipe(slot, sizeof slot);
-    if (add(k, cmd, pv_cmd_verify(cmd, in->keyslot_addr, PV_KEYSLOT_LEN, digest), res->err,
-            sizeof res->err) ||
-        send_frame(k, PV_FLAG_REPLY, res->err, sizeof res->err) ||
-        expect_ok(s, r, PV_REPLY_HDR + PV_NOISE_TAGLEN, res))
-        goto out;
-    if (in->progress)
-        in->progress(in->station_ctx, PV_INSTALL_VERIFY);
-    if (in->before_final && in->before_final(in->station_ctx)) {
-        snprintf(res->err, sizeof res->err,
-                 "install: stopped before the final frame by the station (nothing locked)");
-        goto out;
-    }
+    if (rc || add_verify(k, cmd, in->image_addr, in->image, in->image_len, f->err, sizeof f->err) ||
+        (in->app &&
+         add_verify(k, cmd, in->app_addr, in->app, in->app_len, f->err, sizeof f->err)) ||
+        add(k, cmd, pv_cmd_verify(cmd, in->keyslot_addr, PV_KEYSLOT_LEN, digest), f->err,
+            sizeof f->err))
+        return -1;
+    f->verify_seq = s->next_seq;
+    return send_frame(k, PV_FLAG_REPLY, f->err, sizeof f->err);
+}
 
-    /* The final frame: RDP Level 2 (last command, after a passed verify; it resets the chip),
-     * or the option bytes at Level 1 or 0 (with the write protection) and a reset. */
-    k->n = pv_cmd_options(k->cmds, in->rdp, in->nwrp);
-    if (in->rdp != PV_RDP_LEVEL2)
+/* Opens a reply to frame seq and requires success. */
+static int check_reply(struct pv_install_frames *f, uint32_t seq, const uint8_t *reply, size_t len,
+                       const char *what)
+{
+    if (!seq)
+        return FAIL(f, "install: no %s frame is awaiting a reply", what);
+    if (pv_session_open(&f->s, reply, len, &f->reply))
+        return FAIL(f, "%s", f->s.err);
+    if (f->reply.seq != seq)
+        return FAIL(f, "install: the reply answers frame %u, the %s frame is %u",
+                    (unsigned)f->reply.seq, what, (unsigned)seq);
+    if (f->reply.status != PV_ST_OK)
+        return FAIL(f, "install: stub refused the %s frame %u, command %u: %s (detail 0x%08x)",
+                    what, (unsigned)seq, f->reply.index, pv_status_name(f->reply.status),
+                    (unsigned)f->reply.detail);
+    return 0;
+}
+
+int pv_install_frames_check_verify(struct pv_install_frames *f, const uint8_t *reply, size_t len)
+{
+    if (f->verified)
+        return FAIL(f, "install: the verify was answered already");
+    if (check_reply(f, f->verify_seq, reply, len, "verify"))
+        return -1;
+    f->verified = 1;
+    return 0;
+}
+
+int pv_install_frames_final(struct pv_install_frames *f, pv_frame_sink sink, void *ctx)
+{
+    struct packer *k = &f->k;
+    if (!f->verified || f->final_seq)
+        return FAIL(f, "install: the final frame needs a passed verify, once");
+    /* Level 2 is the last command (its reset follows in the stub); below it, the option bytes
+     * at Level 1 or 0 (with the write protection) and a reset. */
+    k->sink = sink;
+    k->ctx = ctx;
+    k->n = pv_cmd_options(k->cmds, f->rdp, f->nwrp);
+    if (f->rdp != PV_RDP_LEVEL2)
         k->n += pv_cmd_reset(k->cmds + k->n);
-    uint32_t final_seq = s->next_seq;
-    if (send_frame(k, PV_FLAG_REPLY | PV_FLAG_FINAL, res->err, sizeof res->err) ||
-        expect_ok(s, r, PV_REPLY_HDR + PV_NOISE_TAGLEN, res))
-        goto out;
-    if (res->status.state != PV_STATE_DONE) {
-        snprintf(res->err, sizeof res->err, "install: stub is %s after the final frame",
-                 pv_state_name(res->status.state));
-        goto out;
-    }
-    if (pv_relay_ack(r, final_seq)) {
-        snprintf(res->err, sizeof res->err, "%s", r->err);
-        goto out;
-    }
-    if (in->progress)
-        in->progress(in->station_ctx, PV_INSTALL_LOCK);
-    rc = 0;
-out:
-    res->frames = k->frames;
-    res->live_writes = r->live_writes;
-    res->payload_bytes = in->image_len + (in->app ? in->app_len : 0) + PV_KEYSLOT_LEN;
-    pv_session_end(s);
-    pv_wipe(c, sizeof *c);
-    free(c);
-    return rc;
+    f->final_seq = f->s.next_seq;
+    return send_frame(k, PV_FLAG_REPLY | PV_FLAG_FINAL, f->err, sizeof f->err);
+}
+
+int pv_install_frames_check_final(struct pv_install_frames *f, const uint8_t *reply, size_t len)
+{
+    return check_reply(f, f->final_seq, reply, len, "final");
 }

@@ -25,7 +25,7 @@
 
 #include "../hsm-bridge/keystore.h"
 #include "../hsm-bridge/ledger.h"
-#include "../hsm-bridge/session.h"
+#include "install_inproc.h"
 #include "commands.h"
 #include "crypto/sha256.h"
 #include "crypto/wipe.h"

@@ -1,6 +1,4 @@
-/* The station's side of the stub mailbox (docs/protocol.md), through any pv_probe: upload and
- * start the stub, post frames into the two slots, wait for the idle breakpoint, read the status
- * and the replies. Nothing here holds a key: frames and replies are ciphertext.
+/* The station's side of the stub mailbox (relay.h).
  *
  * Round trips: writes are posted, and the stub is resumed once per two frames, so a batch costs
  * one wait (the halt on the idle breakpoint). In live mode a frame is written into the free slot
@@ -16,50 +14,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "session.h"
+#include "relay.h"
 
 #define FAIL(r, code, ...) (snprintf((r)->err, sizeof(r)->err, __VA_ARGS__), (code))
 #define XPSR_THUMB         0x01000000u
 #define STUB_WAIT_MS       30000 /* the longest a stub may work on a frame: erasing 128 KB sectors */
-
-static uint32_t align8(uint32_t v)
-{
-    return (v + 7u) & ~7u;
-}
-
-int pv_stub_image_parse(struct pv_stub_image *img, const uint8_t *bin, size_t len, uint32_t base,
-                        char *err, size_t err_len)
-{
-    memset(img, 0, sizeof *img);
-    if (len < PV_STUB_HDR_LEN || pv_ld32(bin + PV_STUB_HDR_MAGIC) != PV_STUB_MAGIC) {
-        snprintf(err, err_len, "stub image: no stub header (magic) in %zu bytes: not a stub.bin",
-                 len);
-        return -1;
-    }
-    if (pv_ld16(bin + PV_STUB_HDR_VERSION) != PV_PROTO_VERSION) {
-        snprintf(err, err_len, "stub image: protocol %u, this side speaks %u: rebuild both",
-                 pv_ld16(bin + PV_STUB_HDR_VERSION), PV_PROTO_VERSION);
-        return -1;
-    }
-    img->bin = bin;
-    img->len = len;
-    img->base = base;
-    img->entry = pv_ld32(bin + PV_STUB_HDR_ENTRY);
-    img->resume = pv_ld32(bin + PV_STUB_HDR_RESUME);
-    img->ram_end = pv_ld32(bin + PV_STUB_HDR_RAM_END);
-    uint32_t size = pv_ld32(bin + PV_STUB_HDR_IMAGE);
-    if (size != len || !(img->entry & 1) || !(img->resume & 1) || img->entry - base >= len ||
-        img->resume - base >= len || img->ram_end < base + len ||
-        align8(align8(img->ram_end) + PV_MBOX_LEN) + 2 * PV_SLOT_MIN > base + PV_STUB_SRAM_BUDGET) {
-        snprintf(err, err_len,
-                 "stub image: header inconsistent (size %u for %zu bytes, entry 0x%08x, resume "
-                 "0x%08x, RAM end 0x%08x at base 0x%08x)",
-                 (unsigned)size, len, (unsigned)img->entry, (unsigned)img->resume,
-                 (unsigned)img->ram_end, (unsigned)base);
-        return -1;
-    }
-    return 0;
-}
 
 static int probe_fail(struct pv_relay *r, int rc, const char *what)
 {
@@ -178,12 +137,10 @@ int pv_relay_start(struct pv_relay *r, pv_probe_link *link, const struct pv_stub
     r->timeout_ms = timeout > 0 ? timeout : STUB_WAIT_MS;
     r->link = link;
     r->img = *img;
-    /* SRAM plan: stub, its bss and stack, the mailbox, two slots; 16 KB in all. */
-    r->mbox = align8(img->ram_end);
-    r->slot0 = align8(r->mbox + PV_MBOX_LEN);
-    r->slot_size = ((img->base + PV_STUB_SRAM_BUDGET - r->slot0) / 2) & ~7u;
-    if (r->slot_size > PV_SLOT_MAX)
-        r->slot_size = PV_SLOT_MAX;
+    /* SRAM plan (stub_image.h): stub, its bss and stack, the mailbox, two slots. */
+    r->mbox = img->mbox;
+    r->slot0 = img->slot0;
+    r->slot_size = img->slot_size;
 
     const struct pv_probe_ops *ops = link->ops;
     pv_probe *p = link->p;

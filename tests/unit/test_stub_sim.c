@@ -14,7 +14,7 @@
 
 #include "sim_process.h"
 
-#include "../../hsm-bridge/session.h"
+#include "../../provisioner/install_inproc.h"
 #include "crypto/sha256.h"
 #include "crypto/x25519.h"
 #include "keyslot/keyslot.h"
