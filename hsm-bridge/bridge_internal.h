@@ -1,0 +1,82 @@
+/* What the bridge's files share (bridge_*.c); nothing outside hsm-bridge/ includes it. */
+#ifndef PV_HSM_BRIDGE_BRIDGE_INTERNAL_H
+#define PV_HSM_BRIDGE_BRIDGE_INTERNAL_H
+
+#include "bridge.h"
+#include "host/stub_image.h"
+#include "install_frames.h"
+#include "keystore.h"
+#include "recipe.h"
+
+/* One product and batch the bridge serves: its recipe, its keys, its images in memory. */
+struct pv_bridge_product {
+    pv_recipe rc;
+    pv_keystore *ks;
+    uint8_t *stub; /* the released stub.bin */
+    size_t stub_len;
+    uint8_t stub_sha256[32];
+    struct pv_stub_image stub_img;
+    uint8_t *boot; /* bootloader, unsealed, its layout table the recipe's */
+    size_t boot_len;
+    char boot_sha256[65];
+    uint8_t *app; /* the signed application, or NULL */
+    size_t app_len;
+    uint8_t noise_priv[32], noise_pub[32];
+    uint8_t signer_pub[32];
+    char audit_key_id[64];
+};
+
+enum session_step { STEP_FREE = 0, STEP_BEGUN, STEP_VERIFIED, STEP_EXPIRED };
+
+struct pv_bridge_sess {
+    enum session_step step;
+    char id[PV_BRIDGE_SESSION_ID_LEN];
+    char station[PV_LEDGER_TEXT_MAX];
+    struct pv_bridge_product *p;
+    uint8_t uid[12];
+    uint64_t started_ms, ended_ms;
+    struct pv_install_frames *f;
+};
+
+/* Counters behind /metrics. */
+#define PV_BRIDGE_PHASES  8
+#define PV_BRIDGE_BUCKETS 10
+enum pv_bridge_outcome_kind { OUT_LOCKED, OUT_FAILED, OUT_REFUSED, OUT_EXPIRED, OUT_KINDS };
+struct pv_bridge_stats {
+    uint64_t outcomes[OUT_KINDS];
+    uint64_t refusals_by_error[24];
+    char refusal_names[24][40];
+    uint64_t failures_by_phase[PV_BRIDGE_PHASES];
+    uint64_t duration_bucket[PV_BRIDGE_BUCKETS + 1]; /* session seconds, cumulative at print */
+    double duration_sum;
+    uint64_t duration_count;
+    uint64_t hsm_bucket[PV_BRIDGE_BUCKETS + 1]; /* PSK derivation seconds */
+    double hsm_sum;
+    uint64_t hsm_count;
+};
+
+struct pv_bridge {
+    struct pv_bridge_config cfg;
+    unsigned ttl_s;
+    struct pv_bridge_product *prod[PV_BRIDGE_PRODUCTS_MAX];
+    unsigned n_prod;
+    pv_ledger *ledger;
+    struct pv_bridge_sess sess[PV_BRIDGE_SESSIONS_MAX];
+    struct pv_bridge_stats stats;
+};
+
+/* bridge_products.c */
+struct pv_bridge_product *pv_bridge_product_load(const struct pv_bridge_config *cfg,
+                                                 const char *recipe, char *err, size_t err_len);
+void pv_bridge_product_free(struct pv_bridge_product *p);
+
+/* bridge_metrics.c */
+extern const char *const pv_bridge_phase_names[PV_BRIDGE_PHASES];
+extern const double pv_bridge_buckets[PV_BRIDGE_BUCKETS];
+void pv_bridge_count_refusal(struct pv_bridge *b, const char *error);
+void pv_bridge_count_failure(struct pv_bridge *b, const char *phase);
+void pv_bridge_observe(uint64_t *buckets, double *sum, uint64_t *count, double seconds);
+
+uint64_t pv_bridge_now_ms(void);
+
+#endif
