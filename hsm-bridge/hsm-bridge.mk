@@ -13,3 +13,8 @@ $(BRIDGE_BIN): $(BRIDGE_SERVER_OBJS) $(BRIDGE_OBJS) $(HOST_LIB_OBJS)
 	$(CC) $(HOST_LDFLAGS) $^ $(BRIDGE_LIBS) -o $@
 
 HOST_PROGRAMS += $(if $(wildcard hsm-bridge/main.c),$(BRIDGE_BIN))
+
+# The ledger's PostgreSQL store (ledger_store_pg.c): libpq. Everything linking BRIDGE_OBJS needs
+# -lpq (provision: PROV_LIBS, the tests: TEST_LIBS).
+$(HOSTDIR)/hsm-bridge/ledger_store_pg.o: HOST_CFLAGS += -I/usr/include/postgresql
+BRIDGE_LIBS += -lpq

@@ -1,7 +1,8 @@
 /* The ledger: which devices were provisioned, how far each got, and how many a batch may still
- * have (docs/ledger.md). SQLite in WAL mode with synchronous=FULL, so a commit survives power
- * loss; every state change is one IMMEDIATE transaction, so several stations (processes) sharing
- * one file count the quota exactly.
+ * have (docs/ledger.md). One set of rules (ledger_policy.c) on two stores (ledger_store.h): a
+ * SQLite file in WAL mode with synchronous=FULL, or PostgreSQL shared by several bridges. Every
+ * state change is one transaction that takes the ledger's write lock first, so a commit survives
+ * power loss and several stations (processes, hosts) count the quota exactly.
  *
  * One row per device UID (in the batch that reserved it) moves through
  *   reserved -> keyed -> written -> verified -> locked
@@ -20,7 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define PV_LEDGER_SCHEMA_VERSION 1u
+#define PV_LEDGER_SCHEMA_VERSION 2u
 #define PV_LEDGER_APPLICATION_ID 0x50564c47 /* "PVLG": PRAGMA application_id of a ledger file */
 #define PV_LEDGER_UID_LEN        12u
 #define PV_LEDGER_TEXT_MAX       64u  /* batch, station, recipe name, phase, key id (with NUL) */
@@ -136,8 +137,10 @@ enum pv_ledger_open_flags {
     PV_LEDGER_CREATE = 1u << 0, /* create the file if it does not exist */
 };
 
-/* Opens (and with PV_LEDGER_CREATE creates) the ledger at path, sets WAL, synchronous=FULL and
- * the busy timeout, and creates or checks the schema version. NULL with a reason in err. */
+/* Opens (and with PV_LEDGER_CREATE creates) the ledger at path: "postgresql://...",
+ * "postgres://..." or any libpq conninfo starting "postgresql:" is PostgreSQL; "sqlite:PATH" or
+ * a plain path is a SQLite file (WAL, synchronous=FULL, the busy timeout). Creates or migrates
+ * the schema. NULL with a reason in err. */
 pv_ledger *pv_ledger_open(const char *path, unsigned flags, char *err, size_t err_len);
 void pv_ledger_close(pv_ledger *l);
 /* The signer for every write from now on; NULL removes it (reads still work). Copied. */
@@ -146,7 +149,7 @@ void pv_ledger_set_signer(pv_ledger *l, const pv_ledger_signer *s);
 void pv_ledger_set_actor(pv_ledger *l, const pv_ledger_actor *who);
 /* The last failure's message ("" after a success). */
 const char *pv_ledger_error(const pv_ledger *l);
-/* The SQLite connection, for diagnostics and tests (PRAGMA checks). */
+/* The SQLite connection, for diagnostics and tests (PRAGMA checks); NULL on PostgreSQL. */
 struct sqlite3 *pv_ledger_db(pv_ledger *l);
 
 /* Reserves uid in batch for a station before anything secret is released. The batch is created

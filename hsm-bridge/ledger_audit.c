@@ -1,10 +1,12 @@
-/* The ledger's audit chain: appending signed, hash-chained entries, and verifying the chain and
- * the tables against it (docs/ledger.md, "Audit chain").
+/* The ledger's audit chain, for every store: appending signed, hash-chained entries, and
+ * verifying the chain and the tables against it by replaying the log in memory (docs/ledger.md,
+ * "Audit chain").
  *
  * Canonical entry bytes (what is hashed after the previous hash):
  *   "pv-ledger-audit-v1" NUL, seq as 8 bytes big endian, then at, action, batch, uid, state,
  *   station, detail, key_id each as a 4-byte big-endian length and the bytes (NULL: length
  *   0xFFFFFFFF, no bytes). detail is compact JSON with sorted keys, hashed as stored. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,25 +60,18 @@ int pv_ledger_audit_append(pv_ledger *l, const char *at, const char *action, con
     json_decref(detail);
     if (!text)
         return pv_ledger_fail_msg(l, PV_LEDGER_E_ARG, "ledger: audit detail: out of memory");
+    pv_store *s = l->store;
     uint8_t prev[32] = {0};
-    int64_t seq = 1;
-    sqlite3_stmt *st = NULL;
-    int rc = PV_LEDGER_OK;
-    if (sqlite3_prepare_v2(l->db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1, &st,
-                           NULL) != SQLITE_OK)
-        rc = pv_ledger_db_error(l, "read audit head");
-    else {
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
-            seq = sqlite3_column_int64(st, 0) + 1;
-            memcpy(prev, sqlite3_column_blob(st, 1), 32);
-        } else if (s != SQLITE_DONE)
-            rc = s == SQLITE_ROW ? pv_ledger_fail_msg(l, PV_LEDGER_E_CHAIN,
-                                                      "ledger: the last audit entry has no "
-                                                      "32-byte hash; run provision ledger verify")
-                                 : pv_ledger_db_error(l, "read audit head");
-    }
-    sqlite3_finalize(st);
+    size_t prev_len = 32;
+    int64_t seq = 0;
+    int rc = s->ops->audit_head(s, &seq, prev, &prev_len);
+    if (!rc && seq > 0 && prev_len != 32)
+        rc = pv_ledger_fail_msg(l, PV_LEDGER_E_CHAIN,
+                                "ledger: the last audit entry has no 32-byte hash; run provision "
+                                "ledger verify");
+    if (!rc && seq == 0)
+        memset(prev, 0, 32);
+    seq++;
     pv_audit_entry e = {seq, at, action, batch, uid, state, station, text, l->signer.key_id};
     uint8_t hash[32], sig[PV_LEDGER_SIG_MAX];
     size_t sig_len = sizeof sig;
@@ -90,42 +85,45 @@ int pv_ledger_audit_append(pv_ledger *l, const char *at, const char *action, con
                                     l->signer.key_id);
     }
     if (!rc) {
-        if (sqlite3_prepare_v2(l->db,
-                               "INSERT INTO audit (seq, at, action, batch, uid, state, station, "
-                               "detail, prev_hash, hash, key_id, signature) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               -1, &st, NULL) != SQLITE_OK)
-            rc = pv_ledger_db_error(l, "prepare audit insert");
-        else {
-            const char *t[] = {at, action, batch, uid, state, station, text};
-            sqlite3_bind_int64(st, 1, seq);
-            for (int i = 0; i < 7; i++)
-                if (t[i])
-                    sqlite3_bind_text(st, 2 + i, t[i], -1, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 9, prev, 32, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 10, hash, 32, SQLITE_STATIC);
-            sqlite3_bind_text(st, 11, l->signer.key_id, -1, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 12, sig, (int)sig_len, SQLITE_STATIC);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = pv_ledger_db_error(l, "append audit entry");
-            sqlite3_finalize(st);
-        }
+        pv_store_audit a = {seq,      at,   action, batch, uid, state, station, text,
+                            e.key_id, prev, hash,   sig,   32,  32,    sig_len};
+        rc = s->ops->audit_insert(s, &a);
+    }
+    if (!rc) {
+        l->appended = 1;
+        l->last_seq = seq;
+        memcpy(l->last_hash, hash, 32);
     }
     free(text);
     return rc;
 }
 
-/* ---- verification ---- */
+/* ---- verification: the log replayed in memory, then compared with the tables ---- */
 
-#define DEV_COLS                                                                                   \
-    "batch, uid, state, station, recipe_name, recipe_digest, image_digest, key_id, key_version, "  \
-    "reserved_at, keyed_at, written_at, verified_at, locked_at, attempts"
-#define BATCH_COLS "batch, quota, created_at"
-#define FAIL_COLS  "id, uid, batch, state, phase, reason, station, at"
+typedef struct {
+    int64_t id;
+    char *uid, *batch, *state, *phase, *reason, *station, *at;
+} x_failure;
 
 struct verify {
     pv_ledger *l;
     pv_ledger_verify_report *rep;
+    pv_ledger_verify_fn check;
+    void *check_ctx;
+    uint8_t prev[32];
+    int64_t expect;
+    /* the ledger as the log says it must be */
+    pv_store_batch *batches;
+    size_t nbatches, cbatches;
+    pv_ledger_row *devices;
+    size_t ndevices, cdevices;
+    size_t *index; /* open addressing on the UID: slot -> device + 1 (0: empty) */
+    size_t cindex;
+    unsigned char *seen;
+    x_failure *failures;
+    size_t nfailures, cfailures, fcursor;
+    pv_ledger_station *stations;
+    size_t nstations, cstations;
 };
 
 __attribute__((format(printf, 3, 4))) static int broken(struct verify *v, int64_t seq,
@@ -139,178 +137,484 @@ __attribute__((format(printf, 3, 4))) static int broken(struct verify *v, int64_
     return PV_LEDGER_E_CHAIN;
 }
 
-static int sql(struct verify *v, const char *q)
+static int grow(void **p, size_t *cap, size_t n, size_t size)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(v->l->db, q, NULL, NULL, &msg) != SQLITE_OK) {
-        pv_ledger_fail_msg(v->l, PV_LEDGER_E_DB, "ledger verify: %s", msg ? msg : q);
-        snprintf(v->rep->message, sizeof v->rep->message, "%s", v->l->err);
-        sqlite3_free(msg);
-        return PV_LEDGER_E_DB;
-    }
-    return PV_LEDGER_OK;
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? 2 * *cap : 64;
+    void *q = realloc(*p, c * size);
+    if (!q)
+        return -1;
+    memset((char *)q + *cap * size, 0, (c - *cap) * size);
+    *p = q, *cap = c;
+    return 0;
 }
 
-/* Replays one entry into the temp tables (the ledger as the log says it must be). */
-static int apply(struct verify *v, sqlite3_stmt *e, int64_t seq)
+static size_t uid_hash(const char *uid)
 {
-    const char *at = (const char *)sqlite3_column_text(e, 1);
-    const char *action = (const char *)sqlite3_column_text(e, 2);
-    const char *batch = (const char *)sqlite3_column_text(e, 3);
-    const char *uid = (const char *)sqlite3_column_text(e, 4);
-    const char *state = (const char *)sqlite3_column_text(e, 5);
-    const char *station = (const char *)sqlite3_column_text(e, 6);
-    json_error_t jerr;
-    json_t *d = json_loads((const char *)sqlite3_column_text(e, 7), 0, &jerr);
-    if (!d || !action)
-        return broken(v, seq, "audit entry #%lld: detail is not JSON", (long long)seq);
-    const char *q = NULL;
-    sqlite3_stmt *st = NULL;
-    json_t *x;
-    int rc = PV_LEDGER_OK;
+    size_t h = 1469598103934665603u;
+    for (; *uid; uid++)
+        h = (h ^ (unsigned char)*uid) * 1099511628211u;
+    return h;
+}
+
+/* The replayed device with this UID, or NULL. */
+static pv_ledger_row *x_device(struct verify *v, const char *uid)
+{
+    if (!v->cindex || !uid)
+        return NULL;
+    for (size_t i = uid_hash(uid) & (v->cindex - 1);; i = (i + 1) & (v->cindex - 1)) {
+        if (!v->index[i])
+            return NULL;
+        if (strcmp(v->devices[v->index[i] - 1].uid_hex, uid) == 0)
+            return &v->devices[v->index[i] - 1];
+    }
+}
+
+static void index_put(struct verify *v, size_t k)
+{
+    size_t i = uid_hash(v->devices[k].uid_hex) & (v->cindex - 1);
+    while (v->index[i])
+        i = (i + 1) & (v->cindex - 1);
+    v->index[i] = k + 1;
+}
+
+static pv_ledger_row *x_device_add(struct verify *v, const char *uid)
+{
+    if (grow((void **)&v->devices, &v->cdevices, v->ndevices, sizeof *v->devices))
+        return NULL;
+    if (2 * (v->ndevices + 1) > v->cindex) { /* keep the table at most half full */
+        size_t c = v->cindex ? 2 * v->cindex : 256;
+        free(v->index);
+        if (!(v->index = calloc(c, sizeof *v->index)))
+            return NULL;
+        v->cindex = c;
+        for (size_t k = 0; k < v->ndevices; k++)
+            index_put(v, k);
+    }
+    pv_ledger_row *r = &v->devices[v->ndevices];
+    memset(r, 0, sizeof *r);
+    pv_store_copy(r->uid_hex, sizeof r->uid_hex, uid);
+    index_put(v, v->ndevices++);
+    return r;
+}
+
+static pv_store_batch *x_batch(struct verify *v, const char *batch)
+{
+    for (size_t i = 0; batch && i < v->nbatches; i++)
+        if (strcmp(v->batches[i].batch, batch) == 0)
+            return &v->batches[i];
+    return NULL;
+}
+
+static pv_ledger_station *x_station(struct verify *v, const char *name)
+{
+    for (size_t i = 0; name && i < v->nstations; i++)
+        if (strcmp(v->stations[i].name, name) == 0)
+            return &v->stations[i];
+    return NULL;
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* Applies one entry to the replayed ledger. 0, or 1 if it does not follow from the entries
+ * before it, or -1 out of memory. */
+static int apply(struct verify *v, const pv_store_audit *e, json_t *d)
+{
 #define S(k) (json_string_value(json_object_get(d, k)))
-#define I(k) ((int64_t)json_integer_value(json_object_get(d, k)))
-    if (!strcmp(action, "batch"))
-        q = "INSERT INTO temp.x_batches (batch, quota, created_at) VALUES (?1, ?2, ?3)";
-    else if (!strcmp(action, "quota"))
-        q = "UPDATE temp.x_batches SET quota = ?2 WHERE batch = ?1";
-    else if (!strcmp(action, "reserve"))
-        q = "INSERT INTO temp.x_devices (batch, uid, state, station, recipe_name, recipe_digest, "
-            "reserved_at, attempts, last_seq) VALUES (?1, ?4, 'reserved', ?5, ?6, ?7, ?3, 1, ?8)";
-    else if (!strcmp(action, "resume"))
-        q = "UPDATE temp.x_devices SET station = ?5, recipe_name = ?6, recipe_digest = ?7, "
-            "attempts = attempts + 1, last_seq = ?8 WHERE uid = ?4 AND batch = ?1";
-    else if (!strcmp(action, "advance"))
-        /* A redo (?10) clears what the rerun will redo; SQLite takes one assignment per
-         * column, hence the combined CASEs. */
-        q = "UPDATE temp.x_devices SET state = ?9, last_seq = ?8,"
-            " keyed_at = CASE WHEN ?9 = 'keyed' THEN ?3 ELSE keyed_at END,"
-            " written_at = CASE WHEN ?9 = 'written' THEN ?3 WHEN ?10 THEN NULL"
-            "   ELSE written_at END,"
-            " verified_at = CASE WHEN ?9 = 'verified' THEN ?3 WHEN ?10 THEN NULL"
-            "   ELSE verified_at END,"
-            " locked_at = CASE WHEN ?9 = 'locked' THEN ?3 ELSE locked_at END,"
-            " image_digest = coalesce(?11, CASE WHEN ?10 THEN NULL ELSE image_digest END),"
-            " key_id = coalesce(?12, key_id), key_version = coalesce(?13, key_version)"
-            " WHERE uid = ?4 AND batch = ?1";
-    else if (!strcmp(action, "fail"))
-        q = "INSERT INTO temp.x_failures (id, uid, batch, state, phase, reason, station, at) "
-            "VALUES (?14, ?4, ?1, ?9, ?15, ?16, ?5, ?3)";
-    else {
-        json_decref(d);
-        return broken(v, seq, "audit entry #%lld: unknown action '%s'", (long long)seq, action);
-    }
-    if (sqlite3_prepare_v2(v->l->db, q, -1, &st, NULL) != SQLITE_OK) {
-        json_decref(d);
-        return broken(v, seq, "audit entry #%lld: %s", (long long)seq, sqlite3_errmsg(v->l->db));
-    }
-    /* Bind only what the statement uses: SQLite numbers parameters by ?N. */
-    int np = sqlite3_bind_parameter_count(st);
-#define TXT(i, s)                                                                                  \
-    do {                                                                                           \
-        if ((i) <= np && (s))                                                                      \
-            sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);                                     \
-    } while (0)
-#define INT(i, val)                                                                                \
-    do {                                                                                           \
-        if ((i) <= np)                                                                             \
-            sqlite3_bind_int64(st, i, val);                                                        \
-    } while (0)
-    TXT(1, batch);
-    INT(2, I("quota"));
-    TXT(3, at);
-    TXT(4, uid);
-    TXT(5, station);
-    TXT(6, S("recipe_name"));
-    TXT(7, S("recipe_digest"));
-    INT(8, seq);
-    TXT(9, state);
-    INT(10, json_is_true(json_object_get(d, "redo")));
-    TXT(11, S("image_digest"));
-    if ((x = json_object_get(d, "key_id")))
-        INT(12, (int64_t)json_integer_value(x));
-    if ((x = json_object_get(d, "key_version")))
-        INT(13, (int64_t)json_integer_value(x));
-    INT(14, I("failure_id"));
-    TXT(15, S("phase"));
-    TXT(16, S("reason"));
+    const char *a = e->action;
+    pv_ledger_row *r = x_device(v, e->uid);
+    if (!strcmp(a, "batch")) {
+        if (!e->batch || x_batch(v, e->batch) ||
+            grow((void **)&v->batches, &v->cbatches, v->nbatches, sizeof *v->batches))
+            return 1;
+        pv_store_batch *b = &v->batches[v->nbatches++];
+        pv_store_copy(b->batch, sizeof b->batch, e->batch);
+        b->quota = (uint32_t)json_integer_value(json_object_get(d, "quota"));
+        pv_store_copy(b->created_at, sizeof b->created_at, e->at);
+    } else if (!strcmp(a, "quota")) {
+        pv_store_batch *b = x_batch(v, e->batch);
+        if (!b)
+            return 1;
+        b->quota = (uint32_t)json_integer_value(json_object_get(d, "quota"));
+    } else if (!strcmp(a, "reserve") || !strcmp(a, "resume")) {
+        int resume = !strcmp(a, "resume");
+        if (!e->uid || !e->batch || (resume ? !r || strcmp(r->batch, e->batch) != 0 : r != NULL))
+            return 1;
+        if (!resume) {
+            if (!(r = x_device_add(v, e->uid)))
+                return -1;
+            pv_store_copy(r->batch, sizeof r->batch, e->batch);
+            r->state = PV_LEDGER_RESERVED;
+            pv_store_copy(r->at[0], sizeof r->at[0], e->at);
+        }
+        r->attempts++;
+        pv_store_copy(r->station, sizeof r->station, S("station") ? S("station") : e->station);
+        pv_store_copy(r->recipe_name, sizeof r->recipe_name, S("recipe_name"));
+        pv_store_copy(r->recipe_digest, sizeof r->recipe_digest, S("recipe_digest"));
+        if (S("lease_until")) {
+            pv_store_copy(r->lease_station, sizeof r->lease_station, e->station);
+            pv_store_copy(r->lease_session, sizeof r->lease_session, S("session"));
+            pv_store_copy(r->lease_until, sizeof r->lease_until, S("lease_until"));
+        }
+    } else if (!strcmp(a, "advance")) {
+        pv_ledger_state to = pv_ledger_state_from_name(e->state);
+        if (!r || !e->batch || strcmp(r->batch, e->batch) != 0 || !to)
+            return 1;
+        if (json_is_true(json_object_get(d, "redo"))) {
+            r->at[PV_LEDGER_WRITTEN - 1][0] = r->at[PV_LEDGER_VERIFIED - 1][0] = 0;
+            r->image_digest[0] = 0;
+        }
+        r->state = to;
+        pv_store_copy(r->at[to - 1], sizeof r->at[0], e->at);
+        if (S("image_digest"))
+            pv_store_copy(r->image_digest, sizeof r->image_digest, S("image_digest"));
+        json_t *x;
+        if ((x = json_object_get(d, "key_id")))
+            r->has_key = 1, r->key_id = (uint32_t)json_integer_value(x);
+        if ((x = json_object_get(d, "key_version")))
+            r->key_version = (uint32_t)json_integer_value(x);
+        if (to == PV_LEDGER_LOCKED) {
+            r->rdp_level = (unsigned)json_integer_value(json_object_get(d, "rdp_level"));
+            r->lease_station[0] = r->lease_session[0] = r->lease_until[0] = 0;
+        } else if (S("lease_until"))
+            pv_store_copy(r->lease_until, sizeof r->lease_until, S("lease_until"));
+    } else if (!strcmp(a, "fail")) {
+        if (!r || grow((void **)&v->failures, &v->cfailures, v->nfailures, sizeof *v->failures))
+            return 1;
+        x_failure *f = &v->failures[v->nfailures++];
+        f->id = (int64_t)json_integer_value(json_object_get(d, "failure_id"));
+        f->uid = dup_or_empty(e->uid), f->batch = dup_or_empty(e->batch);
+        f->state = dup_or_empty(e->state), f->phase = dup_or_empty(S("phase"));
+        f->reason = dup_or_empty(S("reason")), f->station = dup_or_empty(e->station);
+        f->at = dup_or_empty(e->at);
+        if (!f->uid || !f->batch || !f->state || !f->phase || !f->reason || !f->station || !f->at)
+            return -1;
+        r->lease_station[0] = r->lease_session[0] = r->lease_until[0] = 0;
+    } else if (!strcmp(a, "station_enroll")) {
+        pv_ledger_station *s = x_station(v, S("name"));
+        if (!S("name") || (s && !s->revoked_at[0]))
+            return 1;
+        if (!s) {
+            if (grow((void **)&v->stations, &v->cstations, v->nstations, sizeof *v->stations))
+                return -1;
+            s = &v->stations[v->nstations++];
+        }
+        memset(s, 0, sizeof *s);
+        pv_store_copy(s->name, sizeof s->name, S("name"));
+        pv_store_copy(s->cert_sha256, sizeof s->cert_sha256, S("cert_sha256"));
+        pv_store_copy(s->serial, sizeof s->serial, S("serial"));
+        pv_store_copy(s->rights, sizeof s->rights, S("rights"));
+        pv_store_copy(s->enrolled_at, sizeof s->enrolled_at, e->at);
+    } else if (!strcmp(a, "station_revoke")) {
+        pv_ledger_station *s = x_station(v, S("name"));
+        if (!s || s->revoked_at[0])
+            return 1;
+        pv_store_copy(s->revoked_at, sizeof s->revoked_at, e->at);
+        pv_store_copy(s->revoke_reason, sizeof s->revoke_reason, S("reason"));
+    } else
+        return 2;
 #undef S
-#undef I
-#undef TXT
-#undef INT
-    int s = sqlite3_step(st);
-    if (s != SQLITE_DONE || sqlite3_changes(v->l->db) != 1)
-        rc = broken(v, seq,
-                    "audit entry #%lld (%s %s%s%s) does not follow from the entries before it%s%s",
-                    (long long)seq, action, batch ? batch : "", uid ? " " : "", uid ? uid : "",
-                    s != SQLITE_DONE ? ": " : "", s != SQLITE_DONE ? sqlite3_errmsg(v->l->db) : "");
-    sqlite3_finalize(st);
-    json_decref(d);
-    return rc;
+    return 0;
 }
 
-/* Names the first column where row a (the table) and b (the log) differ. */
-static void first_difference(sqlite3_stmt *a, sqlite3_stmt *b, char *out, size_t len)
+static int entry(void *ctx, const pv_store_audit *e)
 {
-    for (int i = 0; i < sqlite3_column_count(a); i++) {
-        const char *x = (const char *)sqlite3_column_text(a, i);
-        const char *y = (const char *)sqlite3_column_text(b, i);
+    struct verify *v = ctx;
+    int64_t seq = e->seq;
+    if (seq != v->expect)
+        return broken(v, v->expect,
+                      "audit entry #%lld is missing (the log jumps from #%lld to #%lld): entries "
+                      "were deleted",
+                      (long long)v->expect, (long long)v->expect - 1, (long long)seq);
+    if (e->prev_hash_len != 32 || memcmp(e->prev_hash, v->prev, 32))
+        return broken(v, seq,
+                      "audit entry #%lld: its previous-hash is not entry #%lld's hash (entry "
+                      "replaced or reordered)",
+                      (long long)seq, (long long)seq - 1);
+    pv_audit_entry ent = {seq,      e->at,      e->action, e->batch, e->uid,
+                          e->state, e->station, e->detail, e->key_id};
+    uint8_t h[32];
+    pv_ledger_audit_hash(v->prev, &ent, h);
+    if (e->hash_len != 32 || memcmp(e->hash, h, 32))
+        return broken(v, seq,
+                      "audit entry #%lld (%s %s): its content does not match its hash (entry "
+                      "altered)",
+                      (long long)seq, e->action ? e->action : "?", e->uid ? e->uid : "");
+    if (v->check &&
+        v->check(v->check_ctx, e->key_id ? e->key_id : "", h, e->signature, e->signature_len) != 0)
+        return broken(v, seq,
+                      "audit entry #%lld (%s %s): the signature does not verify with key %s",
+                      (long long)seq, e->action ? e->action : "?", e->uid ? e->uid : "",
+                      e->key_id ? e->key_id : "?");
+    json_error_t jerr;
+    json_t *d = e->detail ? json_loads(e->detail, 0, &jerr) : NULL;
+    if (!d || !json_is_object(d) || !e->action || !e->at) {
+        json_decref(d);
+        return broken(v, seq, "audit entry #%lld: detail is not a JSON object", (long long)seq);
+    }
+    int rc = apply(v, e, d);
+    json_decref(d);
+    if (rc == -1)
+        return broken(v, seq, "ledger verify: out of memory at entry #%lld", (long long)seq);
+    if (rc == 2)
+        return broken(v, seq, "audit entry #%lld: unknown action '%s'", (long long)seq, e->action);
+    if (rc)
+        return broken(v, seq,
+                      "audit entry #%lld (%s %s%s%s) does not follow from the entries before it",
+                      (long long)seq, e->action, e->batch ? e->batch : "", e->uid ? " " : "",
+                      e->uid ? e->uid : "");
+    memcpy(v->prev, h, 32);
+    v->rep->entries = seq;
+    v->expect++;
+    return 0;
+}
+
+/* Column-by-column comparison of a table row (a) with the replayed one (b): the first column that
+ * differs, described in out; 0 if none. Values are text, NULL for absent. */
+#define MAXCOLS 20
+struct cols {
+    const char *name[MAXCOLS];
+    const char *val[MAXCOLS];
+    char buf[MAXCOLS][32];
+    int n;
+};
+
+static void col(struct cols *c, const char *name, const char *val)
+{
+    c->name[c->n] = name;
+    c->val[c->n++] = val;
+}
+
+static void col_text(struct cols *c, const char *name, const char *val)
+{
+    col(c, name, val && val[0] ? val : NULL);
+}
+
+static void col_int(struct cols *c, const char *name, int present, long long val)
+{
+    snprintf(c->buf[c->n], sizeof c->buf[0], "%lld", val);
+    col(c, name, present ? c->buf[c->n] : NULL);
+}
+
+static int differ(const struct cols *a, const struct cols *b, char *out, size_t len)
+{
+    for (int i = 0; i < a->n; i++) {
+        const char *x = a->val[i], *y = b->val[i];
         if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0)) {
-            snprintf(out, len, "%s is %s%s%s in the table but %s%s%s per the audit log",
-                     sqlite3_column_name(a, i), x ? "'" : "", x ? x : "NULL", x ? "'" : "",
-                     y ? "'" : "", y ? y : "NULL", y ? "'" : "");
-            return;
+            snprintf(out, len, "%s is %s%s%s in the table but %s%s%s per the audit log", a->name[i],
+                     x ? "'" : "", x ? x : "NULL", x ? "'" : "", y ? "'" : "", y ? y : "NULL",
+                     y ? "'" : "");
+            return 1;
         }
     }
-    snprintf(out, len, "rows differ");
+    return 0;
 }
 
-/* The first key whose row differs between main.<table> and temp.x_<table>, described. */
-static int compare(struct verify *v, const char *table, const char *cols, const char *key,
-                   const char *what)
+static void device_cols(const pv_ledger_row *r, struct cols *c)
 {
-    char q[1024];
-    snprintf(q, sizeof q,
-             "SELECT %s FROM (SELECT %s FROM main.%s EXCEPT SELECT %s FROM temp.x_%s) UNION "
-             "SELECT %s FROM (SELECT %s FROM temp.x_%s EXCEPT SELECT %s FROM main.%s) "
-             "ORDER BY 1 LIMIT 1",
-             key, cols, table, cols, table, key, cols, table, cols, table);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(v->l->db, q, -1, &st, NULL) != SQLITE_OK)
-        return broken(v, 0, "ledger verify: %s", sqlite3_errmsg(v->l->db));
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return PV_LEDGER_OK;
-    }
-    char k[128];
-    snprintf(k, sizeof k, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    static const char *const at_names[5] = {"reserved_at", "keyed_at", "written_at", "verified_at",
+                                            "locked_at"};
+    c->n = 0;
+    col_text(c, "batch", r->batch);
+    col_text(c, "uid", r->uid_hex);
+    col_text(c, "state", r->state ? pv_ledger_state_name(r->state) : NULL);
+    col_text(c, "station", r->station);
+    col_text(c, "recipe_name", r->recipe_name);
+    col_text(c, "recipe_digest", r->recipe_digest);
+    col_text(c, "image_digest", r->image_digest);
+    col_int(c, "key_id", r->has_key, r->key_id);
+    col_int(c, "key_version", r->has_key, r->key_version);
+    for (int i = 0; i < 5; i++)
+        col_text(c, at_names[i], r->at[i]);
+    col_int(c, "attempts", 1, r->attempts);
+    col_int(c, "rdp_level", r->state == PV_LEDGER_LOCKED, r->rdp_level);
+    col_text(c, "lease_station", r->lease_station);
+    col_text(c, "lease_session", r->lease_session);
+    col_text(c, "lease_until", r->lease_until);
+}
 
-    sqlite3_stmt *a = NULL, *b = NULL;
-    snprintf(q, sizeof q, "SELECT %s FROM main.%s WHERE %s = ?", cols, table, key);
-    sqlite3_prepare_v2(v->l->db, q, -1, &a, NULL);
-    snprintf(q, sizeof q, "SELECT %s FROM temp.x_%s WHERE %s = ?", cols, table, key);
-    sqlite3_prepare_v2(v->l->db, q, -1, &b, NULL);
-    char diff[400] = "";
-    int ra = SQLITE_DONE, rb = SQLITE_DONE;
-    if (a && b) {
-        sqlite3_bind_text(a, 1, k, -1, SQLITE_STATIC);
-        sqlite3_bind_text(b, 1, k, -1, SQLITE_STATIC);
-        ra = sqlite3_step(a), rb = sqlite3_step(b);
-        if (ra == SQLITE_ROW && rb == SQLITE_ROW)
-            first_difference(a, b, diff, sizeof diff);
-    }
-    sqlite3_finalize(a);
-    sqlite3_finalize(b);
-    if (ra != SQLITE_ROW)
-        return broken(v, 0, "%s %s: missing from the %s table, but the audit log records it", what,
-                      k, table);
-    if (rb != SQLITE_ROW)
+static int device_row(void *ctx, const pv_ledger_row *t)
+{
+    struct verify *v = ctx;
+    pv_ledger_row *x = x_device(v, t->uid_hex);
+    if (!x)
         return broken(v, 0,
-                      "%s %s: in the %s table, but no audit entry records it (row added "
+                      "device UID %s: in the devices table, but no audit entry records it (row "
+                      "added outside provision)",
+                      t->uid_hex);
+    v->seen[x - v->devices] = 1;
+    struct cols a, b;
+    device_cols(t, &a);
+    device_cols(x, &b);
+    char diff[400];
+    if (differ(&a, &b, diff, sizeof diff))
+        return broken(v, 0, "device UID %s: %s (row altered outside provision)", t->uid_hex, diff);
+    return 0;
+}
+
+static void batch_cols(const pv_store_batch *b, struct cols *c)
+{
+    c->n = 0;
+    col_text(c, "batch", b->batch);
+    col_int(c, "quota", 1, b->quota);
+    col_text(c, "created_at", b->created_at);
+}
+
+static int batch_row(void *ctx, const pv_store_batch *t)
+{
+    struct verify *v = ctx;
+    pv_store_batch *x = x_batch(v, t->batch);
+    if (!x)
+        return broken(v, 0,
+                      "batch %s: in the batches table, but no audit entry records it (row added "
                       "outside provision)",
-                      what, k, table);
-    return broken(v, 0, "%s %s: %s (row altered outside provision)", what, k, diff);
+                      t->batch);
+    x->used = 1; /* seen */
+    struct cols a, b;
+    batch_cols(t, &a);
+    batch_cols(x, &b);
+    char diff[400];
+    if (differ(&a, &b, diff, sizeof diff))
+        return broken(v, 0, "batch %s: %s (row altered outside provision)", t->batch, diff);
+    return 0;
+}
+
+static void failure_cols(int64_t id, const char *const f[7], struct cols *c)
+{
+    static const char *const names[7] = {"uid",    "batch",   "state", "phase",
+                                         "reason", "station", "at"};
+    c->n = 0;
+    col_int(c, "id", 1, id);
+    for (int i = 0; i < 7; i++)
+        col_text(c, names[i], f[i]);
+}
+
+static int failure_row(void *ctx, const pv_store_failure *t)
+{
+    struct verify *v = ctx;
+    x_failure *x = NULL;
+    for (size_t k = 0; k < v->nfailures && !x; k++) { /* usually the same order: from the last */
+        size_t i = (v->fcursor + k) % v->nfailures;
+        if (v->failures[i].id == t->id)
+            x = &v->failures[i], v->fcursor = i + 1;
+    }
+    if (!x)
+        return broken(v, 0,
+                      "failure %lld: in the failures table, but no audit entry records it (row "
+                      "added outside provision)",
+                      (long long)t->id);
+    const char *ta[7] = {t->uid, t->batch, t->state, t->phase, t->reason, t->station, t->at};
+    const char *xa[7] = {x->uid, x->batch, x->state, x->phase, x->reason, x->station, x->at};
+    struct cols a, b;
+    failure_cols(t->id, ta, &a);
+    failure_cols(x->id, xa, &b);
+    x->id = -x->id - 1; /* seen */
+    char diff[400];
+    if (differ(&a, &b, diff, sizeof diff))
+        return broken(v, 0, "failure %lld: %s (row altered outside provision)", (long long)t->id,
+                      diff);
+    return 0;
+}
+
+static void station_cols(const pv_ledger_station *s, struct cols *c)
+{
+    c->n = 0;
+    col_text(c, "name", s->name);
+    col_text(c, "cert_sha256", s->cert_sha256);
+    col_text(c, "serial", s->serial);
+    col_text(c, "rights", s->rights);
+    col_text(c, "enrolled_at", s->enrolled_at);
+    col_text(c, "revoked_at", s->revoked_at);
+    col_text(c, "revoke_reason", s->revoke_reason);
+}
+
+static int station_row(void *ctx, const pv_ledger_station *t)
+{
+    struct verify *v = ctx;
+    pv_ledger_station *x = x_station(v, t->name);
+    if (!x || !x->name[0])
+        return broken(v, 0,
+                      "station %s: in the stations table, but no audit entry records it (row "
+                      "added outside provision)",
+                      t->name);
+    struct cols a, b;
+    station_cols(t, &a);
+    station_cols(x, &b);
+    char diff[400];
+    if (differ(&a, &b, diff, sizeof diff))
+        return broken(v, 0, "station %s: %s (row altered outside provision)", t->name, diff);
+    x->name[0] = 0; /* seen */
+    return 0;
+}
+
+static void reset(struct verify *v)
+{
+    for (size_t i = 0; i < v->nfailures; i++) {
+        x_failure *f = &v->failures[i];
+        free(f->uid), free(f->batch), free(f->state), free(f->phase), free(f->reason);
+        free(f->station), free(f->at);
+    }
+    free(v->batches), free(v->devices), free(v->index), free(v->seen), free(v->failures);
+    free(v->stations);
+    pv_ledger *l = v->l;
+    pv_ledger_verify_report *rep = v->rep;
+    pv_ledger_verify_fn check = v->check;
+    void *check_ctx = v->check_ctx;
+    memset(v, 0, sizeof *v);
+    v->l = l, v->rep = rep, v->check = check, v->check_ctx = check_ctx;
+    v->expect = 1;
+}
+
+static int verify_body(pv_ledger *l, void *arg)
+{
+    struct verify *v = arg;
+    pv_store *s = l->store;
+    reset(v); /* a retried transaction starts over */
+    int sig = v->rep->signatures;
+    memset(v->rep, 0, sizeof *v->rep);
+    v->rep->signatures = sig;
+    int rc = s->ops->audit_list(s, entry, v);
+    if (rc)
+        return rc;
+    if ((rc = s->ops->batch_list(s, batch_row, v)))
+        return rc;
+    for (size_t i = 0; i < v->nbatches; i++)
+        if (!v->batches[i].used)
+            return broken(v, 0,
+                          "batch %s: missing from the batches table, but the audit log "
+                          "records it",
+                          v->batches[i].batch);
+    if (!(v->seen = calloc(v->ndevices + 1, 1)))
+        return broken(v, 0, "ledger verify: out of memory");
+    if ((rc = s->ops->device_list(s, NULL, device_row, v)))
+        return rc;
+    for (size_t i = 0; i < v->ndevices; i++)
+        if (!v->seen[i])
+            return broken(v, 0,
+                          "device UID %s: missing from the devices table, but the audit log "
+                          "records it",
+                          v->devices[i].uid_hex);
+    if ((rc = s->ops->failure_list(s, failure_row, v)))
+        return rc;
+    for (size_t i = 0; i < v->nfailures; i++)
+        if (v->failures[i].id >= 0)
+            return broken(v, 0,
+                          "failure %lld: missing from the failures table, but the audit log "
+                          "records it",
+                          (long long)v->failures[i].id);
+    if ((rc = s->ops->station_list(s, station_row, v)))
+        return rc;
+    for (size_t i = 0; i < v->nstations; i++)
+        if (v->stations[i].name[0])
+            return broken(v, 0,
+                          "station %s: missing from the stations table, but the audit log "
+                          "records it",
+                          v->stations[i].name);
+    return PV_LEDGER_OK;
 }
 
 int pv_ledger_verify_chain(pv_ledger *l, pv_ledger_verify_fn verify, void *ctx,
@@ -318,95 +622,15 @@ int pv_ledger_verify_chain(pv_ledger *l, pv_ledger_verify_fn verify, void *ctx,
 {
     memset(rep, 0, sizeof *rep);
     rep->signatures = verify != NULL;
-    struct verify v = {l, rep};
-    int rc;
+    struct verify v;
+    memset(&v, 0, sizeof v);
+    v.l = l, v.rep = rep, v.check = verify, v.check_ctx = ctx;
     /* One read transaction: a consistent snapshot even while stations write. */
-    if ((rc = sql(&v, "BEGIN")) ||
-        (rc = sql(&v, "DROP TABLE IF EXISTS temp.x_batches; DROP TABLE IF EXISTS temp.x_devices;"
-                      "DROP TABLE IF EXISTS temp.x_failures;"
-                      "CREATE TEMP TABLE x_batches AS SELECT " BATCH_COLS " FROM main.batches "
-                      "WHERE 0;"
-                      "CREATE TEMP TABLE x_devices AS SELECT " DEV_COLS ", 0 AS last_seq FROM "
-                      "main.devices WHERE 0;"
-                      "CREATE UNIQUE INDEX temp.x_devices_uid ON x_devices(uid);"
-                      "CREATE TEMP TABLE x_failures AS SELECT " FAIL_COLS " FROM main.failures "
-                      "WHERE 0;")))
-        goto out;
-    sqlite3_stmt *e = NULL;
-    if (sqlite3_prepare_v2(l->db,
-                           "SELECT seq, at, action, batch, uid, state, station, detail, "
-                           "prev_hash, hash, key_id, signature FROM audit ORDER BY seq",
-                           -1, &e, NULL) != SQLITE_OK) {
-        rc = broken(&v, 0, "ledger verify: %s", sqlite3_errmsg(l->db));
-        goto out;
-    }
-    uint8_t prev[32] = {0};
-    int64_t expect = 1;
-    int s;
-    while ((s = sqlite3_step(e)) == SQLITE_ROW) {
-        int64_t seq = sqlite3_column_int64(e, 0);
-        if (seq != expect) {
-            rc = broken(&v, expect,
-                        "audit entry #%lld is missing (the log jumps from #%lld to #%lld): "
-                        "entries were deleted",
-                        (long long)expect, (long long)expect - 1, (long long)seq);
-            break;
-        }
-        if (sqlite3_column_bytes(e, 8) != 32 || memcmp(sqlite3_column_blob(e, 8), prev, 32)) {
-            rc = broken(&v, seq,
-                        "audit entry #%lld: its previous-hash is not entry #%lld's hash (entry "
-                        "replaced or reordered)",
-                        (long long)seq, (long long)seq - 1);
-            break;
-        }
-        pv_audit_entry ent = {seq,
-                              (const char *)sqlite3_column_text(e, 1),
-                              (const char *)sqlite3_column_text(e, 2),
-                              (const char *)sqlite3_column_text(e, 3),
-                              (const char *)sqlite3_column_text(e, 4),
-                              (const char *)sqlite3_column_text(e, 5),
-                              (const char *)sqlite3_column_text(e, 6),
-                              (const char *)sqlite3_column_text(e, 7),
-                              (const char *)sqlite3_column_text(e, 10)};
-        uint8_t h[32];
-        pv_ledger_audit_hash(prev, &ent, h);
-        if (sqlite3_column_bytes(e, 9) != 32 || memcmp(sqlite3_column_blob(e, 9), h, 32)) {
-            rc = broken(&v, seq,
-                        "audit entry #%lld (%s %s): its content does not match its hash (entry "
-                        "altered)",
-                        (long long)seq, ent.action ? ent.action : "?", ent.uid ? ent.uid : "");
-            break;
-        }
-        if (verify && verify(ctx, ent.key_id ? ent.key_id : "", h, sqlite3_column_blob(e, 11),
-                             (size_t)sqlite3_column_bytes(e, 11)) != 0) {
-            rc = broken(&v, seq,
-                        "audit entry #%lld (%s %s): the signature does not verify with key %s",
-                        (long long)seq, ent.action ? ent.action : "?", ent.uid ? ent.uid : "",
-                        ent.key_id ? ent.key_id : "?");
-            break;
-        }
-        if ((rc = apply(&v, e, seq)))
-            break;
-        memcpy(prev, h, 32);
-        rep->entries = seq;
-        expect++;
-    }
-    if (!rc && s != SQLITE_DONE)
-        rc = broken(&v, 0, "ledger verify: %s", sqlite3_errmsg(l->db));
-    sqlite3_finalize(e);
-    if (!rc)
-        rc = compare(&v, "batches", BATCH_COLS, "batch", "batch");
-    if (!rc)
-        rc = compare(&v, "devices", DEV_COLS, "uid", "device UID");
-    if (!rc)
-        rc = compare(&v, "failures", FAIL_COLS, "id", "failure");
-out:
-    sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_exec(l->db,
-                 "DROP TABLE IF EXISTS temp.x_batches; DROP TABLE IF EXISTS temp.x_devices;"
-                 "DROP TABLE IF EXISTS temp.x_failures;",
-                 NULL, NULL, NULL);
-    if (rc == PV_LEDGER_E_DB)
+    int rc = pv_ledger_txn(l, PV_STORE_READ, verify_body, &v);
+    reset(&v);
+    if (rc == PV_LEDGER_OK || rc == PV_LEDGER_E_CHAIN)
         return rc;
-    return rc ? PV_LEDGER_E_CHAIN : PV_LEDGER_OK;
+    if (!rep->message[0])
+        snprintf(rep->message, sizeof rep->message, "%s", l->err);
+    return rc == PV_LEDGER_E_DB ? rc : PV_LEDGER_E_CHAIN;
 }

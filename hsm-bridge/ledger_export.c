@@ -1,6 +1,7 @@
 /* Ledger export for MES systems and people: CSV (RFC 4180, one header line) or a JSON array,
  * one record per device with every state's time and the failures. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ledger_internal.h"
@@ -8,7 +9,7 @@
 static const char *const columns[] = {
     "batch",        "uid",       "state",       "station",     "recipe_name",  "recipe_digest",
     "image_digest", "key_id",    "key_version", "reserved_at", "keyed_at",     "written_at",
-    "verified_at",  "locked_at", "attempts",    "failures",    "last_failure",
+    "verified_at",  "locked_at", "attempts",    "failures",    "last_failure", "rdp_level",
 };
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
 
@@ -50,16 +51,25 @@ static void values(const pv_ledger_row *r,
     snprintf(v[14], cap, "%u", r->attempts);
     snprintf(v[15], cap, "%u", r->failures);
     snprintf(v[16], cap, "%s", r->last_failure);
+    if (r->state == PV_LEDGER_LOCKED)
+        snprintf(v[17], cap, "%u", r->rdp_level);
+    else
+        v[17][0] = 0;
 }
+
+/* One export's state: the output and the row's values (per call: exports may run at once). */
+struct csv {
+    FILE *out;
+    char v[NCOLUMNS][PV_LEDGER_TEXT_MAX + PV_LEDGER_REASON_MAX];
+};
 
 static int csv_row(void *ctx, const pv_ledger_row *r)
 {
-    FILE *out = ctx;
-    static char v[NCOLUMNS][PV_LEDGER_TEXT_MAX + PV_LEDGER_REASON_MAX];
-    values(r, v);
+    struct csv *c = ctx;
+    values(r, c->v);
     for (size_t i = 0; i < NCOLUMNS; i++)
-        csv_field(out, v[i], i + 1 == NCOLUMNS);
-    return ferror(out) ? -1 : 0;
+        csv_field(c->out, c->v[i], i + 1 == NCOLUMNS);
+    return ferror(c->out) ? -1 : 0;
 }
 
 static int json_row(void *ctx, const pv_ledger_row *r)
@@ -81,6 +91,8 @@ static int json_row(void *ctx, const pv_ledger_row *r)
     json_object_set_new(o, "failures", json_integer(r->failures));
     json_object_set_new(o, "last_failure",
                         r->last_failure[0] ? json_string(r->last_failure) : json_null());
+    json_object_set_new(o, "rdp_level",
+                        r->state == PV_LEDGER_LOCKED ? json_integer(r->rdp_level) : json_null());
     return json_array_append_new(ctx, o);
 }
 
@@ -89,7 +101,12 @@ int pv_ledger_export(pv_ledger *l, FILE *out, enum pv_ledger_format fmt, const c
     if (fmt == PV_LEDGER_CSV) {
         for (size_t i = 0; i < NCOLUMNS; i++)
             csv_field(out, columns[i], i + 1 == NCOLUMNS);
-        int rc = pv_ledger_list(l, batch, csv_row, out);
+        struct csv *c = malloc(sizeof *c);
+        if (!c)
+            return pv_ledger_fail_msg(l, PV_LEDGER_E_DB, "ledger export: out of memory");
+        c->out = out;
+        int rc = pv_ledger_list(l, batch, csv_row, c);
+        free(c);
         if (rc == -1 || fflush(out) != 0)
             return pv_ledger_fail_msg(l, PV_LEDGER_E_DB, "ledger export: write failed");
         return rc;

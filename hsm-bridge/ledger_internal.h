@@ -1,27 +1,40 @@
-/* Shared by the ledger's files (ledger_sqlite.c, ledger_audit.c, ledger_export.c); not an API. */
+/* Shared by the ledger's files (ledger_policy.c, ledger_audit.c, ledger_export.c and the stores);
+ * not an API. */
 #ifndef PV_HSM_BRIDGE_LEDGER_INTERNAL_H
 #define PV_HSM_BRIDGE_LEDGER_INTERNAL_H
-
-#include <sqlite3.h>
 
 #include <jansson.h>
 
 #include "ledger.h"
+#include "ledger_store.h"
 
 struct pv_ledger {
-    sqlite3 *db;
+    pv_store *store;
     int has_signer;
     pv_ledger_signer signer;
     char key_id[PV_LEDGER_TEXT_MAX];
+    int has_actor;
+    char actor_station[PV_LEDGER_TEXT_MAX];
+    char actor_session[PV_LEDGER_TEXT_MAX];
+    uint32_t lease_s;
+    /* The last entry this transaction appended: after a connection lost during COMMIT, the
+     * audit head tells whether the transaction was committed. */
+    int appended;
+    int64_t last_seq;
+    uint8_t last_hash[32];
     char err[768];
 };
 
 __attribute__((format(printf, 3, 4))) int pv_ledger_fail_msg(pv_ledger *l, int rc, const char *fmt,
                                                              ...);
-/* PV_LEDGER_E_DB with "what: <sqlite message>". */
-int pv_ledger_db_error(pv_ledger *l, const char *what);
 
-/* One audit entry as stored; NULL fields are allowed except at, action and detail. */
+/* Runs body in one store transaction (write: the ledger's write lock first): commits when body
+ * returns >= 0 (its return), else rolls back. A connection lost on the way is reconnected once
+ * and the whole transaction retried unless it committed. */
+typedef int (*txn_body)(pv_ledger *l, void *arg);
+int pv_ledger_txn(pv_ledger *l, enum pv_store_txn mode, txn_body body, void *arg);
+
+/* One audit entry as hashed; NULL fields are allowed except at, action and detail. */
 typedef struct pv_audit_entry {
     int64_t seq;
     const char *at, *action, *batch, *uid, *state, *station, *detail, *key_id;
@@ -29,19 +42,9 @@ typedef struct pv_audit_entry {
 
 /* SHA-256(prev || canonical bytes of e). */
 void pv_ledger_audit_hash(const uint8_t prev[32], const pv_audit_entry *e, uint8_t out[32]);
-/* Appends an entry inside the caller's transaction: takes the last entry's seq and hash, hashes,
- * signs. detail is consumed. PV_LEDGER_OK or an error (the caller rolls back). */
+/* Appends an entry inside the caller's write transaction: takes the last entry's seq and hash,
+ * hashes, signs. detail is consumed. PV_LEDGER_OK or an error (the caller rolls back). */
 int pv_ledger_audit_append(pv_ledger *l, const char *at, const char *action, const char *batch,
                            const char *uid, const char *state, const char *station, json_t *detail);
-
-/* Columns of a device row, in pv_ledger_row order, for SELECT ... FROM devices d. */
-#define PV_LEDGER_ROW_COLUMNS                                                                      \
-    "d.id, d.batch, d.uid, d.state, d.station, d.recipe_name, d.recipe_digest, d.image_digest, "   \
-    "d.key_id, d.key_version, d.reserved_at, d.keyed_at, d.written_at, d.verified_at, "            \
-    "d.locked_at, d.attempts, "                                                                    \
-    "(SELECT COUNT(*) FROM failures f WHERE f.uid = d.uid), "                                      \
-    "(SELECT f.phase || ': ' || f.reason FROM failures f WHERE f.uid = d.uid "                     \
-    "ORDER BY f.id DESC LIMIT 1)"
-void pv_ledger_row_from(sqlite3_stmt *st, pv_ledger_row *r);
 
 #endif

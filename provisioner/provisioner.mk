@@ -22,10 +22,10 @@ $(PROV_HOOKS_BIN): $(HOSTDIR)/provisioner/main.o $(HOSTDIR)/tests/hooks/cmd_run.
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) $^ $(PROV_LIBS) -o $@
 
-# Recipes (recipe*.c: libcyaml + libyaml), the ledger (hsm-bridge/ledger_sqlite.c: SQLite) and
+# Recipes (recipe*.c: libcyaml + libyaml), the ledger (hsm-bridge/ledger_store_*.c: SQLite, libpq) and
 # JSON output (jansson). The unit tests link the same objects, so their link line gets the same
 # libraries (a pattern-specific append to tests.mk's TEST_LIBS).
-PROV_LIBS += -lcyaml -lyaml -lsqlite3 -ljansson
+PROV_LIBS += -lcyaml -lyaml -lsqlite3 -ljansson -lpq
 $(HOSTDIR)/tests/test_%: TEST_LIBS += -lcyaml -lyaml -lsqlite3
 # These tests also run the built CLI.
 $(HOSTDIR)/tests/test_recipe $(HOSTDIR)/tests/test_ledger: | $(PROV_BIN)

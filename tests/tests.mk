@@ -5,6 +5,7 @@ UNIT_TEST_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 HOST_TESTS       := $(patsubst tests/unit/%.c,$(HOSTDIR)/tests/%,$(UNIT_TEST_SRCS))
 TEST_LIBS        := -lcmocka -ljansson -lcrypto
 TEST_LIBS        += -lusb-1.0 # provisioner/dap_transport_usb.c (added by the probe helper)
+TEST_LIBS        += -lpq      # hsm-bridge/ledger_store_pg.c (libpq)
 
 # Tests also link the provisioner's core and the trusted side (both libraries with thin CLIs).
 $(HOSTDIR)/tests/test_%: $(HOSTDIR)/tests/unit/test_%.o $(HOST_LIB_OBJS) $(TEST_COMMON_OBJS) $(PROV_CORE_OBJS) $(BRIDGE_OBJS)

@@ -661,11 +661,11 @@ static void test_export_csv_json(void **state)
     snprintf(want, sizeof want,
              "batch,uid,state,station,recipe_name,recipe_digest,image_digest,key_id,key_version,"
              "reserved_at,keyed_at,written_at,verified_at,locked_at,attempts,failures,"
-             "last_failure\r\n"
+             "last_failure,rdp_level\r\n"
              "b1,300041000000000000000001,locked,st-1,demo-stm32f427," RECIPE_HEX "," IMG_HEX
-             ",7,2,%s,%s,%s,%s,%s,1,0,\r\n"
+             ",7,2,%s,%s,%s,%s,%s,1,0,,0\r\n"
              "b1,300041000000000000000002,keyed,st-2,demo-stm32f427," RECIPE_HEX
-             ",,7,2,%s,%s,,,,2,2,\"verify: digest, \"\"mismatch\"\"\"\r\n",
+             ",,7,2,%s,%s,,,,2,2,\"verify: digest, \"\"mismatch\"\"\",\r\n",
              a.at[0], a.at[1], a.at[2], a.at[3], a.at[4], b.at[0], b.at[1]);
     assert_string_equal(csv, want);
     free(csv);
