@@ -105,7 +105,7 @@ int pv_server_run(const struct pv_bridge_server_config *cfg)
     if (!srv.bridge) {
         pv_log("cannot open the bridge: %s", err);
         teardown(&srv);
-        return 4;
+        return 7;
     }
     if (pv_http_start(&srv, cfg->host, cfg->port, err, sizeof err) != 0) {
         pv_log("%s", err);

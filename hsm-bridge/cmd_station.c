@@ -1,0 +1,374 @@
+/* hsm-bridge station enroll|list|revoke: the registry of stations (ledger.h, "stations"), each
+ * known by the client certificate the station CA issued it. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cmd.h"
+#include "station_ca.h"
+
+#define STATION_DAYS_DEFAULT 365u
+#define CSR_MAX              (64u * 1024u)
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: hsm-bridge station enroll NAME --csr FILE [--rights PRODUCT/BATCH ...]\n"
+            "                                 [--days N] --config FILE [-o CERT]\n"
+            "       hsm-bridge station list [--json] --config FILE\n"
+            "       hsm-bridge station revoke NAME --reason TEXT --config FILE\n"
+            "\n"
+            "enroll  issues a client certificate for the CSR's public key with CN = NAME from\n"
+            "        the station CA in the token, and records the station, its certificate's\n"
+            "        SHA-256 and serial and its rights in the ledger (an audited change). The\n"
+            "        certificate goes to CERT (else stdout). NAME: 1..%u of [A-Za-z0-9._-].\n"
+            "        A revoked name may be enrolled again (with a new certificate).\n"
+            "list    every station: name, active or revoked, rights, enrolment date.\n"
+            "revoke  the station's certificate stops working at its next request (403\n"
+            "        station_revoked); the reason is recorded.\n"
+            "\n"
+            "  --config FILE           the bridge's configuration (docs/bridge.md)\n"
+            "  --csr FILE              the station's certificate request (PEM or DER)\n"
+            "  --rights PRODUCT/BATCH  what the station may run (repeat; BATCH may be *);\n"
+            "                          none: it may read /metrics only\n"
+            "  --days N                validity (default %u)\n"
+            "  -o CERT                 where the certificate (PEM) goes\n"
+            "  --json                  list as a JSON array\n"
+            "  --reason TEXT           why the station is revoked\n"
+            "\n"
+            "exit status: 0 done; 1 refused (CSR not valid, name enrolled, unknown or revoked\n"
+            "station); 2 bad command line; 3 file error; 4 token, PIN or CA key error;\n"
+            "5 configuration not valid; 10 ledger error.\n",
+            PV_STATION_NAME_MAX, STATION_DAYS_DEFAULT);
+}
+
+struct opts {
+    const char *config, *csr, *out, *reason, *name;
+    char rights[PV_LEDGER_RIGHTS_MAX];
+    unsigned days;
+    int json;
+};
+
+static int usage_error(const char *prog, const char *msg, const char *arg)
+{
+    fprintf(stderr, "%s: %s%s%s (see hsm-bridge station --help)\n", prog, msg, arg ? " " : "",
+            arg ? arg : "");
+    return PV_BX_USAGE;
+}
+
+/* PRODUCT/BATCH, each 1..63 printable characters without spaces or '/'. */
+static int right_ok(const char *r)
+{
+    const char *slash = strchr(r, '/');
+    if (!slash || slash == r || !slash[1] || strchr(slash + 1, '/'))
+        return 0;
+    if ((size_t)(slash - r) >= PV_LEDGER_TEXT_MAX || strlen(slash + 1) >= PV_LEDGER_TEXT_MAX)
+        return 0;
+    for (const char *p = r; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f)
+            return 0;
+    return 1;
+}
+
+static int parse(const char *prog, int argc, char **argv, struct opts *o)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"csr", required_argument, NULL, 'r'},
+        {"rights", required_argument, NULL, 'R'},
+        {"days", required_argument, NULL, 'd'},
+        {"output", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},
+        {"reason", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->days = STATION_DAYS_DEFAULT;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":c:r:R:d:o:je:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'r':
+            o->csr = optarg;
+            break;
+        case 'R': {
+            if (!right_ok(optarg))
+                return usage_error(prog, "--rights takes PRODUCT/BATCH (BATCH may be *), got",
+                                   optarg);
+            size_t used = strlen(o->rights);
+            if (used + strlen(optarg) + 2 > sizeof o->rights)
+                return usage_error(prog, "too many --rights", NULL);
+            snprintf(o->rights + used, sizeof o->rights - used, "%s%s", used ? " " : "", optarg);
+            break;
+        }
+        case 'd': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || optarg[0] == '-' || v == 0 || v > PV_STATION_DAYS_MAX)
+                return usage_error(prog, "--days takes 1..36500, got", optarg);
+            o->days = (unsigned)v;
+            break;
+        }
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'j':
+            o->json = 1;
+            break;
+        case 'e':
+            o->reason = optarg;
+            break;
+        case 'h':
+            help(stdout);
+            return -1;
+        default:
+            return usage_error(prog, c == ':' ? "missing value for" : "unknown option",
+                               argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        o->name = argv[optind++];
+    if (optind < argc)
+        return usage_error(prog, "unexpected argument", argv[optind]);
+    if (!o->config)
+        return usage_error(prog, "--config FILE is required", NULL);
+    return 0;
+}
+
+/* ---- enroll ---- */
+
+static int enroll(const char *prog, struct opts *o)
+{
+    if (!o->name || !pv_station_name_valid(o->name))
+        return usage_error(prog, "NAME must be 1..63 of [A-Za-z0-9._-], got",
+                           o->name ? o->name : "none");
+    if (!o->csr)
+        return usage_error(prog, "--csr FILE is required", NULL);
+    size_t csr_len;
+    unsigned char *csr = pv_bx_slurp(prog, o->csr, CSR_MAX, &csr_len);
+    if (!csr)
+        return PV_BX_IO;
+    struct pv_bridge_server_config cfg;
+    int rc = pv_bx_load_config(prog, o->config, &cfg);
+    if (rc != PV_BX_OK) {
+        free(csr);
+        return rc;
+    }
+    struct pv_bx_token t;
+    pv_ledger *l = NULL;
+    pv_station_ca *ca = NULL;
+    rc = pv_bx_open_token(prog, &cfg, &t);
+    if (rc != PV_BX_OK)
+        goto out_cfg;
+    char err[1024];
+    ca = pv_station_ca_load(pv_bx_p11(&t), cfg.station_ca_key, cfg.station_ca, err, sizeof err);
+    if (!ca) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        rc = PV_BX_KEY;
+        goto out;
+    }
+    /* Refuse a taken name before issuing anything. */
+    rc = pv_bx_open_ledger(prog, &cfg, &t, &l);
+    if (rc != PV_BX_OK)
+        goto out;
+    pv_ledger_station old;
+    if (pv_ledger_station_get(l, o->name, &old) == PV_LEDGER_OK && !old.revoked_at[0]) {
+        fprintf(stderr,
+                "%s: station '%s' is enrolled already (since %s); revoke it first to issue a "
+                "new certificate\n",
+                prog, o->name, old.enrolled_at);
+        rc = PV_BX_REFUSED;
+        goto out;
+    }
+    struct pv_station_issue req = {
+        .name = o->name, .days = o->days, .kind = PV_STATION_CERT_CLIENT};
+    static char pem[PV_STATION_CERT_PEM_MAX];
+    size_t pem_len = 0;
+    struct pv_station_cert_ids ids;
+    if (pv_station_ca_issue(ca, csr, csr_len, &req, pem, sizeof pem, &pem_len, &ids, err,
+                            sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        rc = PV_BX_REFUSED;
+        goto out;
+    }
+    pv_ledger_station s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.name, sizeof s.name, "%s", o->name);
+    snprintf(s.cert_sha256, sizeof s.cert_sha256, "%s", ids.sha256);
+    snprintf(s.serial, sizeof s.serial, "%s", ids.serial);
+    snprintf(s.rights, sizeof s.rights, "%s", o->rights);
+    int lr = pv_ledger_station_enroll(l, &s);
+    if (lr != PV_LEDGER_OK) {
+        fprintf(stderr, "%s: ledger: %s\n", prog, pv_ledger_error(l));
+        rc = lr == PV_LEDGER_E_EXISTS ? PV_BX_REFUSED
+             : lr == PV_LEDGER_E_SIGN ? PV_BX_KEY
+                                      : PV_BX_LEDGER;
+        goto out;
+    }
+    if (o->out) {
+        if (pv_bx_write_file(prog, o->out, pem, pem_len, 0644) != 0) {
+            fprintf(stderr,
+                    "%s: station '%s' is enrolled, but its certificate was not written; revoke "
+                    "it and enrol again\n",
+                    prog, o->name);
+            rc = PV_BX_IO;
+            goto out;
+        }
+    } else {
+        fwrite(pem, 1, pem_len, stdout);
+    }
+    fprintf(o->out ? stdout : stderr,
+            "station '%s' enrolled: serial %s, sha256 %s, rights %s, %u days%s%s\n", o->name,
+            ids.serial, ids.sha256, o->rights[0] ? o->rights : "(none)", o->days,
+            o->out ? ", certificate " : "", o->out ? o->out : "");
+    rc = PV_BX_OK;
+out:
+    pv_station_ca_free(ca);
+    if (l)
+        pv_ledger_close(l);
+    pv_bx_close_token(&t);
+out_cfg:
+    pv_bridge_config_free(&cfg);
+    free(csr);
+    return rc;
+}
+
+/* ---- list ---- */
+
+static int print_row(void *ctx, const pv_ledger_station *s)
+{
+    (void)ctx;
+    printf("%-20s %-8s %-20s %.16s  %s\n", s->name, s->revoked_at[0] ? "revoked" : "active",
+           s->enrolled_at, s->cert_sha256, s->rights[0] ? s->rights : "-");
+    return 0;
+}
+
+static int json_row(void *ctx, const pv_ledger_station *s)
+{
+    json_t *arr = ctx;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?}", "name", s->name, "cert_sha256",
+                          s->cert_sha256, "serial", s->serial, "rights", s->rights, "enrolled_at",
+                          s->enrolled_at, "revoked_at", s->revoked_at[0] ? s->revoked_at : NULL,
+                          "revoke_reason", s->revoked_at[0] ? s->revoke_reason : NULL);
+    return o ? json_array_append_new(arr, o) : -1;
+}
+
+static int list(const char *prog, struct opts *o)
+{
+    if (o->name)
+        return usage_error(prog, "unexpected argument", o->name);
+    struct pv_bridge_server_config cfg;
+    int rc = pv_bx_load_config(prog, o->config, &cfg);
+    if (rc != PV_BX_OK)
+        return rc;
+    pv_ledger *l = NULL;
+    rc = pv_bx_open_ledger(prog, &cfg, NULL, &l);
+    if (rc == PV_BX_OK) {
+        json_t *arr = o->json ? json_array() : NULL;
+        if (!o->json)
+            printf("%-20s %-8s %-20s %-16s  %s\n", "NAME", "STATE", "ENROLLED", "CERT SHA-256",
+                   "RIGHTS");
+        int lr = o->json ? pv_ledger_station_list(l, json_row, arr)
+                         : pv_ledger_station_list(l, print_row, NULL);
+        if (lr != PV_LEDGER_OK) {
+            fprintf(stderr, "%s: ledger: %s\n", prog, pv_ledger_error(l));
+            rc = PV_BX_LEDGER;
+        } else if (arr) {
+            char *text = json_dumps(arr, JSON_INDENT(2));
+            if (text)
+                printf("%s\n", text);
+            free(text);
+        }
+        json_decref(arr);
+        pv_ledger_close(l);
+    }
+    pv_bridge_config_free(&cfg);
+    return rc;
+}
+
+/* ---- revoke ---- */
+
+static int revoke_station(const char *prog, struct opts *o)
+{
+    if (!o->name)
+        return usage_error(prog, "NAME is required", NULL);
+    if (!o->reason || !o->reason[0] || strlen(o->reason) >= PV_LEDGER_REASON_MAX)
+        return usage_error(prog, "--reason TEXT (1..511 characters) is required", NULL);
+    struct pv_bridge_server_config cfg;
+    int rc = pv_bx_load_config(prog, o->config, &cfg);
+    if (rc != PV_BX_OK)
+        return rc;
+    struct pv_bx_token t;
+    pv_ledger *l = NULL;
+    rc = pv_bx_open_token(prog, &cfg, &t);
+    if (rc == PV_BX_OK)
+        rc = pv_bx_open_ledger(prog, &cfg, &t, &l);
+    if (rc == PV_BX_OK) {
+        char by[160], host[64] = "?";
+        const char *user = getenv("USER");
+        gethostname(host, sizeof host - 1);
+        snprintf(by, sizeof by, "%s@%s", user && *user ? user : "?", host);
+        int lr = pv_ledger_station_revoke(l, o->name, by, o->reason);
+        if (lr == PV_LEDGER_OK) {
+            printf("station '%s' revoked: %s\n", o->name, o->reason);
+        } else {
+            fprintf(stderr, "%s: %s\n", prog,
+                    lr == PV_LEDGER_E_UNKNOWN   ? "no station of that name was ever enrolled"
+                    : lr == PV_LEDGER_E_REVOKED ? "the station is revoked already"
+                                                : pv_ledger_error(l));
+            rc = lr == PV_LEDGER_E_UNKNOWN || lr == PV_LEDGER_E_REVOKED ? PV_BX_REFUSED
+                 : lr == PV_LEDGER_E_SIGN                               ? PV_BX_KEY
+                                                                        : PV_BX_LEDGER;
+        }
+    }
+    if (l)
+        pv_ledger_close(l);
+    if (t.ks || t.recipe)
+        pv_bx_close_token(&t);
+    pv_bridge_config_free(&cfg);
+    return rc;
+}
+
+static int run(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? PV_BX_USAGE : PV_BX_OK;
+    }
+    static const struct {
+        const char *name, *prog;
+        int (*fn)(const char *prog, struct opts *o);
+    } subs[] = {
+        {"enroll", "hsm-bridge station enroll", enroll},
+        {"list", "hsm-bridge station list", list},
+        {"revoke", "hsm-bridge station revoke", revoke_station},
+    };
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        if (strcmp(argv[1], subs[i].name) != 0)
+            continue;
+        struct opts o;
+        int rc = parse(subs[i].prog, argc - 1, argv + 1, &o);
+        if (rc != 0)
+            return rc < 0 ? PV_BX_OK : rc;
+        return subs[i].fn(subs[i].prog, &o);
+    }
+    fprintf(stderr, "hsm-bridge station: unknown subcommand '%s' (see hsm-bridge station --help)\n",
+            argv[1]);
+    return PV_BX_USAGE;
+}
+
+const struct pv_bx_command pv_bx_station = {
+    .name = "station",
+    .summary = "enrol, list and revoke stations (client certificates and rights)",
+    .run = run,
+    .help = help,
+};
