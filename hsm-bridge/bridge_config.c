@@ -155,8 +155,8 @@ static void parse_listen(struct ctx *c, const char *s, struct pv_bridge_server_c
         report(c, "listen", "\"%s\": the host is empty or too long", s);
         return;
     }
-    if (pv_yaml_parse_uint(colon + 1, 65535, &port) != 0 || port == 0) {
-        report(c, "listen", "\"%s\": the port must be 1..65535", s);
+    if (pv_yaml_parse_uint(colon + 1, 65535, &port) != 0) {
+        report(c, "listen", "\"%s\": the port must be 0..65535 (0: any free port)", s);
         return;
     }
     memcpy(cf->host, host, hlen);

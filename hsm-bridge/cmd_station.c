@@ -247,7 +247,7 @@ out_cfg:
 static int print_row(void *ctx, const pv_ledger_station *s)
 {
     (void)ctx;
-    printf("%-20s %-8s %-20s %.16s  %s\n", s->name, s->revoked_at[0] ? "revoked" : "active",
+    printf("%-20s %-8s %-24s %.16s  %s\n", s->name, s->revoked_at[0] ? "revoked" : "active",
            s->enrolled_at, s->cert_sha256, s->rights[0] ? s->rights : "-");
     return 0;
 }
@@ -275,7 +275,7 @@ static int list(const char *prog, struct opts *o)
     if (rc == PV_BX_OK) {
         json_t *arr = o->json ? json_array() : NULL;
         if (!o->json)
-            printf("%-20s %-8s %-20s %-16s  %s\n", "NAME", "STATE", "ENROLLED", "CERT SHA-256",
+            printf("%-20s %-8s %-24s %.16s  %s\n", "NAME", "STATE", "ENROLLED", "CERT SHA-256",
                    "RIGHTS");
         int lr = o->json ? pv_ledger_station_list(l, json_row, arr)
                          : pv_ledger_station_list(l, print_row, NULL);

@@ -65,16 +65,14 @@ struct pv_server_metrics {
     uint64_t duration_buckets[PV_ROUTE_COUNT][PV_METRICS_BUCKETS]; /* cumulative at output */
     double duration_sum[PV_ROUTE_COUNT];
     uint64_t duration_count[PV_ROUTE_COUNT];
-    uint64_t connections;       /* TLS connections accepted */
-    uint64_t handshake_refused; /* connections closed before a request (TLS refused) */
+    uint64_t connections; /* TLS connections accepted */
     time_t started;
 };
 
 void pv_metrics_request(struct pv_server_metrics *m, enum pv_route r, int status, const char *error,
                         double seconds);
 /* The HTTP layer's series in Prometheus text format. */
-void pv_metrics_write(const struct pv_server_metrics *m, FILE *out, int shutting_down,
-                      unsigned sessions);
+void pv_metrics_write(const struct pv_server_metrics *m, FILE *out, int shutting_down);
 
 /* ---- the server ---- */
 

@@ -38,53 +38,48 @@ void pv_metrics_request(struct pv_server_metrics *m, enum pv_route r, int status
     m->duration_count[r]++;
 }
 
-void pv_metrics_write(const struct pv_server_metrics *m, FILE *out, int shutting_down,
-                      unsigned sessions)
+void pv_metrics_write(const struct pv_server_metrics *m, FILE *out, int shutting_down)
 {
-    fprintf(out, "# HELP pv_bridge_http_requests_total HTTP requests answered, by route and "
-                 "status.\n# TYPE pv_bridge_http_requests_total counter\n");
+    fprintf(out, "# HELP hsm_bridge_http_requests_total HTTP requests answered, by route and "
+                 "status.\n# TYPE hsm_bridge_http_requests_total counter\n");
     for (unsigned r = 0; r < PV_ROUTE_COUNT; r++)
         for (unsigned i = 0; i < PV_METRICS_STATUSES && m->requests[r][i].status; i++)
-            fprintf(out, "pv_bridge_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+            fprintf(out, "hsm_bridge_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
                     pv_route_name((enum pv_route)r), m->requests[r][i].status,
                     (unsigned long long)m->requests[r][i].n);
-    fprintf(out, "# HELP pv_bridge_http_refusals_total Refusals by the protocol's error code.\n"
-                 "# TYPE pv_bridge_http_refusals_total counter\n");
+    fprintf(out, "# HELP hsm_bridge_http_refusals_total Refusals by the protocol's error code.\n"
+                 "# TYPE hsm_bridge_http_refusals_total counter\n");
     for (unsigned i = 0; i < PV_METRICS_ERRORS && m->errors[i].error[0]; i++)
-        fprintf(out, "pv_bridge_http_refusals_total{error=\"%s\"} %llu\n", m->errors[i].error,
+        fprintf(out, "hsm_bridge_http_refusals_total{error=\"%s\"} %llu\n", m->errors[i].error,
                 (unsigned long long)m->errors[i].n);
-    fprintf(out, "# HELP pv_bridge_http_request_duration_seconds Time from a request's arrival "
+    fprintf(out, "# HELP hsm_bridge_http_request_duration_seconds Time from a request's arrival "
                  "to its answer, by route.\n"
-                 "# TYPE pv_bridge_http_request_duration_seconds histogram\n");
+                 "# TYPE hsm_bridge_http_request_duration_seconds histogram\n");
     for (unsigned r = 0; r < PV_ROUTE_COUNT; r++) {
         if (!m->duration_count[r])
             continue;
         const char *name = pv_route_name((enum pv_route)r);
         for (unsigned b = 0; b < PV_METRICS_BUCKETS; b++)
             fprintf(out,
-                    "pv_bridge_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
+                    "hsm_bridge_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
                     "%llu\n",
                     name, bucket_le[b], (unsigned long long)m->duration_buckets[r][b]);
         fprintf(out,
-                "pv_bridge_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-                "pv_bridge_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                "pv_bridge_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                "hsm_bridge_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+                "hsm_bridge_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                "hsm_bridge_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
                 name, (unsigned long long)m->duration_count[r], name, m->duration_sum[r], name,
                 (unsigned long long)m->duration_count[r]);
     }
     fprintf(out,
-            "# HELP pv_bridge_tls_connections_total TLS connections accepted.\n"
-            "# TYPE pv_bridge_tls_connections_total counter\n"
-            "pv_bridge_tls_connections_total %llu\n"
-            "# HELP pv_bridge_http_sessions_in_flight Sessions begun and not ended.\n"
-            "# TYPE pv_bridge_http_sessions_in_flight gauge\n"
-            "pv_bridge_http_sessions_in_flight %u\n"
-            "# HELP pv_bridge_shutting_down 1 while the bridge drains after SIGTERM.\n"
-            "# TYPE pv_bridge_shutting_down gauge\n"
-            "pv_bridge_shutting_down %d\n"
-            "# HELP pv_bridge_start_time_seconds When this bridge process started (Unix time).\n"
-            "# TYPE pv_bridge_start_time_seconds gauge\n"
-            "pv_bridge_start_time_seconds %lld\n",
-            (unsigned long long)m->connections, sessions, shutting_down ? 1 : 0,
-            (long long)m->started);
+            "# HELP hsm_bridge_tls_connections_total TLS connections accepted.\n"
+            "# TYPE hsm_bridge_tls_connections_total counter\n"
+            "hsm_bridge_tls_connections_total %llu\n"
+            "# HELP hsm_bridge_shutting_down 1 while the bridge drains after SIGTERM.\n"
+            "# TYPE hsm_bridge_shutting_down gauge\n"
+            "hsm_bridge_shutting_down %d\n"
+            "# HELP hsm_bridge_start_time_seconds When this bridge process started (Unix time).\n"
+            "# TYPE hsm_bridge_start_time_seconds gauge\n"
+            "hsm_bridge_start_time_seconds %lld\n",
+            (unsigned long long)m->connections, shutting_down ? 1 : 0, (long long)m->started);
 }

@@ -225,7 +225,7 @@ static void do_plan(struct pv_req *r)
         evhttp_clear_headers(&q);
         return;
     }
-    snprintf(r->detail, sizeof r->detail, "product=%.64s batch=%.64s", product, batch);
+    snprintf(r->detail, sizeof r->detail, "plan product=%.64s batch=%.64s", product, batch);
     struct pv_bridge_station st;
     station_of(r, &st);
     struct pv_bridge_plan p;
@@ -444,8 +444,7 @@ static void do_metrics(struct pv_req *r)
         return;
     }
     int rc = pv_bridge_metrics(r->srv->bridge, f);
-    pv_metrics_write(&r->srv->metrics, f, r->srv->shutting_down,
-                     pv_bridge_sessions(r->srv->bridge));
+    pv_metrics_write(&r->srv->metrics, f, r->srv->shutting_down);
     if (fclose(f) != 0 || rc != 0)
         pv_refuse(r, 500, "internal", "the metrics could not be gathered (the ledger?)");
     else
