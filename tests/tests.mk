@@ -6,6 +6,8 @@ HOST_TESTS       := $(patsubst tests/unit/%.c,$(HOSTDIR)/tests/%,$(UNIT_TEST_SRC
 TEST_LIBS        := -lcmocka -ljansson -lcrypto
 TEST_LIBS        += -lusb-1.0 # provisioner/dap_transport_usb.c (added by the probe helper)
 TEST_LIBS        += -lpq      # hsm-bridge/ledger_store_pg.c (libpq)
+# test_ledger talks to its PostgreSQL server directly too (raw SQL, as an attacker would).
+$(HOSTDIR)/tests/unit/test_ledger.o: HOST_CFLAGS += -I/usr/include/postgresql
 
 # Tests also link the provisioner's core and the trusted side (both libraries with thin CLIs).
 $(HOSTDIR)/tests/test_%: $(HOSTDIR)/tests/unit/test_%.o $(HOST_LIB_OBJS) $(TEST_COMMON_OBJS) $(PROV_CORE_OBJS) $(BRIDGE_OBJS)

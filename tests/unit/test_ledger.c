@@ -1,8 +1,12 @@
-/* The ledger (hsm-bridge/ledger.h) on real SQLite files: durability settings, the state machine,
- * resume without double counting, exact quotas (also with fork()ed processes racing on one
- * file), refusals that write nothing, failures, the signed audit chain and the tampering it
- * catches (edited entries and rows, deleted entries, a rewritten chain without the key), the
- * CSV/JSON export, and `provision ledger` as a user runs it. */
+/* The ledger (hsm-bridge/ledger.h): one contract suite run twice, on real SQLite files and on a
+ * real PostgreSQL server this program starts (tests/common/pg_server.c, a Unix socket in a
+ * temporary directory, a schema per case): the state machine, resume without double counting,
+ * exact quotas (also with fork()ed processes racing, each with its own connection), refusals that
+ * write nothing, failures, leases, the RDP level, the station registry, name restrictions, the
+ * signed audit chain and the tampering it catches (edited entries and rows, deleted entries, a
+ * rewritten chain without the key), the CSV/JSON export, and `provision ledger` as a user runs
+ * it. Per store: SQLite's durability settings and the migration of a version-1 file;
+ * PostgreSQL's schema checks, a server restart between two calls, 8 processes racing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,12 +16,14 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 
 #include "../../hsm-bridge/ledger.h"
 #include "../../hsm-bridge/ledger_ed25519.h"
 #include "../../hsm-bridge/ledger_internal.h"
+#include "common/pg_server.h"
 #include "sim_process.h"
 
 static char dir[64], prov[4096], pub_pem[128];
@@ -37,9 +43,90 @@ static void uid_of(unsigned n, uint8_t uid[12])
     uid[10] = (uint8_t)(n >> 8), uid[11] = (uint8_t)n;
 }
 
+/* ---- the store under test, and raw SQL on it (a second connection, as an attacker has) ---- */
+
+static int use_pg;        /* 0: SQLite files, 1: PostgreSQL */
+static pg_server pgs;     /* started once for the PostgreSQL group */
+static char cur[512];     /* the newest ledger's path or URL */
+static char raw_for[512]; /* what the raw connection is open on */
+static sqlite3 *raw_lite;
+static PGconn *raw_pg;
+
+static void raw_close(void)
+{
+    if (raw_lite)
+        sqlite3_close(raw_lite);
+    if (raw_pg)
+        PQfinish(raw_pg);
+    raw_lite = NULL, raw_pg = NULL, raw_for[0] = 0;
+}
+
+static PGconn *pg_connect(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect %s: %s", url, PQerrorMessage(c));
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    return c;
+}
+
+static void raw_open(void)
+{
+    if (strcmp(raw_for, cur) == 0 && (raw_lite || raw_pg))
+        return;
+    raw_close();
+    if (use_pg)
+        raw_pg = pg_connect(cur);
+    else {
+        assert_int_equal(sqlite3_open(cur, &raw_lite), SQLITE_OK);
+        sqlite3_busy_timeout(raw_lite, 5000);
+    }
+    snprintf(raw_for, sizeof raw_for, "%s", cur);
+}
+
+/* The first column of the first row as text (malloc'd), NULL for NULL or no row. */
+static char *raw_text(const char *q)
+{
+    raw_open();
+    char *v = NULL;
+    if (use_pg) {
+        PGresult *r = PQexec(raw_pg, q);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", q, PQresultErrorMessage(r));
+        if (PQntuples(r) && !PQgetisnull(r, 0, 0))
+            v = strdup(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return v;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(raw_lite, q, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", q, sqlite3_errmsg(raw_lite));
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* A new ledger's location: a file, or a fresh PostgreSQL schema (search_path in the URL). */
 static void new_path(char *out, size_t len)
 {
-    snprintf(out, len, "%s/ledger-%d.db", dir, ++file_no);
+    ++file_no;
+    if (!use_pg)
+        snprintf(out, len, "%s/ledger-%d.db", dir, file_no);
+    else {
+        char admin[512], create[64], opt[64];
+        pg_server_url(&pgs, "postgres", NULL, admin, sizeof admin);
+        PGconn *c = pg_connect(admin);
+        snprintf(create, sizeof create, "CREATE SCHEMA l%d", file_no);
+        PGresult *r = PQexec(c, create);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fail_msg("%s: %s", create, PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(c);
+        snprintf(opt, sizeof opt, "-csearch_path%%3Dl%d", file_no);
+        pg_server_url(&pgs, "postgres", opt, out, len);
+    }
+    snprintf(cur, sizeof cur, "%s", out);
 }
 
 static pv_ledger *open_signed(const char *path)
@@ -53,21 +140,65 @@ static pv_ledger *open_signed(const char *path)
     return l;
 }
 
-static int64_t count(pv_ledger *l, const char *sql)
+/* A number from raw SQL on the newest ledger (l names it for the reader; the raw connection is
+ * on the newest). */
+static int64_t count(pv_ledger *l, const char *q)
 {
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(pv_ledger_db(l), sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    (void)l;
+    char *v = raw_text(q);
+    if (!v)
+        fail_msg("%s: no value", q);
+    int64_t n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
 }
 
 static void sql(pv_ledger *l, const char *q)
 {
+    (void)l;
+    raw_open();
+    if (use_pg) {
+        PGresult *r = PQexec(raw_pg, q);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", q, PQresultErrorMessage(r));
+        PQclear(r);
+        return;
+    }
     char *msg = NULL;
-    if (sqlite3_exec(pv_ledger_db(l), q, NULL, NULL, &msg) != SQLITE_OK)
+    if (sqlite3_exec(raw_lite, q, NULL, NULL, &msg) != SQLITE_OK)
         fail_msg("%s: %s", q, msg);
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* An audit entry's blob column, decoded. */
+static size_t audit_blob(int64_t seq, const char *col, uint8_t *out, size_t cap)
+{
+    char q[160];
+    snprintf(q, sizeof q,
+             use_pg ? "SELECT encode(%s, 'hex') FROM audit WHERE seq = %lld"
+                    : "SELECT hex(%s) FROM audit WHERE seq = %lld",
+             col, (long long)seq);
+    char *h = raw_text(q);
+    assert_non_null(h);
+    size_t n = strlen(h) / 2;
+    assert_true(n <= cap);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)(hexval(h[2 * i]) << 4 | hexval(h[2 * i + 1]));
+    free(h);
+    return n;
+}
+
+/* A blob literal of 32 bytes in the store's dialect. */
+static void blob_literal(const uint8_t b[32], char out[100])
+{
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", b[i]);
+    snprintf(out, 100, use_pg ? "decode('%s', 'hex')" : "X'%s'", hex);
 }
 
 static void expect_rc(int got, int want, pv_ledger *l, const char *needle)
@@ -118,10 +249,21 @@ static int refuse_to_sign(void *ctx, const uint8_t hash[32], uint8_t *sig, size_
 
 /* ---- durability and schema ---- */
 
+/* A number from the ledger's own SQLite connection (its PRAGMA settings). */
+static int64_t lite_int(pv_ledger *l, const char *q)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(pv_ledger_db(l), q, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 static void test_durability_settings(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     new_path(path, sizeof path);
     pv_ledger *l = open_signed(path);
     sqlite3_stmt *st;
@@ -130,11 +272,18 @@ static void test_durability_settings(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
-    assert_int_equal(count(l, "PRAGMA synchronous"), 2); /* FULL */
-    assert_int_equal(count(l, "PRAGMA busy_timeout"), PV_LEDGER_BUSY_MS);
-    assert_int_equal(count(l, "PRAGMA foreign_keys"), 1);
-    assert_int_equal(count(l, "PRAGMA user_version"), PV_LEDGER_SCHEMA_VERSION);
-    assert_int_equal(count(l, "PRAGMA application_id"), PV_LEDGER_APPLICATION_ID);
+    assert_int_equal(lite_int(l, "PRAGMA synchronous"), 2); /* FULL */
+    assert_int_equal(lite_int(l, "PRAGMA busy_timeout"), PV_LEDGER_BUSY_MS);
+    assert_int_equal(lite_int(l, "PRAGMA foreign_keys"), 1);
+    assert_int_equal(lite_int(l, "PRAGMA user_version"), PV_LEDGER_SCHEMA_VERSION);
+    assert_int_equal(lite_int(l, "PRAGMA application_id"), PV_LEDGER_APPLICATION_ID);
+    assert_string_equal(sqlite3_db_filename(pv_ledger_db(l), "main"), path);
+    pv_ledger_close(l);
+    /* "sqlite:PATH" names the same file. */
+    char url[600];
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    l = open_signed(url);
+    assert_string_equal(sqlite3_db_filename(pv_ledger_db(l), "main"), path);
     pv_ledger_close(l);
 
     /* The WAL mode is in the file: a plain SQLite connection sees it too. */
@@ -171,7 +320,7 @@ static void test_durability_settings(void **state)
 static void test_state_machine(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     new_path(path, sizeof path);
     pv_ledger *l = open_signed(path);
     /* Every (from, to) pair: one step forward; back to keyed from keyed/written/verified;
@@ -244,7 +393,7 @@ static void test_state_machine(void **state)
 static void test_resume_counts_once(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     new_path(path, sizeof path);
     pv_ledger *l = open_signed(path);
     uint8_t a[12], b[12], c[12];
@@ -280,7 +429,7 @@ static void test_resume_counts_once(void **state)
 static void test_quota_exact_nothing_written(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     new_path(path, sizeof path);
     pv_ledger *l = open_signed(path);
     const uint32_t n = 5;
@@ -334,7 +483,7 @@ static void test_quota_exact_nothing_written(void **state)
 static void test_locked_and_other_batch_refused(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     new_path(path, sizeof path);
     pv_ledger *l = open_signed(path);
     uint8_t a[12], b[12];
@@ -360,7 +509,7 @@ static void test_locked_and_other_batch_refused(void **state)
 static void test_failures_recorded(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     new_path(path, sizeof path);
     pv_ledger *l = open_signed(path);
     uint8_t a[12];
@@ -455,7 +604,7 @@ static void race(const char *path, int children, int per_child, uint32_t quota, 
 static void test_racing_processes_never_exceed_quota(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     new_path(path, sizeof path);
     pv_ledger_close(open_signed(path)); /* created once; the children only open it */
     struct race_result t;
@@ -506,7 +655,7 @@ static pv_ledger *history(char *path, size_t len)
 static void test_audit_chain_verifies(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     pv_ledger *l = history(path, sizeof path);
     pv_ledger_verify_report rep;
     assert_int_equal(pv_ledger_verify_chain(l, pv_ledger_ed25519_verify, key, &rep), PV_LEDGER_OK);
@@ -514,21 +663,20 @@ static void test_audit_chain_verifies(void **state)
     assert_int_equal(rep.signatures, 1);
     assert_string_equal(rep.message, "");
     /* Each entry's signature is a real Ed25519 signature of its stored hash by the key. */
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(pv_ledger_db(l),
-                                        "SELECT hash, signature, key_id FROM audit", -1, &st, NULL),
-                     SQLITE_OK);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        assert_int_equal(sqlite3_column_bytes(st, 1), 64);
-        assert_string_equal((const char *)sqlite3_column_text(st, 2), key_id);
+    for (int64_t seq = 1; seq <= 11; seq++) {
+        uint8_t hash[64], sig[128];
+        assert_int_equal(audit_blob(seq, "hash", hash, sizeof hash), 32);
+        assert_int_equal(audit_blob(seq, "signature", sig, sizeof sig), 64);
+        char q[80];
+        snprintf(q, sizeof q, "SELECT key_id FROM audit WHERE seq = %lld", (long long)seq);
+        char *kid = raw_text(q);
+        assert_string_equal(kid, key_id);
+        free(kid);
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         assert_int_equal(EVP_DigestVerifyInit(md, NULL, NULL, NULL, key), 1);
-        assert_int_equal(
-            EVP_DigestVerify(md, sqlite3_column_blob(st, 1), 64, sqlite3_column_blob(st, 0), 32),
-            1);
+        assert_int_equal(EVP_DigestVerify(md, sig, 64, hash, 32), 1);
         EVP_MD_CTX_free(md);
     }
-    sqlite3_finalize(st);
     /* The wrong public key: the first entry is named. */
     assert_int_equal(pv_ledger_verify_chain(l, pv_ledger_ed25519_verify, other_key, &rep),
                      PV_LEDGER_E_CHAIN);
@@ -540,7 +688,7 @@ static void test_audit_chain_verifies(void **state)
 static void test_tampering_detected(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     struct {
         const char *attack;
         int64_t bad; /* entry named, 0 for a table row */
@@ -555,7 +703,7 @@ static void test_tampering_detected(void **state)
         {"UPDATE audit SET signature = (SELECT signature FROM audit WHERE seq = 2) "
          "WHERE seq = 5",
          5, "audit entry #5 (advance 300041000000000000000001): the signature does not verify"},
-        {"UPDATE audit SET prev_hash = zeroblob(32) WHERE seq = 3", 3,
+        {"UPDATE audit SET prev_hash = (SELECT hash FROM audit WHERE seq = 1) WHERE seq = 3", 3,
          "audit entry #3: its previous-hash is not entry #2's hash"},
         {"UPDATE devices SET state = 'reserved', locked_at = NULL WHERE uid = "
          "'300041000000000000000001'",
@@ -589,37 +737,30 @@ static void test_tampering_detected(void **state)
 static void test_rewritten_chain_needs_the_key(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     pv_ledger *l = history(path, sizeof path);
     sql(l, "UPDATE devices SET station = 'evil' WHERE uid = '300041000000000000000001'");
     sql(l, "UPDATE audit SET station = 'evil' WHERE seq = 2");
-    sqlite3 *db = pv_ledger_db(l);
+    static const char *const cols[8] = {"at",    "action",  "batch",  "uid",
+                                        "state", "station", "detail", "key_id"};
     uint8_t prev[32] = {0};
     for (int64_t seq = 1; seq <= 11; seq++) {
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_prepare_v2(db,
-                                            "SELECT at, action, batch, uid, state, station, "
-                                            "detail, key_id FROM audit WHERE seq = ?",
-                                            -1, &st, NULL),
-                         SQLITE_OK);
-        sqlite3_bind_int64(st, 1, seq);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        const char *c[8];
-        for (int i = 0; i < 8; i++)
-            c[i] = (const char *)sqlite3_column_text(st, i);
+        char *c[8], q[300];
+        for (int i = 0; i < 8; i++) {
+            snprintf(q, sizeof q, "SELECT %s FROM audit WHERE seq = %lld", cols[i], (long long)seq);
+            c[i] = raw_text(q);
+        }
         pv_audit_entry e = {seq, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
         uint8_t h[32];
         pv_ledger_audit_hash(prev, &e, h);
-        sqlite3_finalize(st);
-        assert_int_equal(
-            sqlite3_prepare_v2(db, "UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", -1,
-                               &st, NULL),
-            SQLITE_OK);
-        sqlite3_bind_blob(st, 1, prev, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, h, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, seq);
-        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-        sqlite3_finalize(st);
+        for (int i = 0; i < 8; i++)
+            free(c[i]);
+        char lp[100], lh[100];
+        blob_literal(prev, lp);
+        blob_literal(h, lh);
+        snprintf(q, sizeof q, "UPDATE audit SET prev_hash = %s, hash = %s WHERE seq = %lld", lp, lh,
+                 (long long)seq);
+        sql(l, q);
         memcpy(prev, h, 32);
     }
     pv_ledger_verify_report rep;
@@ -647,7 +788,7 @@ static char *export_to_string(pv_ledger *l, enum pv_ledger_format fmt, const cha
 static void test_export_csv_json(void **state)
 {
     (void)state;
-    char path[128];
+    char path[512];
     pv_ledger *l = history(path, sizeof path);
     pv_ledger_row a, b;
     uint8_t ua[12], ub[12];
@@ -725,7 +866,7 @@ static void expect(int got, int want, const char *in_out, const char *in_err)
 static void test_cli(void **state)
 {
     (void)state;
-    char path[128], csv[160];
+    char path[512], csv[160];
     pv_ledger *l = history(path, sizeof path);
     pv_ledger_close(l);
     snprintf(csv, sizeof csv, "%s/export.csv", dir);
@@ -764,24 +905,551 @@ static void test_cli(void **state)
     expect(RUN("ledger", "--help"), 0, "provision ledger verify", NULL);
 
     /* A tampered file: exit 1 naming the entry. */
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "UPDATE audit SET uid = '300041000000000000000009' WHERE "
-                                  "seq = 6",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    sql(NULL, "UPDATE audit SET uid = '300041000000000000000009' WHERE seq = 6");
     expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem), 1, NULL,
            "audit chain broken: audit entry #6 (advance 300041000000000000000009): its content "
            "does not match its hash");
 }
 
-/* ---- fixture ---- */
+/* ---- leases ---- */
 
-static int setup(void **state)
+static void set_actor(pv_ledger *l, const char *station, const char *session, uint32_t lease_s)
+{
+    pv_ledger_actor a = {station, session, lease_s};
+    pv_ledger_set_actor(l, &a);
+}
+
+static void test_leases(void **state)
 {
     (void)state;
+    char path[512];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    uint8_t a[12], b[12];
+    uid_of(1, a), uid_of(2, b);
+    pv_ledger_row row;
+    char now_s[32];
+    time_t t = time(NULL);
+    strftime(now_s, sizeof now_s, "%Y-%m-%dT%H:%M:%S", gmtime(&t));
+
+    /* Station A's session a1 reserves: the row is leased to it for the default time. */
+    set_actor(l, "st-a", "a1", 0);
+    assert_int_equal(pv_ledger_reserve(l, "b1", a, "st-a", &recipe, 100, &row), PV_LEDGER_OK);
+    assert_string_equal(row.lease_station, "st-a");
+    assert_string_equal(row.lease_session, "a1");
+    assert_true(strcmp(row.lease_until, now_s) > 0);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit WHERE action = 'reserve' AND station = "
+                              "'st-a' AND detail LIKE '%\"session\":\"a1\"%'"),
+                     1);
+
+    /* Station B: refused while A's lease runs, nothing written. */
+    int64_t audit = count(l, "SELECT COUNT(*) FROM audit");
+    set_actor(l, "st-b", "b1", 0);
+    expect_rc(pv_ledger_reserve(l, "b1", a, "st-b", &recipe, 100, NULL), PV_LEDGER_E_LEASED, l,
+              "is leased to station st-a (session a1) until");
+    expect_rc(pv_ledger_advance(l, a, PV_LEDGER_KEYED, NULL), PV_LEDGER_E_LEASED, l,
+              "not to this session of station st-b");
+    expect_rc(pv_ledger_fail(l, a, "probe", "lost"), PV_LEDGER_E_LEASED, l, "leased to station");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), audit);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM failures"), 0);
+    assert_int_equal(pv_ledger_get(l, a, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_RESERVED);
+    assert_int_equal(row.attempts, 1);
+    assert_string_equal(row.station, "st-a");
+
+    /* The holder advances (each step renews the lease). */
+    set_actor(l, "st-a", "a1", 0);
+    assert_int_equal(pv_ledger_advance(l, a, PV_LEDGER_KEYED, NULL), PV_LEDGER_OK);
+
+    /* The same station, a new session (the old one died): advance refused, reserve takes over,
+     * audited with the old holder; the old session is then refused. */
+    set_actor(l, "st-a", "a2", 0);
+    expect_rc(pv_ledger_advance(l, a, PV_LEDGER_WRITTEN, NULL), PV_LEDGER_E_LEASED, l,
+              "leased to station st-a (session a1)");
+    assert_int_equal(pv_ledger_reserve(l, "b1", a, "st-a", &recipe, 100, &row), PV_LEDGER_RESUMED);
+    assert_string_equal(row.lease_session, "a2");
+    assert_int_equal(row.state, PV_LEDGER_KEYED);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit WHERE action = 'resume' AND detail LIKE "
+                              "'%\"took_over\":{\"expired\":false,\"session\":\"a1\"%'"),
+                     1);
+    set_actor(l, "st-a", "a1", 0);
+    expect_rc(pv_ledger_advance(l, a, PV_LEDGER_WRITTEN, NULL), PV_LEDGER_E_LEASED, l,
+              "session a2");
+
+    /* A failure ends the lease: then another station may resume it. */
+    set_actor(l, "st-a", "a2", 0);
+    assert_int_equal(pv_ledger_fail(l, a, "write", "probe lost"), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_get(l, a, &row), PV_LEDGER_OK);
+    assert_string_equal(row.lease_station, "");
+    assert_string_equal(row.lease_until, "");
+    assert_int_equal(
+        count(l, "SELECT COUNT(*) FROM failures WHERE station = 'st-a' AND phase = 'write'"), 1);
+    set_actor(l, "st-b", "b1", 0);
+    assert_int_equal(pv_ledger_reserve(l, "b1", a, "st-b", &recipe, 100, &row), PV_LEDGER_RESUMED);
+    assert_string_equal(row.lease_station, "st-b");
+
+    /* An expired lease (1 s) is anyone's. */
+    set_actor(l, "st-c", "c1", 1);
+    assert_int_equal(pv_ledger_reserve(l, "b1", b, "st-c", &recipe, 100, NULL), PV_LEDGER_OK);
+    set_actor(l, "st-d", "d1", 0);
+    expect_rc(pv_ledger_reserve(l, "b1", b, "st-d", &recipe, 100, NULL), PV_LEDGER_E_LEASED, l,
+              "leased to station st-c");
+    usleep(1100 * 1000);
+    assert_int_equal(pv_ledger_reserve(l, "b1", b, "st-d", &recipe, 100, &row), PV_LEDGER_RESUMED);
+    assert_string_equal(row.lease_station, "st-d");
+    assert_string_equal(row.station, "st-d");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit WHERE action = 'resume' AND station = "
+                              "'st-d' AND detail LIKE '%\"expired\":true%'"),
+                     1);
+    /* Reaching locked ends the lease. */
+    pv_ledger_details keyed = {.has_key = 1, .key_id = 7, .key_version = 2};
+    pv_ledger_details img = {.image_digest = IMG_HEX, .rdp_level = 2};
+    assert_int_equal(pv_ledger_advance(l, b, PV_LEDGER_KEYED, &keyed), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_advance(l, b, PV_LEDGER_WRITTEN, &img), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_advance(l, b, PV_LEDGER_VERIFIED, &img), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_get(l, b, &row), PV_LEDGER_OK);
+    assert_string_equal(row.lease_session, "d1");
+    assert_int_equal(pv_ledger_advance(l, b, PV_LEDGER_LOCKED, &img), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_get(l, b, &row), PV_LEDGER_OK);
+    assert_string_equal(row.lease_station, "");
+    assert_string_equal(row.lease_session, "");
+    /* Every entry written with an actor names its station. */
+    assert_int_equal(count(l,
+                           "SELECT COUNT(*) FROM audit WHERE uid = '300041000000000000000002' AND "
+                           "station = 'st-d'"),
+                     5);
+
+    /* Without an actor nothing is checked (local tools): advance the row st-b holds. */
+    pv_ledger_set_actor(l, NULL);
+    assert_int_equal(pv_ledger_advance(l, a, PV_LEDGER_KEYED, NULL), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_get(l, a, &row), PV_LEDGER_OK);
+    assert_string_equal(row.lease_station, "st-b"); /* and nothing is taken */
+
+    /* Actors with bad names are refused before anything is read. */
+    set_actor(l, "bad station", "a1", 0);
+    expect_rc(pv_ledger_reserve(l, "b1", a, "st-a", &recipe, 100, NULL), PV_LEDGER_E_ARG, l,
+              "actor station name 'bad station'");
+    set_actor(l, "st-a", "NOT-HEX", 0);
+    expect_rc(pv_ledger_advance(l, a, PV_LEDGER_WRITTEN, NULL), PV_LEDGER_E_ARG, l,
+              "actor session");
+    pv_ledger_set_actor(l, NULL);
+    verify_ok(l); /* the log's leases replay into the table's */
+    sql(l, "UPDATE devices SET lease_session = 'ff' WHERE uid = '300041000000000000000001'");
+    verify_broken(l, 1, 0,
+                  "device UID 300041000000000000000001: lease_session is 'ff' in the table but "
+                  "'b1' per the audit log");
+    pv_ledger_close(l);
+}
+
+/* ---- RDP level ---- */
+
+static void test_rdp_level(void **state)
+{
+    (void)state;
+    char path[512];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    uint8_t a[12], b[12];
+    uid_of(1, a), uid_of(2, b);
+    drive(l, a, PV_LEDGER_VERIFIED);
+    expect_rc(pv_ledger_advance(l, a, PV_LEDGER_LOCKED, &(pv_ledger_details){.rdp_level = 3}),
+              PV_LEDGER_E_ARG, l, "RDP level 3");
+    assert_int_equal(
+        pv_ledger_advance(l, a, PV_LEDGER_LOCKED, &(pv_ledger_details){.rdp_level = 1}),
+        PV_LEDGER_OK);
+    pv_ledger_row row;
+    assert_int_equal(pv_ledger_get(l, a, &row), PV_LEDGER_OK);
+    assert_int_equal(row.rdp_level, 1);
+    assert_int_equal(count(l, "SELECT rdp_level FROM devices WHERE uid = "
+                              "'300041000000000000000001'"),
+                     1);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit WHERE action = 'advance' AND state = "
+                              "'locked' AND detail LIKE '%\"rdp_level\":1%'"),
+                     1);
+    /* A confirmed lock (dead port) is Level 2. */
+    drive(l, b, PV_LEDGER_VERIFIED);
+    assert_int_equal(pv_ledger_get(l, b, &row), PV_LEDGER_OK);
+    assert_int_equal(row.rdp_level, 0);
+    assert_int_equal(pv_ledger_confirm_locked(l, b, "op@line-1", "port dead after reset"),
+                     PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_get(l, b, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_LOCKED);
+    assert_int_equal(row.rdp_level, 2);
+    char *d = raw_text("SELECT detail FROM audit ORDER BY seq DESC LIMIT 1");
+    assert_non_null(d);
+    assert_non_null(strstr(d, "\"manual\":true"));
+    assert_non_null(strstr(d, "\"rdp_level\":2"));
+    free(d);
+    char *js = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&js, &len);
+    assert_int_equal(pv_ledger_export(l, f, PV_LEDGER_JSON, NULL), PV_LEDGER_OK);
+    fclose(f);
+    assert_non_null(strstr(js, "\"rdp_level\": 2"));
+    free(js);
+    verify_ok(l);
+    sql(l, "UPDATE devices SET rdp_level = 0 WHERE uid = '300041000000000000000002'");
+    verify_broken(l, 1, 0,
+                  "device UID 300041000000000000000002: rdp_level is '0' in the table but '2' "
+                  "per the audit log");
+    pv_ledger_close(l);
+}
+
+/* ---- station registry ---- */
+
+static int collect_station(void *ctx, const pv_ledger_station *s)
+{
+    char *names = ctx;
+    strcat(names, s->name);
+    strcat(names, s->revoked_at[0] ? "(revoked) " : " ");
+    return 0;
+}
+
+static void test_stations(void **state)
+{
+    (void)state;
+    char path[512];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    pv_ledger_station s1 = {.name = "line-1.station_A", .serial = "1f", .rights = "demo/* x/b1"};
+    memset(s1.cert_sha256, 'a', 64);
+    pv_ledger_station s2 = s1, got;
+    snprintf(s2.name, sizeof s2.name, "line-2");
+    assert_int_equal(pv_ledger_station_enroll(l, &s1), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_station_get(l, "line-1.station_A", &got), PV_LEDGER_OK);
+    assert_string_equal(got.cert_sha256, s1.cert_sha256);
+    assert_string_equal(got.serial, "1f");
+    assert_string_equal(got.rights, "demo/* x/b1");
+    assert_int_equal(strlen(got.enrolled_at), 24);
+    assert_string_equal(got.revoked_at, "");
+    int64_t audit = count(l, "SELECT COUNT(*) FROM audit");
+    expect_rc(pv_ledger_station_enroll(l, &s1), PV_LEDGER_E_EXISTS, l,
+              "station line-1.station_A is enrolled already");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), audit);
+    assert_int_equal(pv_ledger_station_enroll(l, &s2), PV_LEDGER_OK);
+    char names[256] = "";
+    assert_int_equal(pv_ledger_station_list(l, collect_station, names), PV_LEDGER_OK);
+    assert_string_equal(names, "line-1.station_A line-2 ");
+
+    /* Revoke: recorded once; again, or an unknown name, is refused with nothing written. */
+    assert_int_equal(pv_ledger_station_revoke(l, "line-1.station_A", "admin@hq", "key lost"),
+                     PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_station_get(l, "line-1.station_A", &got), PV_LEDGER_OK);
+    assert_int_equal(strlen(got.revoked_at), 24);
+    assert_string_equal(got.revoke_reason, "key lost");
+    audit = count(l, "SELECT COUNT(*) FROM audit");
+    expect_rc(pv_ledger_station_revoke(l, "line-1.station_A", "admin@hq", "again"),
+              PV_LEDGER_E_REVOKED, l, "was revoked already");
+    expect_rc(pv_ledger_station_revoke(l, "nobody", "admin@hq", "x"), PV_LEDGER_E_UNKNOWN, l,
+              "no station nobody");
+    expect_rc(pv_ledger_station_get(l, "nobody", &got), PV_LEDGER_E_UNKNOWN, l, "nobody");
+    expect_rc(pv_ledger_station_revoke(l, "line-2", "admin@hq", "bad\x1b[2Jreason"),
+              PV_LEDGER_E_ARG, l, "control characters");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), audit);
+    names[0] = 0;
+    assert_int_equal(pv_ledger_station_list(l, collect_station, names), PV_LEDGER_OK);
+    assert_string_equal(names, "line-1.station_A(revoked) line-2 ");
+
+    /* Re-enrolled after the revocation: a new certificate, active again. */
+    memset(s1.cert_sha256, 'b', 64);
+    snprintf(s1.serial, sizeof s1.serial, "20");
+    assert_int_equal(pv_ledger_station_enroll(l, &s1), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_station_get(l, "line-1.station_A", &got), PV_LEDGER_OK);
+    assert_string_equal(got.revoked_at, "");
+    assert_string_equal(got.revoke_reason, "");
+    assert_string_equal(got.serial, "20");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit WHERE action = 'station_enroll'"), 3);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit WHERE action = 'station_revoke'"), 1);
+
+    /* Bad input. */
+    pv_ledger_station bad = s2;
+    snprintf(bad.name, sizeof bad.name, "line 3");
+    expect_rc(pv_ledger_station_enroll(l, &bad), PV_LEDGER_E_ARG, l, "station name 'line 3'");
+    bad = s2;
+    snprintf(bad.name, sizeof bad.name, "line-3");
+    snprintf(bad.cert_sha256, sizeof bad.cert_sha256, "xyz");
+    expect_rc(pv_ledger_station_enroll(l, &bad), PV_LEDGER_E_ARG, l, "SHA-256");
+
+    /* The registry is in the chain: verify replays it and compares. */
+    verify_ok(l);
+    sql(l, "UPDATE stations SET rights = 'evil/*' WHERE name = 'line-2'");
+    verify_broken(l, 1, 0,
+                  "station line-2: rights is 'evil/*' in the table but 'demo/* x/b1' per the "
+                  "audit log");
+    sql(l, "UPDATE stations SET rights = 'demo/* x/b1' WHERE name = 'line-2'");
+    verify_ok(l);
+    sql(l, "UPDATE stations SET revoked_at = NULL, revoke_reason = NULL");
+    verify_ok(l); /* line-1 is active again per the log too */
+    sql(l, "DELETE FROM stations WHERE name = 'line-2'");
+    verify_broken(l, 1, 0, "station line-2: missing from the stations table");
+    sql(l, "INSERT INTO stations VALUES ('line-2', 'x', '1', '', 't', NULL, NULL), "
+           "('rogue', 'x', '1', '*/*', 't', NULL, NULL)");
+    verify_broken(l, 1, 0, "station line-2: cert_sha256 is 'x' in the table");
+    sql(l, "DELETE FROM stations WHERE name = 'line-2'");
+    verify_broken(l, 1, 0, "station rogue: in the stations table, but no audit entry records it");
+    pv_ledger_close(l);
+}
+
+/* ---- name and text restrictions ---- */
+
+static void test_name_restrictions(void **state)
+{
+    (void)state;
+    char path[512];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    uint8_t a[12];
+    uid_of(1, a);
+    char n63[64], n64[65];
+    memset(n63, 'b', 63), n63[63] = 0;
+    memset(n64, 'b', 64), n64[64] = 0;
+    expect_rc(pv_ledger_reserve(l, "bad batch", a, "st", &recipe, 10, NULL), PV_LEDGER_E_ARG, l,
+              "batch name 'bad batch' is not 1 to 63 of A-Z a-z 0-9 . _ -");
+    expect_rc(pv_ledger_reserve(l, "b1", a, "st/1", &recipe, 10, NULL), PV_LEDGER_E_ARG, l,
+              "station name 'st/1'");
+    expect_rc(pv_ledger_reserve(l, "", a, "st", &recipe, 10, NULL), PV_LEDGER_E_ARG, l,
+              "batch name ''");
+    expect_rc(pv_ledger_reserve(l, n64, a, "st", &recipe, 10, NULL), PV_LEDGER_E_ARG, l,
+              "batch name");
+    expect_rc(pv_ledger_reserve(l, "b1", a, "st\n", &recipe, 10, NULL), PV_LEDGER_E_ARG, l,
+              "station name");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), 0);
+    assert_int_equal(pv_ledger_reserve(l, n63, a, "A.z_0-9", &recipe, 10, NULL), PV_LEDGER_OK);
+    expect_rc(pv_ledger_fail(l, a, "write", "line one\nforged line"), PV_LEDGER_E_ARG, l,
+              "control characters");
+    expect_rc(pv_ledger_fail(l, a, "write", "tab\there"), PV_LEDGER_E_ARG, l, "control characters");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM failures"), 0);
+    assert_int_equal(pv_ledger_fail(l, a, "write", "UTF-8 is fine: \xc3\xa9t\xc3\xa9"),
+                     PV_LEDGER_OK);
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
+/* ---- figures for metrics ---- */
+
+static int collect_batch(void *ctx, const char *batch, uint32_t quota, uint32_t used)
+{
+    char *text = ctx;
+    char one[96];
+    snprintf(one, sizeof one, "%s:%u/%u ", batch, used, quota);
+    strcat(text, one);
+    return 0;
+}
+
+static void test_metrics(void **state)
+{
+    (void)state;
+    char path[512];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    int64_t counts[6];
+    assert_int_equal(pv_ledger_state_counts(l, counts), PV_LEDGER_OK);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(counts[i], 0);
+    uint8_t u[12];
+    for (unsigned i = 0; i < 5; i++) {
+        uid_of(i, u);
+        drive(l, u, (pv_ledger_state)(i + 1));
+    }
+    uid_of(9, u);
+    assert_int_equal(pv_ledger_reserve(l, "a0", u, "st", &recipe, 3, NULL), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_state_counts(l, counts), PV_LEDGER_OK);
+    assert_int_equal(counts[PV_LEDGER_RESERVED], 2);
+    for (int s = PV_LEDGER_KEYED; s <= PV_LEDGER_LOCKED; s++)
+        assert_int_equal(counts[s], 1);
+    char text[256] = "";
+    assert_int_equal(pv_ledger_batches(l, collect_batch, text), PV_LEDGER_OK);
+    assert_string_equal(text, "a0:1/3 b1:5/1000 ");
+    pv_ledger_close(l);
+}
+
+/* ---- SQLite only: a version-1 file migrates ---- */
+
+static void test_migrate_version1(void **state)
+{
+    (void)state;
+    char path[512];
+    pv_ledger *l = history(path, sizeof path);
+    pv_ledger_close(l);
+    /* Back to the version-1 schema: what an older provision left. */
+    sql(NULL, "ALTER TABLE devices DROP COLUMN rdp_level; ALTER TABLE devices DROP COLUMN "
+              "lease_station; ALTER TABLE devices DROP COLUMN lease_session; ALTER TABLE "
+              "devices DROP COLUMN lease_until; DROP TABLE stations; PRAGMA user_version = 1");
+    raw_close();
+    assert_int_equal(count(NULL, "PRAGMA user_version"), 1);
+    assert_int_equal(count(NULL, "SELECT COUNT(*) FROM pragma_table_info('devices') WHERE name "
+                                 "= 'rdp_level'"),
+                     0);
+    raw_close();
+    l = open_signed(path);
+    assert_int_equal(count(l, "PRAGMA user_version"), 2);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM pragma_table_info('devices') WHERE name "
+                              "LIKE 'lease_%' OR name = 'rdp_level'"),
+                     4);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'stations'"), 1);
+    pv_ledger_row row;
+    uint8_t a[12], b[12], c[12];
+    uid_of(1, a), uid_of(2, b), uid_of(3, c);
+    assert_int_equal(pv_ledger_get(l, a, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_LOCKED);
+    assert_int_equal(pv_ledger_get(l, b, &row), PV_LEDGER_OK);
+    assert_int_equal(row.attempts, 2);
+    verify_ok(l); /* the old entries replay into the new columns */
+    /* And it works on: a lease, a station, a lock with its level. */
+    set_actor(l, "st-9", "9a", 0);
+    assert_int_equal(pv_ledger_reserve(l, "b1", c, "st-9", &recipe, 1000, &row), PV_LEDGER_OK);
+    assert_string_equal(row.lease_station, "st-9");
+    pv_ledger_set_actor(l, NULL);
+    pv_ledger_station s = {.name = "st-9", .serial = "01", .rights = "demo/*"};
+    memset(s.cert_sha256, 'c', 64);
+    assert_int_equal(pv_ledger_station_enroll(l, &s), PV_LEDGER_OK);
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
+/* ---- PostgreSQL only ---- */
+
+static void test_pg_schema(void **state)
+{
+    (void)state;
+    char path[512], err[512];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    assert_null(pv_ledger_db(l));
+    char *v = raw_text("SELECT value FROM pv_ledger_meta WHERE key = 'schema_version'");
+    assert_string_equal(v, "2");
+    free(v);
+    v = raw_text("SELECT value FROM pv_ledger_meta WHERE key = 'application'");
+    assert_string_equal(v, "PVLG");
+    free(v);
+    pv_ledger_close(l);
+    /* Opening again (several bridges do) migrates nothing and works. */
+    l = open_signed(path);
+    pv_ledger_close(l);
+    sql(NULL, "UPDATE pv_ledger_meta SET value = '9' WHERE key = 'schema_version'");
+    assert_null(pv_ledger_open(path, 0, err, sizeof err));
+    assert_non_null(strstr(err, "schema version 9 is newer"));
+
+    /* Someone else's tables in the schema: not taken over. */
+    new_path(path, sizeof path);
+    sql(NULL, "CREATE TABLE devices (x int)");
+    assert_null(pv_ledger_open(path, PV_LEDGER_CREATE, err, sizeof err));
+    assert_non_null(strstr(err, "not a provision ledger"));
+    /* Without PV_LEDGER_CREATE an empty database is an error, and nothing is created. */
+    new_path(path, sizeof path);
+    assert_null(pv_ledger_open(path, 0, err, sizeof err));
+    assert_non_null(strstr(err, "no ledger in this database"));
+    assert_int_equal(count(NULL, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = "
+                                 "current_schema()"),
+                     0);
+    /* No server there. */
+    char url[600];
+    snprintf(url, sizeof url, "postgresql:///postgres?host=%s/nowhere&user=postgres", dir);
+    assert_null(pv_ledger_open(url, PV_LEDGER_CREATE, err, sizeof err));
+    assert_non_null(strstr(err, "cannot connect"));
+    /* A keyword conninfo after "postgresql:". */
+    snprintf(url, sizeof url,
+             "postgresql:host=%s port=%d user=postgres dbname=postgres "
+             "options=-csearch_path=l%d",
+             pgs.dir, pgs.port, file_no);
+    l = pv_ledger_open(url, PV_LEDGER_CREATE, err, sizeof err);
+    if (!l)
+        fail_msg("%s: %s", url, err);
+    pv_ledger_close(l);
+    assert_int_equal(count(NULL, "SELECT COUNT(*) FROM pv_ledger_meta"), 2);
+}
+
+/* 8 processes, each with its own connection, race 40 reservations for 20 places. */
+static void test_pg_quota_eight_processes(void **state)
+{
+    (void)state;
+    char path[512];
+    new_path(path, sizeof path);
+    pv_ledger_close(open_signed(path));
+    struct race_result t;
+    race(path, 8, 5, 20, 0, &t);
+    assert_int_equal(t.ok, 20);
+    assert_int_equal(t.quota, 20);
+    assert_int_equal(t.other, 0);
+    pv_ledger *l = open_signed(path);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM devices WHERE batch = 'race'"), 20);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit WHERE action = 'reserve'"), 20);
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
+/* The server restarts between two calls on one open ledger: the next call reconnects once and
+ * works; nothing committed is lost. With the server down the call fails cleanly. */
+static void test_pg_restart(void **state)
+{
+    (void)state;
+    char path[512];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    uint8_t a[12], b[12], c[12];
+    uid_of(1, a), uid_of(2, b), uid_of(3, c);
+    assert_int_equal(pv_ledger_reserve(l, "b1", a, "st", &recipe, 10, NULL), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_advance(l, a, PV_LEDGER_KEYED, NULL), PV_LEDGER_OK);
+    raw_close();
+    assert_int_equal(pg_server_stop(&pgs), 0);
+    assert_int_equal(pg_server_restart(&pgs), 0);
+    assert_int_equal(pv_ledger_reserve(l, "b1", b, "st", &recipe, 10, NULL), PV_LEDGER_OK);
+    pv_ledger_row row;
+    assert_int_equal(pv_ledger_get(l, a, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_KEYED);
+
+    /* A read after a restart reconnects too. */
+    raw_close();
+    assert_int_equal(pg_server_stop(&pgs), 0);
+    assert_int_equal(pg_server_restart(&pgs), 0);
+    assert_int_equal(pv_ledger_get(l, b, &row), PV_LEDGER_OK);
+    assert_int_equal(row.state, PV_LEDGER_RESERVED);
+
+    /* Down: a clear error and nothing written; up again: the next call works. */
+    assert_int_equal(pg_server_stop(&pgs), 0);
+    expect_rc(pv_ledger_advance(l, b, PV_LEDGER_KEYED, NULL), PV_LEDGER_E_DB, l,
+              "connection to the PostgreSQL ledger was lost and reconnecting failed");
+    assert_int_equal(pg_server_restart(&pgs), 0);
+    assert_int_equal(pv_ledger_advance(l, b, PV_LEDGER_KEYED, NULL), PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_reserve(l, "b1", c, "st", &recipe, 10, NULL), PV_LEDGER_OK);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM devices"), 3);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), 6);
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
+/* ---- fixture ---- */
+
+static int setup_sqlite(void **state)
+{
+    (void)state;
+    use_pg = 0;
+    return 0;
+}
+
+static int setup_pg(void **state)
+{
+    (void)state;
+    use_pg = 1;
+    if (pg_server_start(&pgs) != 0) {
+        fprintf(stderr, "cannot start PostgreSQL: %s\n", pgs.why);
+        pg_server_destroy(&pgs);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown_store(void **state)
+{
+    (void)state;
+    raw_close();
+    if (use_pg)
+        pg_server_destroy(&pgs);
+    return 0;
+}
+
+static void setup_keys(void)
+{
     if (!sp_host_bin(prov, sizeof prov, "provision"))
         fail_msg("%s is not built (make all)", prov);
     assert_true(sp_make_tmpdir(dir, sizeof dir, "test_ledger"));
@@ -796,34 +1464,44 @@ static int setup(void **state)
     assert_non_null(f);
     assert_int_equal(PEM_write_PUBKEY(f, key), 1);
     fclose(f);
-    return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    EVP_PKEY_free(key);
-    EVP_PKEY_free(other_key);
-    return sp_remove_tmpdir(dir);
-}
+/* The contract: every store passes these. */
+#define CONTRACT                                                                                   \
+    cmocka_unit_test(test_state_machine), cmocka_unit_test(test_resume_counts_once),               \
+        cmocka_unit_test(test_quota_exact_nothing_written),                                        \
+        cmocka_unit_test(test_locked_and_other_batch_refused),                                     \
+        cmocka_unit_test(test_failures_recorded),                                                  \
+        cmocka_unit_test(test_racing_processes_never_exceed_quota),                                \
+        cmocka_unit_test(test_audit_chain_verifies), cmocka_unit_test(test_tampering_detected),    \
+        cmocka_unit_test(test_rewritten_chain_needs_the_key),                                      \
+        cmocka_unit_test(test_export_csv_json), cmocka_unit_test(test_leases),                     \
+        cmocka_unit_test(test_rdp_level), cmocka_unit_test(test_stations),                         \
+        cmocka_unit_test(test_name_restrictions), cmocka_unit_test(test_metrics),                  \
+        cmocka_unit_test(test_cli)
 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    alarm(85);
-    const struct CMUnitTest tests[] = {
+    alarm(170);
+    setup_keys();
+    const struct CMUnitTest sqlite_tests[] = {
         cmocka_unit_test(test_durability_settings),
-        cmocka_unit_test(test_state_machine),
-        cmocka_unit_test(test_resume_counts_once),
-        cmocka_unit_test(test_quota_exact_nothing_written),
-        cmocka_unit_test(test_locked_and_other_batch_refused),
-        cmocka_unit_test(test_failures_recorded),
-        cmocka_unit_test(test_racing_processes_never_exceed_quota),
-        cmocka_unit_test(test_audit_chain_verifies),
-        cmocka_unit_test(test_tampering_detected),
-        cmocka_unit_test(test_rewritten_chain_needs_the_key),
-        cmocka_unit_test(test_export_csv_json),
-        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_migrate_version1),
+        CONTRACT,
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test(test_pg_schema),
+        CONTRACT,
+        cmocka_unit_test(test_pg_quota_eight_processes),
+        cmocka_unit_test(test_pg_restart),
+    };
+    int failed =
+        cmocka_run_group_tests_name("ledger on SQLite", sqlite_tests, setup_sqlite, teardown_store);
+    failed +=
+        cmocka_run_group_tests_name("ledger on PostgreSQL", pg_tests, setup_pg, teardown_store);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(other_key);
+    sp_remove_tmpdir(dir);
+    return failed;
 }
