@@ -87,7 +87,8 @@ struct pv_bridge_plan {
     const uint8_t *stub; /* the released stub.bin */
     size_t stub_len;
     uint8_t stub_sha256[32];
-    uint8_t bridge_pub[32]; /* the Noise static public key the stub is given */
+    uint8_t bridge_pub[32];     /* the Noise static public key the stub is given */
+    uint32_t boot_len, app_len; /* sizes of what will be installed (0: no application) */
 };
 
 /* What the debugger read from the chip (the station's claim, checked against message 1). */

@@ -106,6 +106,8 @@ int pv_bridge_plan(pv_bridge *b, const struct pv_bridge_station *st, const char 
     plan->stub_len = p->stub_len;
     memcpy(plan->stub_sha256, p->stub_sha256, 32);
     memcpy(plan->bridge_pub, p->noise_pub, 32);
+    plan->boot_len = (uint32_t)p->boot_len;
+    plan->app_len = (uint32_t)p->app_len;
     return 0;
 }
 

@@ -1,15 +1,16 @@
 /* `provision run`: one device, end to end (ARCHITECTURE.md, "One device on a production line").
  *
- * Everything that can refuse without touching the chip comes first (recipe, token and keys,
- * sealed image, ledger file, probe, the chip's identity, the ledger's reservation), so a refusal
- * leaves flash and ledger as they were. The ledger records keyed before the session, written
- * and verified after the stub's verify passed and before the lock is sent, and locked only once
- * the lock is confirmed from outside (the debug port is dead, or RDP reads Level 2). Any failure
- * after the reservation is recorded with its phase; the chip is never locked without a verified
- * record, so a rerun resumes the same row without counting the device twice. One gap no station
- * closes alone: dying after the lock and before `locked` is recorded leaves a dead debug port
- * and a row at verified; the rerun exits 6 naming this station's pending rows, and a person
- * confirms one (provision ledger confirm-locked, docs/ledger.md "A lock the ledger missed"). */
+ * The station drives the probe and relays ciphertext; every secret and every decision is the
+ * trusted side's (trusted.h): `hsm-bridge` over HTTPS with --bridge, or the bridge library in
+ * this process with --recipe (local mode: the engineer's own token; there the station is the
+ * trusted side). The same code path runs both: plan (what to drive), identify the chip, start
+ * the stub, begin (message 1 -> frames; the trusted side reserves the UID and releases its key),
+ * post the frames, verified (the stub's answer -> the final frame), reset and confirm the lock
+ * from outside, lock (what was seen -> the ledger's last word). Everything that can refuse
+ * without touching the chip comes first; a failure after begin is reported to the trusted side
+ * with its phase, and the chip is never locked without a verified record, so a rerun resumes.
+ * One gap no station closes alone: dying after the lock and before the trusted side records it
+ * leaves a dead debug port and a row at verified (docs/ledger.md "A lock the ledger missed"). */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,61 +24,66 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../hsm-bridge/keystore.h"
-#include "../hsm-bridge/ledger.h"
-#include "install_inproc.h"
-#include "commands.h"
-#include "crypto/sha256.h"
-#include "crypto/wipe.h"
-#include "image/image.h"
-#include "image/layout.h"
 #include "../hsm-bridge/keys_config.h"
 #include "../hsm-bridge/recipe.h"
+#include "commands.h"
+#include "crypto/wipe.h"
+#include "relay.h"
 #include "run_report.h"
 #include "station.h"
+#include "trusted.h"
 
 #define LOCK_CONFIRM_MS 5000
 #define GANG_MAX        16 /* chips one run provisions at once (one --probe each) */
 /* TEST ONLY, and only in the test build of provision (tests/provision-hooks, built with
  * -DPV_TEST_HOOKS): "after-lock" makes the process die by SIGKILL once the lock is confirmed and
- * before the ledger records it, as a station crash or power cut of the station there would. The
- * provision that `make` builds has no such hook. */
+ * before the trusted side records it, as a station crash or power cut of the station there
+ * would. The provision that `make` builds has no such hook. */
 #define TEST_CRASH_ENV "PROVISION_TEST_CRASH_AT"
 #define PENDING_MAX    8 /* rows named in the dead-port message */
+#define FLASH_OPTCR    0x40023C14u
 
 struct run {
     /* options */
     const char *recipe_path, *ledger_path, *station, *pin_file, *module;
+    const char *bridge_url, *cert, *key, *ca, *product, *batch;
     int allow_plain;
     struct pv_station_probe sp;
     /* state */
-    pv_recipe rc;
+    struct pv_trusted t;
+    pv_recipe rc; /* local: the recipe; remote: built from the bridge's plan */
+    struct pv_bridge_plan plan;
     struct pv_run_report rep;
-    pv_keystore *ks;
-    pv_ledger *ledger;
-    char audit_key_id[PV_LEDGER_KEY_ID_LEN]; /* fingerprint of the audit key signing entries */
     pv_probe_link link;
     struct pv_probe_ident id;
-    uint8_t *stub, *image, *app; /* app: the recipe's signed application, or NULL */
-    size_t stub_len, image_len, app_len;
-    int reserved; /* the ledger has a row for id.uid: failures go there */
-    struct pv_install_result res;
-    char station_buf[64];
+    struct pv_relay relay;
+    char session[PV_BRIDGE_SESSION_ID_LEN]; /* "" until begin answered */
+    uint32_t last_seq;                      /* the frame posted last */
     char err[4096];
 };
 
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: provision run --recipe FILE [options]\n\n"
-            "Provisions the one chip on the probe: checks it against the recipe, reserves it in\n"
-            "the ledger, derives its key in the token, installs the bootloader and key slot\n"
-            "through the RAM stub's encrypted session, and locks it (the recipe's RDP level).\n"
+            "usage: provision run --bridge URL --cert FILE --key FILE --ca FILE\n"
+            "                     --product P --batch B --probe TARGET [options]\n"
+            "       provision run --recipe FILE [options]          (local mode)\n\n"
+            "Provisions the one chip on the probe: identifies it, runs the RAM stub, relays its\n"
+            "encrypted session with the trusted side, which reserves the chip, installs the\n"
+            "bootloader and the chip's key and has it locked; confirms the lock from outside.\n"
             "With several --probe options, the chips on all of them at once (gang programming).\n\n"
+            "The trusted side is `hsm-bridge` (--bridge: this station then holds no key, no PIN,\n"
+            "no plaintext image and decides nothing), or, with --recipe, the bridge library in\n"
+            "this process with your own token (local mode: this station IS the trusted side).\n\n"
             "options:\n"
-            "  --recipe FILE        the product recipe (docs/recipes.md)\n"
-            "  --probe TARGET       where the chip is, over the recipe's probe section:\n"
-            "                       gdb:HOST:PORT, openocd (start OpenOCD from the recipe),\n"
+            "  --bridge URL         the bridge, https://HOST:PORT (mutual TLS 1.3)\n"
+            "  --cert FILE          this station's certificate (hsm-bridge station enroll)\n"
+            "  --key FILE           its private key\n"
+            "  --ca FILE            the CA the bridge's certificate must chain to\n"
+            "  --product P, --batch B\n"
+            "                       what to run (the bridge holds the recipe)\n"
+            "  --recipe FILE        local mode: the product recipe (docs/recipes.md)\n"
+            "  --probe TARGET       where the chip is: gdb:HOST:PORT, openocd (start OpenOCD),\n"
             "                       openocd:HOST:PORT (attach to its Tcl port),\n"
             "                       cmsis-dap:usb[:SERIAL], cmsis-dap:tcp:HOST:PORT, or\n"
             "                       HOST:PORT for the recipe's backend; repeat it for a gang\n"
@@ -85,19 +91,20 @@ static void help(FILE *out)
             "  -c, --openocd-command CMD\n"
             "                       extra OpenOCD command before the target configuration\n"
             "                       (e.g. \"remote_bitbang port 3335\"); repeatable\n"
-            "  --ledger DB          the ledger (default $%s, else %s)\n"
-            "  --station ID         this station's name in the ledger (default: host name)\n"
-            "  --pin-file FILE      the token's user PIN (default: $PROVISION_PIN)\n"
-            "  --module LIB         the PKCS#11 module (default: SoftHSM2's; it reads\n"
-            "                       $SOFTHSM2_CONF for its token directory)\n"
-            "  --allow-plain-image  development: accept a bootloader image not sealed at rest\n"
+            "  --ledger DB          local mode: the ledger (default $%s, else %s)\n"
+            "  --station ID         local mode: this station's name in the ledger (default:\n"
+            "                       host name; through a bridge the name is the certificate's)\n"
+            "  --pin-file FILE      local mode: the token's user PIN (default: $PROVISION_PIN)\n"
+            "  --module LIB         local mode: the PKCS#11 module (default: SoftHSM2's)\n"
+            "  --allow-plain-image  local mode, development: accept images not sealed at rest\n"
             "  --json               one JSON object per device on stdout (for MES systems)\n"
             "  --quiet              no progress lines\n"
             "  -h, --help           this text\n\n"
             "exit status: 0 provisioned; 1 recipe or image not valid; 2 bad command line;\n"
             "3 file unreadable; 4 token, PIN or key missing; 5 wrong chip for the recipe;\n"
             "6 chip already locked or provisioned; 7 batch quota used up; 8 probe unreachable\n"
-            "or failing; 9 install session failed (chip left unlocked, rerun); 10 ledger error.\n"
+            "or failing; 9 install session failed (chip left unlocked, rerun); 10 ledger error;\n"
+            "11 the bridge refused this station or cannot be reached.\n"
             "A gang exits 0 when every chip is done, otherwise with the first failing chip's\n"
             "status (in --probe order).\n",
             PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH);
@@ -110,43 +117,59 @@ static int usage_error(const char *msg, const char *arg)
     return PV_EXIT_USAGE;
 }
 
-/* Records err as a failure of phase (if the device has a row) and returns code. */
+/* The exit code for a refusal of the trusted side (docs/bridge-protocol.md "Errors"). */
+static int exit_for(const struct pv_bridge_err *e)
+{
+    static const struct {
+        const char *error;
+        int code;
+    } map[] = {
+        {"quota_exhausted", PV_EXIT_QUOTA},
+        {"already_provisioned", PV_EXIT_LOCKED},
+        {"wrong_chip", PV_EXIT_WRONG_CHIP},
+        {"unknown_product", PV_EXIT_INVALID},
+        {"leased", PV_EXIT_LEDGER},
+        {"other_batch", PV_EXIT_LEDGER},
+        {"uid_mismatch", PV_EXIT_SESSION},
+        {"stub_not_released", PV_EXIT_SESSION},
+        {"stub_failed", PV_EXIT_SESSION},
+        {"step_out_of_order", PV_EXIT_SESSION},
+        {"lock_not_confirmed", PV_EXIT_SESSION},
+        {"session_expired", PV_EXIT_SESSION},
+        {"unknown_session", PV_EXIT_SESSION},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(e->error, map[i].error) == 0)
+            return map[i].code;
+    if (strcmp(e->error, "internal") == 0)
+        return strstr(e->reason, "ledger") ? PV_EXIT_LEDGER : PV_EXIT_KEY;
+    return PV_EXIT_BRIDGE;
+}
+
+/* Takes the trusted side's refusal into r->err and returns its exit code. */
+static int refused(struct run *r, const struct pv_bridge_err *e)
+{
+    if (e->status)
+        snprintf(r->err, sizeof r->err, "%s refused (%d %s): %s",
+                 r->t.remote ? "bridge" : "trusted side", e->status, e->error, e->reason);
+    else
+        snprintf(r->err, sizeof r->err, "bridge unreachable: %s", e->reason);
+    return exit_for(e);
+}
+
+/* After begin: the trusted side records the failure (its phase, r->err) and ends the session. */
 static int fail(struct run *r, int code, const char *phase)
 {
-    if (r->reserved && r->ledger && pv_ledger_fail(r->ledger, r->id.uid, phase, r->err) != 0)
-        fprintf(stderr, "provision run: the ledger did not record the failure: %s\n",
-                pv_ledger_error(r->ledger));
+    if (!r->session[0])
+        return code;
+    struct pv_bridge_err e = {0};
+    if (r->t.ops->fail(r->t.ctx, r->session, phase, r->err, &e) != 0)
+        fprintf(stderr, "provision run: the trusted side did not record the failure: %s\n",
+                e.reason);
+    r->session[0] = 0;
     return code;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    uint8_t *b = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1)) != NULL &&
-            fread(b, 1, (size_t)n, f) != (size_t)n) {
-            free(b);
-            b = NULL;
-        }
-        *len = (size_t)n;
-    }
-    fclose(f);
-    return b;
-}
-
-/* A file sealed at rest starts with the keystore's magic (docs/keystore.md: "PVSEAL1\0");
- * anything else is a plain image. */
-static int is_sealed(const uint8_t *b, size_t n)
-{
-    return n >= 8 && memcmp(b, "PVSEAL1", 8) == 0;
-}
-
-/* Reads an image the recipe names: sealed at rest (opened in memory with the token's at-rest key)
- * or, with --allow-plain-image only, plain. what: "bootloader" or "application". */
 /* A gang's chips open the token one at a time: SoftHSM2's file store fails opens that overlap
  * in several processes ("no token labelled ...", CKR_GENERAL_ERROR at C_Login). The turn is a
  * byte in a pipe the gang's processes share; a process that does not give it back within 30 s
@@ -171,171 +194,94 @@ static void token_turn_give(void)
         (void)!write(token_turn[1], "t", 1);
 }
 
-static int load_image(struct run *r, const char *path, const char *what, uint8_t **out,
-                      size_t *out_len)
-{
-    size_t n = 0;
-    uint8_t *raw = slurp(path, &n);
-    if (!raw) {
-        snprintf(r->err, sizeof r->err, "cannot read the %s image %s (%s.image)", what, path, what);
-        return PV_EXIT_IO;
-    }
-    if (!is_sealed(raw, n)) {
-        if (!r->allow_plain) {
-            free(raw);
-            snprintf(r->err, sizeof r->err,
-                     "%s image %s is not sealed at rest: seal it with `provision keys "
-                     "seal` (or, for development only, pass --allow-plain-image)",
-                     what, path);
-            return PV_EXIT_INVALID;
-        }
-        pv_run_note(&r->rep,
-                    "warning: using the PLAIN %s image %s (--allow-plain-image; "
-                    "development only)",
-                    what, path);
-        *out = raw;
-        *out_len = n;
-        return 0;
-    }
-    pv_wipe(raw, n);
-    free(raw);
-    if (pv_keystore_open_sealed(r->ks, path, out, out_len)) {
-        snprintf(r->err, sizeof r->err, "%s image %s: %s", what, path, pv_keystore_error(r->ks));
-        return PV_EXIT_KEY;
-    }
-    return 0;
-}
-
-/* The application must be one the bootloader will boot: a well-formed image for the layout's
- * application region, signed by the token's image-signing key (the key slot's signer_pub). */
-static int load_application(struct run *r)
-{
-    if (!r->rc.application.present)
-        return 0;
-    int ex = load_image(r, r->rc.application.image, "application", &r->app, &r->app_len);
-    if (ex)
-        return ex;
-    uint8_t pub[32];
-    pv_image img;
-    int rc = pv_image_parse(&img, r->app, r->app_len, r->rc.layout.app_addr);
-    if (rc == PV_IMAGE_OK && r->app_len > r->rc.layout.app_size)
-        rc = PV_IMAGE_ERR_IMG_SIZE;
-    if (rc == PV_IMAGE_OK) {
-        if (pv_keystore_signer_public(r->ks, pub)) {
-            snprintf(r->err, sizeof r->err, "%s", pv_keystore_error(r->ks));
-            return PV_EXIT_KEY;
-        }
-        rc = pv_image_verify(&img, pub);
-    }
-    if (rc != PV_IMAGE_OK) {
-        snprintf(r->err, sizeof r->err,
-                 "application image %s (application.image) would not boot: %s; sign it with "
-                 "`provision image sign` and the token's image-signing key",
-                 r->rc.application.image, pv_image_strerror(rc));
-        return PV_EXIT_INVALID;
-    }
-    char v[14];
-    pv_image_version_str(v, img.hdr.version);
-    pv_run_note(&r->rep, "application %s: version %s, %zu bytes at 0x%08x, signature valid",
-                r->rc.application.image, v, r->app_len, (unsigned)r->rc.layout.app_addr);
-    return 0;
-}
-
-static int layout_equal(const pv_layout *a, const pv_layout *b)
-{
-    return a->boot_addr == b->boot_addr && a->boot_size == b->boot_size &&
-           a->keyslot_addr == b->keyslot_addr && a->keyslot_size == b->keyslot_size &&
-           a->counter_addr == b->counter_addr && a->counter_size == b->counter_size &&
-           a->app_addr == b->app_addr && a->app_size == b->app_size;
-}
-
-/* Recipe, token, images: nothing here touches the chip or the ledger. */
+/* The trusted side (local or remote) and what it says to drive: nothing touches the chip. */
 static int load(struct run *r)
 {
-    pv_recipe_diags d;
-    int st = pv_recipe_load(r->recipe_path, PV_RECIPE_CHECK_FILES, &r->rc, &d);
-    if (st != PV_RECIPE_OK) {
-        pv_recipe_diags_print(stderr, &d);
+    char err[1024];
+    struct pv_bridge_err e = {0};
+    if (r->bridge_url) {
+        struct pv_bridge_client_config cc = {
+            .url = r->bridge_url, .cert = r->cert, .key = r->key, .ca = r->ca};
+        if (pv_trusted_open_remote(&r->t, &cc, err, sizeof err)) {
+            snprintf(r->err, sizeof r->err, "%s", err);
+            return PV_EXIT_BRIDGE;
+        }
+    } else {
+        /* local mode: the recipe names product and batch, the bridge library opens the token */
+        pv_recipe_diags d;
+        int st = pv_recipe_load(r->recipe_path, PV_RECIPE_CHECK_FILES, &r->rc, &d);
+        if (st != PV_RECIPE_OK) {
+            pv_recipe_diags_print(stderr, &d);
+            pv_recipe_diags_free(&d);
+            snprintf(r->err, sizeof r->err, "recipe %s %s", r->recipe_path,
+                     st == PV_RECIPE_UNREADABLE ? "cannot be read" : "is not valid (errors above)");
+            return st == PV_RECIPE_UNREADABLE ? PV_EXIT_IO : PV_EXIT_INVALID;
+        }
         pv_recipe_diags_free(&d);
-        snprintf(r->err, sizeof r->err, "recipe %s %s", r->recipe_path,
-                 st == PV_RECIPE_UNREADABLE ? "cannot be read" : "is not valid (errors above)");
-        return st == PV_RECIPE_UNREADABLE ? PV_EXIT_IO : PV_EXIT_INVALID;
+        r->product = r->rc.product;
+        r->batch = r->rc.batch;
+        const char *lp = r->ledger_path ? r->ledger_path : getenv(PV_LEDGER_ENV);
+        struct pv_bridge_config bc = {
+            .recipes = {r->recipe_path},
+            .n_recipes = 1,
+            .module = r->module,
+            .pin_file = r->pin_file,
+            .ledger = lp && *lp ? lp : PV_LEDGER_DEFAULT_PATH,
+            .allow_plain_images = r->allow_plain,
+        };
+        token_turn_take();
+        int rc = pv_trusted_open_local(&r->t, &bc, r->station, err, sizeof err);
+        token_turn_give();
+        if (rc) {
+            snprintf(r->err, sizeof r->err, "%s", err);
+            return strstr(err, "ledger") == err        ? PV_EXIT_LEDGER
+                   : strstr(err, "not sealed")         ? PV_EXIT_INVALID
+                   : strstr(err, "would not boot")     ? PV_EXIT_INVALID
+                   : strstr(err, "cannot read the")    ? PV_EXIT_IO
+                   : strstr(err, "keys.audit_key")     ? PV_EXIT_INVALID
+                   : strstr(err, "larger than layout") ? PV_EXIT_INVALID
+                                                       : PV_EXIT_KEY;
+        }
+        if (r->allow_plain)
+            pv_run_note(&r->rep, "warning: plain images allowed (--allow-plain-image; "
+                                 "development only)");
     }
-    pv_recipe_diags_free(&d);
-    snprintf(r->rep.batch, sizeof r->rep.batch, "%s", r->rc.batch);
-    snprintf(r->rep.recipe, sizeof r->rep.recipe, "%s", r->rc.name);
-    pv_station_hex(r->rep.recipe_sha256, r->rc.digest, 32);
-    if (!r->rc.keys.audit_key[0]) {
-        snprintf(r->err, sizeof r->err,
-                 "recipe %s: keys.audit_key is missing: the ledger's audit entries must be signed "
-                 "by a key in the token (e.g. audit_key: ledger-audit)",
-                 r->recipe_path);
-        return PV_EXIT_INVALID;
+    pv_run_note(&r->rep, "trusted side: %s", r->t.where);
+    if (r->t.ops->plan(r->t.ctx, r->product, r->batch, &r->plan, &e))
+        return refused(r, &e);
+    if (r->t.remote)
+        r->t.plan = r->plan; /* freed with the client */
+    /* Remote: the chip expectations come from the bridge's plan; the probe is this station's. */
+    if (r->bridge_url) {
+        memset(&r->rc, 0, sizeof r->rc);
+        snprintf(r->rc.name, sizeof r->rc.name, "%s", r->plan.recipe);
+        snprintf(r->rc.product, sizeof r->rc.product, "%s", r->plan.product);
+        snprintf(r->rc.batch, sizeof r->rc.batch, "%s", r->plan.batch);
+        snprintf(r->rc.chip.family, sizeof r->rc.chip.family, "%s", r->plan.chip_family);
+        snprintf(r->rc.chip.part, sizeof r->rc.chip.part, "DEV_ID 0x%03x",
+                 (unsigned)r->plan.device_id);
+        r->rc.chip.device_id = r->plan.device_id;
+        r->rc.chip.flash_kb = r->plan.flash_kb;
+        r->rc.chip.sram_kb = r->plan.sram_kb;
+        r->rc.layout = r->plan.layout;
+        r->rc.protection.rdp_level = r->plan.rdp_level;
+        r->rc.stub.sram_base = r->plan.stub_sram_base;
+        r->rc.probe.backend = PV_PROBE_OPENOCD;
+        snprintf(r->rc.probe.openocd.target, sizeof r->rc.probe.openocd.target, "target/%sx.cfg",
+                 r->plan.chip_family);
     }
-
-    struct pv_keys_config kc;
-    char kerr[512];
-    if (pv_keys_config_init(&kc, &r->rc, r->module, r->pin_file, 0, kerr, sizeof kerr)) {
-        snprintf(r->err, sizeof r->err, "%s", kerr);
-        return PV_EXIT_KEY;
-    }
-    token_turn_take();
-    r->ks = pv_keystore_open(&kc.cfg, kerr, sizeof kerr);
-    token_turn_give();
-    pv_keys_config_wipe(&kc);
-    if (!r->ks) {
-        snprintf(r->err, sizeof r->err, "%s", kerr);
-        return PV_EXIT_KEY;
-    }
-
-    if (!(r->stub = slurp(r->rc.stub.image, &r->stub_len))) {
-        snprintf(r->err, sizeof r->err, "cannot read the stub %s (stub.image): build it with make",
-                 r->rc.stub.image);
-        return PV_EXIT_IO;
-    }
-    int ex = load_image(r, r->rc.bootloader.image, "bootloader", &r->image, &r->image_len);
-    if (ex)
-        return ex;
-    /* the layout table the bootloader will follow is the recipe's */
-    pv_layout have;
-    if (r->image_len < PV_LAYOUT_OFFSET + PV_LAYOUT_LEN ||
-        pv_layout_decode(&have, r->image + PV_LAYOUT_OFFSET) != 0) {
-        snprintf(r->err, sizeof r->err,
-                 "bootloader image %s has no layout table at offset 0x%x: not a pvboot image",
-                 r->rc.bootloader.image, PV_LAYOUT_OFFSET);
-        return PV_EXIT_INVALID;
-    }
-    if (!layout_equal(&have, &r->rc.layout)) {
-        pv_layout_encode(r->image + PV_LAYOUT_OFFSET, &r->rc.layout);
-        pv_run_note(&r->rep, "layout table of the bootloader patched from the recipe");
-    }
-    if (r->image_len > r->rc.layout.boot_size) {
-        snprintf(r->err, sizeof r->err,
-                 "bootloader image is %zu bytes, larger than layout.bootloader.size 0x%x",
-                 r->image_len, (unsigned)r->rc.layout.boot_size);
-        return PV_EXIT_INVALID;
-    }
-    uint8_t dig[32];
-    pv_sha256(dig, r->image, r->image_len);
-    pv_station_hex(r->rep.image_sha256, dig, 32);
-    if ((ex = load_application(r)) != 0)
-        return ex;
-
-    const char *lp = r->ledger_path ? r->ledger_path : getenv(PV_LEDGER_ENV);
-    if (!lp || !*lp)
-        lp = PV_LEDGER_DEFAULT_PATH;
-    r->ledger = pv_ledger_open(lp, PV_LEDGER_CREATE, kerr, sizeof kerr);
-    if (!r->ledger) {
-        snprintf(r->err, sizeof r->err, "ledger %s: %s", lp, kerr);
-        return PV_EXIT_LEDGER;
-    }
-    if (pv_keys_audit_key_id(r->ks, r->audit_key_id) != 0) {
-        snprintf(r->err, sizeof r->err, "%s", pv_keystore_error(r->ks));
-        return PV_EXIT_KEY;
-    }
-    pv_ledger_signer sig = {
-        .key_id = r->audit_key_id, .sign = pv_keystore_audit_sign, .ctx = r->ks};
-    pv_ledger_set_signer(r->ledger, &sig);
+    if (r->plan.app_len)
+        pv_run_note(&r->rep,
+                    "images: bootloader %u bytes, signed application %u bytes (checked and "
+                    "sealed into the session by the trusted side)",
+                    (unsigned)r->plan.boot_len, (unsigned)r->plan.app_len);
+    else if (r->plan.boot_len)
+        pv_run_note(&r->rep,
+                    "images: bootloader %u bytes (sealed into the session by the trusted side)",
+                    (unsigned)r->plan.boot_len);
+    snprintf(r->rep.batch, sizeof r->rep.batch, "%s", r->plan.batch);
+    snprintf(r->rep.recipe, sizeof r->rep.recipe, "%s", r->plan.recipe);
+    snprintf(r->rep.recipe_sha256, sizeof r->rep.recipe_sha256, "%s", r->plan.recipe_sha256);
     return 0;
 }
 
@@ -346,7 +292,8 @@ static int probe_exit(int rc)
 
 /* A dead debug port may be a chip this station locked in a run that died before the ledger said
  * so (the row stays at verified). The station cannot read a locked chip's UID, so it can only
- * name the candidates: this batch's rows at this station left at verified. */
+ * name the candidates: this batch's rows at this station left at verified (local mode only:
+ * through a bridge the ledger is the bridge's). */
 struct pending {
     const struct run *r;
     unsigned n, others;
@@ -380,7 +327,8 @@ static void explain_pending(struct run *r)
     static char list[2048];
     struct pending p = {.r = r, .out = list, .cap = sizeof list};
     list[0] = 0;
-    if (!r->ledger || pv_ledger_list(r->ledger, r->rc.batch, pending_row, &p) != PV_LEDGER_OK)
+    pv_ledger *l = r->t.local ? pv_bridge_ledger(r->t.local) : NULL;
+    if (!l || pv_ledger_list(l, r->rc.batch, pending_row, &p) != PV_LEDGER_OK)
         return;
     size_t n = strlen(r->err);
     if (p.n)
@@ -448,254 +396,173 @@ static int identify(struct run *r)
     return 0;
 }
 
-static int reserve(struct run *r)
-{
-    pv_ledger_recipe lr = {.name = r->rc.name};
-    memcpy(lr.digest, r->rc.digest, 32);
-    pv_ledger_row row;
-    int rc =
-        pv_ledger_reserve(r->ledger, r->rc.batch, r->id.uid, r->station, &lr, r->rc.quota, &row);
-    switch (rc) {
-    case PV_LEDGER_OK:
-    case PV_LEDGER_RESUMED:
-        r->reserved = 1;
-        r->rep.resumed = rc == PV_LEDGER_RESUMED;
-        snprintf(r->rep.ledger_state, sizeof r->rep.ledger_state, "%s",
-                 pv_ledger_state_name(row.state));
-        pv_run_phase_done(&r->rep, PV_RUN_RESERVE,
-                          rc == PV_LEDGER_RESUMED ? "resumed the device's row (not counted again)"
-                                                  : "new row, counted in the batch's quota");
-        return 0;
-    case PV_LEDGER_E_QUOTA: {
-        uint32_t q = 0, used = 0;
-        pv_ledger_batch(r->ledger, r->rc.batch, &q, &used);
-        snprintf(r->err, sizeof r->err,
-                 "chip %s refused: batch %s has used its quota (%u of %u devices); nothing "
-                 "written. Raise quota in the recipe only if the order allows it",
-                 r->rep.uid, r->rc.batch, (unsigned)used, (unsigned)q);
-        return PV_EXIT_QUOTA;
-    }
-    case PV_LEDGER_E_PROVISIONED:
-        snprintf(r->err, sizeof r->err,
-                 "chip %s refused: the ledger says it is provisioned already (locked); nothing "
-                 "written",
-                 r->rep.uid);
-        return PV_EXIT_LOCKED;
-    case PV_LEDGER_E_OTHER_BATCH:
-        snprintf(r->err, sizeof r->err,
-                 "chip %s refused: it is in progress in another batch (see provision ledger "
-                 "list); nothing written",
-                 r->rep.uid);
-        return PV_EXIT_LEDGER;
-    default:
-        snprintf(r->err, sizeof r->err, "ledger: cannot reserve %s: %s", r->rep.uid,
-                 pv_ledger_error(r->ledger));
-        return rc == PV_LEDGER_E_SIGN ? PV_EXIT_KEY : PV_EXIT_LEDGER;
-    }
-}
-
-static void on_progress(void *ctx, enum pv_install_phase ph)
+/* Posts a frame from the trusted side into its mailbox slot (its number is in its trailer). */
+static int post(void *ctx, const uint8_t *frame, size_t len)
 {
     struct run *r = ctx;
-    static const enum pv_run_phase map[] = {
-        [PV_INSTALL_STUB] = PV_RUN_STUB,   [PV_INSTALL_ERASE] = PV_RUN_ERASE,
-        [PV_INSTALL_WRITE] = PV_RUN_WRITE, [PV_INSTALL_VERIFY] = PV_RUN_VERIFY,
-        [PV_INSTALL_LOCK] = PV_RUN_LOCK,
-    };
-    if (ph == PV_INSTALL_LOCK)
-        return; /* reported once the lock is confirmed */
-    const char *detail = NULL;
-    char d[96];
-    if (ph == PV_INSTALL_WRITE) {
-        snprintf(d, sizeof d, "%zu bytes at 0x%08x", r->image_len,
-                 (unsigned)r->rc.layout.boot_addr);
-        detail = d;
-    } else if (ph == PV_INSTALL_VERIFY) {
-        snprintf(d, sizeof d, "key slot at 0x%08x; stub's digests match",
-                 (unsigned)r->rc.layout.keyslot_addr);
-        detail = d;
-    }
-    pv_run_phase_done(&r->rep, map[ph], detail);
+    if (len < PV_TRAILER_LEN)
+        return -1;
+    r->last_seq = pv_ld32(frame + len - PV_TRAILER_LEN + PV_TRAILER_SEQ);
+    return pv_relay_post(&r->relay, r->last_seq, frame, len);
 }
 
-/* The stub verified image and key slot: the ledger must say so before the lock goes out. */
-static int before_final(void *ctx)
+/* Lets the stub work through what was posted and reads its reply. */
+static int sync_reply(struct run *r, struct pv_stub_status *st, uint8_t *buf, size_t cap,
+                      size_t *len, const char *what)
 {
-    struct run *r = ctx;
-    if (memcmp(r->res.id.uid, r->id.uid, 12) != 0) {
+    if (pv_relay_sync(&r->relay, st, buf, cap, PV_REPLY_HDR + PV_NOISE_TAGLEN, len)) {
+        snprintf(r->err, sizeof r->err, "%s", r->relay.err);
+        return -1;
+    }
+    if (!*len) {
         snprintf(r->err, sizeof r->err,
-                 "the stub reports another UID than the debugger read: refusing to lock");
+                 "the stub stopped at frame %u without answering the %s frame: %s (detail "
+                 "0x%08x)",
+                 (unsigned)st->done, what, pv_status_name(st->status), (unsigned)st->detail);
         return -1;
     }
-    pv_ledger_details d = {.image_digest = r->rep.image_sha256};
-    if (pv_ledger_advance(r->ledger, r->id.uid, PV_LEDGER_WRITTEN, &d) != 0 ||
-        pv_ledger_advance(r->ledger, r->id.uid, PV_LEDGER_VERIFIED, &d) != 0) {
-        snprintf(r->err, sizeof r->err, "ledger: cannot record written/verified: %s",
-                 pv_ledger_error(r->ledger));
-        return -1;
-    }
-    snprintf(r->rep.ledger_state, sizeof r->rep.ledger_state, "verified");
     return 0;
 }
 
-/* After the final ack the stub resets the chip into Level 2: the port must die (or RDP must
- * read Level 2) within LOCK_CONFIRM_MS. */
-static int confirm_lock(struct run *r)
+/* What the chip shows after the final frame. Level 2: after a reset the debug port no longer
+ * answers (a FLASH_OPTCR reading 0xCC proves nothing: a stub can write it without starting the
+ * option byte programming, and never reset). The stub resets the chip itself; if the port still
+ * answers half-way through the wait, the station resets the chip (the option bytes load at
+ * reset) and looks again. Level 1: the option byte says Level 1 and a flash read is refused. */
+static unsigned observe_lock(struct run *r, const char **method)
 {
-    uint64_t end = pv_run_now_ms() + LOCK_CONFIRM_MS;
-    int rc = 0;
-    do {
-        uint8_t b[4];
-        rc = r->link.ops->read_mem(r->link.p, 0x40023C14u, b, 4);
-        if (rc == PV_PROBE_ERR_DEAD || (rc == 0 && b[1] == PV_RDP_LEVEL2))
-            return 0;
-        usleep(20000);
-    } while (pv_run_now_ms() < end);
-    snprintf(r->err, sizeof r->err,
-             "lock not confirmed: %d s after the final frame the debug port still answers (%s)",
-             LOCK_CONFIRM_MS / 1000, rc ? pv_probe_strerror(rc) : "RDP not Level 2");
-    return -1;
-}
-
-/* Level 1: once the stub's reset has loaded the option bytes, they say Level 1 and the
- * debugger's flash reads fail (the option register shows the new byte before the reset, so a
- * read that still works only means "not yet"). */
-static int confirm_level1(struct run *r)
-{
-    uint64_t end = pv_run_now_ms() + LOCK_CONFIRM_MS;
-    int rc = 0;
-    bool level1 = false;
+    uint64_t start = pv_run_now_ms(), end = start + LOCK_CONFIRM_MS;
+    int reset_done = 0;
     uint8_t b[4] = {0};
+    *method = "after the reset the debug port still answers";
     do {
-        rc = r->link.ops->read_mem(r->link.p, 0x40023C14u, b, 4);
-        level1 = rc == 0 && b[1] != PV_RDP_LEVEL0 && b[1] != PV_RDP_LEVEL2;
-        if (level1 &&
-            r->link.ops->read_mem(r->link.p, r->rc.layout.boot_addr, b, 4) == PV_PROBE_ERR_TARGET)
-            return 0;
+        int rc = r->link.ops->read_mem(r->link.p, FLASH_OPTCR, b, 4);
+        if (rc == PV_PROBE_ERR_DEAD) {
+            *method = reset_done ? "reset by the station: debug port dead"
+                                 : "reset by the stub: debug port dead";
+            return 2;
+        }
+        if (rc == 0 && b[1] != PV_RDP_LEVEL0 && b[1] != PV_RDP_LEVEL2 &&
+            r->link.ops->read_mem(r->link.p, r->rc.layout.boot_addr, b, 4) == PV_PROBE_ERR_TARGET) {
+            *method = "option byte Level 1, flash read refused";
+            return 1;
+        }
+        if (!reset_done && pv_run_now_ms() - start > LOCK_CONFIRM_MS / 2) {
+            reset_done = 1;
+            if (r->link.ops->reset_halt(r->link.p) == PV_PROBE_ERR_DEAD) {
+                *method = "reset by the station: debug port dead";
+                return 2;
+            }
+        }
         usleep(20000);
     } while (pv_run_now_ms() < end);
-    snprintf(r->err, sizeof r->err, "lock not confirmed: %d s after the final frame %s",
-             LOCK_CONFIRM_MS / 1000,
-             level1 ? "the option bytes say RDP Level 1 but the debugger still reads flash"
-             : rc   ? pv_probe_strerror(rc)
-                    : "the option bytes do not say RDP Level 1");
-    return -1;
+    return 0;
 }
 
 static int provision(struct run *r)
 {
     int rc;
+    struct pv_bridge_err e = {0};
     if ((rc = identify(r)) != 0)
         return rc;
-    if ((rc = reserve(r)) != 0)
-        return rc;
 
-    /* key: the PSK comes from the token; the key slot is sealed into frames in this process */
-    struct pv_install in;
-    memset(&in, 0, sizeof in);
-    uint8_t priv[32], pub[32], entropy[32], stub_digest[32];
-    if (pv_keystore_device_psk(r->ks, r->id.uid, in.keyslot.psk) ||
-        pv_keystore_signer_public(r->ks, in.keyslot.signer_pub) ||
-        pv_keystore_noise_static(r->ks, priv, pub)) {
-        snprintf(r->err, sizeof r->err, "keys: %s", pv_keystore_error(r->ks));
-        pv_wipe(&in, sizeof in);
-        return fail(r, PV_EXIT_KEY, "key");
-    }
-    pv_ledger_details kd = {
-        .has_key = 1, .key_id = r->rc.keys.key_id, .key_version = r->rc.keys.key_version};
-    if (pv_ledger_advance(r->ledger, r->id.uid, PV_LEDGER_KEYED, &kd) != 0) {
-        snprintf(r->err, sizeof r->err, "ledger: cannot record keyed: %s",
-                 pv_ledger_error(r->ledger));
-        pv_wipe(&in, sizeof in);
-        pv_wipe(priv, sizeof priv);
-        return fail(r, PV_EXIT_LEDGER, "key");
-    }
-    snprintf(r->rep.ledger_state, sizeof r->rep.ledger_state, "keyed");
-    char kdet[64];
-    snprintf(kdet, sizeof kdet, "key id %u version %u", (unsigned)r->rc.keys.key_id,
-             (unsigned)r->rc.keys.key_version);
-    pv_run_phase_done(&r->rep, PV_RUN_KEY, kdet);
-
+    /* The stub, from the trusted side, with its public key; host entropy mixes with the RNG. */
     struct pv_stub_image img;
     char perr[256];
-    if (pv_stub_image_parse(&img, r->stub, r->stub_len, r->rc.stub.sram_base, perr, sizeof perr)) {
-        snprintf(r->err, sizeof r->err, "stub %s: %s", r->rc.stub.image, perr);
-        pv_wipe(&in, sizeof in);
-        pv_wipe(priv, sizeof priv);
-        return fail(r, PV_EXIT_INVALID, "stub");
+    uint8_t entropy[32], msg1[128], buf[PV_TRAILER_LEN + PV_MBOX_REPLY_MAX];
+    size_t msg1_len, len;
+    if (pv_stub_image_parse(&img, r->plan.stub, r->plan.stub_len, r->plan.stub_sram_base, perr,
+                            sizeof perr)) {
+        snprintf(r->err, sizeof r->err, "stub from the trusted side: %s", perr);
+        return PV_EXIT_INVALID;
     }
-    pv_sha256(stub_digest, r->stub, r->stub_len);
     if (RAND_bytes(entropy, sizeof entropy) != 1) {
         snprintf(r->err, sizeof r->err, "no randomness for the stub's host entropy (OpenSSL)");
-        pv_wipe(&in, sizeof in);
-        pv_wipe(priv, sizeof priv);
-        return fail(r, PV_EXIT_SESSION, "stub");
+        return PV_EXIT_SESSION;
     }
-    in.stub = &img;
-    in.bridge_priv = priv;
-    in.bridge_pub = pub;
-    in.host_entropy = entropy;
-    in.expect.stub_digest = stub_digest;
-    in.expect.dev_id = (uint16_t)r->rc.chip.device_id;
-    in.expect.flash_kb = (uint16_t)r->rc.chip.flash_kb;
-    in.image_addr = r->rc.layout.boot_addr;
-    in.image = r->image;
-    in.image_len = r->image_len;
-    in.app_addr = r->rc.layout.app_addr;
-    in.app = r->app;
-    in.app_len = r->app_len;
-    in.keyslot_addr = r->rc.layout.keyslot_addr;
-    in.keyslot.key_id = r->rc.keys.key_id;
-    in.keyslot.key_version = r->rc.keys.key_version;
-    in.rdp = r->rc.protection.rdp_level == 2   ? PV_RDP_LEVEL2
-             : r->rc.protection.rdp_level == 1 ? PV_RDP_LEVEL1
-                                               : PV_RDP_LEVEL0;
-    in.nwrp = ~r->rc.protection.write_protect & 0xFFFFFFu;
-    in.flags = PV_MBOX_F_CLOCK_168;
+    uint32_t flags = PV_MBOX_F_CLOCK_168;
     if (r->link.ops->mem_while_running)
-        in.flags |= PV_MBOX_F_SPIN; /* no halt and resume per batch of frames */
-    in.progress = on_progress;
-    in.before_final = before_final;
-    in.station_ctx = r;
-    r->err[0] = 0;
-    rc = pv_session_install(&r->link, &in, &r->res);
-    pv_wipe(&in.keyslot, sizeof in.keyslot);
-    pv_wipe(priv, sizeof priv);
-    if (rc) {
-        const char *phase = pv_run_phase_name((enum pv_run_phase)r->rep.current);
-        if (!r->err[0])
-            snprintf(r->err, sizeof r->err, "%s", r->res.err);
-        else {
-            size_t n = strlen(r->err);
-            snprintf(r->err + n, sizeof r->err - n, " (%s)", r->res.err);
-        }
-        return fail(r, PV_EXIT_SESSION, phase);
+        flags |= PV_MBOX_F_SPIN; /* no halt and resume per batch of frames */
+    if (pv_relay_start(&r->relay, &r->link, &img, r->plan.bridge_pub, entropy, flags, msg1,
+                       sizeof msg1, &msg1_len)) {
+        snprintf(r->err, sizeof r->err, "%s", r->relay.err);
+        return PV_EXIT_SESSION;
     }
-    if (r->rc.protection.rdp_level == 0) {
+    pv_run_phase_done(&r->rep, PV_RUN_STUB, "stub running, message 1 read");
+
+    /* begin: the trusted side checks message 1, reserves the chip and releases the frames */
+    struct pv_bridge_identity bid = {
+        .dev_id = r->id.dbgmcu_idcode & 0xFFFu, .flash_kb = r->id.flash_kb, .rdp = r->id.rdp};
+    memcpy(bid.uid, r->id.uid, 12);
+    if (r->t.ops->begin(r->t.ctx, r->product, r->batch, &bid, flags, msg1, msg1_len, post, r,
+                        r->session, &e)) {
+        rc = refused(r, &e);
+        if (r->relay.err[0]) {
+            size_t n = strlen(r->err);
+            snprintf(r->err + n, sizeof r->err - n, " (%s)", r->relay.err);
+            return fail(r, PV_EXIT_SESSION, "write");
+        }
+        return rc;
+    }
+    snprintf(r->rep.ledger_state, sizeof r->rep.ledger_state, "keyed");
+    pv_run_phase_done(&r->rep, PV_RUN_RESERVE, "reserved and leased by the trusted side");
+    pv_run_phase_done(&r->rep, PV_RUN_KEY, "key slot sealed into the session");
+    pv_run_phase_done(&r->rep, PV_RUN_ERASE, NULL);
+    char d[96];
+    snprintf(d, sizeof d, "%u frames relayed", (unsigned)r->last_seq);
+    pv_run_phase_done(&r->rep, PV_RUN_WRITE, d);
+
+    struct pv_stub_status st;
+    if (sync_reply(r, &st, buf, sizeof buf, &len, "verify"))
+        return fail(r, PV_EXIT_SESSION, "verify");
+    if (r->t.ops->verified(r->t.ctx, r->session, buf, len, post, r, &e)) {
+        rc = refused(r, &e);
+        r->session[0] = 0; /* the trusted side ended the session */
+        return rc;
+    }
+    snprintf(r->rep.ledger_state, sizeof r->rep.ledger_state, "verified");
+    snprintf(d, sizeof d, "key slot at 0x%08x; stub's digests match",
+             (unsigned)r->rc.layout.keyslot_addr);
+    pv_run_phase_done(&r->rep, PV_RUN_VERIFY, d);
+
+    /* the final frame: its reply, the ack, then the lock seen from outside */
+    if (sync_reply(r, &st, buf, sizeof buf, &len, "final"))
+        return fail(r, PV_EXIT_SESSION, "lock");
+    if (st.state != PV_STATE_DONE) {
+        snprintf(r->err, sizeof r->err, "the stub is %s after the final frame",
+                 pv_state_name(st.state));
+        return fail(r, PV_EXIT_SESSION, "lock");
+    }
+    if (pv_relay_ack(&r->relay, r->last_seq)) {
+        snprintf(r->err, sizeof r->err, "%s", r->relay.err);
+        return fail(r, PV_EXIT_SESSION, "lock");
+    }
+    struct pv_bridge_observed obs = {0};
+    if (r->plan.rdp_level > 0)
+        obs.rdp_level = observe_lock(r, &obs.method);
+    else
+        obs.method = "recipe asks for RDP Level 0";
+#ifdef PV_TEST_HOOKS
+    const char *crash = getenv(TEST_CRASH_ENV);
+    if (crash && strcmp(crash, "after-lock") == 0 && obs.rdp_level == r->plan.rdp_level)
+        raise(SIGKILL); /* test only, see TEST_CRASH_ENV */
+#endif
+    struct pv_bridge_outcome out;
+    if (r->t.ops->lock(r->t.ctx, r->session, buf, len, &obs, &out, &e)) {
+        rc = refused(r, &e);
+        r->session[0] = 0;
+        return rc;
+    }
+    r->session[0] = 0;
+    if (r->plan.rdp_level == 0) {
         pv_run_phase_done(&r->rep, PV_RUN_LOCK, "not locked: recipe asks for RDP Level 0");
         return 0;
     }
-    if (r->rc.protection.rdp_level == 1 ? confirm_level1(r) : confirm_lock(r))
-        return fail(r, PV_EXIT_SESSION, "lock");
-#ifdef PV_TEST_HOOKS
-    const char *crash = getenv(TEST_CRASH_ENV);
-    if (crash && strcmp(crash, "after-lock") == 0)
-        raise(SIGKILL); /* test only, see TEST_CRASH_ENV */
-#endif
-    pv_ledger_details d = {.image_digest = r->rep.image_sha256};
-    if (pv_ledger_advance(r->ledger, r->id.uid, PV_LEDGER_LOCKED, &d) != 0) {
-        snprintf(r->err, sizeof r->err, "ledger: the chip is locked but the ledger refused: %s",
-                 pv_ledger_error(r->ledger));
-        return fail(r, PV_EXIT_LEDGER, "lock");
-    }
     snprintf(r->rep.ledger_state, sizeof r->rep.ledger_state, "locked");
-    if (r->rc.protection.rdp_level == 1) {
-        snprintf(r->rep.rdp, sizeof r->rep.rdp, "Level 1");
-        pv_run_phase_done(&r->rep, PV_RUN_LOCK, "RDP Level 1, flash closed to the debugger");
-        return 0;
-    }
-    snprintf(r->rep.rdp, sizeof r->rep.rdp, "Level 2");
-    pv_run_phase_done(&r->rep, PV_RUN_LOCK, "RDP Level 2, debug port dead");
+    snprintf(r->rep.rdp, sizeof r->rep.rdp, "Level %u", out.rdp_level);
+    snprintf(d, sizeof d, "RDP Level %u, %s; batch %s: %u of %u", out.rdp_level, obs.method,
+             out.batch, (unsigned)out.used, (unsigned)out.quota);
+    pv_run_phase_done(&r->rep, PV_RUN_LOCK, d);
     return 0;
 }
 
@@ -714,22 +581,12 @@ static int one_device(struct run *r, int quiet, int json, const char *tag)
         pv_run_phase_done(&r->rep, PV_RUN_LOAD, NULL);
         rc = provision(r);
     }
+    if (r->t.remote)
+        pv_run_note(&r->rep, "bridge requests: %u", pv_trusted_round_trips(&r->t));
     pv_probe_disconnect(&r->link);
     pv_run_finish(&r->rep, rc, rc ? r->err : NULL);
-    if (r->ledger)
-        pv_ledger_close(r->ledger);
-    if (r->ks)
-        pv_keystore_close(r->ks);
-    if (r->image) {
-        pv_wipe(r->image, r->image_len);
-        free(r->image);
-    }
-    if (r->app) {
-        pv_wipe(r->app, r->app_len);
-        free(r->app);
-    }
-    free(r->stub);
-    pv_wipe(&r->res, sizeof r->res);
+    if (r->t.ops)
+        pv_trusted_close(&r->t);
     return rc;
 }
 
@@ -789,6 +646,12 @@ static int run(int argc, char **argv)
     const char *probes[GANG_MAX];
     static const struct option opts[] = {
         {"recipe", required_argument, NULL, 'r'},
+        {"bridge", required_argument, NULL, 'B'},
+        {"cert", required_argument, NULL, 'C'},
+        {"key", required_argument, NULL, 'K'},
+        {"ca", required_argument, NULL, 'a'},
+        {"product", required_argument, NULL, 'd'},
+        {"batch", required_argument, NULL, 'b'},
         {"probe", required_argument, NULL, 'p'},
         {"openocd-command", required_argument, NULL, 'c'},
         {"ledger", required_argument, NULL, 'l'},
@@ -808,6 +671,24 @@ static int run(int argc, char **argv)
         switch (c) {
         case 'r':
             r.recipe_path = optarg;
+            break;
+        case 'B':
+            r.bridge_url = optarg;
+            break;
+        case 'C':
+            r.cert = optarg;
+            break;
+        case 'K':
+            r.key = optarg;
+            break;
+        case 'a':
+            r.ca = optarg;
+            break;
+        case 'd':
+            r.product = optarg;
+            break;
+        case 'b':
+            r.batch = optarg;
             break;
         case 'p':
             if (n_probes >= GANG_MAX)
@@ -851,12 +732,28 @@ static int run(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument", argv[optind]);
-    if (!r.recipe_path)
-        return usage_error("--recipe FILE is required", NULL);
+    if (r.bridge_url) {
+        /* through a bridge the station holds no token, PIN, recipe or ledger */
+        if (r.recipe_path || r.ledger_path || r.pin_file || r.module || r.allow_plain || r.station)
+            return usage_error("--bridge takes no --recipe, --ledger, --pin-file, --module, "
+                               "--allow-plain-image or --station: the bridge holds them, and "
+                               "names this station by its certificate",
+                               NULL);
+        if (!r.cert || !r.key || !r.ca || !r.product || !r.batch)
+            return usage_error("--bridge needs --cert, --key, --ca, --product and --batch", NULL);
+        if (!n_probes)
+            return usage_error("--bridge needs --probe TARGET (the probe is this station's)", NULL);
+    } else {
+        if (!r.recipe_path)
+            return usage_error("--bridge URL (or, in local mode, --recipe FILE) is required", NULL);
+        if (r.cert || r.key || r.ca || r.product || r.batch)
+            return usage_error("--cert, --key, --ca, --product and --batch go with --bridge", NULL);
+    }
+    static char station_buf[64];
     if (!r.station) {
-        if (gethostname(r.station_buf, sizeof r.station_buf - 1) != 0 || !r.station_buf[0])
-            snprintf(r.station_buf, sizeof r.station_buf, "station");
-        r.station = r.station_buf;
+        if (gethostname(station_buf, sizeof station_buf - 1) != 0 || !station_buf[0])
+            snprintf(station_buf, sizeof station_buf, "station");
+        r.station = station_buf;
     }
     if (n_probes > 1)
         return gang(&r, probes, n_probes, quiet, json);

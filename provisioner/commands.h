@@ -21,6 +21,8 @@ enum pv_exit {
     PV_EXIT_PROBE = 8,      /* the probe is unreachable or failed */
     PV_EXIT_SESSION = 9,    /* the install session failed; the chip is left unlocked, rerun */
     PV_EXIT_LEDGER = 10,    /* the ledger cannot be opened or refused a step */
+    PV_EXIT_BRIDGE = 11,    /* the bridge refused this station (certificate, rights) or cannot
+                               be reached */
 };
 
 struct pv_command {

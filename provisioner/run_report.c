@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const names[PV_RUN_NPHASES] = {"load",  "identify", "reserve", "key", "stub",
-                                                  "erase", "write",    "verify",  "lock"};
+static const char *const names[PV_RUN_NPHASES] = {"load",  "identify", "stub",   "reserve", "key",
+                                                  "erase", "write",    "verify", "lock"};
 
 const char *pv_run_phase_name(enum pv_run_phase p)
 {

@@ -9,9 +9,9 @@
 enum pv_run_phase {
     PV_RUN_LOAD = 0, /* recipe, token, sealed image */
     PV_RUN_IDENTIFY,
+    PV_RUN_STUB, /* stub uploaded and started, its message 1 read */
     PV_RUN_RESERVE,
     PV_RUN_KEY,
-    PV_RUN_STUB,
     PV_RUN_ERASE,
     PV_RUN_WRITE,
     PV_RUN_VERIFY, /* key slot written, image and key slot verified by the stub */

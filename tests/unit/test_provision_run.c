@@ -624,7 +624,7 @@ static void test_refuse_already_provisioned(void **state)
     char *args[] = {"run",      "--recipe", recipe_ok, "--probe", probe,
                     "--ledger", ledger_db,  "--json",  NULL};
     provision(&res, NULL, args);
-    expect_exit(&res, PV_EXIT_LOCKED, "provisioned already");
+    expect_exit(&res, PV_EXIT_LOCKED, "locked already");
     assert_non_null(strstr(res.out, "\"result\":\"error\""));
     assert_non_null(strstr(res.out, "\"failed_phase\":\"reserve\""));
     assert_int_equal(sim_stop(&s), 0);
@@ -778,6 +778,26 @@ static void cut_then_rerun(char *cut_op, const char *kill_at, enum cut_at at)
         assert_int_equal(sim_stop(&s), 0);
     }
     pv_ledger_row row;
+    if (at == CUT_HANDSHAKE) {
+        /* message 1 never reached the trusted side: nothing reserved, nothing counted */
+        assert_int_equal(ledger_state(uid, &row), PV_LEDGER_E_UNKNOWN);
+        assert_int_equal(batch_used(), used);
+        assert_non_null(strstr(res.err, "stub"));
+        static uint8_t blank[FLASH_SIZE];
+        uint32_t opt;
+        read_state(path, blank, &opt, NULL);
+        assert_int_equal((opt >> 8) & 0xFF, 0xAA);
+        assert_cut_where(blank, at);
+        sim_start_args(&s, path, false, NULL);
+        run_gdb(&res, recipe_ok, &s, NULL);
+        expect_exit(&res, 0, NULL);
+        assert_int_equal(sim_stop(&s), 0);
+        assert_locked_chip(&s, uid);
+        assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
+        assert_int_equal(row.attempts, 1);
+        assert_int_equal(batch_used(), used + 1);
+        return;
+    }
     assert_int_equal(ledger_state(uid, &row), PV_LEDGER_OK);
     assert_true(row.state < PV_LEDGER_LOCKED);
     if (cut_op) { /* provision saw the chip die: the failure is in the ledger with its phase */
@@ -813,7 +833,8 @@ static void cut_then_rerun(char *cut_op, const char *kill_at, enum cut_at at)
 }
 
 /* The cut hits while the stub computes message 1 (its X25519s, about 2.8 M cycles after it
- * starts; a blank chip has run nothing before): nothing written, the row reserved or keyed. */
+ * starts; a blank chip has run nothing before): the trusted side never saw message 1, so nothing
+ * is reserved or written; the rerun locks with one attempt. */
 static void test_cut_in_handshake(void **state)
 {
     (void)state;
