@@ -18,3 +18,7 @@ HOST_PROGRAMS += $(if $(wildcard hsm-bridge/main.c),$(BRIDGE_BIN))
 # -lpq (provision: PROV_LIBS, the tests: TEST_LIBS).
 $(HOSTDIR)/hsm-bridge/ledger_store_pg.o: HOST_CFLAGS += -I/usr/include/postgresql
 BRIDGE_LIBS += -lpq
+
+# The server's test runs the built hsm-bridge and provision (token, sealed image) against the
+# demo recipe's stub and bootloader; the test links the station client (libcurl).
+$(HOSTDIR)/tests/test_bridge_server: | $(BRIDGE_BIN) $(PROV_BIN) $(DEVICE_IMAGES)
