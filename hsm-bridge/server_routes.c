@@ -248,7 +248,8 @@ static void do_plan(struct pv_req *r)
     const pv_layout *l = &p.layout;
     json_t *doc = json_pack(
         "{s:s, s:s, s:s, s:s, s:I, s:{s:s, s:I, s:I, s:I}, "
-        "s:{s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}}, s:{s:I, s:s, s:s}, s:s}",
+        "s:{s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}}, s:{s:I, s:s, s:s}, s:s, "
+        "s:I, s:I}",
         "product", p.product, "batch", p.batch, "recipe", p.recipe, "recipe_sha256",
         p.recipe_sha256, "rdp_level", (json_int_t)p.rdp_level, "chip", "family", p.chip_family,
         "device_id", (json_int_t)p.device_id, "flash_kb", (json_int_t)p.flash_kb, "sram_kb",
@@ -257,7 +258,8 @@ static void do_plan(struct pv_req *r)
         (json_int_t)l->keyslot_size, "counter", "address", (json_int_t)l->counter_addr, "size",
         (json_int_t)l->counter_size, "application", "address", (json_int_t)l->app_addr, "size",
         (json_int_t)l->app_size, "stub", "sram_base", (json_int_t)p.stub_sram_base, "sha256",
-        stub_hex, "image", img, "bridge_public_key", pub_hex);
+        stub_hex, "image", img, "bridge_public_key", pub_hex, "boot_len", (json_int_t)p.boot_len,
+        "app_len", (json_int_t)p.app_len);
     free(img);
     pv_reply_json(r, 200, doc);
 }

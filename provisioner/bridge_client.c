@@ -524,6 +524,10 @@ static const char *plan_from_json(json_t *j, struct pv_bridge_plan *p)
         return "stub.image (its SHA-256 is not stub.sha256)";
     if (unhex(json_string_value(json_object_get(j, "bridge_public_key")), p->bridge_pub, 32))
         return "bridge_public_key";
+    if (get_u32(j, "boot_len", &p->boot_len) || p->boot_len == 0)
+        return "boot_len";
+    if (get_u32(j, "app_len", &p->app_len))
+        return "app_len";
     return NULL;
 }
 

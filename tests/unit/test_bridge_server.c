@@ -244,6 +244,8 @@ static void test_plan(void **state)
         assert_int_equal(p.stub_sram_base, 0x20000000u);
         assert_int_equal(p.layout.keyslot_addr, 0x08008000u);
         assert_int_equal(p.layout.app_addr, 0x08010000u);
+        assert_true(p.boot_len > 0 && p.boot_len <= p.layout.boot_size);
+        assert_int_equal(p.app_len, 0); /* the test's recipe has no application */
         /* The stub is the released stub.bin, and its digest is the file's. */
         size_t len = 0;
         uint8_t *file = (uint8_t *)sp_slurp(stub_path, &len);
