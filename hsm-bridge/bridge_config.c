@@ -164,10 +164,11 @@ static void parse_listen(struct ctx *c, const char *s, struct pv_bridge_server_c
     cf->port = (unsigned)port;
 }
 
-/* The ledger URL: postgresql:// as it is; sqlite:PATH and bare paths resolved. */
+/* The ledger URL (docs/ledger.md): postgresql://..., postgres://... and postgresql:CONNINFO as
+ * they are; sqlite:PATH and bare paths resolved. */
 static char *resolve_ledger(struct ctx *c, const char *url)
 {
-    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+    if (strncmp(url, "postgresql:", 11) == 0 || strncmp(url, "postgres://", 11) == 0)
         return strdup(url);
     if (strncmp(url, "sqlite:", 7) == 0) {
         char *p = resolve(c, url + 7);
@@ -182,8 +183,8 @@ static char *resolve_ledger(struct ctx *c, const char *url)
     }
     if (strstr(url, "://")) {
         report(c, "ledger",
-               "\"%s\": not a ledger URL this bridge knows (a path, sqlite:PATH or "
-               "postgresql://USER@HOST/DB)",
+               "\"%s\": not a ledger URL this bridge knows (a path, sqlite:PATH, "
+               "postgresql://USER@HOST/DB or postgresql:CONNINFO)",
                url);
         return NULL;
     }
