@@ -45,7 +45,7 @@ static void help(FILE *out)
             "         moves; the audit entry names who (user@station) and why, signed with the\n"
             "         recipe's audit key. Check the chip first (e.g. its bootloader boots)\n"
             "\n"
-            "  --ledger PATH  the ledger file (default $%s, else ./%s)\n"
+            "  --ledger PATH  the ledger file or a postgresql:// URL (default $%s, else ./%s)\n"
             "  --batch B      only devices of batch B\n"
             "  --state S      list: only devices in state S (reserved, keyed, written,\n"
             "                 verified, locked)\n"
@@ -94,10 +94,17 @@ static int print_row(void *ctx, const pv_ledger_row *r)
     if (c->state && r->state != c->state)
         return 0;
     if (c->rows++ == 0)
-        printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5s  %5s\n", "UID", "BATCH", "STATE", "STATION",
-               "UPDATED", "TRIES", "FAILS");
-    printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5u  %5u\n", r->uid_hex, r->batch,
-           pv_ledger_state_name(r->state), r->station, latest_time(r), r->attempts, r->failures);
+        printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5s  %5s  %3s  %s\n", "UID", "BATCH", "STATE",
+               "STATION", "UPDATED", "TRIES", "FAILS", "RDP", "LEASE");
+    char rdp[8] = "-", lease[PV_LEDGER_TEXT_MAX * 2 + 48] = "-";
+    if (r->state == PV_LEDGER_LOCKED)
+        snprintf(rdp, sizeof rdp, "%u", r->rdp_level);
+    if (r->lease_station[0])
+        snprintf(lease, sizeof lease, "%s/%s until %s", r->lease_station, r->lease_session,
+                 r->lease_until);
+    printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5u  %5u  %3s  %s\n", r->uid_hex, r->batch,
+           pv_ledger_state_name(r->state), r->station, latest_time(r), r->attempts, r->failures,
+           rdp, lease);
     int seen = 0;
     for (int i = 0; i < c->nbatches; i++)
         seen |= strcmp(c->batches[i], r->batch) == 0;

@@ -874,6 +874,8 @@ static void test_cli(void **state)
     expect(RUN("ledger", "--ledger", path, "list"), 0, "300041000000000000000001  b1", NULL);
     assert_non_null(strstr(out, "locked"));
     assert_non_null(strstr(out, "batch b1: 2 of 1000 devices counted"));
+    assert_non_null(strstr(out, "  RDP  LEASE\n"));
+    assert_non_null(strstr(out, "    0  -\n")); /* the locked row: level 0 (none given), no lease */
     expect(RUN("ledger", "list", "--ledger", path, "--json", "--batch", "b1"), 0,
            "\"state\": \"keyed\"", NULL);
     expect(RUN("ledger", "--ledger", path, "export", "--format", "csv", "-o", csv), 0, NULL, NULL);
