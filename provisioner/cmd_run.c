@@ -31,6 +31,7 @@
 #include "relay.h"
 #include "run_report.h"
 #include "station.h"
+#include "station_config.h"
 #include "trusted.h"
 
 #define LOCK_CONFIRM_MS 5000
@@ -49,6 +50,7 @@ struct run {
     const char *bridge_url, *cert, *key, *ca, *product, *batch;
     int allow_plain;
     struct pv_station_probe sp;
+    struct pv_station_config *sc; /* --config: the station's configuration, or NULL */
     /* state */
     struct pv_trusted t;
     pv_recipe rc; /* local: the recipe; remote: built from the bridge's plan */
@@ -67,6 +69,7 @@ static void help(FILE *out)
     fprintf(out,
             "usage: provision run --bridge URL --cert FILE --key FILE --ca FILE\n"
             "                     --product P --batch B --probe TARGET [options]\n"
+            "       provision run --config STATION.yaml [options]\n"
             "       provision run --recipe FILE [options]          (local mode)\n\n"
             "Provisions the one chip on the probe: identifies it, runs the RAM stub, relays its\n"
             "encrypted session with the trusted side, which reserves the chip, installs the\n"
@@ -76,6 +79,9 @@ static void help(FILE *out)
             "no plaintext image and decides nothing), or, with --recipe, the bridge library in\n"
             "this process with your own token (local mode: this station IS the trusted side).\n\n"
             "options:\n"
+            "  --config FILE        the station's configuration: bridge, certificate, key,\n"
+            "                       probe, product and batch (docs/bridge.md, \"Stations\");\n"
+            "                       options given as well take precedence\n"
             "  --bridge URL         the bridge, https://HOST:PORT (mutual TLS 1.3)\n"
             "  --cert FILE          this station's certificate (hsm-bridge station enroll)\n"
             "  --key FILE           its private key\n"
@@ -269,6 +275,16 @@ static int load(struct run *r)
         r->rc.probe.backend = PV_PROBE_OPENOCD;
         snprintf(r->rc.probe.openocd.target, sizeof r->rc.probe.openocd.target, "target/%sx.cfg",
                  r->plan.chip_family);
+        if (r->sc) { /* the probe is the station's: its configuration says how to reach it */
+            const struct pv_station_config *c = r->sc;
+            if (c->ocd_target[0])
+                snprintf(r->rc.probe.openocd.target, sizeof r->rc.probe.openocd.target, "%s",
+                         c->ocd_target);
+            snprintf(r->rc.probe.openocd.interface, sizeof r->rc.probe.openocd.interface, "%s",
+                     c->ocd_interface);
+            r->rc.probe.openocd.n_commands = c->n_ocd_commands;
+            memcpy(r->rc.probe.openocd.commands, c->ocd_commands, sizeof c->ocd_commands);
+        }
     }
     if (r->plan.app_len)
         pv_run_note(&r->rep,
@@ -574,7 +590,9 @@ static int one_device(struct run *r, int quiet, int json, const char *tag)
         snprintf(r->rep.tag, sizeof r->rep.tag, "[%s] ", tag);
         r->rep.tty = 0; /* several chips' lines interleave: no bar */
     }
-    snprintf(r->rep.station, sizeof r->rep.station, "%s", r->station);
+    /* through a bridge the station's name is the one in its certificate */
+    snprintf(r->rep.station, sizeof r->rep.station, "%s",
+             r->bridge_url ? "(certificate)" : r->station);
 
     int rc = load(r);
     if (rc == 0) {
@@ -643,9 +661,11 @@ static int run(int argc, char **argv)
     static struct run r;
     memset(&r, 0, sizeof r);
     int quiet = 0, json = 0, n_probes = 0;
-    const char *probes[GANG_MAX];
+    const char *probes[GANG_MAX], *config = NULL;
+    static struct pv_station_config sc;
     static const struct option opts[] = {
         {"recipe", required_argument, NULL, 'r'},
+        {"config", required_argument, NULL, 'F'},
         {"bridge", required_argument, NULL, 'B'},
         {"cert", required_argument, NULL, 'C'},
         {"key", required_argument, NULL, 'K'},
@@ -671,6 +691,9 @@ static int run(int argc, char **argv)
         switch (c) {
         case 'r':
             r.recipe_path = optarg;
+            break;
+        case 'F':
+            config = optarg;
             break;
         case 'B':
             r.bridge_url = optarg;
@@ -732,6 +755,22 @@ static int run(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument", argv[optind]);
+    if (config) {
+        char err[1200];
+        if (pv_station_config_load(config, &sc, err, sizeof err)) {
+            fprintf(stderr, "provision run: %s\n", err);
+            return PV_EXIT_INVALID;
+        }
+        r.sc = &sc;
+        r.bridge_url = r.bridge_url ? r.bridge_url : sc.url;
+        r.ca = r.ca ? r.ca : sc.ca;
+        r.cert = r.cert ? r.cert : sc.cert;
+        r.key = r.key ? r.key : sc.key;
+        r.product = r.product ? r.product : sc.product;
+        r.batch = r.batch ? r.batch : sc.batch;
+        if (!n_probes && sc.target[0])
+            probes[n_probes++] = sc.target;
+    }
     if (r.bridge_url) {
         /* through a bridge the station holds no token, PIN, recipe or ledger */
         if (r.recipe_path || r.ledger_path || r.pin_file || r.module || r.allow_plain || r.station)

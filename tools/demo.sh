@@ -1,19 +1,24 @@
 #!/bin/bash
-# `make demo`: provision a virtual STM32F427 end to end, as a production station would.
+# `make demo`: provision a virtual STM32F427 end to end, as a production line would: the
+# product owner's bridge and a contract manufacturer's station, two processes, two folders.
 #
-#  1. a SoftHSM2 token with the demo recipe's keys, in build/demo (own SOFTHSM2_CONF and token
-#     directory; the PIN sits in build/demo/pin - it is a demo);
-#  2. the bootloader sealed at rest under the token's at-rest key;
+#  1. the product owner (build/demo/bridge): a SoftHSM2 token with the demo recipe's keys (the
+#     PIN sits in bridge/pin - it is a demo), the images sealed at rest, the station CA in the
+#     token, the bridge's TLS certificate, `hsm-bridge serve` on 127.0.0.1;
+#  2. the station (build/demo/station): a key and a certificate request, enrolled by the owner
+#     with the right to run the demo batch; it holds its certificate, its key and the CA, and
+#     nothing else;
 #  3. a fresh virtual chip (build/host/bin/sim, its state file in build/demo);
-#  4. `provision run` through unmodified OpenOCD (the recipe's openocd backend);
-#  5. the UID, image digest, RDP level and ledger row; the bootloader's first words;
-#  6. a power cycle, then OpenOCD trying to attach: refused, RDP Level 2.
+#  4. `provision run --bridge` through unmodified OpenOCD (the probe is the station's);
+#  5. what each side holds, the ledger row and the audit chain;
+#  6. a power cycle: the bootloader boots the app; then OpenOCD trying to attach: refused.
 # Everything it starts it stops. Rerunning starts from scratch (build/demo is recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 D=$ROOT/build/demo
 PROVISION=$ROOT/build/host/bin/provision
+BRIDGE=$ROOT/build/host/bin/hsm-bridge
 SIM=$ROOT/build/host/bin/sim
 PIDS=()
 
@@ -24,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for f in "$PROVISION" "$SIM" build/arm/firmware/bootloader.bin build/arm/stub-loader/stub.bin; do
+for f in "$PROVISION" "$BRIDGE" "$SIM" build/arm/firmware/bootloader.bin build/arm/stub-loader/stub.bin; do
     [ -e "$f" ] || { echo "demo: $f is missing: run make all first" >&2; exit 1; }
 done
 
@@ -84,24 +89,78 @@ say "a fresh virtual STM32F427"
 start_chip --create
 cat "$D/sim.out"
 
-# OpenOCD is the recipe's backend; older trees without it fall back to the sim's GDB server.
-if grep -q pv_probe_openocd_ops provisioner/probe_openocd.c 2>/dev/null; then
-    say "provision run, through OpenOCD $(openocd --version 2>&1 | head -1 | awk '{print $4}') (remote_bitbang JTAG)"
-    PROBE=(--probe openocd -c "remote_bitbang port $BITBANG")
-else
-    say "provision run, through the sim's GDB server (the OpenOCD backend is not in this tree yet)"
-    stop_chip
-    start_chip --gdb-port 0
-    PROBE=(--probe "gdb:127.0.0.1:$(sed -n 's/.*gdb=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$D/sim.out")")
-fi
-"$PROVISION" run --recipe "$RECIPE" "${PROBE[@]}" --ledger "$D/ledger.db" \
-    --station demo-station --pin-file "$D/pin"
+say "the product owner's bridge: station CA in the token, its own TLS certificate, hsm-bridge serve"
+B=$D/bridge
+mkdir -p "$B"
+mv "$D/pin" "$D/so-pin" "$B/"
+cat >"$B/bridge.yaml" <<CONF
+listen: 127.0.0.1:0
+tls: {cert: bridge.crt, key: bridge.key, station_ca: station-ca.crt}
+token: {pin_file: pin}
+ledger: ledger.db
+products: [$RECIPE]
+session_ttl_s: 120
+CONF
+"$BRIDGE" ca init --config "$B/bridge.yaml" --cn "demo station CA"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$B/bridge.key" \
+    -subj /CN=bridge -out "$B/bridge.csr" 2>/dev/null
+"$BRIDGE" tls-cert --config "$B/bridge.yaml" --csr "$B/bridge.csr" --san 127.0.0.1 \
+    -o "$B/bridge.crt"
+"$BRIDGE" serve --config "$B/bridge.yaml" 2>"$B/serve.log" &
+BRIDGE_PID=$!
+PIDS+=("$BRIDGE_PID")
+for _ in $(seq 100); do
+    grep -q 'listening on' "$B/serve.log" 2>/dev/null && break
+    sleep 0.1
+done
+URL=$(sed -n 's/.*listening on \(https:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$B/serve.log" | head -1)
+[ -n "$URL" ] || { cat "$B/serve.log" >&2; echo "demo: the bridge did not start" >&2; exit 1; }
+echo "bridge: $URL"
 
-say "the ledger row"
-"$PROVISION" ledger list --ledger "$D/ledger.db"
+say "the station: a key pair and a request; the owner enrolls it for batch demo-001"
+S=$D/station
+mkdir -p "$S"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$S/station.key" \
+    -subj /CN=line-1 -out "$S/station.csr" 2>/dev/null
+"$BRIDGE" station enroll demo-line-1 --csr "$S/station.csr" --rights pv-demo-sensor/demo-001 \
+    --config "$B/bridge.yaml" -o "$S/station.crt"
+cp "$B/station-ca.crt" "$S/ca.crt"
+cp recipes/openocd/sim-remote-bitbang.cfg "$S/adapter.cfg"
+"$BRIDGE" station list --config "$B/bridge.yaml"
+# The station's configuration: bridge, certificate, key, probe, product and batch; nothing else.
+cat >"$S/station.yaml" <<CONF
+bridge: {url: "$URL", ca: ca.crt}
+cert: station.crt
+key: station.key
+product: pv-demo-sensor
+batch: demo-001
+probe:
+  target: openocd
+  openocd:
+    interface: adapter.cfg
+    target: target/stm32f4x.cfg
+    commands:
+      - "stm32f4x.cpu configure -event reset-start {}"
+      - "stm32f4x.cpu configure -event reset-init { mww 0x40023804 0x08012008; mww 0x40023C00 0x00000102; mmw 0x40023800 0x01000000 0; sleep 10; mmw 0x40023808 0x00001000 0; mmw 0x40023808 0x00000002 0 }"
+CONF
+
+say "provision run --bridge, through OpenOCD $(openocd --version 2>&1 | head -1 | awk '{print $4}') (remote_bitbang JTAG)"
+# The station's process gets no token configuration and no PIN.
+env -u SOFTHSM2_CONF -u PROVISION_PIN "$PROVISION" run --config "$S/station.yaml" \
+    -c "remote_bitbang port $BITBANG"
+
+say "what each side holds"
+echo "station ($S): $(cd "$S" && ls | tr '\n' ' ')- its configuration, certificate, key, the CA and the adapter's OpenOCD file; no token, PIN, recipe, image or ledger"
+echo "bridge  ($B): $(cd "$B" && ls | tr '\n' ' ')- and the token's keys"
+sed -n 's/^/bridge log: /p' "$B/serve.log" | tail -6
+
+say "the ledger row (the bridge's ledger)"
+"$PROVISION" ledger list --ledger "$B/ledger.db"
 # The audit chain's signatures, checked against the token's audit key (public half only).
-"$PROVISION" keys export --recipe "$RECIPE" --pin-file "$D/pin" --key audit -o "$D/audit.pem"
-"$PROVISION" ledger verify --ledger "$D/ledger.db" --key "$D/audit.pem"
+"$PROVISION" keys export --recipe "$RECIPE" --pin-file "$B/pin" --key audit -o "$D/audit.pem"
+"$PROVISION" ledger verify --ledger "$B/ledger.db" --key "$D/audit.pem"
+kill -TERM "$BRIDGE_PID"
+wait "$BRIDGE_PID" 2>/dev/null || true
 
 say "power cycle: the bootloader checks the key slot and the application, and boots it (USART1)"
 stop_chip
@@ -131,6 +190,6 @@ if command -v gdb-multiarch >/dev/null; then
 fi
 say "provision info on the locked chip"
 "$PROVISION" info --probe openocd -c "remote_bitbang port $BITBANG" \
-    --recipe "$RECIPE" --ledger "$D/ledger.db" 2>&1 || true
+    --recipe "$RECIPE" --ledger "$B/ledger.db" 2>&1 || true
 stop_chip
-say "done: chip $D/chip.state is provisioned and locked (RDP Level 2); ledger $D/ledger.db"
+say "done: chip $D/chip.state is provisioned and locked (RDP Level 2); ledger $B/ledger.db"
