@@ -58,7 +58,9 @@ static void send_reply(struct pv_req *r, int status, const char *type, struct ev
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(h, "Content-Type", type);
     evhttp_add_header(h, "Cache-Control", "no-store");
-    if (r->srv->shutting_down)
+    /* While draining, a station's connection stays open for the steps of its session in flight;
+     * a refused one is closed (the listener is gone, it must go to another bridge). */
+    if (r->srv->shutting_down && status == 503)
         evhttp_add_header(h, "Connection", "close");
     r->status = status;
     evhttp_send_reply(r->req, status, phrase(status), body);
