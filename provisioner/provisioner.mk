@@ -42,3 +42,5 @@ $(HOSTDIR)/tests/test_keystore: | $(PROV_BIN)
 # The bridge client (provisioner/bridge_client.c: libcurl over OpenSSL, mutual TLS).
 PROV_LIBS += -lcurl
 $(HOSTDIR)/tests/test_%: TEST_LIBS += -lcurl
+# `make demo` as a test (two processes, the bridge and a station): every program it runs.
+$(HOSTDIR)/tests/test_bridge_demo: | $(PROV_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)

@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-D=$ROOT/build/demo
+D=${PV_DEMO_DIR:-$ROOT/build/demo}
 PROVISION=$ROOT/build/host/bin/provision
 BRIDGE=$ROOT/build/host/bin/hsm-bridge
 SIM=$ROOT/build/host/bin/sim
