@@ -1,7 +1,6 @@
 /* Recipe + PINs -> keystore configuration (keys_config.h). */
 #include "keys_config.h"
 
-
 #include <openssl/evp.h>
 
 #include <errno.h>
