@@ -89,6 +89,8 @@ struct pv_bridge_plan {
     uint8_t stub_sha256[32];
     uint8_t bridge_pub[32];     /* the Noise static public key the stub is given */
     uint32_t boot_len, app_len; /* sizes of what will be installed (0: no application) */
+    char boot_sha256[65];       /* hex SHA-256 of the bootloader as installed (the ledger's
+                                   image digest) */
 };
 
 /* What the debugger read from the chip (the station's claim, checked against message 1). */

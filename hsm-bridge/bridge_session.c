@@ -108,6 +108,7 @@ int pv_bridge_plan(pv_bridge *b, const struct pv_bridge_station *st, const char 
     memcpy(plan->bridge_pub, p->noise_pub, 32);
     plan->boot_len = (uint32_t)p->boot_len;
     plan->app_len = (uint32_t)p->app_len;
+    memcpy(plan->boot_sha256, p->boot_sha256, sizeof plan->boot_sha256);
     return 0;
 }
 

@@ -249,7 +249,7 @@ static void do_plan(struct pv_req *r)
     json_t *doc = json_pack(
         "{s:s, s:s, s:s, s:s, s:I, s:{s:s, s:I, s:I, s:I}, "
         "s:{s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}}, s:{s:I, s:s, s:s}, s:s, "
-        "s:I, s:I}",
+        "s:I, s:I, s:s}",
         "product", p.product, "batch", p.batch, "recipe", p.recipe, "recipe_sha256",
         p.recipe_sha256, "rdp_level", (json_int_t)p.rdp_level, "chip", "family", p.chip_family,
         "device_id", (json_int_t)p.device_id, "flash_kb", (json_int_t)p.flash_kb, "sram_kb",
@@ -259,7 +259,7 @@ static void do_plan(struct pv_req *r)
         (json_int_t)l->counter_size, "application", "address", (json_int_t)l->app_addr, "size",
         (json_int_t)l->app_size, "stub", "sram_base", (json_int_t)p.stub_sram_base, "sha256",
         stub_hex, "image", img, "bridge_public_key", pub_hex, "boot_len", (json_int_t)p.boot_len,
-        "app_len", (json_int_t)p.app_len);
+        "app_len", (json_int_t)p.app_len, "boot_sha256", p.boot_sha256);
     free(img);
     pv_reply_json(r, 200, doc);
 }

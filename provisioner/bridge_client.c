@@ -479,6 +479,10 @@ static const char *plan_from_json(json_t *j, struct pv_bridge_plan *p)
     if (!digest || strlen(digest) != 64)
         return "recipe_sha256";
     snprintf(p->recipe_sha256, sizeof p->recipe_sha256, "%s", digest);
+    const char *boot = json_string_value(json_object_get(j, "boot_sha256"));
+    if (!boot || strlen(boot) != 64)
+        return "boot_sha256";
+    snprintf(p->boot_sha256, sizeof p->boot_sha256, "%s", boot);
     uint32_t v;
     if (get_u32(j, "rdp_level", &v) || v > 2)
         return "rdp_level";

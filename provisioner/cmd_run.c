@@ -298,6 +298,7 @@ static int load(struct run *r)
     snprintf(r->rep.batch, sizeof r->rep.batch, "%s", r->plan.batch);
     snprintf(r->rep.recipe, sizeof r->rep.recipe, "%s", r->plan.recipe);
     snprintf(r->rep.recipe_sha256, sizeof r->rep.recipe_sha256, "%s", r->plan.recipe_sha256);
+    snprintf(r->rep.image_sha256, sizeof r->rep.image_sha256, "%s", r->plan.boot_sha256);
     return 0;
 }
 
@@ -475,6 +476,19 @@ static unsigned observe_lock(struct run *r, const char **method)
     return 0;
 }
 
+#ifdef PV_TEST_HOOKS
+/* TEST ONLY (tests/provision-hooks): PROVISION_TEST_CRASH_AT=stop-after-begin stops the process
+ * (SIGSTOP) once the trusted side has begun the session and its frames are posted, as a station
+ * that hangs holding the chip's lease; stop-after-lock once the trusted side has recorded the
+ * lock, before anything is wiped or freed (tests/unit/test_bridge_run.c scans its memory). */
+static void test_stop_at(const char *point)
+{
+    const char *at = getenv(TEST_CRASH_ENV);
+    if (at && strcmp(at, point) == 0)
+        raise(SIGSTOP);
+}
+#endif
+
 static int provision(struct run *r)
 {
     int rc;
@@ -521,6 +535,9 @@ static int provision(struct run *r)
         return rc;
     }
     snprintf(r->rep.ledger_state, sizeof r->rep.ledger_state, "keyed");
+#ifdef PV_TEST_HOOKS
+    test_stop_at("stop-after-begin");
+#endif
     pv_run_phase_done(&r->rep, PV_RUN_RESERVE, "reserved and leased by the trusted side");
     pv_run_phase_done(&r->rep, PV_RUN_KEY, "key slot sealed into the session");
     pv_run_phase_done(&r->rep, PV_RUN_ERASE, NULL);
@@ -570,6 +587,9 @@ static int provision(struct run *r)
         return rc;
     }
     r->session[0] = 0;
+#ifdef PV_TEST_HOOKS
+    test_stop_at("stop-after-lock");
+#endif
     if (r->plan.rdp_level == 0) {
         pv_run_phase_done(&r->rep, PV_RUN_LOCK, "not locked: recipe asks for RDP Level 0");
         return 0;
