@@ -480,7 +480,11 @@ static unsigned observe_lock(struct run *r, const char **method)
 /* TEST ONLY (tests/provision-hooks): PROVISION_TEST_CRASH_AT=stop-after-begin stops the process
  * (SIGSTOP) once the trusted side has begun the session and its frames are posted, as a station
  * that hangs holding the chip's lease; stop-after-lock once the trusted side has recorded the
- * lock, before anything is wiped or freed (tests/unit/test_bridge_run.c scans its memory). */
+ * lock, before anything is wiped or freed (tests/unit/test_bridge_run.c scans its memory).
+ * stop-after-plan (the plan answered, nothing touched yet), stop-after-verified (the verified
+ * record answered with the final frame, posted but not yet run by a halting stub) and
+ * stop-before-lock (the lock confirmed from outside, not yet reported) let
+ * tests/unit/test_bridge_faults.c kill the bridge, or the station, at that step. */
 static void test_stop_at(const char *point)
 {
     const char *at = getenv(TEST_CRASH_ENV);
@@ -493,6 +497,9 @@ static int provision(struct run *r)
 {
     int rc;
     struct pv_bridge_err e = {0};
+#ifdef PV_TEST_HOOKS
+    test_stop_at("stop-after-plan");
+#endif
     if ((rc = identify(r)) != 0)
         return rc;
 
@@ -557,6 +564,9 @@ static int provision(struct run *r)
     snprintf(d, sizeof d, "key slot at 0x%08x; stub's digests match",
              (unsigned)r->rc.layout.keyslot_addr);
     pv_run_phase_done(&r->rep, PV_RUN_VERIFY, d);
+#ifdef PV_TEST_HOOKS
+    test_stop_at("stop-after-verified");
+#endif
 
     /* the final frame: its reply, the ack, then the lock seen from outside */
     if (sync_reply(r, &st, buf, sizeof buf, &len, "final"))
@@ -579,6 +589,7 @@ static int provision(struct run *r)
     const char *crash = getenv(TEST_CRASH_ENV);
     if (crash && strcmp(crash, "after-lock") == 0 && obs.rdp_level == r->plan.rdp_level)
         raise(SIGKILL); /* test only, see TEST_CRASH_ENV */
+    test_stop_at("stop-before-lock");
 #endif
     struct pv_bridge_outcome out;
     if (r->t.ops->lock(r->t.ctx, r->session, buf, len, &obs, &out, &e)) {
