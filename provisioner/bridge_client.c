@@ -632,15 +632,16 @@ int pv_bridge_client_begin(pv_bridge_client *c, const char *product, const char 
     struct response r = {0};
     int rc = post_json(c, "/v1/sessions", doc, sink, ctx, &r, e);
     json_decref(doc);
-    if (rc == 0) {
-        struct curl_header *h = NULL;
-        if (curl_easy_header(c->curl, "PV-Session", 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
-            !session_id_ok(h->value)) {
-            set_err(e, 0, "bad_response", "POST /v1/sessions: no valid PV-Session header");
-            rc = -1;
-        } else {
-            snprintf(session_id, PV_BRIDGE_SESSION_ID_LEN, "%s", h->value);
-        }
+    /* The session id arrives with the headers: a body cut off (network, or the sink stopped
+     * it) still names the session, so the station can report the failure to the bridge. */
+    struct curl_header *h = NULL;
+    if ((rc == 0 || e->status == 0) &&
+        curl_easy_header(c->curl, "PV-Session", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+        session_id_ok(h->value))
+        snprintf(session_id, PV_BRIDGE_SESSION_ID_LEN, "%s", h->value);
+    if (rc == 0 && !session_id[0]) {
+        set_err(e, 0, "bad_response", "POST /v1/sessions: no valid PV-Session header");
+        rc = -1;
     }
     response_free(&r);
     return rc;

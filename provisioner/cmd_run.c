@@ -539,7 +539,8 @@ static int provision(struct run *r)
             snprintf(r->err + n, sizeof r->err - n, " (%s)", r->relay.err);
             return fail(r, PV_EXIT_SESSION, "write");
         }
-        return rc;
+        /* a session begun and cut off on the way: the bridge hears why (else it expires) */
+        return r->session[0] ? fail(r, PV_EXIT_SESSION, "write") : rc;
     }
     snprintf(r->rep.ledger_state, sizeof r->rep.ledger_state, "keyed");
 #ifdef PV_TEST_HOOKS
