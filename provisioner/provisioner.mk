@@ -44,3 +44,6 @@ PROV_LIBS += -lcurl
 $(HOSTDIR)/tests/test_%: TEST_LIBS += -lcurl
 # `make demo` as a test (two processes, the bridge and a station): every program it runs.
 $(HOSTDIR)/tests/test_bridge_demo: | $(PROV_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
+# The bridge end to end as attacks (test_bridge_run.c, tests/unit/bridge_harness.h): the CLIs,
+# the hooks build of provision, the sim and the device images.
+$(HOSTDIR)/tests/test_bridge_run: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
