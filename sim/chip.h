@@ -28,7 +28,8 @@ struct chip_config {
     bool realtime;          /* flash operations take wall time too (default: device clock only) */
     enum chip_power_cut_kind cut_kind;
     uint64_t cut_at;
-    uint64_t cut_seed; /* seeds the undefined state a cut leaves behind */
+    uint64_t cut_seed;         /* seeds the undefined state a cut leaves behind */
+    bool fault_ignore_optstrt; /* fault: OPTSTRT programs nothing (a lock that never happens) */
 };
 
 /* Why the core is halted (mirrors DFSR bits). */

@@ -99,6 +99,8 @@ static void usage(FILE *f)
         "  --power-cut-flash-op K  cut power in the middle of the K-th flash program/erase/option\n"
         "                          operation (1-based); the word or sector is left undefined\n"
         "  --cut-seed N            seed of the undefined state a cut leaves (default 0)\n"
+        "  --fault ignore-optstrt  FLASH_OPTCR's OPTSTRT programs nothing: the option bytes\n"
+        "                          (RDP) keep their values over the next reset\n"
         "\n"
         "Counters (debug transactions, bytes, round trips, instructions, device cycles, flash "
         "time):\n"
@@ -176,6 +178,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         OPT_CUT_CYCLE,
         OPT_CUT_FLASH,
         OPT_CUT_SEED,
+        OPT_FAULT,
         OPT_REALTIME,
         OPT_COUNTERS,
         OPT_QUIET,
@@ -195,6 +198,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"power-cut-cycle", required_argument, NULL, OPT_CUT_CYCLE},
         {"power-cut-flash-op", required_argument, NULL, OPT_CUT_FLASH},
         {"cut-seed", required_argument, NULL, OPT_CUT_SEED},
+        {"fault", required_argument, NULL, OPT_FAULT},
         {"realtime", no_argument, NULL, OPT_REALTIME},
         {"counters-file", required_argument, NULL, OPT_COUNTERS},
         {"quiet", no_argument, NULL, OPT_QUIET},
@@ -270,6 +274,11 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_CUT_SEED:
             if (!parse_u64(optarg, &o->chip.cut_seed))
                 return bad_arg("--cut-seed", optarg, "expected an unsigned number");
+            break;
+        case OPT_FAULT:
+            if (strcmp(optarg, "ignore-optstrt") != 0)
+                return bad_arg("--fault", optarg, "expected ignore-optstrt");
+            o->chip.fault_ignore_optstrt = true;
             break;
         case OPT_REALTIME:
             o->chip.realtime = true;

@@ -59,8 +59,8 @@ void opt_write_optcr(chip_t *c, uint32_t val, enum bus_src src)
         return;
     }
     c->fl_optcr = (val & (OPT_MASK | OPTLOCK));
-    if (!(val & OPTSTRT) || (val & OPTLOCK))
-        return;
+    if (!(val & OPTSTRT) || (val & OPTLOCK) || c->cfg.fault_ignore_optstrt)
+        return; /* (the fault: nothing is programmed, the next reset loads the old bytes) */
     uint8_t old_rdp = (uint8_t)(c->opt_nv >> 8), new_rdp = (uint8_t)(val >> 8);
     struct flash_op op = {.kind = FOP_OPTION,
                           .new_optcr = val & OPT_MASK,
