@@ -47,3 +47,4 @@ $(HOSTDIR)/tests/test_bridge_demo: | $(PROV_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/si
 # The bridge end to end as attacks (test_bridge_run.c, tests/unit/bridge_harness.h): the CLIs,
 # the hooks build of provision, the sim and the device images.
 $(HOSTDIR)/tests/test_bridge_run: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
+$(HOSTDIR)/tests/test_bridge_faults: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
