@@ -58,6 +58,31 @@ bench-provision:
 	bench/provision_bench.sh 5
 	bench/provision_bench.sh 3 128
 
+# `hsm-bridge serve` driven by emulated stations and chips (bench/emu_stub.c: the stub's portable
+# core on a fake STM32F427 per thread, the station's bridge client in front): sessions per second
+# of one bridge with SQLite and with PostgreSQL, the bridge's time per session, and the time per
+# device through a loopback delay proxy (bench/delay_proxy.c) at 0, 20 and 100 ms round trip
+# (bench/bridge_bench.sh, non-sanitized build).
+EMU_STUB_OBJS   := $(HOSTDIR)/bench/emu_stub.o $(STUB_HOST_OBJS)
+BRIDGE_LOAD_BIN := $(HOSTDIR)/bin/bridge_load
+DELAY_PROXY_BIN := $(HOSTDIR)/bin/delay_proxy
+$(BRIDGE_LOAD_BIN): $(HOSTDIR)/bench/bridge_load.o $(EMU_STUB_OBJS) $(PROV_CORE_OBJS) $(BRIDGE_OBJS) \
+                    $(HOST_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) $^ $(PROV_LIBS) -o $@
+$(DELAY_PROXY_BIN): $(HOSTDIR)/bench/delay_proxy.o
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) $^ -o $@
+# The quota race test (tests/unit/test_bridge_quota.c) drives its bridges with the same emulation.
+$(HOSTDIR)/tests/test_bridge_quota: $(EMU_STUB_OBJS)
+
+BENCH_TARGETS += bench-bridge
+.PHONY: bench-bridge
+bench-bridge:
+	bench/bridge_bench.sh
+
+HOST_PROGRAMS += $(BRIDGE_LOAD_BIN) $(DELAY_PROXY_BIN)
+
 # The benchmark programs are built by `make all` (so `make test` catches them breaking); only
 # running them is left to `make bench`.
 HOST_PROGRAMS += $(BOOT_BENCH) $(STUB_BENCH_BIN)

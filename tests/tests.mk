@@ -13,3 +13,9 @@ $(HOSTDIR)/tests/unit/test_ledger.o: HOST_CFLAGS += -I/usr/include/postgresql
 $(HOSTDIR)/tests/test_%: $(HOSTDIR)/tests/unit/test_%.o $(HOST_LIB_OBJS) $(TEST_COMMON_OBJS) $(PROV_CORE_OBJS) $(BRIDGE_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) $^ $(TEST_LIBS) -o $@
+# The quota race (test_bridge_quota): eight built hsm-bridge processes on one PostgreSQL, driven by
+# the emulated stub of bench/ (its objects are added in bench/bench.mk); it reads the ledger's
+# tables with libpq too.
+$(HOSTDIR)/tests/unit/test_bridge_quota.o: HOST_CFLAGS += -I/usr/include/postgresql
+$(HOSTDIR)/tests/test_bridge_quota: | $(BRIDGE_BIN) $(PROV_BIN) $(PROV_HOOKS_BIN) $(HOSTDIR)/bin/sim \
+    $(ARMDIR)/stub-loader/stub.bin $(ARMDIR)/firmware/bootloader.bin $(ARMDIR)/firmware/app_v1.bin
