@@ -14,10 +14,10 @@
  *    missed");
  *  - the station killed after begin and after verified: the rerun's begin takes over the
  *    station's own, unexpired lease (same certificate) and locks;
- *  - the network cut by a TCP proxy (tests/unit/tcp_proxy.h) in the middle of begin's frame
- *    stream, before verified's answer and before lock's answer, on a bridge whose sessions live
- *    3 s: the station fails with the request it was making; the bridge records the failure or
- *    expires the session;
+ *  - the network cut by a TCP proxy (tests/unit/tcp_proxy.h) before begin's answer, in the
+ *    middle of begin's frame stream, before verified's answer and before lock's answer, on a bridge
+ * whose sessions live 3 s: the station fails with the request it was making; the bridge records the
+ * failure or expires the session;
  *  - PostgreSQL restarted while a station is stopped after begin (the ledger reconnects and the
  *    session completes), and PostgreSQL down during verified (500, the station exits 10, the
  *    rerun resumes); the devices locked before are still there. */
@@ -548,6 +548,33 @@ static void test_net_cut_in_begin_frames(void **state)
     rerun_locks(&d, rows, used, 2);
 }
 
+/* Cut as begin's answer starts (the bridge has reserved, keyed and sealed the frames; none
+ * reaches the station). libcurl sends the request again on a new connection, and the bridge
+ * begins a second session on the same message 1, taking the first one's lease over: the run
+ * goes on to the lock (attempts 2 for one run). Whichever way it ends, the device is locked
+ * once, in one row, counted once; a failed run is rerun. */
+static void test_net_cut_before_begin_answer(void **state)
+{
+    (void)state;
+    struct dev d;
+    struct bh_run r;
+    unsigned rows = bh_ledger_rows(&net_b);
+    uint32_t used = bh_ledger_used(&net_b);
+    cut_run(&d, "cut-begin0", 3, 0, &r);
+    assert_no_lock_without_record(&net_b, &d);
+    pv_ledger_row row = row_of(&net_b, &d);
+    assert_int_equal(bh_ledger_used(&net_b), used + 1);
+    if (r.status == PV_EXIT_OK) {
+        assert_done(&net_b, &d, rows, used, row.attempts);
+        assert_true(row.attempts == 1 || row.attempts == 2);
+        return;
+    }
+    expect_phase(&r, "reserve");
+    assert_int_equal(bh_state_rdp(d.sim.state), RDP_LEVEL0);
+    wait_failure(&net_b, &d, 1, "", (SHORT_TTL + 3) * 1000);
+    rerun_locks(&d, rows, used, row.attempts + 1);
+}
+
 /* Cut as verified's answer (the final frame) starts: the final frame never reaches the chip;
  * the station fails in phase verify (exit 9); the session, at verified on the bridge, expires
  * within its 3 s and the failure is recorded. Chip unlocked; the rerun redoes it: attempts 2. */
@@ -767,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_station_killed_after_verified),
         cmocka_unit_test(test_net_bursts),
         cmocka_unit_test(test_net_cut_in_begin_frames),
+        cmocka_unit_test(test_net_cut_before_begin_answer),
         cmocka_unit_test(test_net_cut_before_verified_answer),
         cmocka_unit_test(test_net_cut_before_lock_answer),
     };
