@@ -16,12 +16,14 @@
 #
 # Non-sanitized build (BUILD=build/bench SANITIZE=, as bench-provision); loopback only; a
 # throwaway token, ledger and PostgreSQL; every process it starts is stopped.
-# Usage: bench/bridge_bench.sh [devices [clients]]   (default 600 devices, 4 clients)
-# BRIDGE_BENCH_PARTS="sqlite postgresql wan" (the default) chooses the parts to run.
+# Usage: bench/bridge_bench.sh [devices [clients]]   (default 400 devices, 4 clients)
+# BRIDGE_BENCH_PARTS="sqlite postgresql wan" (the default) chooses the parts to run;
+# BRIDGE_BENCH_WRAP="env LD_PRELOAD=..." (or any command prefix that execs its arguments) runs
+# `hsm-bridge serve` under it, for experiments and profiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-N=${1:-600}
+N=${1:-400}
 CLIENTS=${2:-4}
 PARTS=" ${BRIDGE_BENCH_PARTS:-sqlite postgresql wan} "
 BUILD_DIR=build/bench
@@ -90,7 +92,8 @@ BRIDGE_PID=""
 URL=""
 start_bridge() { # the configured bridge; sets URL and BRIDGE_PID
     : >"$tmp/serve.log"
-    "$BIN/hsm-bridge" serve --config "$tmp/bridge.yaml" 2>"$tmp/serve.log" &
+    # shellcheck disable=SC2086 # the wrapper is words
+    ${BRIDGE_BENCH_WRAP:-} "$BIN/hsm-bridge" serve --config "$tmp/bridge.yaml" 2>"$tmp/serve.log" &
     BRIDGE_PID=$!
     PIDS+=("$BRIDGE_PID")
     URL=""
@@ -116,14 +119,28 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tm
     -o "$tmp/bridge.crt" >/dev/null
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/station.key" \
     -subj /CN=line -out "$tmp/station.csr" 2>/dev/null
-enroll() { # LEDGER-config already written: enrols bench-line into that ledger
+# enroll LABEL: enrols bench-line into the configured bridge's registry (its ledger), with a
+# certificate of its own, station-LABEL.crt (a registry knows the certificate it enrolled)
+enroll() {
     "$BIN/hsm-bridge" station enroll bench-line --csr "$tmp/station.csr" \
-        --rights "$PRODUCT/$BATCH" --config "$tmp/bridge.yaml" -o "$tmp/station.crt" >/dev/null
+        --rights "$PRODUCT/$BATCH" --config "$tmp/bridge.yaml" -o "$tmp/station-$1.crt" >/dev/null
 }
-enroll
-LOAD=("$BIN/bridge_load" --cert "$tmp/station.crt" --key "$tmp/station.key"
-    --ca "$tmp/station-ca.crt" --product "$PRODUCT" --batch "$BATCH"
-    --boot "$BOOT" --app "$tmp/app.img")
+enroll sqlite
+# load LABEL ARGS...: bridge_load as station bench-line of that registry; fails unless every
+# device was locked and checked
+load() {
+    local label=$1
+    shift
+    "$BIN/bridge_load" --cert "$tmp/station-$label.crt" --key "$tmp/station.key" \
+        --ca "$tmp/station-ca.crt" --product "$PRODUCT" --batch "$BATCH" \
+        --boot "$BOOT" --app "$tmp/app.img" "$@" >"$tmp/load.out" || true
+    if ! grep -q "^result .*refused=0 broken=0" "$tmp/load.out"; then
+        echo "bench-bridge: not every device was locked:"
+        cat "$tmp/load.out"
+        tail -5 "$tmp/serve.log"
+        exit 1
+    fi
+}
 
 echo "bench-bridge: hsm-bridge serve on loopback, SoftHSM2 $(dpkg-query -W -f='${Version}' softhsm2 2>/dev/null || echo '?'), $(nproc) cores;"
 echo "  emulated stations: the stub's session code on a fake STM32F427 per client thread,"
@@ -132,11 +149,11 @@ echo "  bootloader $(stat -c %s "$BOOT") + application $(stat -c %s "$tmp/app.im
 throughput() { # $1: label
     echo
     echo "== throughput, $1 ledger: $N devices from $CLIENTS concurrent clients"
-    "${LOAD[@]}" --url "$URL" --devices "$N" --clients "$CLIENTS" --warmup 3 | tee "$tmp/load.out"
-    cp "$tmp/load.out" "$tmp/result-$1"
+    load "$1" --url "$URL" --devices "$N" --clients "$CLIENTS" --warmup 3
+    cat "$tmp/load.out"
     echo "  (new TLS connection per device; with the connection kept per client thread:)"
-    "${LOAD[@]}" --url "$URL" --devices "$N" --clients "$CLIENTS" --warmup 3 --reuse |
-        sed -n 's/^  wall/  kept: wall/p; /p50.*p90/s/^ */  kept: /p'
+    load "$1" --url "$URL" --devices "$N" --clients "$CLIENTS" --warmup 3 --reuse
+    sed -n 's/^  wall/  kept: wall/p; /p50.*p90/s/^ */  kept: /p' "$tmp/load.out"
 }
 
 if [[ $PARTS == *" sqlite "* ]]; then
@@ -161,7 +178,7 @@ elif [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] && id postgres >/dev/null 2>&1;
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$tmp/pg/server.log" -w start \
         >/dev/null
     bridge_config "postgresql:///postgres?host=$tmp/pg&port=5432&user=postgres"
-    enroll
+    enroll postgresql
     start_bridge
     throughput postgresql
     stop_bridge
@@ -188,9 +205,9 @@ for rtt in 0 20 100; do
     for mode in kept new; do
         extra=()
         [ "$mode" = kept ] && extra=(--reuse)
-        "${LOAD[@]}" --url "https://127.0.0.1:$PPORT" --devices "$n" --clients 1 --warmup 1 \
-            "${extra[@]}" >"$tmp/wan.out"
-        ms=$(sed -n 's/.*device_mean_ms=\([0-9.]*\).*/\1/p' "$tmp/wan.out")
+        load sqlite --url "https://127.0.0.1:$PPORT" --devices "$n" --clients 1 --warmup 1 \
+            "${extra[@]}"
+        ms=$(sed -n 's/.*device_mean_ms=\([0-9.]*\).*/\1/p' "$tmp/load.out")
         [ "$rtt" = 0 ] && local_ms[$mode]=$ms
         rts=$([ "$mode" = kept ] && echo 4 || echo 5)
         bound=$(awk -v l="${local_ms[$mode]}" -v r="$rtt" -v k="$rts" 'BEGIN { printf "%.1f", (l + k * r) * 1.1 }')
