@@ -117,8 +117,9 @@ void pv_bridge_expire(pv_bridge *b)
             s->f = NULL;
             s->step = STEP_EXPIRED;
             s->ended_ms = now;
-        } else if (s->step == STEP_EXPIRED && now - s->ended_ms > 600000u) {
-            end_session(s); /* an expired id answers 410 for ten minutes, then 404 */
+        } else if ((s->step == STEP_EXPIRED || s->step == STEP_LOCKED) &&
+                   now - s->ended_ms > 600000u) {
+            end_session(s); /* an ended id answers for ten minutes, then 404 */
         }
     }
 }

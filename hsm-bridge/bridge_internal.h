@@ -26,7 +26,10 @@ struct pv_bridge_product {
     char audit_key_id[64];
 };
 
-enum session_step { STEP_FREE = 0, STEP_BEGUN, STEP_VERIFIED, STEP_EXPIRED };
+/* LOCKED and EXPIRED sessions keep their slot for ten minutes: a resent lock gets its outcome
+ * again, a late step gets 410 instead of 404. */
+enum session_step { STEP_FREE = 0, STEP_BEGUN, STEP_VERIFIED, STEP_LOCKED, STEP_EXPIRED };
+#define PV_BRIDGE_FINAL_MAX 128 /* the final frame: one or two commands, tag and trailer */
 
 struct pv_bridge_sess {
     enum session_step step;
@@ -36,6 +39,12 @@ struct pv_bridge_sess {
     uint8_t uid[12];
     uint64_t started_ms, ended_ms;
     struct pv_install_frames *f;
+    /* What a resent request is recognised by (libcurl resends a POST whose reused connection
+     * died before any answer): the same message 1, the same verify reply, the same lock. */
+    uint8_t msg1_sha[32], verify_sha[32], lock_sha[32];
+    uint8_t final_frame[PV_BRIDGE_FINAL_MAX];
+    size_t final_len;
+    struct pv_bridge_outcome outcome;
 };
 
 /* Counters behind /metrics. */

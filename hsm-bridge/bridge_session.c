@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bridge_internal.h"
+#include "crypto/sha256.h"
 #include "crypto/wipe.h"
 
 __attribute__((format(printf, 4, 5))) static int refuse(pv_bridge *b, struct pv_bridge_err *e,
@@ -227,46 +228,12 @@ static int reserve(pv_bridge *b, struct pv_bridge_product *p, struct pv_bridge_s
     }
 }
 
-int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char *product,
-                    const char *batch, const struct pv_bridge_identity *id, uint32_t mbox_flags,
-                    const uint8_t *msg1, size_t msg1_len, pv_bridge_frame_sink sink, void *ctx,
-                    char session_id[PV_BRIDGE_SESSION_ID_LEN], struct pv_bridge_err *e)
+/* The PSK from the token (only after the reservation), keyed in the ledger (first=1; a resent
+ * begin was keyed already), then message 2 and every frame through the verify. */
+static int emit_begin(pv_bridge *b, struct pv_bridge_sess *s, pv_bridge_frame_sink sink, void *ctx,
+                      int first, struct pv_bridge_err *e)
 {
-    struct pv_bridge_product *p;
-    (void)mbox_flags;
-    session_id[0] = 0;
-    if (lookup(b, st, product, batch, &p, e))
-        return -1;
-    pv_bridge_expire(b);
-    struct pv_bridge_sess *s = NULL;
-    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX && !s; i++)
-        if (b->sess[i].step == STEP_FREE)
-            s = &b->sess[i];
-    if (!s)
-        return refuse(b, e, 503, "busy: %u sessions in flight: retry in a few seconds",
-                      PV_BRIDGE_SESSIONS_MAX);
-    uint8_t rnd[16];
-    if (RAND_bytes(rnd, sizeof rnd) != 1 || !(s->f = pv_install_frames_new()))
-        return refuse(b, e, 500, "internal: no randomness or memory for a session");
-    hex(s->id, rnd, sizeof rnd);
-    snprintf(s->station, sizeof s->station, "%s", st->name);
-    s->p = p;
-    s->started_ms = pv_bridge_now_ms();
-
-    /* Message 1 opens only under the bridge's key; what it says is checked before anything. */
-    struct pv_stub_identity sid;
-    struct pv_session_expect ex = {.allow_protected = true};
-    if (pv_install_frames_accept(s->f, p->noise_priv, msg1, msg1_len, &ex, &sid)) {
-        refuse(b, e, 422, "stub_failed: %s", pv_install_frames_error(s->f));
-        goto drop;
-    }
-    if (check_identity(b, p, &sid, id, e))
-        goto drop;
-    memcpy(s->uid, sid.uid, 12);
-    if (reserve(b, p, s, e))
-        goto drop;
-
-    /* Reserved and leased: the PSK may now come out of the token. */
+    const struct pv_bridge_product *p = s->p;
     struct pv_install_spec spec = {
         .slot_size = p->stub_img.slot_size,
         .image_addr = p->rc.layout.boot_addr,
@@ -292,16 +259,20 @@ int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char
     }
     pv_bridge_observe(b->stats.hsm_bucket, &b->stats.hsm_sum, &b->stats.hsm_count,
                       (double)(pv_bridge_now_ms() - t0) / 1000.0);
-    pv_ledger_details kd = {
-        .has_key = 1, .key_id = p->rc.keys.key_id, .key_version = p->rc.keys.key_version};
-    set_actor(b, s);
-    int lrc = pv_ledger_advance(b->ledger, s->uid, PV_LEDGER_KEYED, &kd);
-    if (lrc != PV_LEDGER_OK) {
-        pv_wipe(&spec.keyslot, sizeof spec.keyslot);
-        refuse(b, e, lrc == PV_LEDGER_E_LEASED ? 409 : 500, "%s: ledger: cannot record keyed: %s",
-               lrc == PV_LEDGER_E_LEASED ? "leased" : "internal", pv_ledger_error(b->ledger));
-        fail_session(b, s, "key", e->reason);
-        return -1;
+    if (first) {
+        pv_ledger_details kd = {
+            .has_key = 1, .key_id = p->rc.keys.key_id, .key_version = p->rc.keys.key_version};
+        set_actor(b, s);
+        int lrc = pv_ledger_advance(b->ledger, s->uid, PV_LEDGER_KEYED, &kd);
+        pv_ledger_set_actor(b->ledger, NULL);
+        if (lrc != PV_LEDGER_OK) {
+            pv_wipe(&spec.keyslot, sizeof spec.keyslot);
+            refuse(b, e, lrc == PV_LEDGER_E_LEASED ? 409 : 500,
+                   "%s: ledger: cannot record keyed: %s",
+                   lrc == PV_LEDGER_E_LEASED ? "leased" : "internal", pv_ledger_error(b->ledger));
+            fail_session(b, s, "key", e->reason);
+            return -1;
+        }
     }
     int frc = pv_install_frames_begin(s->f, &spec, sink, ctx);
     pv_wipe(&spec.keyslot, sizeof spec.keyslot);
@@ -310,8 +281,89 @@ int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char
         fail_session(b, s, "write", e->reason);
         return -1;
     }
+    return 0;
+}
+
+/* A begin resent on the same message 1 (its first answer was lost on the way: nothing reached
+ * the chip) is answered again, under a fresh responder key, in the same session, without a
+ * second reservation. Once the session is past begin it is refused. */
+static int begin_again(pv_bridge *b, struct pv_bridge_sess *s, const uint8_t *msg1, size_t msg1_len,
+                       pv_bridge_frame_sink sink, void *ctx,
+                       char session_id[PV_BRIDGE_SESSION_ID_LEN], struct pv_bridge_err *e)
+{
+    if (s->step != STEP_BEGUN)
+        return refuse(b, e, 409,
+                      "step_out_of_order: message 1 began session %s already, which is past its "
+                      "first step (a replayed request)",
+                      s->id);
+    struct pv_stub_identity sid;
+    struct pv_session_expect ex = {.allow_protected = true};
+    pv_install_frames_free(s->f);
+    if (!(s->f = pv_install_frames_new()) ||
+        pv_install_frames_accept(s->f, s->p->noise_priv, msg1, msg1_len, &ex, &sid) ||
+        memcmp(sid.uid, s->uid, 12) != 0) {
+        refuse(b, e, 500, "internal: message 1 of session %s does not open again", s->id);
+        fail_session(b, s, "stub", e->reason);
+        return -1;
+    }
+    if (emit_begin(b, s, sink, ctx, 0, e))
+        return -1;
+    memcpy(session_id, s->id, PV_BRIDGE_SESSION_ID_LEN);
+    return 0;
+}
+
+int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char *product,
+                    const char *batch, const struct pv_bridge_identity *id, uint32_t mbox_flags,
+                    const uint8_t *msg1, size_t msg1_len, pv_bridge_frame_sink sink, void *ctx,
+                    char session_id[PV_BRIDGE_SESSION_ID_LEN], struct pv_bridge_err *e)
+{
+    struct pv_bridge_product *p;
+    (void)mbox_flags;
+    session_id[0] = 0;
+    if (lookup(b, st, product, batch, &p, e))
+        return -1;
+    pv_bridge_expire(b);
+    uint8_t m1sha[32];
+    pv_sha256(m1sha, msg1, msg1_len);
+    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX; i++) {
+        struct pv_bridge_sess *o = &b->sess[i];
+        if (o->step != STEP_FREE && strcmp(o->station, st->name) == 0 &&
+            memcmp(o->msg1_sha, m1sha, 32) == 0)
+            return begin_again(b, o, msg1, msg1_len, sink, ctx, session_id, e);
+    }
+    struct pv_bridge_sess *s = NULL;
+    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX && !s; i++)
+        if (b->sess[i].step == STEP_FREE)
+            s = &b->sess[i];
+    if (!s)
+        return refuse(b, e, 503, "busy: %u sessions in flight: retry in a few seconds",
+                      PV_BRIDGE_SESSIONS_MAX);
+    uint8_t rnd[16];
+    if (RAND_bytes(rnd, sizeof rnd) != 1 || !(s->f = pv_install_frames_new()))
+        return refuse(b, e, 500, "internal: no randomness or memory for a session");
+    hex(s->id, rnd, sizeof rnd);
+    snprintf(s->station, sizeof s->station, "%s", st->name);
+    s->p = p;
+    s->started_ms = pv_bridge_now_ms();
+    memcpy(s->msg1_sha, m1sha, 32);
+
+    /* Message 1 opens only under the bridge's key; what it says is checked before anything. */
+    struct pv_stub_identity sid;
+    struct pv_session_expect ex = {.allow_protected = true};
+    if (pv_install_frames_accept(s->f, p->noise_priv, msg1, msg1_len, &ex, &sid)) {
+        refuse(b, e, 422, "stub_failed: %s", pv_install_frames_error(s->f));
+        goto drop;
+    }
+    if (check_identity(b, p, &sid, id, e))
+        goto drop;
+    memcpy(s->uid, sid.uid, 12);
+    if (reserve(b, p, s, e))
+        goto drop;
+
+    /* Reserved and leased: the PSK may now come out of the token. */
+    if (emit_begin(b, s, sink, ctx, 1, e))
+        return -1;
     s->step = STEP_BEGUN;
-    pv_ledger_set_actor(b->ledger, NULL);
     memcpy(session_id, s->id, PV_BRIDGE_SESSION_ID_LEN);
     return 0;
 drop:
@@ -323,6 +375,23 @@ drop:
     return -1;
 }
 
+struct keep_ctx {
+    struct pv_bridge_sess *s;
+    pv_bridge_frame_sink sink;
+    void *ctx;
+};
+
+/* Keeps a copy of the final frame (sealed, so nothing secret) and passes it on. */
+static int keep_final(void *ctx, const uint8_t *frame, size_t len)
+{
+    struct keep_ctx *k = ctx;
+    if (len > sizeof k->s->final_frame)
+        return -1;
+    memcpy(k->s->final_frame, frame, len);
+    k->s->final_len = len;
+    return k->sink(k->ctx, frame, len);
+}
+
 int pv_bridge_verified(pv_bridge *b, const struct pv_bridge_station *st, const char *session_id,
                        const uint8_t *reply, size_t reply_len, pv_bridge_frame_sink sink, void *ctx,
                        struct pv_bridge_err *e)
@@ -330,6 +399,10 @@ int pv_bridge_verified(pv_bridge *b, const struct pv_bridge_station *st, const c
     struct pv_bridge_sess *s = find_session(b, st, session_id, e);
     if (!s)
         return -1;
+    uint8_t sha[32];
+    pv_sha256(sha, reply, reply_len);
+    if (s->step == STEP_VERIFIED && memcmp(sha, s->verify_sha, 32) == 0 && s->final_len)
+        return sink(ctx, s->final_frame, s->final_len) ? -1 : 0; /* resent: its answer again */
     if (s->step != STEP_BEGUN)
         return refuse(b, e, 409,
                       "step_out_of_order: session %s has answered its verify already (a "
@@ -353,8 +426,10 @@ int pv_bridge_verified(pv_bridge *b, const struct pv_bridge_station *st, const c
         return -1;
     }
     pv_ledger_set_actor(b->ledger, NULL);
-    /* Recorded verified: only now the final frame (the lock). */
-    if (pv_install_frames_final(s->f, sink, ctx)) {
+    /* Recorded verified: only now the final frame (the lock), kept for a resent request. */
+    memcpy(s->verify_sha, sha, 32);
+    struct keep_ctx kc = {s, sink, ctx};
+    if (pv_install_frames_final(s->f, keep_final, &kc)) {
         refuse(b, e, 500, "internal: %s", pv_install_frames_error(s->f));
         fail_session(b, s, "lock", e->reason);
         return -1;
@@ -371,10 +446,22 @@ int pv_bridge_lock(pv_bridge *b, const struct pv_bridge_station *st, const char 
     struct pv_bridge_sess *s = find_session(b, st, session_id, e);
     if (!s)
         return -1;
+    /* what the lock says: the stub's reply and the level observed */
+    uint8_t sha[32];
+    pv_sha256_ctx h;
+    uint8_t lvl = (uint8_t)obs->rdp_level;
+    pv_sha256_init(&h);
+    pv_sha256_update(&h, reply, reply_len);
+    pv_sha256_update(&h, &lvl, 1);
+    pv_sha256_final(&h, sha);
+    if (s->step == STEP_LOCKED && memcmp(sha, s->lock_sha, 32) == 0) {
+        *out = s->outcome; /* resent: the outcome recorded the first time */
+        return 0;
+    }
     if (s->step != STEP_VERIFIED)
-        return refuse(b, e, 409,
-                      "step_out_of_order: session %s has no final frame out yet (verify first)",
-                      s->id);
+        return refuse(b, e, 409, "step_out_of_order: session %s has %s", s->id,
+                      s->step == STEP_LOCKED ? "ended with its lock recorded"
+                                             : "no final frame out yet (verify first)");
     if (pv_install_frames_check_final(s->f, reply, reply_len)) {
         refuse(b, e, 422, "stub_failed: %s", pv_install_frames_error(s->f));
         fail_session(b, s, "lock", e->reason);
@@ -410,7 +497,11 @@ int pv_bridge_lock(pv_bridge *b, const struct pv_bridge_station *st, const char 
                       (double)(pv_bridge_now_ms() - s->started_ms) / 1000.0);
     b->stats.outcomes[OUT_LOCKED]++;
     pv_install_frames_free(s->f);
-    memset(s, 0, sizeof *s);
+    s->f = NULL;
+    s->outcome = *out;
+    memcpy(s->lock_sha, sha, 32);
+    s->step = STEP_LOCKED;
+    s->ended_ms = pv_bridge_now_ms();
     return 0;
 }
 
@@ -420,6 +511,9 @@ int pv_bridge_fail(pv_bridge *b, const struct pv_bridge_station *st, const char 
     struct pv_bridge_sess *s = find_session(b, st, session_id, e);
     if (!s)
         return -1;
+    if (s->step == STEP_LOCKED)
+        return refuse(b, e, 409, "step_out_of_order: session %s has ended with its lock recorded",
+                      s->id);
     char r[PV_LEDGER_REASON_MAX];
     snprintf(r, sizeof r, "station: %s", reason && *reason ? reason : "(no reason given)");
     /* control characters never reach the ledger */

@@ -153,13 +153,13 @@ static int exit_for(const struct pv_bridge_err *e)
 }
 
 /* Takes the trusted side's refusal into r->err and returns its exit code. */
-static int refused(struct run *r, const struct pv_bridge_err *e)
+static int refused(struct run *r, const char *step, const struct pv_bridge_err *e)
 {
     if (e->status)
-        snprintf(r->err, sizeof r->err, "%s refused (%d %s): %s",
-                 r->t.remote ? "bridge" : "trusted side", e->status, e->error, e->reason);
+        snprintf(r->err, sizeof r->err, "%s refused %s (%d %s): %s",
+                 r->t.remote ? "bridge" : "trusted side", step, e->status, e->error, e->reason);
     else
-        snprintf(r->err, sizeof r->err, "bridge unreachable: %s", e->reason);
+        snprintf(r->err, sizeof r->err, "bridge unreachable at %s: %s", step, e->reason);
     return exit_for(e);
 }
 
@@ -254,7 +254,7 @@ static int load(struct run *r)
     }
     pv_run_note(&r->rep, "trusted side: %s", r->t.where);
     if (r->t.ops->plan(r->t.ctx, r->product, r->batch, &r->plan, &e))
-        return refused(r, &e);
+        return refused(r, "the plan", &e);
     if (r->t.remote)
         r->t.plan = r->plan; /* freed with the client */
     /* Remote: the chip expectations come from the bridge's plan; the probe is this station's. */
@@ -533,7 +533,7 @@ static int provision(struct run *r)
     memcpy(bid.uid, r->id.uid, 12);
     if (r->t.ops->begin(r->t.ctx, r->product, r->batch, &bid, flags, msg1, msg1_len, post, r,
                         r->session, &e)) {
-        rc = refused(r, &e);
+        rc = refused(r, "begin", &e);
         if (r->relay.err[0]) {
             size_t n = strlen(r->err);
             snprintf(r->err + n, sizeof r->err - n, " (%s)", r->relay.err);
@@ -557,7 +557,7 @@ static int provision(struct run *r)
     if (sync_reply(r, &st, buf, sizeof buf, &len, "verify"))
         return fail(r, PV_EXIT_SESSION, "verify");
     if (r->t.ops->verified(r->t.ctx, r->session, buf, len, post, r, &e)) {
-        rc = refused(r, &e);
+        rc = refused(r, "verified", &e);
         r->session[0] = 0; /* the trusted side ended the session */
         return rc;
     }
@@ -594,9 +594,21 @@ static int provision(struct run *r)
 #endif
     struct pv_bridge_outcome out;
     if (r->t.ops->lock(r->t.ctx, r->session, buf, len, &obs, &out, &e)) {
-        rc = refused(r, &e);
+        rc = refused(r, "the lock report", &e);
         r->session[0] = 0;
-        return rc;
+        if (obs.rdp_level == 0 || obs.rdp_level != r->plan.rdp_level)
+            return rc;
+        /* The chip IS locked (seen after the reset) and the trusted side did not record it: a
+         * rerun cannot read a locked chip, so a person confirms the row. */
+        snprintf(r->rep.rdp, sizeof r->rep.rdp, "Level %u", obs.rdp_level & 3u);
+        size_t n = strlen(r->err);
+        snprintf(
+            r->err + n, sizeof r->err - n,
+            "\nchip %s IS locked (RDP Level %u, %s) but its row stays at verified: on the "
+            "bridge, confirm it with provision ledger confirm-locked --uid %s (docs/ledger.md, "
+            "\"A lock the ledger missed\")",
+            r->rep.uid, obs.rdp_level, obs.method, r->rep.uid);
+        return PV_EXIT_LEDGER;
     }
     r->session[0] = 0;
 #ifdef PV_TEST_HOOKS
