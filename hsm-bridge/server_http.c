@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -279,6 +280,14 @@ int pv_http_start(struct pv_server *srv, const char *host, unsigned port, char *
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     evutil_socket_t fd = evhttp_bound_socket_get_fd(srv->bound);
+    /* Each answer leaves in two writes (headers, body): without TCP_NODELAY the body waits for
+     * the client's delayed ACK, ~40 ms a request (docs/bridge.md, "Benchmarks"). Accepted
+     * sockets inherit it from the listening one on Linux. */
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+        snprintf(err, err_len, "cannot set TCP_NODELAY on %s:%u: %s", host, port, strerror(errno));
+        return -1;
+    }
     unsigned real = port;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
         real = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
