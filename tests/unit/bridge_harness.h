@@ -19,7 +19,9 @@
  *    stopped and can be killed;
  *  - bh_ledger_*: the bridge's ledger rows through hsm-bridge/ledger.h;
  *  - bh_proxy_*: a TCP proxy in front of a chip's GDB port that can record every byte both ways
- *    and rewrite the debugger's read of the UID (an `m1fff7a10,c` request's reply).
+ *    and rewrite the debugger's read of the UID (an `m1fff7a10,c` request's reply);
+ *  - bh_memory_snapshot: what a core of a stopped process holds; bh_find_window: whether any
+ *    16-byte run of a secret occurs in a buffer.
  *
  * Every process started here is registered with sim_process.h, so the watchdog and the atexit
  * hook kill and reap it when a test fails. Static inline functions, like sim_process.h; the
@@ -1000,13 +1002,79 @@ static inline void bh_proxy_stop(struct bh_proxy *px)
     px->pid = 0;
 }
 
+/* ---- a stopped process's memory ---- */
+
+/* Writes to path what a core file of the (stopped) process pid holds: every readable mapping
+ * that is not marked VM_DONTDUMP ("dd" in /proc/PID/smaps: ASan's shadow), one after another,
+ * read through /proc/PID/mem; and to public_path (may be NULL) its read-only mappings of files
+ * (program text, libraries' code and constants: public, whatever they hold). Returns the bytes
+ * written to path, or -1. (gdb 13's gcore on an ASan process writes tens of GB: it dumps the
+ * allocator's reserved regions.) */
+static inline long bh_memory_snapshot(pid_t pid, const char *path, const char *public_path)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/smaps", (int)pid);
+    FILE *maps = fopen(p, "r");
+    snprintf(p, sizeof p, "/proc/%d/mem", (int)pid);
+    int mem = open(p, O_RDONLY);
+    int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int pub = public_path ? open(public_path, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
+    static uint8_t buf[1 << 20];
+    long total = -1;
+    if (!maps || mem < 0 || out < 0 || (public_path && pub < 0))
+        goto done;
+    total = 0;
+    char line[1024], perms[8] = "";
+    unsigned long lo = 0, hi = 0;
+    bool file = false;
+    while (fgets(line, sizeof line, maps)) {
+        unsigned long a, b;
+        char pm[8];
+        int name = 0;
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &a, &b, pm, &name) == 3 &&
+            strchr(line, '-') < strchr(line, ' ')) {
+            lo = a, hi = b;
+            snprintf(perms, sizeof perms, "%s", pm);
+            file = name > 0 && line[name] == '/';
+            continue;
+        }
+        if (strncmp(line, "VmFlags:", 8) != 0 || perms[0] != 'r' || strstr(line, " dd"))
+            continue;
+        bool public = file && perms[1] != 'w';
+        for (unsigned long at = lo; at < hi;) {
+            size_t n = hi - at < sizeof buf ? hi - at : sizeof buf;
+            ssize_t got = pread(mem, buf, n, (off_t)at);
+            if (got <= 0)
+                break; /* [vvar] and the like */
+            if (!bh_send_all(out, buf, (size_t)got) ||
+                (public && pub >= 0 && !bh_send_all(pub, buf, (size_t)got))) {
+                total = -1;
+                goto done;
+            }
+            total += got;
+            at += (unsigned long)got;
+        }
+    }
+done:
+    if (maps)
+        fclose(maps);
+    if (mem >= 0)
+        close(mem);
+    if (out >= 0)
+        close(out);
+    if (pub >= 0)
+        close(pub);
+    return total;
+}
+
 /* ---- scanning bytes for secrets ---- */
 
 /* Whether any 16-byte window of secret (at every offset) occurs in hay, leaving out windows
  * with fewer than 6 distinct byte values (padding, erased flash) and windows that also occur
- * in public (may be NULL: e.g. the stub, which every station holds in clear). Returns the
- * offset in secret of the first window found, or -1. Hashes the windows by their first 8 bytes,
- * so a scan of a few hundred MB takes about a second. */
+ * in pub (may be NULL: what is public anyway, e.g. the stub, and the station's program and
+ * libraries, whose strings and tables the firmware shares). Returns the offset in secret of the
+ * first window found, or -1. Windows are hashed by their first 8 bytes, so a scan of a few hundred
+ * MB takes about a second. */
 static inline long bh_find_window(const uint8_t *hay, size_t hay_len, const uint8_t *secret,
                                   size_t secret_len, const uint8_t *pub, size_t pub_len)
 {
@@ -1015,10 +1083,13 @@ static inline long bh_find_window(const uint8_t *hay, size_t hay_len, const uint
     size_t n = secret_len - 15, cap = 1;
     while (cap < 4 * n)
         cap <<= 1;
-    uint32_t *slot = malloc(cap * sizeof *slot); /* index + 1 into secret, 0: empty */
-    if (!slot)
+    uint32_t *slot = calloc(cap, sizeof *slot); /* index + 1 into secret, 0: empty */
+    uint8_t *gone = calloc(n, 1);               /* the window is public */
+    if (!slot || !gone) {
+        free(slot);
+        free(gone);
         return -1;
-    memset(slot, 0, cap * sizeof *slot);
+    }
     for (size_t i = 0; i < n; i++) {
         const uint8_t *w = secret + i;
         uint8_t seen[256] = {0};
@@ -1026,8 +1097,6 @@ static inline long bh_find_window(const uint8_t *hay, size_t hay_len, const uint
         for (int k = 0; k < 16; k++)
             distinct += !seen[w[k]]++;
         if (distinct < 6)
-            continue;
-        if (pub && memmem(pub, pub_len, w, 16))
             continue;
         uint64_t key;
         memcpy(&key, w, 8);
@@ -1037,17 +1106,28 @@ static inline long bh_find_window(const uint8_t *hay, size_t hay_len, const uint
         slot[h] = (uint32_t)i + 1;
     }
     long found = -1;
-    for (size_t j = 0; j + 16 <= hay_len && found < 0; j++) {
-        uint64_t key;
-        memcpy(&key, hay + j, 8);
-        size_t h = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
-        for (; slot[h]; h = (h + 1) & (cap - 1))
-            if (memcmp(secret + slot[h] - 1, hay + j, 16) == 0) {
-                found = (long)slot[h] - 1;
-                break;
+    for (int pass = pub ? 0 : 1; pass < 2; pass++) {
+        const uint8_t *b = pass ? hay : pub;
+        size_t len = pass ? hay_len : pub_len;
+        for (size_t j = 0; j + 16 <= len && found < 0; j++) {
+            uint64_t key;
+            memcpy(&key, b + j, 8);
+            size_t h = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+            for (; slot[h]; h = (h + 1) & (cap - 1)) {
+                size_t i = slot[h] - 1;
+                if (gone[i] || memcmp(secret + i, b + j, 16) != 0)
+                    continue;
+                if (!pass) {
+                    gone[i] = 1;
+                } else {
+                    found = (long)i;
+                    break;
+                }
             }
+        }
     }
     free(slot);
+    free(gone);
     return found;
 }
 
