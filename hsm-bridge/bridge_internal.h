@@ -26,8 +26,8 @@ struct pv_bridge_product {
     char audit_key_id[64];
 };
 
-/* LOCKED and EXPIRED sessions keep their slot for ten minutes: a resent lock gets its outcome
- * again, a late step gets 410 instead of 404. */
+/* LOCKED and EXPIRED sessions keep their slot for ten minutes, or until a new session needs it
+ * (the oldest goes first): a resent lock gets its outcome again, a late step gets 410, not 404. */
 enum session_step { STEP_FREE = 0, STEP_BEGUN, STEP_VERIFIED, STEP_LOCKED, STEP_EXPIRED };
 #define PV_BRIDGE_FINAL_MAX 128 /* the final frame: one or two commands, tag and trailer */
 

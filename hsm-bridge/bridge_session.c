@@ -331,10 +331,22 @@ int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char
             memcmp(o->msg1_sha, m1sha, 32) == 0)
             return begin_again(b, o, msg1, msg1_len, sink, ctx, session_id, e);
     }
+    /* a free slot, else the one that ended longest ago (kept only to answer a resend) */
     struct pv_bridge_sess *s = NULL;
-    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX && !s; i++)
-        if (b->sess[i].step == STEP_FREE)
-            s = &b->sess[i];
+    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX; i++) {
+        struct pv_bridge_sess *o = &b->sess[i];
+        if (o->step == STEP_FREE) {
+            s = o;
+            break;
+        }
+        if ((o->step == STEP_LOCKED || o->step == STEP_EXPIRED) &&
+            (!s || o->ended_ms < s->ended_ms))
+            s = o;
+    }
+    if (s && s->step != STEP_FREE) {
+        pv_install_frames_free(s->f);
+        memset(s, 0, sizeof *s);
+    }
     if (!s)
         return refuse(b, e, 503, "busy: %u sessions in flight: retry in a few seconds",
                       PV_BRIDGE_SESSIONS_MAX);
