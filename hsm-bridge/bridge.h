@@ -25,7 +25,7 @@
 #define PV_BRIDGE_SESSION_ID_LEN 33 /* 32 hex digits + NUL */
 #define PV_BRIDGE_PRODUCTS_MAX   32u
 #define PV_BRIDGE_TTL_DEFAULT_S  120u
-#define PV_BRIDGE_SESSIONS_MAX   256u /* sessions in flight in one bridge */
+#define PV_BRIDGE_SESSIONS_MAX   256u /* default session slots of one bridge */
 
 typedef struct pv_bridge pv_bridge;
 
@@ -45,6 +45,8 @@ struct pv_bridge_config {
     const char *pin_file;   /* the token's user PIN (NULL: $PROVISION_PIN) */
     const char *ledger;     /* ledger URL: a path, sqlite:PATH or postgresql://... */
     unsigned session_ttl_s; /* 0: PV_BRIDGE_TTL_DEFAULT_S */
+    unsigned max_sessions;  /* session slots (in flight, and ended ones kept to answer a
+                               resend); 0: PV_BRIDGE_SESSIONS_MAX */
     int allow_plain_images; /* development only: images not sealed at rest */
     int local;              /* in-process mode: every product open to the (one) station, no
                                registry check */

@@ -33,7 +33,7 @@ struct cy_conf {
     char *ledger;
     char **products;
     unsigned products_count;
-    uint32_t *session_ttl_s, *shutdown_grace_s;
+    uint32_t *session_ttl_s, *shutdown_grace_s, *max_sessions;
     char *station_ca_key;
     bool *allow_plain_images;
 };
@@ -64,6 +64,7 @@ static const cyaml_schema_field_t conf_fields[] = {
     CYAML_FIELD_SEQUENCE("products", PTR, struct cy_conf, products, &product_entry, 1,
                          PV_BRIDGE_PRODUCTS_MAX),
     CYAML_FIELD_UINT_PTR("session_ttl_s", PTR | OPT, struct cy_conf, session_ttl_s),
+    CYAML_FIELD_UINT_PTR("max_sessions", PTR | OPT, struct cy_conf, max_sessions),
     CYAML_FIELD_UINT_PTR("shutdown_grace_s", PTR | OPT, struct cy_conf, shutdown_grace_s),
     CYAML_FIELD_STRING_PTR("station_ca_key", PTR | OPT, struct cy_conf, station_ca_key, 1,
                            PV_RECIPE_LABEL_MAX - 1),
@@ -247,6 +248,10 @@ static void convert(struct ctx *c, const struct cy_conf *in, struct pv_bridge_se
     if (in->session_ttl_s && (*in->session_ttl_s == 0 || *in->session_ttl_s > 86400))
         report(c, "session_ttl_s", "%u: a session lives 1..86400 seconds (default %u)",
                *in->session_ttl_s, PV_BRIDGE_TTL_DEFAULT_S);
+    cf->max_sessions = in->max_sessions ? *in->max_sessions : PV_BRIDGE_SESSIONS_MAX;
+    if (in->max_sessions && (*in->max_sessions == 0 || *in->max_sessions > 65536))
+        report(c, "max_sessions", "%u: 1..65536 session slots (default %u)", *in->max_sessions,
+               PV_BRIDGE_SESSIONS_MAX);
     cf->shutdown_grace_s = in->shutdown_grace_s ? *in->shutdown_grace_s : PV_BRIDGE_GRACE_DEFAULT_S;
     if (cf->shutdown_grace_s > 3600)
         report(c, "shutdown_grace_s", "%u: at most 3600 seconds", cf->shutdown_grace_s);
@@ -278,6 +283,7 @@ static void fill_bridge(struct pv_bridge_server_config *cf)
     b->pin_file = cf->pin_file;
     b->ledger = cf->ledger;
     b->session_ttl_s = cf->session_ttl_s;
+    b->max_sessions = cf->max_sessions;
     b->allow_plain_images = cf->allow_plain_images;
 }
 

@@ -9,6 +9,7 @@
  *   ledger: postgresql://bridge@db/provision     # or a path, or sqlite:PATH
  *   products: [recipes/demo-stm32f427.yaml]
  *   session_ttl_s: 120
+ *   max_sessions: 256
  *   shutdown_grace_s: 10
  *   station_ca_key: station-ca
  *   allow_plain_images: false
@@ -36,6 +37,7 @@ struct pv_bridge_server_config {
     char *products[PV_BRIDGE_PRODUCTS_MAX];
     unsigned n_products;
     unsigned session_ttl_s;    /* 0 in the file: PV_BRIDGE_TTL_DEFAULT_S */
+    unsigned max_sessions;     /* default PV_BRIDGE_SESSIONS_MAX */
     unsigned shutdown_grace_s; /* default PV_BRIDGE_GRACE_DEFAULT_S */
     char *station_ca_key;      /* token label of the CA key pair; default PV_STATION_CA_LABEL */
     int allow_plain_images;

@@ -34,6 +34,12 @@ pv_bridge *pv_bridge_open(const struct pv_bridge_config *cfg, char *err, size_t 
     }
     b->cfg = *cfg;
     b->ttl_s = cfg->session_ttl_s ? cfg->session_ttl_s : PV_BRIDGE_TTL_DEFAULT_S;
+    b->n_sess = cfg->max_sessions ? cfg->max_sessions : PV_BRIDGE_SESSIONS_MAX;
+    if (!(b->sess = calloc(b->n_sess, sizeof *b->sess))) {
+        snprintf(err, err_len, "bridge: out of memory for %u sessions", b->n_sess);
+        free(b);
+        return NULL;
+    }
     for (unsigned i = 0; i < cfg->n_recipes; i++) {
         struct pv_bridge_product *p = pv_bridge_product_load(cfg, cfg->recipes[i], err, err_len);
         if (!p)
@@ -82,7 +88,7 @@ void pv_bridge_close(pv_bridge *b)
 {
     if (!b)
         return;
-    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX; i++) {
+    for (unsigned i = 0; i < b->n_sess; i++) {
         struct pv_bridge_sess *s = &b->sess[i];
         if (s->step == STEP_BEGUN || s->step == STEP_VERIFIED) {
             pv_ledger_actor who = {.station = s->station, .session = s->id};
@@ -95,6 +101,7 @@ void pv_bridge_close(pv_bridge *b)
         pv_ledger_close(b->ledger);
     for (unsigned i = 0; i < b->n_prod; i++)
         pv_bridge_product_free(b->prod[i]);
+    free(b->sess);
     pv_wipe(b, sizeof *b);
     free(b);
 }
@@ -102,7 +109,7 @@ void pv_bridge_close(pv_bridge *b)
 void pv_bridge_expire(pv_bridge *b)
 {
     uint64_t now = pv_bridge_now_ms();
-    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX; i++) {
+    for (unsigned i = 0; i < b->n_sess; i++) {
         struct pv_bridge_sess *s = &b->sess[i];
         if ((s->step == STEP_BEGUN || s->step == STEP_VERIFIED) &&
             now - s->started_ms > (uint64_t)b->ttl_s * 1000u) {
@@ -127,7 +134,7 @@ void pv_bridge_expire(pv_bridge *b)
 unsigned pv_bridge_sessions(const pv_bridge *b)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX; i++)
+    for (unsigned i = 0; i < b->n_sess; i++)
         n += b->sess[i].step == STEP_BEGUN || b->sess[i].step == STEP_VERIFIED;
     return n;
 }

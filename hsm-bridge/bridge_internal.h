@@ -70,7 +70,8 @@ struct pv_bridge {
     struct pv_bridge_product *prod[PV_BRIDGE_PRODUCTS_MAX];
     unsigned n_prod;
     pv_ledger *ledger;
-    struct pv_bridge_sess sess[PV_BRIDGE_SESSIONS_MAX];
+    struct pv_bridge_sess *sess; /* n_sess slots */
+    unsigned n_sess;
     struct pv_bridge_stats stats;
 };
 

@@ -117,7 +117,7 @@ static struct pv_bridge_sess *find_session(pv_bridge *b, const struct pv_bridge_
                                            const char *id, struct pv_bridge_err *e)
 {
     pv_bridge_expire(b);
-    for (unsigned i = 0; id && i < PV_BRIDGE_SESSIONS_MAX; i++) {
+    for (unsigned i = 0; id && i < b->n_sess; i++) {
         struct pv_bridge_sess *s = &b->sess[i];
         if (s->step == STEP_FREE || strcmp(s->id, id) != 0 || strcmp(s->station, st->name) != 0)
             continue;
@@ -325,7 +325,7 @@ int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char
     pv_bridge_expire(b);
     uint8_t m1sha[32];
     pv_sha256(m1sha, msg1, msg1_len);
-    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX; i++) {
+    for (unsigned i = 0; i < b->n_sess; i++) {
         struct pv_bridge_sess *o = &b->sess[i];
         if (o->step != STEP_FREE && strcmp(o->station, st->name) == 0 &&
             memcmp(o->msg1_sha, m1sha, 32) == 0)
@@ -333,7 +333,7 @@ int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char
     }
     /* a free slot, else the one that ended longest ago (kept only to answer a resend) */
     struct pv_bridge_sess *s = NULL;
-    for (unsigned i = 0; i < PV_BRIDGE_SESSIONS_MAX; i++) {
+    for (unsigned i = 0; i < b->n_sess; i++) {
         struct pv_bridge_sess *o = &b->sess[i];
         if (o->step == STEP_FREE) {
             s = o;
@@ -348,8 +348,7 @@ int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char
         memset(s, 0, sizeof *s);
     }
     if (!s)
-        return refuse(b, e, 503, "busy: %u sessions in flight: retry in a few seconds",
-                      PV_BRIDGE_SESSIONS_MAX);
+        return refuse(b, e, 503, "busy: %u sessions in flight: retry in a few seconds", b->n_sess);
     uint8_t rnd[16];
     if (RAND_bytes(rnd, sizeof rnd) != 1 || !(s->f = pv_install_frames_new()))
         return refuse(b, e, 500, "internal: no randomness or memory for a session");

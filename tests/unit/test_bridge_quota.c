@@ -195,6 +195,43 @@ static void test_quota_race(void **state)
     PQfinish(db);
 }
 
+/* More devices than the bridge has session slots (max_sessions: 3), one after the other: the
+ * slots of ended sessions, kept to answer resent requests, go to new sessions (oldest first), so
+ * the bridge never answers 503 busy with nothing in flight. Its own SQLite ledger and station. */
+static void test_session_slots_reused(void **state)
+{
+    (void)state;
+    struct bh_bridge b;
+    struct bh_station st;
+    assert_true(bh_bridge_init(&env, &b, "slots", NULL, 0));
+    FILE *f = fopen(b.config, "a");
+    assert_non_null(f);
+    fputs("max_sessions: 3\n", f);
+    fclose(f);
+    assert_true(bh_station_enroll(&b, &st, "line-slots", BH_RIGHTS));
+    setenv("ASAN_OPTIONS", "fast_unwind_on_malloc=1:detect_leaks=0", 1);
+    bool up = bh_bridge_start(&b);
+    unsetenv("ASAN_OPTIONS");
+    assert_true(up);
+    struct pv_emu_expect ex = {boot_img, boot_len, app_img, app_len};
+    pv_emu_chip *chip = pv_emu_chip_new();
+    assert_non_null(chip);
+    char err[512];
+    for (unsigned i = 0; i < 8; i++) {
+        struct pv_bridge_client_config cfg = {
+            .url = b.url, .cert = st.crt, .key = st.key, .ca = st.ca, .timeout_s = 60};
+        pv_bridge_client *c = pv_bridge_client_new(&cfg, err, sizeof err);
+        assert_non_null(c);
+        struct pv_emu_result r;
+        pv_emu_device(chip, c, BH_PRODUCT, BH_BATCH, &ex, &r);
+        pv_bridge_client_free(c);
+        if (r.rc != PV_EMU_LOCKED)
+            fail_msg("device %u of 8 on a bridge with 3 session slots: %s", i + 1, r.why);
+    }
+    pv_emu_chip_free(chip);
+    assert_int_equal(bh_bridge_stop(&b, SIGTERM), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -270,6 +307,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quota_race),
+        cmocka_unit_test(test_session_slots_reused),
     };
     uint64_t t0 = sp_now_ms();
     int rc = cmocka_run_group_tests(tests, setup, teardown);
