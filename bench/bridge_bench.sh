@@ -181,6 +181,22 @@ elif [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] && id postgres >/dev/null 2>&1;
     enroll postgresql
     start_bridge
     throughput postgresql
+    # Scale-out as ARCHITECTURE.md has it: a second bridge on the same PostgreSQL ledger (opened
+    # once the first listens: SoftHSM2's file store fails opens that overlap), the clients
+    # spread over both; each station keeps its device's requests on one connection, one bridge.
+    URL1=$URL
+    PID1=$BRIDGE_PID
+    cp "$tmp/serve.log" "$tmp/serve1.log"
+    start_bridge
+    echo
+    echo "== throughput, postgresql ledger, two bridges: $N devices from $CLIENTS concurrent clients"
+    load postgresql --url "$URL1" --url "$URL" --devices "$N" --clients "$CLIENTS" --warmup 3
+    cat "$tmp/load.out"
+    load postgresql --url "$URL1" --url "$URL" --devices "$N" --clients "$CLIENTS" --warmup 3 \
+        --reuse
+    sed -n 's/^  wall/  kept: wall/p; /p50.*p90/s/^ */  kept: /p' "$tmp/load.out"
+    stop_bridge
+    BRIDGE_PID=$PID1
     stop_bridge
 else
     echo "bench-bridge: no PostgreSQL server binaries: the PostgreSQL run is skipped"

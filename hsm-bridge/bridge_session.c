@@ -426,9 +426,8 @@ int pv_bridge_verified(pv_bridge *b, const struct pv_bridge_station *st, const c
     }
     pv_ledger_details d = {.image_digest = s->p->boot_sha256};
     set_actor(b, s);
-    int rc = pv_ledger_advance(b->ledger, s->uid, PV_LEDGER_WRITTEN, &d);
-    if (rc == PV_LEDGER_OK)
-        rc = pv_ledger_advance(b->ledger, s->uid, PV_LEDGER_VERIFIED, &d);
+    /* written and verified in one transaction: one commit */
+    int rc = pv_ledger_advance_through(b->ledger, s->uid, PV_LEDGER_VERIFIED, &d);
     if (rc != PV_LEDGER_OK) {
         refuse(b, e, rc == PV_LEDGER_E_LEASED ? 409 : 500,
                "%s: ledger: cannot record written and verified: %s",

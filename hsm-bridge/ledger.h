@@ -164,6 +164,11 @@ int pv_ledger_reserve(pv_ledger *l, const char *batch, const uint8_t uid[PV_LEDG
 /* Moves uid's row to state (legal transitions above). d may be NULL. */
 int pv_ledger_advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger_state state,
                       const pv_ledger_details *d);
+/* Moves uid's row forward one legal step at a time up to state, all in one transaction (all or
+ * nothing), each step audited as pv_ledger_advance audits it: one commit where a caller has
+ * several steps to record at once (written and verified). d applies to every step. */
+int pv_ledger_advance_through(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN],
+                              pv_ledger_state state, const pv_ledger_details *d);
 /* Records a failed attempt (phase: "probe", "keys", "erase", "write", "verify", "lock"...). The
  * state stays; a rerun resumes. */
 int pv_ledger_fail(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const char *phase,

@@ -601,8 +601,25 @@ static int advance_body(pv_ledger *l, void *arg)
                                   pv_ledger_state_name(a->state), acting(l, cur.station), detail);
 }
 
-int pv_ledger_advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger_state state,
-                      const pv_ledger_details *d)
+/* Several steps in one transaction: from the row's state one at a time up to a->state (each
+ * step checked and audited as advance_body does it alone). */
+static int advance_through_body(pv_ledger *l, void *arg)
+{
+    struct advance *a = arg;
+    pv_ledger_row cur;
+    int rc = l->store->ops->device_get(l->store, a->hex, &cur);
+    if (rc)
+        return rc;
+    pv_ledger_state next = cur.state < a->state ? (pv_ledger_state)(cur.state + 1) : a->state;
+    for (;; next = (pv_ledger_state)(next + 1)) {
+        struct advance one = {a->hex, next, a->d};
+        if ((rc = advance_body(l, &one)) != 0 || next >= a->state)
+            return rc;
+    }
+}
+
+static int advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger_state state,
+                   const pv_ledger_details *d, txn_body body)
 {
     static const pv_ledger_details none = {0};
     if (!d)
@@ -620,10 +637,22 @@ int pv_ledger_advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_led
     char hex[2 * PV_LEDGER_UID_LEN + 1];
     uid_hex(uid, hex);
     struct advance a = {hex, state, d};
-    rc = txn(l, PV_STORE_WRITE, advance_body, &a);
+    rc = txn(l, PV_STORE_WRITE, body, &a);
     if (rc >= 0)
         l->err[0] = 0;
     return rc;
+}
+
+int pv_ledger_advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger_state state,
+                      const pv_ledger_details *d)
+{
+    return advance(l, uid, state, d, advance_body);
+}
+
+int pv_ledger_advance_through(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN],
+                              pv_ledger_state state, const pv_ledger_details *d)
+{
+    return advance(l, uid, state, d, advance_through_body);
 }
 
 /* ---- failures ---- */

@@ -359,6 +359,26 @@ static void test_state_machine(void **state)
     expect_rc(pv_ledger_advance(l, uid, PV_LEDGER_LOCKED, NULL), PV_LEDGER_E_ILLEGAL, l,
               "cannot go from keyed to locked; the next state is written");
 
+    /* Several steps in one transaction: keyed -> written -> verified, each audited; refused
+     * as a whole when a step on the way is illegal (nothing written). */
+    uid_of(3, uid);
+    drive(l, uid, PV_LEDGER_KEYED);
+    int64_t before = count(l, "SELECT COUNT(*) FROM audit");
+    pv_ledger_details dv = {.image_digest = IMG_HEX};
+    assert_int_equal(pv_ledger_advance_through(l, uid, PV_LEDGER_VERIFIED, &dv), PV_LEDGER_OK);
+    pv_ledger_row through;
+    assert_int_equal(pv_ledger_get(l, uid, &through), PV_LEDGER_OK);
+    assert_int_equal(through.state, PV_LEDGER_VERIFIED);
+    assert_true(through.at[PV_LEDGER_WRITTEN - 1][0] && through.at[PV_LEDGER_VERIFIED - 1][0]);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), before + 2);
+    uid_of(4, uid);
+    drive(l, uid, PV_LEDGER_LOCKED);
+    before = count(l, "SELECT COUNT(*) FROM audit");
+    expect_rc(pv_ledger_advance_through(l, uid, PV_LEDGER_LOCKED, &dv), PV_LEDGER_E_ILLEGAL, l,
+              "locked");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), before);
+    verify_ok(l);
+
     /* Timestamps and details land in the row; a redo clears what it will redo. */
     uid_of(2, uid);
     drive(l, uid, PV_LEDGER_VERIFIED);
