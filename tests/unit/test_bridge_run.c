@@ -585,6 +585,32 @@ static void device_psk(const uint8_t uid[12], uint8_t psk[32])
     pv_keystore_close(ks);
 }
 
+/* A /proc file (its size reads as 0, so it is read to its end). */
+static char *read_proc(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0, got;
+    char *b = malloc(cap + 1);
+    while (b && (got = fread(b + n, 1, cap - n, f)) > 0)
+        if ((n += got) == cap) {
+            char *nb = realloc(b, 2 * cap + 1);
+            if (!nb) {
+                free(b);
+                b = NULL;
+            }
+            b = nb;
+            cap *= 2;
+        }
+    fclose(f);
+    if (b) {
+        b[n] = 0;
+        *len = n;
+    }
+    return b;
+}
+
 static void test_station_holds_nothing(void **state)
 {
     (void)state;
@@ -605,6 +631,28 @@ static void test_station_holds_nothing(void **state)
                      -1);
     if (!run.stopped)
         fail_msg("the station did not stop after the lock:\n%s", run.err);
+    /* the station never loaded a PKCS#11 module, and has no token or PIN in its environment */
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/%d/maps", (int)run.pid);
+    size_t maps_len = 0;
+    char *maps = read_proc(proc, &maps_len);
+    assert_non_null(maps);
+    assert_non_null(strstr(maps, "libcrypto")); /* the scan reads the real map */
+    /* a module is a library loaded from a PKCS#11 module path (libp11-kit.so itself comes in
+     * with libcurl's GnuTLS dependency and loads none unless asked) */
+    if (strstr(maps, "softhsm") || strstr(maps, "/pkcs11/") || strstr(maps, "p11-kit-proxy") ||
+        strstr(maps, "p11-kit-trust"))
+        fail_msg("the station mapped a PKCS#11 module:\n%s", maps);
+    free(maps);
+    snprintf(proc, sizeof proc, "/proc/%d/environ", (int)run.pid);
+    size_t env_len = 0;
+    char *environ_ = read_proc(proc, &env_len);
+    assert_non_null(environ_);
+    for (size_t i = 0; i < env_len; i += strlen(environ_ + i) + 1)
+        if (strncmp(environ_ + i, "SOFTHSM2_CONF=", 14) == 0 ||
+            strncmp(environ_ + i, "PROVISION_PIN=", 14) == 0)
+            fail_msg("the station runs with %s", environ_ + i);
+    free(environ_);
     core_of(&run, "station-core", core, sizeof core, &pub, &pub_len);
     bh_proxy_stop(&px);
     assert_int_equal(bh_sim_stop(&s), 0);
@@ -666,6 +714,12 @@ static void test_station_holds_nothing(void **state)
     assert_int_equal(bh_run_wait(&run, 90000), -1);
     if (!run.stopped)
         fail_msg("the local run did not stop after the lock:\n%s", run.err);
+    /* ... and it has the token's module mapped: the maps check above can fail */
+    snprintf(proc, sizeof proc, "/proc/%d/maps", (int)run.pid);
+    maps = read_proc(proc, &maps_len);
+    assert_non_null(maps);
+    assert_non_null(strstr(maps, "softhsm"));
+    free(maps);
     free(pub);
     core_of(&run, "local-core", core, sizeof core, &pub, &pub_len);
     assert_int_equal(bh_sim_stop(&s2), 0);
