@@ -143,6 +143,14 @@ int pv_bridge_lock(pv_bridge *b, const struct pv_bridge_station *st, const char 
 int pv_bridge_fail(pv_bridge *b, const struct pv_bridge_station *st, const char *session_id,
                    const char *phase, const char *reason, struct pv_bridge_err *e);
 
+/* The rows of product/batch left at verified: chips a run may have locked before the lock was
+ * recorded (the station died in between; docs/ledger.md, "A lock the ledger missed"). fn gets
+ * each row, mine = 1 when this station acted on it last; non-zero from fn stops the walk. */
+int pv_bridge_unconfirmed(pv_bridge *b, const struct pv_bridge_station *st, const char *product,
+                          const char *batch,
+                          int (*fn)(void *ctx, const pv_ledger_row *row, int mine), void *ctx,
+                          struct pv_bridge_err *e);
+
 /* Ends sessions older than their ttl (their leases lapse with them). The server calls it once a
  * second; every call above also does. */
 void pv_bridge_expire(pv_bridge *b);

@@ -538,3 +538,32 @@ int pv_bridge_fail(pv_bridge *b, const struct pv_bridge_station *st, const char 
     fail_session(b, s, ph, r);
     return 0;
 }
+
+struct unconfirmed_walk {
+    const char *station;
+    int (*fn)(void *ctx, const pv_ledger_row *row, int mine);
+    void *ctx;
+};
+
+static int unconfirmed_row(void *ctx, const pv_ledger_row *row)
+{
+    struct unconfirmed_walk *w = ctx;
+    if (row->state != PV_LEDGER_VERIFIED)
+        return 0;
+    return w->fn(w->ctx, row, strcmp(row->station, w->station) == 0);
+}
+
+int pv_bridge_unconfirmed(pv_bridge *b, const struct pv_bridge_station *st, const char *product,
+                          const char *batch,
+                          int (*fn)(void *ctx, const pv_ledger_row *row, int mine), void *ctx,
+                          struct pv_bridge_err *e)
+{
+    struct pv_bridge_product *p;
+    if (lookup(b, st, product, batch, &p, e))
+        return -1;
+    struct unconfirmed_walk w = {st->name, fn, ctx};
+    int rc = pv_ledger_list(b->ledger, p->rc.batch, unconfirmed_row, &w);
+    if (rc < 0)
+        return refuse(b, e, 500, "internal: ledger: %s", pv_ledger_error(b->ledger));
+    return 0;
+}

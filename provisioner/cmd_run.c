@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../hsm-bridge/keys_config.h"
 #include "../hsm-bridge/recipe.h"
 #include "commands.h"
 #include "crypto/wipe.h"
@@ -318,12 +317,10 @@ struct pending {
     size_t cap, len;
 };
 
-static int pending_row(void *ctx, const pv_ledger_row *row)
+static int pending_row(void *ctx, const pv_ledger_row *row, int mine)
 {
     struct pending *p = ctx;
-    if (row->state != PV_LEDGER_VERIFIED)
-        return 0;
-    if (strcmp(row->station, p->r->station) != 0) {
+    if (!mine) {
         p->others++;
         return 0;
     }
@@ -344,10 +341,19 @@ static void explain_pending(struct run *r)
     static char list[2048];
     struct pending p = {.r = r, .out = list, .cap = sizeof list};
     list[0] = 0;
-    pv_ledger *l = r->t.local ? pv_bridge_ledger(r->t.local) : NULL;
-    if (!l || pv_ledger_list(l, r->rc.batch, pending_row, &p) != PV_LEDGER_OK)
-        return;
     size_t n = strlen(r->err);
+    if (!r->t.local) { /* through a bridge the ledger is the bridge's */
+        snprintf(r->err + n, sizeof r->err - n,
+                 "\nif this station locked the chip in a run that died before the bridge recorded "
+                 "it, its row is at verified on the bridge: its operator lists them (provision "
+                 "ledger list --state verified) and confirms one (provision ledger "
+                 "confirm-locked)");
+        return;
+    }
+    struct pv_bridge_station st = {.name = r->station};
+    struct pv_bridge_err e;
+    if (pv_bridge_unconfirmed(r->t.local, &st, r->product, r->batch, pending_row, &p, &e))
+        return;
     if (p.n)
         snprintf(r->err + n, sizeof r->err - n,
                  "\nthe ledger has %u device%s of batch %s at station %s left at verified (the "
