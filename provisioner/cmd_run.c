@@ -514,7 +514,20 @@ static int provision(struct run *r)
     char perr[256];
     uint8_t entropy[32], msg1[128], buf[PV_TRAILER_LEN + PV_MBOX_REPLY_MAX];
     size_t msg1_len, len;
-    if (pv_stub_image_parse(&img, r->plan.stub, r->plan.stub_len, r->plan.stub_sram_base, perr,
+    const uint8_t *stub = r->plan.stub;
+#ifdef PV_TEST_HOOKS
+    /* TEST ONLY: PROVISION_TEST_STUB_BYTE=N flips byte N of the stub before the upload, as a
+     * station running a stub of its own would (byte 7, the header size's high byte, is never
+     * read, so the stub still runs and only its measured digest changes). */
+    static uint8_t patched[PV_STUB_SRAM_BUDGET];
+    const char *flip = getenv("PROVISION_TEST_STUB_BYTE");
+    if (flip && r->plan.stub_len <= sizeof patched && (size_t)atoi(flip) < r->plan.stub_len) {
+        memcpy(patched, r->plan.stub, r->plan.stub_len);
+        patched[atoi(flip)] ^= 0x80;
+        stub = patched;
+    }
+#endif
+    if (pv_stub_image_parse(&img, stub, r->plan.stub_len, r->plan.stub_sram_base, perr,
                             sizeof perr)) {
         snprintf(r->err, sizeof r->err, "stub from the trusted side: %s", perr);
         return PV_EXIT_INVALID;

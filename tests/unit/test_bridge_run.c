@@ -734,6 +734,42 @@ static void test_station_holds_nothing(void **state)
     free(pub);
 }
 
+/* A station running a stub of its own (one byte of the released stub.bin changed, in a header
+ * field the stub never reads, so it runs and answers): the digest it measures into its message
+ * 1 is not the released one, and the bridge refuses before any reservation (409
+ * stub_not_released): no row, quota unchanged, flash untouched. */
+static void test_stub_not_released(void **state)
+{
+    (void)state;
+    struct bh_sim s;
+    uint8_t uid[12];
+    char hex[25], target[64];
+    assert_true(bh_sim_start(&env, &s, "own-stub", seed++, NULL));
+    uid_of(&s, uid, hex);
+    bh_sim_target(&s, target, sizeof target);
+    unsigned rows = bh_ledger_rows(&main_b);
+    uint32_t used = bh_ledger_used(&main_b);
+    assert_true(bh_station_config(&main_b, &line1, target));
+    const char *envs[] = {"-SOFTHSM2_CONF", "-PROVISION_PIN", "PROVISION_TEST_STUB_BYTE=7", NULL};
+    const char *args[] = {"run", "--config", line1.config, NULL};
+    assert_true(bh_run_start(&env, &run, env.hooks, envs, args));
+    int st = bh_run_wait(&run, 90000);
+    if (st != PV_EXIT_SESSION || !strstr(run.err, "409 stub_not_released"))
+        fail_msg("a station's own stub: exit %d (want %d, 409 stub_not_released):\n%s%s", st,
+                 PV_EXIT_SESSION, run.out, run.err);
+    assert_int_equal(bh_sim_stop(&s), 0);
+    pv_ledger_row row;
+    assert_int_equal(bh_ledger_get(&main_b, uid, &row), PV_LEDGER_E_UNKNOWN);
+    assert_int_equal(bh_ledger_rows(&main_b), rows);
+    assert_int_equal(bh_ledger_used(&main_b), used);
+    uint32_t optcr = 0;
+    uint8_t *flash = NULL;
+    assert_true(bh_state_read(s.state, &optcr, &flash));
+    assert_int_equal(optcr >> 8 & 0xFF, 0xAA);
+    assert_true(bh_erased(flash, 0));
+    free(flash);
+}
+
 /* ---- setup ---- */
 
 static int setup(void **state)
@@ -778,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_lock_not_happening),
         cmocka_unit_test(test_replay_and_expiry),
         cmocka_unit_test(test_station_holds_nothing),
+        cmocka_unit_test(test_stub_not_released),
     };
     uint64_t t0 = sp_now_ms();
     int rc = cmocka_run_group_tests(tests, setup, teardown);
