@@ -173,7 +173,7 @@ int pv_ledger_advance_through(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN]
  * state stays; a rerun resumes. */
 int pv_ledger_fail(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const char *phase,
                    const char *reason);
-/* added by the lock-recovery helper: a chip locked before the ledger said so (power cut or
+/* A chip locked before the ledger said so (power cut or
  * station crash between the lock frame and the `locked` step) has a dead debug port, so no
  * station can read its UID again; a person confirms it. Moves uid's row from verified to locked
  * with an audit entry (action "advance", detail {"manual": true, "confirmed_by", "reason"})

@@ -18,7 +18,7 @@
 typedef struct pv_p11 pv_p11;
 typedef unsigned long pv_p11_obj; /* a CK_OBJECT_HANDLE */
 
-/* SECRET_KEY and DATA added by the keystore helper: the keystore's HMAC/AES keys and sealed
+/* SECRET_KEY and DATA: the keystore's HMAC/AES keys and sealed
  * blobs. */
 enum pv_p11_class { PV_P11_PRIVATE_KEY, PV_P11_PUBLIC_KEY, PV_P11_SECRET_KEY, PV_P11_DATA };
 
@@ -43,7 +43,7 @@ int pv_p11_ed25519_public(pv_p11 *p, pv_p11_obj key, uint8_t pub[32], char *err,
 int pv_p11_generate_ed25519(pv_p11 *p, const char *label, pv_p11_obj *pub, pv_p11_obj *priv,
                             char *err, size_t err_len);
 
-/* ---- added by the keystore helper (hsm-bridge/keystore_*.c needs them) ---- */
+/* ---- what hsm-bridge/keystore_*.c needs ---- */
 
 /* Token creation (p11_token.c). Loads module, and if no token is labelled token_label, initialises
  * the first free token with so_pin and that label (C_InitToken), then sets its user PIN

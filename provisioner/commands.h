@@ -13,7 +13,7 @@ enum pv_exit {
     PV_EXIT_USAGE = 2,   /* bad command line */
     PV_EXIT_IO = 3,      /* a file cannot be read or written */
     PV_EXIT_KEY = 4,     /* a key cannot be loaded or used (PEM, PKCS#11 token, PIN) */
-    /* added by the station helper (run, info): refusals and failures of one device */
+    /* run and info: refusals and failures of one device */
     PV_EXIT_WRONG_CHIP = 5, /* the chip is not the recipe's part (DEV_ID, flash size) */
     PV_EXIT_LOCKED = 6,     /* the chip is locked (RDP != Level 0, debug port dead) or the ledger
                                says it is provisioned already */

@@ -30,14 +30,14 @@ $(HOSTDIR)/tests/test_%: TEST_LIBS += -lcyaml -lyaml -lsqlite3
 # These tests also run the built CLI.
 $(HOSTDIR)/tests/test_recipe $(HOSTDIR)/tests/test_ledger: | $(PROV_BIN)
 
-# CMSIS-DAP probes on USB (provisioner/dap_transport_usb.c: libusb-1.0; added by the probe helper).
+# CMSIS-DAP probes on USB (provisioner/dap_transport_usb.c: libusb-1.0).
 PROV_LIBS += -lusb-1.0
 $(HOSTDIR)/provisioner/dap_transport_usb.o: HOST_CFLAGS += $(shell pkg-config --cflags libusb-1.0)
-# The probe backends' test drives real sim processes (added by the probe helper).
+# The probe backends' test drives real sim processes.
 $(HOSTDIR)/tests/test_probe_backends: | $(HOSTDIR)/bin/sim
-# `provision run` end to end (added by the station helper): the CLI, the sim and the device images.
+# `provision run` end to end: the CLI, the sim and the device images.
 $(HOSTDIR)/tests/test_provision_run: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
-# The keystore's test runs `provision keys` too (added by the keystore helper).
+# The keystore's test runs `provision keys` too.
 $(HOSTDIR)/tests/test_keystore: | $(PROV_BIN)
 # The bridge client (provisioner/bridge_client.c: libcurl over OpenSSL, mutual TLS).
 PROV_LIBS += -lcurl

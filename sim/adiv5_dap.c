@@ -183,7 +183,7 @@ void dap_abort(struct adiv5_dap *dap, uint32_t value)
     (void)value;
 }
 
-/* ---- added by the probe helper: SW-DP (see adiv5_dap.h) ---- */
+/* ---- SW-DP (see adiv5_dap.h) ---- */
 
 #define SWJ_RESET_ONES 50u
 #define SWJ_TO_SWD     0xE79Eu

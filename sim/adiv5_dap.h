@@ -52,7 +52,7 @@ struct adiv5_dap {
     uint32_t latch; /* result of the last read: captured by the next DPACC/APACC scan */
     uint32_t csw;   /* AP0 CSW: Prot 31:24, AddrInc 5:4 (single or off), Size 2:0 */
     uint32_t tar;
-    /* added by the probe helper: SW-DP state for the CMSIS-DAP front end (zero = JTAG, as at
+    /* SW-DP state for the CMSIS-DAP front end (zero = JTAG, as at
      * power-on; the JTAG path never touches these). */
     bool swd;            /* the SWJ-DP was switched to SWD (JTAG-to-SWD sequence) */
     bool swd_need_reset; /* switched, but no line reset yet: the DP does not answer */
@@ -74,7 +74,7 @@ static inline uint32_t dap_read_result(const struct adiv5_dap *dap)
 }
 uint32_t dap_ctrl_stat(const struct adiv5_dap *dap); /* CTRL/STAT as a read returns it */
 
-/* ---- added by the probe helper: the SWD flavour of this DP (SW-DP, DPv1), for the CMSIS-DAP
+/* ---- the SWD flavour of this DP (SW-DP, DPv1), for the CMSIS-DAP
  * front end (cmsis_dap_server.c). The STM32F4's SWJ-DP starts in JTAG; SWDIOTMS bit sequences
  * (dap_swj_sequence) switch it: >= 50 ones, the JTAG-to-SWD select 0xE79E, a line reset (>= 50
  * ones), after which only a DPIDR read is answered. Then DP and AP accesses get ACKs: AP reads are

@@ -142,7 +142,7 @@ void time_sync(chip_t *c)
  * blocks that cover it (both flash aliases share the cells). */
 void tb_invalidate(chip_t *c, uint32_t addr, uint32_t len)
 {
-    /* added by the bootloader helper: a chip without power runs no more code, and a power cut
+    /* a chip without power runs no more code, and a power cut
      * that fires inside the flash write-protect hook (a CPU store starting a program operation)
      * must not touch Unicorn's translation cache from there: Unicorn crashed (SEGV). */
     if (len == 0 || c->powered_off)

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "chip.h"
-#include "cmsis_dap_server.h" /* added by the probe helper */
+#include "cmsis_dap_server.h"
 #include "gdb_rsp.h"
 #include "remote_bitbang.h"
 #include "sim_log.h"
@@ -39,7 +39,7 @@ struct options {
     struct chip_config chip;
     const char *bind;
     int bitbang_port, gdb_port, usart_port; /* -1: front end off */
-    int dap_port; /* added by the probe helper: CMSIS-DAP over TCP, -1 off */
+    int dap_port;                           /* CMSIS-DAP over TCP, -1 off */
     const char *counters_file;
     bool quiet;
     bool uid_seed_given;
@@ -173,7 +173,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         OPT_BITBANG,
         OPT_GDB,
         OPT_USART,
-        OPT_DAP, /* added by the probe helper */
+        OPT_DAP,
         OPT_BIND,
         OPT_CUT_CYCLE,
         OPT_CUT_FLASH,
@@ -347,7 +347,7 @@ struct frontends {
     struct gdb_server gdb;
     struct usart_socket usart;
     bool has_rbb, has_gdb, has_usart;
-    struct dap_server dap; /* added by the probe helper */
+    struct dap_server dap;
     bool has_dap;
 };
 

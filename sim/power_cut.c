@@ -43,7 +43,7 @@ void power_cut_fire(chip_t *c)
     c->cut_prng = c->cfg.cut_seed ^ (c->fop.index * 0xD1B54A32D192ED03ull);
     if (c->nfix)
         flash_fixups_apply(c);
-    c->powered_off = true; /* added by the bootloader helper: before flash_op_apply, see
+    c->powered_off = true; /* before flash_op_apply, see
                               tb_invalidate in chip_core.c */
     if (c->fop.kind != FOP_NONE) {
         struct flash_op op = c->fop;

@@ -8,7 +8,7 @@ SIM_LIBS      := -lunicorn -lm
 SIM_LIBS      += -Wl,--export-dynamic-symbol=page_collection_lock_arm \
                  -Wl,--export-dynamic-symbol=page_collection_unlock_arm
 
-# The state file's checksum uses lib/crypto's SHA-256 (added by the chip helper).
+# The state file's checksum uses lib/crypto's SHA-256.
 SIM_LIB_OBJS  := $(HOSTDIR)/lib/crypto/sha256.o $(HOSTDIR)/lib/crypto/wipe.o
 
 $(SIM_BIN): $(HOSTDIR)/sim/main.o $(SIM_CORE_OBJS) $(SIM_LIB_OBJS)

@@ -4,7 +4,7 @@ TEST_COMMON_OBJS := $(patsubst %.c,$(HOSTDIR)/%.o,$(sort $(wildcard tests/common
 UNIT_TEST_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 HOST_TESTS       := $(patsubst tests/unit/%.c,$(HOSTDIR)/tests/%,$(UNIT_TEST_SRCS))
 TEST_LIBS        := -lcmocka -ljansson -lcrypto
-TEST_LIBS        += -lusb-1.0 # provisioner/dap_transport_usb.c (added by the probe helper)
+TEST_LIBS        += -lusb-1.0 # provisioner/dap_transport_usb.c
 TEST_LIBS        += -lpq      # hsm-bridge/ledger_store_pg.c (libpq)
 # test_ledger talks to its PostgreSQL server directly too (raw SQL, as an attacker would).
 $(HOSTDIR)/tests/unit/test_ledger.o: HOST_CFLAGS += -I/usr/include/postgresql
