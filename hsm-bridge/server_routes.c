@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "server.h"
+#include "server_parse.h"
 
 const char *pv_route_name(enum pv_route r)
 {
@@ -72,105 +73,7 @@ enum pv_route pv_route_of(const char *path, int method, int *method_ok,
     return r;
 }
 
-/* ---- request bodies ---- */
-
-static json_t *body_json(struct pv_req *r)
-{
-    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
-    size_t len = evbuffer_get_length(in);
-    const char *text = (const char *)evbuffer_pullup(in, -1);
-    json_error_t je;
-    json_t *j = len ? json_loadb(text, len, JSON_REJECT_DUPLICATES, &je) : NULL;
-    if (!len) {
-        pv_refuse(r, 400, "bad_request", "the body is empty; a JSON object is expected");
-        return NULL;
-    }
-    if (!j) {
-        pv_refuse(r, 400, "bad_request", "the body is not JSON: %s (line %d, column %d)", je.text,
-                  je.line, je.column);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        pv_refuse(r, 400, "bad_request", "the body is not a JSON object");
-        return NULL;
-    }
-    return j;
-}
-
-/* The string at key of obj, or NULL after a 400 naming field. */
-static const char *want_str(struct pv_req *r, json_t *obj, const char *key, const char *field)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        pv_refuse(r, 400, "bad_request", "field '%s' %s", field,
-                  v ? "is not a non-empty string" : "is missing");
-        return NULL;
-    }
-    if (strlen(json_string_value(v)) != json_string_length(v)) {
-        pv_refuse(r, 400, "bad_request", "field '%s' contains a NUL character", field);
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
-static int want_uint(struct pv_req *r, json_t *obj, const char *key, const char *field,
-                     uint32_t max, uint32_t *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > (json_int_t)max) {
-        pv_refuse(r, 400, "bad_request", "field '%s' %s", field,
-                  v ? "is not a number in range" : "is missing");
-        return -1;
-    }
-    *out = (uint32_t)json_integer_value(v);
-    return 0;
-}
-
-static json_t *want_obj(struct pv_req *r, json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_object(v)) {
-        pv_refuse(r, 400, "bad_request", "field '%s' %s", key,
-                  v ? "is not an object" : "is missing");
-        return NULL;
-    }
-    return v;
-}
-
-/* Strict base64 of field into malloc'd bytes, or NULL after a 400. */
-static uint8_t *want_b64(struct pv_req *r, json_t *obj, const char *key, size_t *len)
-{
-    const char *s = want_str(r, obj, key, key);
-    if (!s)
-        return NULL;
-    size_t n = strlen(s);
-    uint8_t *out = n % 4 == 0 ? malloc(n / 4 * 3 + 1) : NULL;
-    int k = out ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : -1;
-    if (k < 0) {
-        free(out);
-        pv_refuse(r, 400, "bad_request", "field '%s' is not base64", key);
-        return NULL;
-    }
-    size_t pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
-    *len = (size_t)k - pad;
-    return out;
-}
-
-static int unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < 2 * n; i++)
-        if (!isxdigit((unsigned char)s[i]))
-            return -1;
-    for (size_t i = 0; i < n; i++) {
-        char b[3] = {s[2 * i], s[2 * i + 1], 0};
-        out[i] = (uint8_t)strtoul(b, NULL, 16);
-    }
-    return 0;
-}
+/* ---- encodings ---- */
 
 static void tohex(const uint8_t *p, size_t n, char *out)
 {
@@ -213,15 +116,10 @@ static void do_plan(struct pv_req *r)
 {
     struct evkeyvalq q = {0};
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
-    if (evhttp_parse_query_str(query ? query : "", &q) != 0) {
-        pv_refuse(r, 400, "bad_request", "the query string cannot be parsed");
-        return;
-    }
-    const char *product = evhttp_find_header(&q, "product");
-    const char *batch = evhttp_find_header(&q, "batch");
-    if (!product || !*product || !batch || !*batch) {
-        pv_refuse(r, 400, "bad_request", "query parameter '%s' is missing",
-                  !product || !*product ? "product" : "batch");
+    const char *product, *batch;
+    char why[PV_PARSE_WHY_MAX];
+    if (pv_parse_plan_query(query, &q, &product, &batch, why, sizeof why) != 0) {
+        pv_refuse(r, 400, "bad_request", "%s", why);
         evhttp_clear_headers(&q);
         return;
     }
@@ -266,30 +164,15 @@ static void do_plan(struct pv_req *r)
 
 static void do_begin(struct pv_req *r)
 {
-    json_t *j = body_json(r);
-    if (!j)
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    struct pv_begin_body b;
+    char why[PV_PARSE_WHY_MAX];
+    if (pv_parse_begin((const char *)evbuffer_pullup(in, -1), len, &b, why, sizeof why) != 0) {
+        pv_refuse(r, 400, "bad_request", "%s", why);
         return;
-    const char *product, *batch, *uid_hex;
-    json_t *ident;
-    struct pv_bridge_identity id = {0};
-    uint32_t flags, rdp;
-    uint8_t *msg1 = NULL;
-    size_t msg1_len = 0;
-    if (!(product = want_str(r, j, "product", "product")) ||
-        !(batch = want_str(r, j, "batch", "batch")) || !(ident = want_obj(r, j, "identity")) ||
-        !(uid_hex = want_str(r, ident, "uid", "identity.uid")))
-        goto out;
-    if (unhex(uid_hex, id.uid, sizeof id.uid) != 0) {
-        pv_refuse(r, 400, "bad_request", "field 'identity.uid' is not 24 hex digits");
-        goto out;
     }
-    if (want_uint(r, ident, "dev_id", "identity.dev_id", 0xfff, &id.dev_id) ||
-        want_uint(r, ident, "flash_kb", "identity.flash_kb", 1u << 20, &id.flash_kb) ||
-        want_uint(r, ident, "rdp", "identity.rdp", 255, &rdp) ||
-        want_uint(r, j, "mailbox_flags", "mailbox_flags", UINT32_MAX, &flags) ||
-        !(msg1 = want_b64(r, j, "message1", &msg1_len)))
-        goto out;
-    id.rdp = (uint8_t)rdp;
+    const char *product = b.product, *batch = b.batch, *uid_hex = b.uid_hex;
     snprintf(r->detail, sizeof r->detail, "begin uid=%s product=%.64s batch=%.64s", uid_hex,
              product, batch);
     struct evbuffer *frames = evbuffer_new();
@@ -301,8 +184,8 @@ static void do_begin(struct pv_req *r)
     station_of(r, &st);
     struct pv_bridge_err e = {0};
     char sid[PV_BRIDGE_SESSION_ID_LEN] = "";
-    int rc = pv_bridge_begin(r->srv->bridge, &st, product, batch, &id, flags, msg1, msg1_len,
-                             frame_sink, frames, sid, &e);
+    int rc = pv_bridge_begin(r->srv->bridge, &st, product, batch, &b.id, b.mailbox_flags, b.msg1,
+                             b.msg1_len, frame_sink, frames, sid, &e);
     if (sid[0])
         snprintf(r->session, sizeof r->session, "%s", sid);
     if (rc != 0) {
@@ -314,8 +197,7 @@ static void do_begin(struct pv_req *r)
     }
     evbuffer_free(frames);
 out:
-    free(msg1);
-    json_decref(j);
+    pv_begin_body_free(&b);
 }
 
 static int need_session(struct pv_req *r)
@@ -359,26 +241,23 @@ static void do_lock(struct pv_req *r)
     snprintf(r->detail, sizeof r->detail, "lock");
     if (need_session(r))
         return;
-    json_t *j = body_json(r);
-    if (!j)
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    struct pv_lock_body b;
+    char why[PV_PARSE_WHY_MAX];
+    if (pv_parse_lock((const char *)evbuffer_pullup(in, -1), len, &b, why, sizeof why) != 0) {
+        pv_refuse(r, 400, "bad_request", "%s", why);
         return;
-    uint8_t *reply = NULL;
-    size_t reply_len = 0;
-    json_t *obs_j;
-    struct pv_bridge_observed obs = {0};
-    uint32_t level;
-    if (!(reply = want_b64(r, j, "reply", &reply_len)) || !(obs_j = want_obj(r, j, "observed")) ||
-        want_uint(r, obs_j, "rdp_level", "observed.rdp_level", 2, &level) ||
-        !(obs.method = want_str(r, obs_j, "method", "observed.method")))
-        goto out;
-    obs.rdp_level = level;
+    }
+    unsigned level = b.obs.rdp_level;
     snprintf(r->detail, sizeof r->detail, "lock observed_rdp=%u", level);
     struct pv_bridge_station st;
     station_of(r, &st);
     struct pv_bridge_err e = {0};
     struct pv_bridge_outcome o;
     memset(&o, 0, sizeof o);
-    if (pv_bridge_lock(r->srv->bridge, &st, r->session, reply, reply_len, &obs, &o, &e) != 0) {
+    if (pv_bridge_lock(r->srv->bridge, &st, r->session, b.reply, b.reply_len, &b.obs, &o, &e) !=
+        0) {
         pv_refuse_err(r, &e);
         goto out;
     }
@@ -390,8 +269,7 @@ static void do_lock(struct pv_req *r)
                             "rdp_level", (json_int_t)o.rdp_level, "batch", o.batch, "quota",
                             (json_int_t)o.quota, "used", (json_int_t)o.used));
 out:
-    free(reply);
-    json_decref(j);
+    pv_lock_body_free(&b);
 }
 
 static void do_fail(struct pv_req *r)
@@ -399,23 +277,23 @@ static void do_fail(struct pv_req *r)
     snprintf(r->detail, sizeof r->detail, "fail");
     if (need_session(r))
         return;
-    json_t *j = body_json(r);
-    if (!j)
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    struct pv_fail_body b;
+    char why[PV_PARSE_WHY_MAX];
+    if (pv_parse_fail((const char *)evbuffer_pullup(in, -1), len, &b, why, sizeof why) != 0) {
+        pv_refuse(r, 400, "bad_request", "%s", why);
         return;
-    const char *phase, *reason;
-    if ((phase = want_str(r, j, "phase", "phase")) &&
-        (reason = want_str(r, j, "reason", "reason"))) {
-        snprintf(r->detail, sizeof r->detail, "fail phase=%.40s", phase);
-        struct pv_bridge_station st;
-        station_of(r, &st);
-        struct pv_bridge_err e = {0};
-        if (pv_bridge_fail(r->srv->bridge, &st, r->session, phase, reason, &e) != 0)
-            pv_refuse_err(r, &e);
-        else
-            pv_reply_json(r, 200,
-                          json_pack("{s:s, s:s}", "state", "failed", "session", r->session));
     }
-    json_decref(j);
+    snprintf(r->detail, sizeof r->detail, "fail phase=%.40s", b.phase);
+    struct pv_bridge_station st;
+    station_of(r, &st);
+    struct pv_bridge_err e = {0};
+    if (pv_bridge_fail(r->srv->bridge, &st, r->session, b.phase, b.reason, &e) != 0)
+        pv_refuse_err(r, &e);
+    else
+        pv_reply_json(r, 200, json_pack("{s:s, s:s}", "state", "failed", "session", r->session));
+    pv_fail_body_free(&b);
 }
 
 static void do_healthz(struct pv_req *r)

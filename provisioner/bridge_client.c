@@ -3,6 +3,7 @@
  * answers (application/x-pv-frames: a 4-byte little-endian length, then the frame) that hands
  * each frame to the sink as soon as its last byte arrives. */
 #include "bridge_client.h"
+#include "bridge_client_parse.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -24,23 +25,6 @@ struct pv_bridge_client {
     unsigned requests;
     unsigned connections;
     char errbuf[CURL_ERROR_SIZE];
-};
-
-/* What one response is turned into while it arrives. */
-struct response {
-    int mode; /* 0 undecided, 1 frames, 2 body (JSON) */
-    pv_bridge_frame_sink sink;
-    void *ctx;
-    unsigned frames;
-    /* frames: the length prefix, then the frame */
-    uint8_t hdr[4];
-    size_t hdr_have;
-    uint8_t *frame;
-    size_t frame_len, frame_have;
-    int sink_stopped, too_long;
-    /* body */
-    char *body;
-    size_t body_len, body_cap;
 };
 
 static void set_err(struct pv_bridge_err *e, int status, const char *error, const char *fmt, ...)
@@ -161,80 +145,15 @@ unsigned pv_bridge_client_connections(const pv_bridge_client *c)
     return c->connections;
 }
 
-/* ---- the response parser ---- */
-
-static int body_append(struct response *r, const char *p, size_t n)
-{
-    if (r->body_len + n > PV_BRIDGE_CLIENT_BODY_MAX) {
-        r->too_long = 1;
-        return -1;
-    }
-    if (r->body_len + n + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 4096;
-        while (cap < r->body_len + n + 1)
-            cap *= 2;
-        char *b = realloc(r->body, cap);
-        if (!b)
-            return -1;
-        r->body = b, r->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, p, n);
-    r->body_len += n;
-    r->body[r->body_len] = 0;
-    return 0;
-}
-
-/* Consumes frame bytes: completes the length prefix, then the frame, and hands each whole frame
- * to the sink at once. */
-static int frames_feed(struct response *r, const uint8_t *p, size_t n)
-{
-    while (n) {
-        if (r->hdr_have < 4) {
-            size_t k = 4 - r->hdr_have < n ? 4 - r->hdr_have : n;
-            memcpy(r->hdr + r->hdr_have, p, k);
-            r->hdr_have += k, p += k, n -= k;
-            if (r->hdr_have < 4)
-                break;
-            r->frame_len = (size_t)r->hdr[0] | (size_t)r->hdr[1] << 8 | (size_t)r->hdr[2] << 16 |
-                           (size_t)r->hdr[3] << 24;
-            if (r->frame_len == 0 || r->frame_len > PV_BRIDGE_CLIENT_FRAME_MAX) {
-                r->too_long = 1;
-                return -1;
-            }
-            r->frame = malloc(r->frame_len);
-            if (!r->frame)
-                return -1;
-            r->frame_have = 0;
-        }
-        size_t want = r->frame_len - r->frame_have;
-        size_t k = want < n ? want : n;
-        memcpy(r->frame + r->frame_have, p, k);
-        r->frame_have += k, p += k, n -= k;
-        if (r->frame_have == r->frame_len) {
-            int stop = r->sink ? r->sink(r->ctx, r->frame, r->frame_len) : 0;
-            OPENSSL_cleanse(r->frame, r->frame_len);
-            free(r->frame);
-            r->frame = NULL;
-            r->hdr_have = 0, r->frame_len = r->frame_have = 0;
-            r->frames++;
-            if (stop) {
-                r->sink_stopped = 1;
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
 struct write_ctx {
     CURL *curl;
-    struct response *r;
+    struct pv_bc_response *r;
 };
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
 {
     struct write_ctx *w = userdata;
-    struct response *r = w->r;
+    struct pv_bc_response *r = w->r;
     size_t n = size * nmemb;
     if (r->mode == 0) {
         long status = 0;
@@ -244,18 +163,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
         r->mode =
             status == 200 && type && strncmp(type, FRAMES_TYPE, strlen(FRAMES_TYPE)) == 0 ? 1 : 2;
     }
-    int rc = r->mode == 1 ? frames_feed(r, (const uint8_t *)data, n) : body_append(r, data, n);
+    int rc = r->mode == 1 ? pv_bc_frames_feed(r, (const uint8_t *)data, n)
+                          : pv_bc_body_append(r, data, n);
     return rc == 0 ? n : 0; /* 0: curl stops with CURLE_WRITE_ERROR */
-}
-
-static void response_free(struct response *r)
-{
-    if (r->frame) {
-        OPENSSL_cleanse(r->frame, r->frame_len);
-        free(r->frame);
-    }
-    free(r->body);
-    memset(r, 0, sizeof *r);
 }
 
 /* ---- one request ---- */
@@ -268,33 +178,9 @@ struct request {
     size_t body_len;
 };
 
-/* The error of a refusal: the JSON body's {"error","reason"}, else from the status alone. */
-static void refusal(const struct response *r, int status, const char *path, struct pv_bridge_err *e)
-{
-    json_error_t je;
-    json_t *j = r->body ? json_loadb(r->body, r->body_len, 0, &je) : NULL;
-    const char *error = j ? json_string_value(json_object_get(j, "error")) : NULL;
-    const char *reason = j ? json_string_value(json_object_get(j, "reason")) : NULL;
-    if (error) {
-        set_err(e, status, error, "%s", reason ? reason : "");
-    } else {
-        const char *code = status == 400   ? "bad_request"
-                           : status == 401 ? "no_client_certificate"
-                           : status == 404 ? "not_found"
-                           : status == 405 ? "method_not_allowed"
-                           : status == 413 ? "too_large"
-                           : status == 503 ? "shutting_down"
-                           : status >= 500 ? "internal"
-                                           : "http_error";
-        set_err(e, status, code, "the bridge answered HTTP %d to %s without a JSON error", status,
-                path);
-    }
-    json_decref(j);
-}
-
 /* Sends req and reads the answer into r (frames to r->sink). 0 with *status 200, or -1 with e
  * filled: a refusal (e->status the HTTP status) or a transport failure (status 0). */
-static int perform(pv_bridge_client *c, const struct request *req, struct response *r,
+static int perform(pv_bridge_client *c, const struct request *req, struct pv_bc_response *r,
                    struct pv_bridge_err *e)
 {
     CURL *h = c->curl;
@@ -357,7 +243,7 @@ static int perform(pv_bridge_client *c, const struct request *req, struct respon
         set_err(e, 0, "transport", "%s %s: %s", req->method, url,
                 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
     } else if (status != 200) {
-        refusal(r, (int)status, req->path, e);
+        pv_bc_refusal(r, (int)status, req->path, e);
     } else if (r->mode == 1 && r->hdr_have) {
         set_err(e, 0, "transport", "%s %s: the frames end inside a frame (%zu of %zu bytes)",
                 req->method, req->path, r->frame_have, r->frame_len);
@@ -378,25 +264,6 @@ static char *b64_encode(const uint8_t *p, size_t n)
     return out;
 }
 
-/* Strict base64 (padding as EVP_EncodeBlock writes it). malloc'd bytes, or NULL. */
-static uint8_t *b64_decode(const char *s, size_t *len)
-{
-    size_t n = strlen(s);
-    if (n % 4)
-        return NULL;
-    uint8_t *out = malloc(n / 4 * 3 + 1);
-    if (!out)
-        return NULL;
-    int k = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-    if (k < 0) {
-        free(out);
-        return NULL;
-    }
-    size_t pad = n >= 1 && s[n - 1] == '=' ? (n >= 2 && s[n - 2] == '=' ? 2 : 1) : 0;
-    *len = (size_t)k - pad;
-    return out;
-}
-
 static void hex(const uint8_t *p, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -405,146 +272,7 @@ static void hex(const uint8_t *p, size_t n, char *out)
     out[2 * n] = 0;
 }
 
-static int unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (!s || strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char ch = s[2 * i + (size_t)k];
-            v <<= 4;
-            if (ch >= '0' && ch <= '9')
-                v |= (unsigned)(ch - '0');
-            else if (ch >= 'a' && ch <= 'f')
-                v |= (unsigned)(ch - 'a' + 10);
-            else if (ch >= 'A' && ch <= 'F')
-                v |= (unsigned)(ch - 'A' + 10);
-            else
-                return -1;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
-static int session_id_ok(const char *id)
-{
-    if (!id || strlen(id) != PV_BRIDGE_SESSION_ID_LEN - 1)
-        return 0;
-    for (const char *p = id; *p; p++)
-        if (!isxdigit((unsigned char)*p))
-            return 0;
-    return 1;
-}
-
 /* ---- plan ---- */
-
-static int get_u32(json_t *o, const char *key, uint32_t *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > (json_int_t)UINT32_MAX)
-        return -1;
-    *out = (uint32_t)json_integer_value(v);
-    return 0;
-}
-
-static char *get_str(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? strdup(s) : NULL;
-}
-
-static int get_region(json_t *layout, const char *name, uint32_t *addr, uint32_t *size)
-{
-    json_t *r = json_object_get(layout, name);
-    return get_u32(r, "address", addr) || get_u32(r, "size", size) ? -1 : 0;
-}
-
-/* Fills plan from the JSON; the name of the first missing or wrong field, or NULL. */
-static const char *plan_from_json(json_t *j, struct pv_bridge_plan *p)
-{
-    char *s;
-    if (!(s = get_str(j, "product")))
-        return "product";
-    p->product = s;
-    if (!(s = get_str(j, "batch")))
-        return "batch";
-    p->batch = s;
-    if (!(s = get_str(j, "recipe")))
-        return "recipe";
-    p->recipe = s;
-    const char *digest = json_string_value(json_object_get(j, "recipe_sha256"));
-    if (!digest || strlen(digest) != 64)
-        return "recipe_sha256";
-    snprintf(p->recipe_sha256, sizeof p->recipe_sha256, "%s", digest);
-    const char *boot = json_string_value(json_object_get(j, "boot_sha256"));
-    if (!boot || strlen(boot) != 64)
-        return "boot_sha256";
-    snprintf(p->boot_sha256, sizeof p->boot_sha256, "%s", boot);
-    uint32_t v;
-    if (get_u32(j, "rdp_level", &v) || v > 2)
-        return "rdp_level";
-    p->rdp_level = v;
-    json_t *chip = json_object_get(j, "chip");
-    if (!(s = get_str(chip, "family")))
-        return "chip.family";
-    p->chip_family = s;
-    if (get_u32(chip, "device_id", &p->device_id))
-        return "chip.device_id";
-    if (get_u32(chip, "flash_kb", &p->flash_kb))
-        return "chip.flash_kb";
-    if (get_u32(chip, "sram_kb", &p->sram_kb))
-        return "chip.sram_kb";
-    json_t *layout = json_object_get(j, "layout");
-    pv_layout *l = &p->layout;
-    if (get_region(layout, "bootloader", &l->boot_addr, &l->boot_size))
-        return "layout.bootloader";
-    if (get_region(layout, "key_slot", &l->keyslot_addr, &l->keyslot_size))
-        return "layout.key_slot";
-    if (get_region(layout, "counter", &l->counter_addr, &l->counter_size))
-        return "layout.counter";
-    if (get_region(layout, "application", &l->app_addr, &l->app_size))
-        return "layout.application";
-    json_t *stub = json_object_get(j, "stub");
-    if (get_u32(stub, "sram_base", &p->stub_sram_base))
-        return "stub.sram_base";
-    if (unhex(json_string_value(json_object_get(stub, "sha256")), p->stub_sha256, 32))
-        return "stub.sha256";
-    const char *img = json_string_value(json_object_get(stub, "image"));
-    size_t len = 0;
-    uint8_t *bytes = img ? b64_decode(img, &len) : NULL;
-    if (!bytes)
-        return "stub.image";
-    p->stub = bytes;
-    p->stub_len = len;
-    if (len == 0)
-        return "stub.image";
-    uint8_t md[32];
-    unsigned mdlen = 0;
-    if (!EVP_Digest(bytes, len, md, &mdlen, EVP_sha256(), NULL) ||
-        CRYPTO_memcmp(md, p->stub_sha256, 32) != 0)
-        return "stub.image (its SHA-256 is not stub.sha256)";
-    if (unhex(json_string_value(json_object_get(j, "bridge_public_key")), p->bridge_pub, 32))
-        return "bridge_public_key";
-    if (get_u32(j, "boot_len", &p->boot_len) || p->boot_len == 0)
-        return "boot_len";
-    if (get_u32(j, "app_len", &p->app_len))
-        return "app_len";
-    return NULL;
-}
-
-void pv_bridge_client_plan_free(struct pv_bridge_plan *p)
-{
-    /* The strings and stub were allocated here; the struct's const is for its readers. */
-    free((void *)(uintptr_t)p->product);
-    free((void *)(uintptr_t)p->batch);
-    free((void *)(uintptr_t)p->recipe);
-    free((void *)(uintptr_t)p->chip_family);
-    free((void *)(uintptr_t)p->stub);
-    memset(p, 0, sizeof *p);
-}
 
 static char *escape(CURL *h, const char *s)
 {
@@ -571,20 +299,17 @@ int pv_bridge_client_plan(pv_bridge_client *c, const char *product, const char *
         return -1;
     }
     struct request req = {.method = "GET", .path = path};
-    struct response r = {0};
+    struct pv_bc_response r = {0};
     int rc = perform(c, &req, &r, e);
     if (rc == 0) {
-        json_error_t je;
-        json_t *j = r.body ? json_loadb(r.body, r.body_len, 0, &je) : NULL;
-        const char *bad = j ? plan_from_json(j, plan) : "the body (not JSON)";
+        const char *bad = pv_bc_plan_parse(r.body, r.body_len, plan);
         if (bad) {
             set_err(e, 0, "bad_response", "GET /v1/plan: the bridge's plan has no valid %s", bad);
             pv_bridge_client_plan_free(plan);
             rc = -1;
         }
-        json_decref(j);
     }
-    response_free(&r);
+    pv_bc_response_free(&r);
     free(path);
     return rc;
 }
@@ -593,7 +318,7 @@ int pv_bridge_client_plan(pv_bridge_client *c, const char *product, const char *
 
 /* POSTs a JSON document; frames (if any) go to sink. */
 static int post_json(pv_bridge_client *c, const char *path, json_t *doc, pv_bridge_frame_sink sink,
-                     void *ctx, struct response *r, struct pv_bridge_err *e)
+                     void *ctx, struct pv_bc_response *r, struct pv_bridge_err *e)
 {
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     if (!body) {
@@ -629,7 +354,7 @@ int pv_bridge_client_begin(pv_bridge_client *c, const char *product, const char 
                        (json_int_t)mbox_flags, "message1", m1)
            : NULL;
     free(m1);
-    struct response r = {0};
+    struct pv_bc_response r = {0};
     int rc = post_json(c, "/v1/sessions", doc, sink, ctx, &r, e);
     json_decref(doc);
     /* The session id arrives with the headers: a body cut off (network, or the sink stopped
@@ -637,20 +362,20 @@ int pv_bridge_client_begin(pv_bridge_client *c, const char *product, const char 
     struct curl_header *h = NULL;
     if ((rc == 0 || e->status == 0) &&
         curl_easy_header(c->curl, "PV-Session", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
-        session_id_ok(h->value))
+        pv_bc_session_id_ok(h->value))
         snprintf(session_id, PV_BRIDGE_SESSION_ID_LEN, "%s", h->value);
     if (rc == 0 && !session_id[0]) {
         set_err(e, 0, "bad_response", "POST /v1/sessions: no valid PV-Session header");
         rc = -1;
     }
-    response_free(&r);
+    pv_bc_response_free(&r);
     return rc;
 }
 
 static int session_path(const char *session_id, const char *step, char *out, size_t cap,
                         struct pv_bridge_err *e)
 {
-    if (!session_id_ok(session_id)) {
+    if (!pv_bc_session_id_ok(session_id)) {
         set_err(e, 404, "unknown_session", "'%s' is not a session id (32 hex digits)",
                 session_id ? session_id : "");
         return -1;
@@ -672,9 +397,9 @@ int pv_bridge_client_verified(pv_bridge_client *c, const char *session_id, const
                           .type = "application/octet-stream",
                           .body = reply,
                           .body_len = reply_len};
-    struct response r = {.sink = sink, .ctx = ctx};
+    struct pv_bc_response r = {.sink = sink, .ctx = ctx};
     int rc = perform(c, &req, &r, e);
-    response_free(&r);
+    pv_bc_response_free(&r);
     return rc;
 }
 
@@ -694,30 +419,17 @@ int pv_bridge_client_lock(pv_bridge_client *c, const char *session_id, const uin
                         (json_int_t)obs->rdp_level, "method", obs->method ? obs->method : "")
             : NULL;
     free(rep);
-    struct response r = {0};
+    struct pv_bc_response r = {0};
     int rc = post_json(c, path, doc, NULL, NULL, &r, e);
     json_decref(doc);
-    if (rc == 0 && out) {
-        json_error_t je;
-        json_t *j = r.body ? json_loadb(r.body, r.body_len, 0, &je) : NULL;
-        const char *uid = json_string_value(json_object_get(j, "uid"));
-        const char *batch = json_string_value(json_object_get(j, "batch"));
-        uint32_t level = 0;
-        if (!j || !uid || strlen(uid) != 24 || !batch || get_u32(j, "rdp_level", &level) ||
-            get_u32(j, "quota", &out->quota) || get_u32(j, "used", &out->used)) {
-            set_err(e, 0, "bad_response",
-                    "POST %s: the answer lacks uid, batch, rdp_level, "
-                    "quota or used",
-                    path);
-            rc = -1;
-        } else {
-            snprintf(out->uid_hex, sizeof out->uid_hex, "%s", uid);
-            snprintf(out->batch, sizeof out->batch, "%s", batch);
-            out->rdp_level = level;
-        }
-        json_decref(j);
+    if (rc == 0 && out && pv_bc_lock_outcome(r.body, r.body_len, out) != 0) {
+        set_err(e, 0, "bad_response",
+                "POST %s: the answer lacks uid, batch, rdp_level, "
+                "quota or used",
+                path);
+        rc = -1;
     }
-    response_free(&r);
+    pv_bc_response_free(&r);
     return rc;
 }
 
@@ -730,9 +442,9 @@ int pv_bridge_client_fail(pv_bridge_client *c, const char *session_id, const cha
         return -1;
     json_t *doc =
         json_pack("{s:s, s:s}", "phase", phase ? phase : "", "reason", reason ? reason : "");
-    struct response r = {0};
+    struct pv_bc_response r = {0};
     int rc = post_json(c, path, doc, NULL, NULL, &r, e);
     json_decref(doc);
-    response_free(&r);
+    pv_bc_response_free(&r);
     return rc;
 }

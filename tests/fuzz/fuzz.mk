@@ -1,25 +1,50 @@
-# tests/fuzz/: libFuzzer harnesses (clang). `make fuzz` runs each for FUZZ_SECONDS; `make test`
-# runs a short smoke (FUZZ_SMOKE_RUNS inputs each) so the harnesses can never rot.
+# tests/fuzz/: libFuzzer harnesses (clang), one tests/fuzz/fuzz_<name>.c each, for every parser
+# that reads bytes from outside its process. `make fuzz` runs a campaign per harness
+# (tests/fuzz/campaign.sh: FUZZ_SECONDS each, or FUZZ_RUNS inputs; the goal is 10^7 each, e.g.
+# `make fuzz FUZZ_RUNS=10000000 FUZZ_SECONDS=0`; FUZZ_ONLY=name picks harnesses) and prints
+# executions, execs/s and coverage per harness; `make test` runs a short smoke (FUZZ_SMOKE_RUNS
+# inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also replays every checked-in input
+# under tests/fuzz/corpus/<name>/ (the seeds and each crash found, as a regression test).
 FUZZ_DIR        := $(BUILD)/fuzz
 FUZZ_CC         := clang
-FUZZ_CFLAGS     := -std=c11 -D_DEFAULT_SOURCE -g -O1 -Ilib -Itests \
-                   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS     := -std=c11 -D_DEFAULT_SOURCE -g -O1 -Ilib -Itests $(FUZZ_SAN) \
+                   -fsanitize=fuzzer-no-link -MMD -MP
 FUZZ_SRCS       := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS         := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS    = $(LIB_PORTABLE_SRCS) $(LIB_HOST_SRCS)
+FUZZ_O           = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(1))
+FUZZ_LIB_OBJS   := $(call FUZZ_O,$(LIB_PORTABLE_SRCS) $(LIB_HOST_SRCS))
 FUZZ_SECONDS    ?= 300
+FUZZ_RUNS       ?= -1
+FUZZ_ONLY       ?=
 FUZZ_SMOKE_RUNS ?= 20000
+FUZZ_SMOKE_SECONDS ?= 2
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS)
+$(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_LIB_SRCS) -lcrypto -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_XCFLAGS) -c $< -o $@
+
+# Each harness links its own object, lib/ and what it names below (objects, libraries).
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(filter %.o,$^) $(FUZZ_LIBS) -lcrypto -o $@
+
+# The bridge's request bodies and plan query (hsm-bridge/server_parse.c).
+$(FUZZ_DIR)/fuzz_bridge_request: $(call FUZZ_O,hsm-bridge/server_parse.c)
+$(FUZZ_DIR)/fuzz_bridge_request: FUZZ_LIBS = -levent -ljansson
+# The station's bridge client: frame stream and JSON answers (provisioner/bridge_client_parse.c).
+$(FUZZ_DIR)/fuzz_bridge_client: $(call FUZZ_O,provisioner/bridge_client_parse.c)
+$(FUZZ_DIR)/fuzz_bridge_client: FUZZ_LIBS = -ljansson
 
 .PHONY: fuzz-smoke
 fuzz: $(FUZZERS)
-	@for f in $(FUZZERS); do mkdir -p $(FUZZ_DIR)/corpus/$$(basename $$f); \
-	    echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_DIR)/corpus/$$(basename $$f) || exit 1; done
+	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
+	    tests/fuzz/campaign.sh $(if $(FUZZ_ONLY),$(filter $(addprefix %/fuzz_,$(FUZZ_ONLY)) $(addprefix %/,$(FUZZ_ONLY)),$(FUZZERS)),$(FUZZERS))
 fuzz-smoke: $(FUZZERS)
-	@for f in $(FUZZERS); do \
-	    $$f -runs=$(FUZZ_SMOKE_RUNS) -seed=1 >$$f.log 2>&1 || { cat $$f.log; echo "fuzz-smoke: $$f FAILED"; exit 1; }; \
-	    echo "fuzz-smoke: $$(basename $$f) $(FUZZ_SMOKE_RUNS) inputs, no finding"; done
+	@t0=$$(date +%s); for f in $(FUZZERS); do h=$$(basename $$f); \
+	    rm -rf $(FUZZ_DIR)/smoke/$$h; mkdir -p $(FUZZ_DIR)/smoke/$$h; \
+	    seeds=; [ -d tests/fuzz/corpus/$$h ] && seeds=tests/fuzz/corpus/$$h; \
+	    $$f -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_SECONDS) -seed=1 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/smoke/$$h- $(FUZZ_DIR)/smoke/$$h $$seeds >$$f.log 2>&1 || \
+	        { cat $$f.log; echo "fuzz-smoke: $$h FAILED"; exit 1; }; \
+	    echo "fuzz-smoke: $$h $$(grep -o 'stat::number_of_executed_units: [0-9]*' $$f.log | grep -o '[0-9]*$$' || echo '?') inputs$${seeds:+ (with $$(ls $$seeds | wc -l) checked-in)}, no finding"; \
+	done; echo "fuzz-smoke: $(words $(FUZZERS)) harnesses in $$(( $$(date +%s) - t0 )) s"
