@@ -5,12 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "file_read.h"
 #include "keystore_internal.h"
 
 int pv_ks_noise_seal(pv_p11 *p, pv_p11_obj aes, const char *label, const uint8_t priv[32],
@@ -49,38 +49,34 @@ static uint32_t get32(const uint8_t *b)
     return b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
-/* The whole file, at most max bytes; *buf malloc'd. 0, or -1 with ks->err set. */
+/* The whole file (a regular file), at most max bytes; *buf malloc'd. 0, or -1 with ks->err
+ * set. */
 static int read_all(pv_keystore *ks, const char *path, size_t max, uint8_t **buf, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return pv_ks_fail(ks, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return pv_ks_fail(ks, "%s: not a regular file", path);
-    }
-    if ((unsigned long long)st.st_size > max) {
-        fclose(f);
-        return pv_ks_fail(ks, "%s: %lld bytes; at most %zu can be sealed", path,
-                          (long long)st.st_size, max);
-    }
-    size_t n = (size_t)st.st_size;
-    *buf = malloc(n ? n : 1);
-    if (!*buf) {
-        fclose(f);
-        return pv_ks_fail(ks, "%s: out of memory", path);
-    }
-    size_t got = fread(*buf, 1, n, f);
-    int bad = ferror(f) || got != n;
-    fclose(f);
-    if (bad) {
-        free(*buf);
-        *buf = NULL;
-        return pv_ks_fail(ks, "%s: read error", path);
-    }
-    *len = n;
+    char why[192];
+    int rc = pv_file_read(path, max, buf, len, why, sizeof why);
+    if (rc == PV_FILE_TOO_LARGE)
+        return pv_ks_fail(ks, "%s: %zu bytes; at most %zu can be sealed", path, *len, max);
+    if (rc != PV_FILE_OK)
+        return pv_ks_fail(ks, "%s: %s", path, why);
     return 0;
+}
+
+/* A key label from a file's header, for a message: printable ASCII as is, other bytes as \xHH,
+ * cut at 64 bytes. */
+static void printable_label(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < n && i < 64 && o + 5 < cap; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\' && p[i] != '\'')
+            out[o++] = (char)p[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
+    }
+    if (n > 64 && o + 4 < cap)
+        o += (size_t)snprintf(out + o, cap - o, "...");
+    out[o < cap ? o : cap - 1] = 0;
 }
 
 int pv_keystore_seal_file(pv_keystore *ks, const char *in_path, const char *out_path)
@@ -158,16 +154,19 @@ int pv_keystore_open_sealed(pv_keystore *ks, const char *path, uint8_t **image, 
                    "%s: not a sealed image (no \"%s\" header); seal images with `provision keys "
                    "seal --recipe RECIPE IN OUT`",
                    path, PV_KS_SEAL_MAGIC);
-    } else if (ll == 0 || n < hdr + 16) {
-        pv_ks_fail(ks, "%s: damaged sealed header (key label length %zu, file %zu bytes)", path, ll,
-                   n);
+    } else if (ll == 0 || ll >= PV_KS_LABEL_MAX || n < hdr + 16) {
+        pv_ks_fail(ks,
+                   "%s: damaged sealed header (key label length %zu, at most %u; file %zu "
+                   "bytes)",
+                   path, ll, (unsigned)PV_KS_LABEL_MAX - 1, n);
     } else if (ll != strlen(ks->at_rest) ||
                memcmp(b + PV_KS_SEAL_MAGIC_LEN + 1, ks->at_rest, ll) != 0) {
+        char label[4 * 64 + 4];
+        printable_label(b + PV_KS_SEAL_MAGIC_LEN + 1, ll, label, sizeof label);
         pv_ks_fail(ks,
-                   "%s: sealed under key '%.*s', but the at-rest key here is '%s' on token '%s' "
+                   "%s: sealed under key '%s', but the at-rest key here is '%s' on token '%s' "
                    "(reseal the image with this recipe, or the header was modified)",
-                   path, (int)ll, (const char *)b + PV_KS_SEAL_MAGIC_LEN + 1, ks->at_rest,
-                   ks->token);
+                   path, label, ks->at_rest, ks->token);
     } else if (get32(b + hdr - 4) != n - hdr - 16) {
         pv_ks_fail(ks,
                    "%s: damaged: the header says %u bytes of ciphertext, the file holds %zu "

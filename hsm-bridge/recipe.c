@@ -9,11 +9,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cyaml/cyaml.h>
 #include <openssl/evp.h>
 
+#include "file_read.h"
 #include "recipe_chip.h"
 #include "recipe_yaml.h"
 
@@ -208,6 +208,8 @@ struct ctx {
     const pv_yindex *idx;
     const pv_chip_part *part;
     char dir[PV_RECIPE_PATH_MAX]; /* the recipe's directory, "" for the working directory */
+    const char *text;             /* the file's bytes, for positions inside a value */
+    size_t len;
 };
 
 /* Reports at the field's key; a field not in the file (a default) is reported at the closest
@@ -379,6 +381,48 @@ static void config_file(struct ctx *c, const char *path, const char *value, char
         copy(out, cap, value);
 }
 
+/* Where byte off of a scalar's value is in the file: exact when the value is written there as
+ * it is (plain or quoted, without escapes or line folding up to off); else the scalar's start. */
+static void value_pos(const struct ctx *c, const pv_yfield *f, size_t off, unsigned *line,
+                      unsigned *col)
+{
+    *line = f->line, *col = f->column;
+    const pv_ynode *n = f->value;
+    if (!c->text || !n || n->kind != PV_Y_SCALAR || off > n->len || memchr(n->text, '\n', off))
+        return;
+    size_t i = 0;
+    for (unsigned l = 1; i < c->len && l < n->line; i++)
+        l += c->text[i] == '\n';
+    for (unsigned k = 1; i < c->len && k < n->column; k++) /* libyaml counts characters */
+        for (i++; i < c->len && ((unsigned char)c->text[i] & 0xC0) == 0x80; i++)
+            ;
+    size_t q = !n->plain && i < c->len && (c->text[i] == '"' || c->text[i] == '\'');
+    if (i + q + off > c->len || memcmp(c->text + i + q, n->text, off) != 0)
+        return;
+    unsigned chars = 0;
+    for (size_t j = 0; j < off; j++)
+        chars += ((unsigned char)n->text[j] & 0xC0) != 0x80;
+    *line = n->line, *col = n->column + (unsigned)q + chars;
+}
+
+/* probe.openocd.commands: OpenOCD runs them as root, so only the allow-list may pass. */
+static void check_openocd_commands(struct ctx *c, const struct cy_openocd *in)
+{
+    for (unsigned i = 0; i < in->commands_count && i < PV_RECIPE_CMDS_MAX; i++) {
+        char path[64], why[448];
+        snprintf(path, sizeof path, "probe.openocd.commands[%u]", i);
+        size_t at;
+        if (TAINTED(c, path) ||
+            pv_recipe_openocd_command_check(in->commands[i], &at, why, sizeof why) == 0)
+            continue;
+        const pv_yfield *f = pv_yindex_find(c->idx, path);
+        unsigned line = 1, col = 1;
+        if (f)
+            value_pos(c, f, at, &line, &col);
+        pv_recipe_diag_add(c->d, line, col, 0, path, "%s", why);
+    }
+}
+
 static void check_probe(struct ctx *c, const struct cy_probe *in)
 {
     pv_recipe *r = c->r;
@@ -391,6 +435,7 @@ static void check_probe(struct ctx *c, const struct cy_probe *in)
         r->probe.openocd.n_commands = in->openocd->commands_count;
         for (unsigned i = 0; i < in->openocd->commands_count && i < PV_RECIPE_CMDS_MAX; i++)
             copy(r->probe.openocd.commands[i], PV_RECIPE_CMD_MAX, in->openocd->commands[i]);
+        check_openocd_commands(c, in->openocd);
         if (in->openocd->attach) {
             copy(r->probe.openocd.attach, sizeof r->probe.openocd.attach, in->openocd->attach);
             check_endpoint(c, "probe.openocd.attach", in->openocd->attach, 0);
@@ -648,33 +693,6 @@ static void check_protection(struct ctx *c, const struct cy_protection *in)
 
 /* ---- referenced files ---- */
 
-static uint8_t *read_file(const char *path, size_t max, size_t *len, int *err)
-{
-    *err = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *err = errno;
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        *err = S_ISREG(st.st_mode) ? EFBIG : EISDIR;
-        fclose(f);
-        return NULL;
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *b = malloc(n ? n : 1);
-    if (!b || fread(b, 1, n, f) != n) {
-        *err = b ? EIO : ENOMEM;
-        free(b);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = n;
-    return b;
-}
-
 static void sha256(const uint8_t *p, size_t n, uint8_t out[32])
 {
     unsigned len = 32;
@@ -688,13 +706,26 @@ static void check_file(struct ctx *c, const char *field, const char *path, uint3
     char fp[64];
     snprintf(fp, sizeof fp, "%s.image", field);
     size_t len;
-    int e;
-    uint8_t *b = read_file(path, 64u << 20, &len, &e);
-    if (!b) {
+    uint8_t *b;
+    char why[192];
+    int rc = pv_file_read(path, 64u << 20, &b, &len, why, sizeof why);
+    if (rc == PV_FILE_CANNOT_OPEN) {
         ERR(c, fp,
             "%s: %s (build it, or fix the path: relative paths start at the recipe's "
             "directory)",
-            path, e == EFBIG ? "larger than 64 MB" : strerror(e));
+            path, strerror(errno));
+        return;
+    }
+    if (rc == PV_FILE_NOT_REGULAR) {
+        ERR(c, fp, "%s: %s; name the image file itself", path, why);
+        return;
+    }
+    if (rc == PV_FILE_TOO_LARGE) {
+        ERR(c, fp, "%s is %zu bytes; no image is larger than 64 MB", path, len);
+        return;
+    }
+    if (rc != PV_FILE_OK) {
+        ERR(c, fp, "%s: %s", path, why);
         return;
     }
     if (len == 0)
@@ -812,7 +843,7 @@ int pv_recipe_parse(const char *file, const char *text, size_t len, unsigned fla
 {
     memset(r, 0, sizeof *r);
     pv_recipe_diags_init(d);
-    struct ctx c = {.r = r, .d = d};
+    struct ctx c = {.r = r, .d = d, .text = text, .len = len};
     snprintf(d->file, sizeof d->file, "%s", file);
     set_names(r, &c, file);
     sha256((const uint8_t *)text, len, r->digest);
@@ -862,11 +893,24 @@ int pv_recipe_load(const char *path, unsigned flags, pv_recipe *r, pv_recipe_dia
     pv_recipe_diags_init(d);
     snprintf(d->file, sizeof d->file, "%s", path);
     size_t len;
-    int e;
-    uint8_t *text = read_file(path, PV_RECIPE_MAX_BYTES, &len, &e);
-    if (!text) {
-        pv_recipe_diag_add(d, 0, 0, 0, NULL, "cannot read: %s",
-                           e == EFBIG ? "larger than 1 MB, not a recipe" : strerror(e));
+    uint8_t *text;
+    char why[192];
+    int e = pv_file_read(path, PV_RECIPE_MAX_BYTES, &text, &len, why, sizeof why);
+    if (e == PV_FILE_TOO_LARGE) {
+        pv_recipe_diag_add(d, 0, 0, 0, NULL,
+                           "cannot read: %zu bytes, larger than 1 MB, not a recipe", len);
+        return PV_RECIPE_UNREADABLE;
+    }
+    if (e == PV_FILE_NOT_REGULAR) {
+        pv_recipe_diag_add(d, 0, 0, 0, NULL, "cannot read: %s; a recipe is a YAML file", why);
+        return PV_RECIPE_UNREADABLE;
+    }
+    if (e == PV_FILE_CANNOT_OPEN) {
+        pv_recipe_diag_add(d, 0, 0, 0, NULL, "cannot read: %s", strerror(errno));
+        return PV_RECIPE_UNREADABLE;
+    }
+    if (e != PV_FILE_OK) {
+        pv_recipe_diag_add(d, 0, 0, 0, NULL, "cannot read: %s", why);
         return PV_RECIPE_UNREADABLE;
     }
     int rc = pv_recipe_parse(path, (const char *)text, len, flags, r, d);

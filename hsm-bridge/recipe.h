@@ -158,6 +158,13 @@ int pv_recipe_region_sectors(const pv_recipe *r, uint32_t addr, uint32_t size, u
 
 const char *pv_probe_backend_name(enum pv_probe_backend b);
 
+/* One OpenOCD command a recipe or a station config may add (probe.openocd.commands; not the
+ * operator's own -c): split by Tcl's rules, every command it would run, also inside event
+ * scripts, must be on the allow-list (docs/recipes.md, "OpenOCD commands"), and nothing Tcl
+ * would compute at run time ([...], $var, backslash escapes, {*}, comments) may appear. 0, or -1
+ * with *at the byte offset in cmd of what is refused and why (what was found, how to fix it). */
+int pv_recipe_openocd_command_check(const char *cmd, size_t *at, char *why, size_t why_len);
+
 /* `provision recipe show`: the resolved recipe for people, or as one JSON object. */
 void pv_recipe_print(FILE *out, const pv_recipe *r);
 int pv_recipe_print_json(FILE *out, const pv_recipe *r); /* 0, or -1 on allocation failure */

@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "../hsm-bridge/file_read.h"
 #include "../hsm-bridge/p11.h"
 #include "commands.h"
 #include "image/image.h"
@@ -92,34 +92,15 @@ static int parse_u32(const char *s, uint32_t *v)
 
 static uint8_t *read_all(const char *path, size_t max, size_t *len, char *err, size_t err_len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, err_len, "%s: not a regular file", path);
-        fclose(f);
-        return NULL;
-    }
-    if ((uint64_t)st.st_size > max) {
-        snprintf(err, err_len, "%s: %lld bytes, more than the %zu this command accepts", path,
-                 (long long)st.st_size, max);
-        fclose(f);
-        return NULL;
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf || fread(buf, 1, n, f) != n) {
-        snprintf(err, err_len, "%s: read failed: %s", path, strerror(errno));
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
+    uint8_t *buf;
+    char why[192];
+    int rc = pv_file_read(path, max, &buf, len, why, sizeof why);
+    if (rc == PV_FILE_TOO_LARGE)
+        snprintf(err, err_len, "%s: %zu bytes, more than the %zu this command accepts", path, *len,
+                 max);
+    else if (rc != PV_FILE_OK)
+        snprintf(err, err_len, "%s: %s", path, why);
+    return rc == PV_FILE_OK ? buf : NULL;
 }
 
 /* Writes next to path and renames, so a failed run never leaves half an image. */
@@ -192,8 +173,14 @@ static void explain(char *out, size_t cap, int rc, const uint8_t *b, size_t len,
     const pv_image_hdr *h = &img->hdr;
     switch (rc) {
     case PV_IMAGE_ERR_MAGIC:
-        if (len < 4)
-            snprintf(out, cap, "the file has only %zu bytes", len);
+        if (len >= 4 && le32(b) == PV_IMAGE_MAGIC)
+            snprintf(out, cap,
+                     "the magic is right (\"PVIM\") but the file has only %zu bytes, fewer than "
+                     "the %u-byte header; truncated? sign the application again",
+                     len, PV_IMAGE_HDR_LEN);
+        else if (len < 4)
+            snprintf(out, cap, "the file has only %zu bytes, fewer than the %u-byte header", len,
+                     (unsigned)PV_IMAGE_HDR_LEN);
         else
             snprintf(out, cap,
                      "magic: bytes %02x %02x %02x %02x, expected 50 56 49 4d (\"PVIM\"); is this "
