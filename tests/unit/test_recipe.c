@@ -12,8 +12,12 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include <glob.h>
+#include <sys/stat.h>
+
 #include "../../hsm-bridge/keys_config.h"
 #include "../../hsm-bridge/recipe.h"
+#include "../../provisioner/station_config.h"
 #include "image/layout.h"
 #include "sim_process.h"
 
@@ -497,6 +501,320 @@ static void test_referenced_files(void **state)
     free(t);
 }
 
+/* ---- OpenOCD commands: only the allow-list reaches OpenOCD ---- */
+
+static void expect_cmd_ok(const char *cmd)
+{
+    size_t at;
+    char why[512];
+    if (pv_recipe_openocd_command_check(cmd, &at, why, sizeof why) != 0)
+        fail_msg("refused \"%s\" at %zu: %s", cmd, at, why);
+}
+
+/* Refused at the byte where needle_at first occurs in cmd, with why containing msg. */
+static void expect_cmd_refused(const char *cmd, const char *needle_at, const char *msg)
+{
+    size_t at = 12345;
+    char why[512];
+    if (pv_recipe_openocd_command_check(cmd, &at, why, sizeof why) == 0)
+        fail_msg("accepted \"%s\"", cmd);
+    const char *want = strstr(cmd, needle_at);
+    assert_non_null(want);
+    if (at != (size_t)(want - cmd) || !strstr(why, msg))
+        fail_msg("\"%s\": refused at %zu (want %zu, \"%s\") with \"%s\" (want \"%s\")", cmd, at,
+                 (size_t)(want - cmd), needle_at, why, msg);
+}
+
+static void test_openocd_commands(void **state)
+{
+    (void)state;
+    /* what the shipped recipes, tools/demo.sh and the tests use, and harmless settings */
+    static const char *const ok[] = {
+        "stm32f4x.cpu configure -event reset-start {}",
+        "stm32f4x.cpu configure -event reset-init {}",
+        "stm32f4x.cpu configure -event reset-init { mww 0x40023804 0x08012008; mww 0x40023C00 "
+        "0x00000102; mmw 0x40023800 0x01000000 0; sleep 10; mmw 0x40023808 0x00001000 0; mmw "
+        "0x40023808 0x00000002 0 }",
+        "stm32f4x.cpu configure -event reset-init {\n  mww 0x40023C00 0x102\n  sleep 10\n}",
+        "stm32f4x.cpu configure -event reset-init \"mww 0x40023C00 0x102; sleep 1\"",
+        "stm32f4x.cpu configure -work-area-phys 0x20000000 -work-area-size 0x10000 "
+        "-work-area-backup 0",
+        "adapter driver remote_bitbang",
+        "remote_bitbang host 127.0.0.1",
+        "remote_bitbang port 3335",
+        "adapter speed 4000",
+        "adapter serial 0669FF555052836687084030",
+        "adapter srst delay 100",
+        "transport select jtag",
+        "reset_config srst_only srst_nogate",
+        "cortex_m reset_config sysresetreq",
+        "mdw 0xE0042000",
+        "sleep 10",
+        "mww 0x20000000 1; mww 0x20000004 2",
+        "",
+        "   ",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        expect_cmd_ok(ok[i]);
+
+    expect_cmd_refused("exec sh -c {id > /tmp/pwned}", "exec",
+                       "\"exec\" is not an OpenOCD "
+                       "command a recipe may run (it "
+                       "runs host programs)");
+    expect_cmd_refused("mww 0x20000000 [exec id]", "[", "'[': command substitution");
+    expect_cmd_refused("mww 0x20000000 \"[exec id]\"", "[", "command substitution");
+    expect_cmd_refused("stm32f4x.cpu configure -event reset-init { mww 0x40023C00 0x102; sleep "
+                       "10; exec sh -c id }",
+                       "exec", "\"exec\" is not");
+    expect_cmd_refused("stm32f4x.cpu configure -event reset-init \"exec ls\"", "exec",
+                       "\"exec\" is not");
+    expect_cmd_refused("stm32f4x.cpu configure -event reset-init {stm32f4x.cpu configure -event "
+                       "halted {sleep 1\nexec ls}}",
+                       "exec", "\"exec\" is not");
+    expect_cmd_refused("mww 0x20000000 0;exec ls", "exec", "\"exec\" is not");
+    expect_cmd_refused("mww 0x20000000 0\nexec ls", "exec", "\"exec\" is not");
+    expect_cmd_refused("eval exec ls", "eval", "runs a script built at run time");
+    expect_cmd_refused("source /tmp/x.tcl", "source", "runs the commands of another file");
+    expect_cmd_refused("proc mww {} {}", "proc", "defines new commands");
+    expect_cmd_refused("open |id", "open", "pipes to programs");
+    expect_cmd_refused("tcl_port 6666", "tcl_port", "runs any command");
+    expect_cmd_refused("{*}{exec ls}", "{*}", "{*}: argument expansion is not allowed");
+    expect_cmd_refused("$_TARGETNAME configure -event reset-init {}", "$", "variables are not");
+    expect_cmd_refused("exe\\x63 ls", "\\", "backslash escapes are not allowed");
+    expect_cmd_refused("# exec ls", "#", "a Tcl comment");
+    expect_cmd_refused("mww 1 2 {exec ls}", "{exec", "without braces");
+    expect_cmd_refused("adapter list", "list", "\"adapter list\" is not an OpenOCD command");
+    expect_cmd_refused("stm32f4x.cpu invoke-event reset-init", "invoke-event",
+                       "may only configure a target");
+    expect_cmd_refused("stm32f4x.cpu configure -defer-examine", "-defer-examine",
+                       "may set only -event");
+    expect_cmd_refused("stm32f4x.cpu configure -event reset-init {mww 1 2", "{mww",
+                       "has no matching '}'");
+    expect_cmd_refused("mww 1\"2\" 3", "\"", "inside a word");
+    expect_cmd_refused("mww {1}x 3", "x", "right after a closing brace");
+    expect_cmd_refused("mww 1 2\x01", "\x01", "control character 0x01");
+}
+
+/* Recipe check: each refused command at its file:line:column, in its field. */
+static void test_openocd_commands_in_recipe(void **state)
+{
+    (void)state;
+    static const char probe[] =
+        "  backend: openocd\n"                                                        /* 11 */
+        "  openocd:\n"                                                                /* 12 */
+        "    target: target/stm32f4x.cfg\n"                                           /* 13 */
+        "    commands:\n"                                                             /* 14 */
+        "      - \"stm32f4x.cpu configure -event reset-init { mww 0x40023C00 0x102; " /* 15 */
+        "sleep 10; exec sh -c id }\"\n"
+        "      - mww 0x20000000 [exec id]\n"     /* 16 */
+        "      - 'mww 0x1 \"[exec id]\"'\n"      /* 17 */
+        "      - \"mww 0x20000000 0;exec ls\"\n" /* 18 */
+        "      - eval exec ls\n"                 /* 19 */
+        "      - source /tmp/x.tcl\n"            /* 20 */
+        "      - proc mww {} {}\n"               /* 21 */
+        "      - \"mww\\x20 [x]\"\n"             /* 22: a YAML escape: the item's place */
+        "      - adapter speed 1000\n"           /* 23 */
+        "  gdb:\n"
+        "    remote: 127.0.0.1:3333\n";
+    char *t = mutate(MUT("  backend: gdb\n  gdb:\n    remote: 127.0.0.1:3333\n", probe));
+    char path[256];
+    snprintf(path, sizeof path, "%s/exec.yaml", dir);
+    write_file(path, t, strlen(t));
+    free(t);
+    static const char *const want[] = {
+        "15:85: probe.openocd.commands[0]: \"exec\" is not an OpenOCD command a recipe may run "
+        "(it runs host programs); remove it",
+        "16:24: probe.openocd.commands[1]: '[': command substitution is not allowed",
+        "17:19: probe.openocd.commands[2]: '[': command substitution is not allowed",
+        "18:27: probe.openocd.commands[3]: \"exec\" is not an OpenOCD command",
+        "19:9: probe.openocd.commands[4]: \"eval\" is not an OpenOCD command",
+        "20:9: probe.openocd.commands[5]: \"source\" is not an OpenOCD command",
+        "21:9: probe.openocd.commands[6]: \"proc\" is not an OpenOCD command",
+        "22:9: probe.openocd.commands[7]: '[': command substitution",
+    };
+    size_t n = sizeof want / sizeof want[0];
+    pv_recipe *r = malloc(sizeof *r);
+    pv_recipe_diags d;
+    assert_int_equal(pv_recipe_load(path, 0, r, &d), PV_RECIPE_INVALID);
+    if (d.count != n) {
+        pv_recipe_diags_print(stderr, &d);
+        fail_msg("%zu diagnostics, want %zu", d.count, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        char line[2048];
+        pv_recipe_diag_format(&d, i, line, sizeof line);
+        const char *rest = line + strlen(path) + 1;
+        if (strncmp(line, path, strlen(path)) != 0 || strncmp(rest, want[i], strlen(want[i])))
+            fail_msg("diagnostic %zu:\n  %s\nwant it to start with\n  %s", i, rest, want[i]);
+    }
+    pv_recipe_diags_free(&d);
+    free(r);
+
+    /* end to end: `provision recipe check` exits 1 and says where */
+    char want_err[512];
+    snprintf(want_err, sizeof want_err,
+             "%s:15:85: probe.openocd.commands[0]: \"exec\" is not an OpenOCD command", path);
+    char err_path[128];
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
+    static char o[8192], e[16384];
+    int st = sp_run_capture(prov, (const char *const[]){"recipe", "check", path, NULL}, err_path, o,
+                            sizeof o, e, sizeof e);
+    if (st != 1 || !strstr(e, want_err) || !strstr(e, "exec.yaml: not valid: 8 errors"))
+        fail_msg("exit %d (want 1); stderr lacks \"%s\":\n%s", st, want_err, e);
+}
+
+/* Every shipped recipe (each .yaml in recipes/) is still valid, and so is tools/demo.sh's station
+ * config; a station config with a refused command is refused with its file and place. */
+static void test_openocd_commands_shipped_and_station(void **state)
+{
+    (void)state;
+    char pattern[4200];
+    snprintf(pattern, sizeof pattern, "%.*s/*.yaml", (int)(strrchr(demo, '/') - demo), demo);
+    glob_t g;
+    assert_int_equal(glob(pattern, 0, NULL, &g), 0);
+    assert_true(g.gl_pathc >= 1);
+    pv_recipe *r = malloc(sizeof *r);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        pv_recipe_diags d;
+        int rc = pv_recipe_load(g.gl_pathv[i], 0, r, &d);
+        if (rc != PV_RECIPE_OK) {
+            pv_recipe_diags_print(stderr, &d);
+            fail_msg("%s: not valid", g.gl_pathv[i]);
+        }
+        pv_recipe_diags_free(&d);
+    }
+    globfree(&g);
+    free(r);
+
+    static const char station[] =
+        "bridge: {url: \"https://127.0.0.1:8443\", ca: ca.crt}\n"
+        "cert: station.crt\n"
+        "key: station.key\n"
+        "product: pv-demo-sensor\n"
+        "batch: demo-001\n"
+        "probe:\n"
+        "  target: openocd\n"
+        "  openocd:\n"
+        "    interface: adapter.cfg\n"
+        "    target: target/stm32f4x.cfg\n"
+        "    commands:\n"
+        "      - \"stm32f4x.cpu configure -event reset-start {}\"\n"
+        "      - \"stm32f4x.cpu configure -event reset-init { mww 0x40023804 0x08012008; mww "
+        "0x40023C00 0x00000102; mmw 0x40023800 0x01000000 0; sleep 10; mmw 0x40023808 "
+        "0x00001000 0; mmw 0x40023808 0x00000002 0 }\"\n";
+    char path[256], err[1024];
+    snprintf(path, sizeof path, "%s/station.yaml", dir);
+    write_file(path, station, strlen(station));
+    struct pv_station_config *c = malloc(sizeof *c);
+    if (pv_station_config_load(path, c, err, sizeof err) != 0)
+        fail_msg("demo station config refused: %s", err);
+    assert_int_equal(c->n_ocd_commands, 2);
+
+    const char *ev = strstr(station, "reset-start {}");
+    char bad[sizeof station + 16];
+    snprintf(bad, sizeof bad, "%.*sreset-start {exec ls}%s", (int)(ev - station), station,
+             ev + strlen("reset-start {}"));
+    write_file(path, bad, strlen(bad));
+    assert_int_equal(pv_station_config_load(path, c, err, sizeof err), -1);
+    char want[512];
+    snprintf(want, sizeof want,
+             "station config %s:12:9: probe.openocd.commands[0]: \"exec\" is not an OpenOCD "
+             "command",
+             path);
+    if (!strstr(err, want))
+        fail_msg("got: %s\nwant: %s", err, want);
+
+    /* a FIFO as the station config: refused at once */
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/station.fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(pv_station_config_load(fifo, c, err, sizeof err), -1);
+    snprintf(want, sizeof want, "station config %s: is a FIFO (named pipe), not a regular file",
+             fifo);
+    assert_string_equal(err, want);
+    free(c);
+}
+
+/* Files that are not regular files: refused at once by name and type, never read (a FIFO would
+ * block the reader, /dev/zero never ends). */
+static void test_not_regular_files(void **state)
+{
+    (void)state;
+    char fifo[256], p[256], want[1024];
+    snprintf(fifo, sizeof fifo, "%s/image.fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    static uint8_t boot[0x4000];
+    snprintf(p, sizeof p, "%s/boot.bin", dir);
+    write_file(p, (const char *)boot, sizeof boot);
+
+    /* the recipe itself */
+    pv_recipe *r = malloc(sizeof *r);
+    pv_recipe_diags d;
+    assert_int_equal(pv_recipe_load(fifo, 0, r, &d), PV_RECIPE_UNREADABLE);
+    char line[1024];
+    pv_recipe_diag_format(&d, 0, line, sizeof line);
+    snprintf(want, sizeof want,
+             "%s: cannot read: is a FIFO (named pipe), not a regular file; a recipe is a YAML "
+             "file",
+             fifo);
+    assert_string_equal(line, want);
+    pv_recipe_diags_free(&d);
+    assert_int_equal(pv_recipe_load("/dev/zero", 0, r, &d), PV_RECIPE_UNREADABLE);
+    pv_recipe_diag_format(&d, 0, line, sizeof line);
+    assert_string_equal(line, "/dev/zero: cannot read: is a character device, not a regular "
+                              "file; a recipe is a YAML file");
+    pv_recipe_diags_free(&d);
+    assert_int_equal(pv_recipe_load(dir, 0, r, &d), PV_RECIPE_UNREADABLE);
+    pv_recipe_diag_format(&d, 0, line, sizeof line);
+    assert_non_null(strstr(line, "cannot read: is a directory, not a regular file"));
+    pv_recipe_diags_free(&d);
+    free(r);
+
+    /* the images it names (--files) */
+    char *t =
+        mutate(MUT("image: stub.bin", "image: image.fifo", "image: boot.bin", "image: /dev/zero"));
+    char w1[512], w2[512];
+    snprintf(w1, sizeof w1,
+             "15:3: stub.image: %s: is a FIFO (named pipe), not a regular file; name the image "
+             "file itself",
+             fifo);
+    snprintf(w2, sizeof w2,
+             "18:3: bootloader.image: /dev/zero: is a character device, not a regular file; name "
+             "the image file itself");
+    expect_diags("fifo-images.yaml", t, PV_RECIPE_CHECK_FILES, PV_RECIPE_INVALID, WANT(w1, w2));
+    free(t);
+    t = mutate(MUT("image: stub.bin", "image: ."));
+    snprintf(w1, sizeof w1,
+             "15:3: stub.image: %s/.: is a directory, not a regular file; name the image file "
+             "itself",
+             dir);
+    expect_diags("dir-image.yaml", t, PV_RECIPE_CHECK_FILES, PV_RECIPE_INVALID, WANT(w1));
+    free(t);
+
+    /* the command line returns at once with the reason */
+    t = mutate(MUT("image: stub.bin", "image: image.fifo"));
+    snprintf(p, sizeof p, "%s/cli-fifo.yaml", dir);
+    write_file(p, t, strlen(t));
+    free(t);
+    char err_path[128];
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", dir);
+    static char o[8192], e[8192];
+    uint64_t t0 = sp_now_ms();
+    int st = sp_run_capture(prov, (const char *const[]){"recipe", "check", "--files", p, NULL},
+                            err_path, o, sizeof o, e, sizeof e);
+    snprintf(want, sizeof want, "%s:15:3: stub.image: %s: is a FIFO (named pipe)", p, fifo);
+    if (st != 1 || !strstr(e, want))
+        fail_msg("exit %d (want 1); stderr lacks \"%s\":\n%s", st, want, e);
+    st = sp_run_capture(prov, (const char *const[]){"recipe", "check", fifo, NULL}, err_path, o,
+                        sizeof o, e, sizeof e);
+    snprintf(want, sizeof want, "%s: cannot read: is a FIFO (named pipe)", fifo);
+    if (st != 3 || !strstr(e, want))
+        fail_msg("exit %d (want 3); stderr lacks \"%s\":\n%s", st, want, e);
+    uint64_t ms = sp_now_ms() - t0;
+    if (ms > 10000)
+        fail_msg("the checks on a FIFO took %llu ms", (unsigned long long)ms);
+}
+
 /* ---- the command line ---- */
 
 static char out[65536], errbuf[16384];
@@ -627,6 +945,10 @@ int main(void)
         cmocka_unit_test(test_syntax_and_document_errors),
         cmocka_unit_test(test_warnings_keep_recipe_valid),
         cmocka_unit_test(test_referenced_files),
+        cmocka_unit_test(test_not_regular_files),
+        cmocka_unit_test(test_openocd_commands),
+        cmocka_unit_test(test_openocd_commands_in_recipe),
+        cmocka_unit_test(test_openocd_commands_shipped_and_station),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
