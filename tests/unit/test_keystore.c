@@ -512,6 +512,60 @@ static void test_seal_tampered(void **state)
     pv_keystore_close(ks);
 }
 
+/* A sealed header's key label is printed escaped, never as raw bytes; a label longer than any
+ * token label is a damaged header; a FIFO or a device is refused at once, sealed or to seal. */
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            return 0;
+    return 1;
+}
+
+static void test_seal_odd_files(void **state)
+{
+    (void)state;
+    pv_keystore *ks = open_ks(&base_cfg);
+    char bad[128];
+    snprintf(bad, sizeof bad, "%s/odd.sealed", dir);
+    /* magic, a label of 255 bytes (escape sequences, 0xff...), nonce, length, a tag */
+    uint8_t b[8 + 1 + 255 + 12 + 4 + 16 + 8];
+    memset(b, 0, sizeof b);
+    memcpy(b, "PVSEAL1", 8);
+    b[8] = 255;
+    for (size_t i = 0; i < 255; i++)
+        b[9 + i] = i % 3 == 0 ? 0x1b : (i % 3 == 1 ? '[' : 0xff);
+    write_file(bad, b, sizeof b);
+    expect_refused(ks, bad, "damaged sealed header (key label length 255, at most 127");
+    assert_true(printable(pv_keystore_error(ks)));
+
+    /* a label of a plausible length with control bytes: shown as \xHH */
+    size_t ll = 6;
+    uint8_t c[8 + 1 + 6 + 12 + 4 + 16];
+    memset(c, 0, sizeof c);
+    memcpy(c, "PVSEAL1", 8);
+    c[8] = (uint8_t)ll;
+    memcpy(c + 9, "a\x1b[2Jb", ll);
+    write_file(bad, c, sizeof c);
+    expect_refused(ks, bad, "sealed under key 'a\\x1b[2Jb'");
+    assert_true(printable(pv_keystore_error(ks)));
+
+    /* a FIFO: nothing would ever write it; refused by type, not waited on */
+    char fifo[128], out_path[128];
+    snprintf(fifo, sizeof fifo, "%s/sealed.fifo", dir);
+    snprintf(out_path, sizeof out_path, "%s/fifo-out.sealed", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    uint64_t t0 = sp_now_ms();
+    expect_refused(ks, fifo, "is a FIFO (named pipe), not a regular file");
+    assert_int_equal(pv_keystore_seal_file(ks, fifo, out_path), -1);
+    assert_non_null(strstr(pv_keystore_error(ks), "is a FIFO (named pipe), not a regular file"));
+    assert_int_equal(access(out_path, F_OK), -1);
+    assert_true(sp_now_ms() - t0 < 10000);
+    expect_refused(ks, "/dev/zero", "is a character device, not a regular file");
+    unlink(fifo);
+    pv_keystore_close(ks);
+}
+
 /* ---- refusals ---- */
 
 static void test_refusals(void **state)
@@ -787,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_noise_static),
         cmocka_unit_test(test_seal_round_trip),
         cmocka_unit_test(test_seal_tampered),
+        cmocka_unit_test(test_seal_odd_files),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_audit_sign),
         cmocka_unit_test(test_cli),
