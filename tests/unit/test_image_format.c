@@ -20,6 +20,7 @@
 #include "image/image.h"
 #include "image/layout.h"
 #include "image/rollback.h"
+#include "sim_process.h"
 
 #define REGION  0x08010000u
 #define HDR     512u
@@ -626,6 +627,53 @@ static void test_rollback_power_cuts(void **state)
     print_message("%zu power cuts in a floor raise: the floor was always old or new\n", cases);
 }
 
+/* `provision image info|verify` on files that are not images: a file cut inside the header
+ * says so (not "bytes 50 56 49 4d, expected 50 56 49 4d"), a FIFO or a device is refused at once
+ * by type. */
+static void test_cli_short_and_odd_files(void **state)
+{
+    (void)state;
+    char prov[4096], tmp[64], path[128], fifo[128], err_path[128];
+    if (!sp_host_bin(prov, sizeof prov, "provision"))
+        skip();
+    assert_true(sp_make_tmpdir(tmp, sizeof tmp, "test_image_format"));
+    snprintf(path, sizeof path, "%s/short.img", tmp);
+    snprintf(fifo, sizeof fifo, "%s/image.fifo", tmp);
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp);
+    size_t n = build(img, HDR, PAYLOAD, 0x01000000u, &key_a);
+    assert_true(n > 20);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(img, 1, 20, f), 20); /* "PVIM" and 16 bytes: less than a header */
+    fclose(f);
+    static char o[8192], e[8192];
+    static const char *const subs[] = {"info", "verify"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *args[] = {"image", subs[i], path, NULL, NULL, NULL};
+        if (i == 1)
+            args[3] = "--key", args[4] = "/nonexistent.pem";
+        int st = sp_run_capture(prov, args, err_path, o, sizeof o, e, sizeof e);
+        if (!strstr(e, "the magic is right (\"PVIM\") but the file has only 20 bytes, fewer "
+                       "than the 32-byte header") ||
+            strstr(e, "expected 50 56 49 4d"))
+            fail_msg("image %s on a 20-byte file: exit %d:\n%s", subs[i], st, e);
+    }
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    uint64_t t0 = sp_now_ms();
+    int st = sp_run_capture(prov, (const char *const[]){"image", "info", fifo, NULL}, err_path, o,
+                            sizeof o, e, sizeof e);
+    char want[256];
+    snprintf(want, sizeof want, "%s: is a FIFO (named pipe), not a regular file", fifo);
+    if (st != 3 || !strstr(e, want))
+        fail_msg("image info on a FIFO: exit %d (want 3):\n%s", st, e);
+    st = sp_run_capture(prov, (const char *const[]){"image", "info", "/dev/zero", NULL}, err_path,
+                        o, sizeof o, e, sizeof e);
+    if (st != 3 || !strstr(e, "/dev/zero: is a character device, not a regular file"))
+        fail_msg("image info on /dev/zero: exit %d (want 3):\n%s", st, e);
+    assert_true(sp_now_ms() - t0 < 10000);
+    assert_int_equal(sp_remove_tmpdir(tmp), 0);
+}
+
 int main(void)
 {
     trng_seed_from_env();
@@ -642,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_rollback_scan),
         cmocka_unit_test(test_rollback_power_cuts),
+        cmocka_unit_test(test_cli_short_and_odd_files),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     EVP_PKEY_free(key_a.pkey);
