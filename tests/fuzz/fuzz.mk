@@ -24,9 +24,22 @@ $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_XCFLAGS) -c $< -o $@
 
-# Each harness links its own object, lib/ and what it names below (objects, libraries).
+# The trusted side's library and the station's core as archives (a harness links the members it
+# uses), built like the tests' objects but for libFuzzer.
+FUZZ_BRIDGE_A   := $(FUZZ_DIR)/libpv-bridge.a
+FUZZ_PROV_A     := $(FUZZ_DIR)/libpv-prov.a
+FUZZ_HOST_LIBS  := -lcyaml -lyaml -ljansson -lsqlite3 -lpq -lcurl -lusb-1.0 -levent -lssl
+$(FUZZ_BRIDGE_A): $(call FUZZ_O,$(filter-out $(BRIDGE_SERVER_SRCS),$(BRIDGE_SRCS)))
+	rm -f $@ && ar rcs $@ $^
+$(FUZZ_PROV_A): $(call FUZZ_O,$(filter-out provisioner/main.c,$(PROV_SRCS)))
+	rm -f $@ && ar rcs $@ $^
+$(FUZZ_DIR)/obj/hsm-bridge/%.o: FUZZ_XCFLAGS = -I/usr/include/postgresql $(P11_CFLAGS)
+$(FUZZ_DIR)/obj/provisioner/dap_transport_usb.o: FUZZ_XCFLAGS = $(shell pkg-config --cflags libusb-1.0)
+
+# Each harness links its own object, lib/ and what it names below (objects, archives, libraries).
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(filter %.o,$^) $(FUZZ_LIBS) -lcrypto -o $@
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(filter %.o,$^) \
+	    -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(FUZZ_LIBS) -lcrypto -o $@
 
 # The bridge's request bodies and plan query (hsm-bridge/server_parse.c).
 $(FUZZ_DIR)/fuzz_bridge_request: $(call FUZZ_O,hsm-bridge/server_parse.c)
@@ -34,6 +47,12 @@ $(FUZZ_DIR)/fuzz_bridge_request: FUZZ_LIBS = -levent -ljansson
 # The station's bridge client: frame stream and JSON answers (provisioner/bridge_client_parse.c).
 $(FUZZ_DIR)/fuzz_bridge_client: $(call FUZZ_O,provisioner/bridge_client_parse.c)
 $(FUZZ_DIR)/fuzz_bridge_client: FUZZ_LIBS = -ljansson
+# The station's config (provisioner/station_config.c) and the bridge's (hsm-bridge/bridge_config.c),
+# read from a file; recipes on bytes (hsm-bridge/recipe.c).
+$(FUZZ_DIR)/fuzz_station_config: $(FUZZ_PROV_A) $(FUZZ_BRIDGE_A)
+$(FUZZ_DIR)/fuzz_bridge_config $(FUZZ_DIR)/fuzz_recipe: $(FUZZ_BRIDGE_A)
+$(FUZZ_DIR)/fuzz_station_config $(FUZZ_DIR)/fuzz_bridge_config $(FUZZ_DIR)/fuzz_recipe: \
+    FUZZ_LIBS = $(FUZZ_HOST_LIBS)
 
 .PHONY: fuzz-smoke
 fuzz: $(FUZZERS)
