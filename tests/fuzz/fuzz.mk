@@ -67,3 +67,6 @@ fuzz-smoke: $(FUZZERS)
 	        { cat $$f.log; echo "fuzz-smoke: $$h FAILED"; exit 1; }; \
 	    echo "fuzz-smoke: $$h $$(grep -o 'stat::number_of_executed_units: [0-9]*' $$f.log | grep -o '[0-9]*$$' || echo '?') inputs$${seeds:+ (with $$(ls $$seeds | wc -l) checked-in)}, no finding"; \
 	done; echo "fuzz-smoke: $(words $(FUZZERS)) harnesses in $$(( $$(date +%s) - t0 )) s"
+
+# The RAM stub's core built for the host (as tests/unit/test_stub_proto.c does).
+$(FUZZ_DIR)/fuzz_stub: $(call FUZZ_O,$(STUB_CORE_SRCS))
