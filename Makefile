@@ -26,7 +26,8 @@ CC        ?= gcc
 HOST_WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
              -Wformat=2 -Wpointer-arith -Wcast-qual
 SANITIZE  ?= -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-HOST_CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -g -O1 $(HOST_WARN) $(SANITIZE) -Ilib -Itests -MMD -MP
+HOST_OPT    ?= -O1
+HOST_CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -g $(HOST_OPT) $(HOST_WARN) $(SANITIZE) -Ilib -Itests -MMD -MP
 HOST_LDFLAGS := $(SANITIZE)
 
 # Device: Cortex-M4, size-optimised, every function and object in its own section so a final link
@@ -37,7 +38,7 @@ ARM_ARCH   := -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
 ARM_CFLAGS := -std=c11 -Os $(ARM_ARCH) -ffunction-sections -fdata-sections -ffreestanding \
               -fstack-usage $(HOST_WARN) -Ilib -MMD -MP
 
-.PHONY: all host device deps test demo fuzz bench format format-check clean help
+.PHONY: all host device deps test demo release install fuzz bench format format-check clean help
 all: host device
 
 help:
@@ -45,6 +46,8 @@ help:
 	@echo "make all           build host libraries, tests and tools, and the device objects"
 	@echo "make test          deps + build + every test (what CI runs)"
 	@echo "make device        cross-compile lib/ for Cortex-M4, print size table, check budgets"
+	@echo "make release       provision, hsm-bridge and sim without sanitizers, -O2 ($(BUILD)/release)"
+	@echo "make install       install the release build under PREFIX (default /usr/local)"
 	@echo "make format        reformat the tree with .clang-format"
 	@echo "make format-check  fail if any file is not formatted"
 	@echo "make clean         remove $(BUILD)/"
@@ -76,6 +79,7 @@ device: $(ARMDIR)/size-report.txt $(DEVICE_IMAGES)
 
 test: deps
 	$(MAKE) all
+	$(MAKE) release
 	$(MAKE) format-check
 	$(MAKE) fuzz-smoke
 	tests/run_tests.sh $(HOSTDIR)/tests
@@ -84,7 +88,23 @@ test: deps
 # (token, sealed bootloader, `provision run` through OpenOCD, the locked chip refusing a debugger).
 demo: deps
 	$(MAKE) all
-	tools/demo.sh
+	$(MAKE) release
+	PV_DEMO_BIN=$(RELEASE_BIN) tools/demo.sh
+
+# The release build: what `make install` installs and the demo runs. No sanitizers, -O2; the
+# test build (build/host) keeps ASan and UBSan for the tests.
+RELEASE_DIR := $(BUILD)/release
+RELEASE_BIN := $(RELEASE_DIR)/host/bin
+release:
+	$(MAKE) BUILD=$(RELEASE_DIR) SANITIZE= HOST_OPT=-O2 \
+	    $(RELEASE_BIN)/provision $(RELEASE_BIN)/hsm-bridge $(RELEASE_BIN)/sim
+
+PREFIX ?= /usr/local
+install: release
+	install -D -m 0755 $(RELEASE_BIN)/provision $(DESTDIR)$(PREFIX)/bin/provision
+	install -D -m 0755 $(RELEASE_BIN)/hsm-bridge $(DESTDIR)$(PREFIX)/sbin/hsm-bridge
+	install -D -m 0644 docs/provision.1 $(DESTDIR)$(PREFIX)/share/man/man1/provision.1
+	install -D -m 0644 docs/hsm-bridge.8 $(DESTDIR)$(PREFIX)/share/man/man8/hsm-bridge.8
 
 C_SOURCES = $(wildcard $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null))
 format:

@@ -10,24 +10,17 @@
 #include "crypto/wipe.h"
 #include "image/image.h"
 #include "image/layout.h"
+#include "file_read.h"
 #include "keys_config.h"
 
-static uint8_t *slurp(const char *path, size_t *len)
+#define IMAGE_MAX (16u << 20) /* larger than any flash this chip family has */
+
+/* A regular file the recipe names (file_read.h: a FIFO or a device is refused, not read). */
+static uint8_t *slurp(const char *path, size_t *len, char *why, size_t why_len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
     uint8_t *b = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1)) != NULL &&
-            fread(b, 1, (size_t)n, f) != (size_t)n) {
-            free(b);
-            b = NULL;
-        }
-        *len = n >= 0 ? (size_t)n : 0;
-    }
-    fclose(f);
+    if (pv_file_read(path, IMAGE_MAX, &b, len, why, why_len) != PV_FILE_OK)
+        return NULL;
     return b;
 }
 
@@ -44,10 +37,11 @@ static int load_image(const struct pv_bridge_config *cfg, struct pv_bridge_produ
                       size_t err_len)
 {
     size_t n = 0;
-    uint8_t *raw = slurp(path, &n);
+    char why[160];
+    uint8_t *raw = slurp(path, &n, why, sizeof why);
     if (!raw) {
-        snprintf(err, err_len, "cannot read the %s image %s (%s.image in recipe %s)", what, path,
-                 what, p->rc.file);
+        snprintf(err, err_len, "cannot read the %s image %s (%s.image in recipe %s): %s", what,
+                 path, what, p->rc.file, why);
         return -1;
     }
     if (n < 8 || memcmp(raw, "PVSEAL1", 8) != 0) {
@@ -77,9 +71,9 @@ static int load_images(const struct pv_bridge_config *cfg, struct pv_bridge_prod
 {
     pv_recipe *rc = &p->rc;
     char perr[256];
-    if (!(p->stub = slurp(rc->stub.image, &p->stub_len))) {
-        snprintf(err, err_len, "cannot read the stub %s (stub.image): build it with make",
-                 rc->stub.image);
+    if (!(p->stub = slurp(rc->stub.image, &p->stub_len, perr, sizeof perr))) {
+        snprintf(err, err_len, "cannot read the stub %s (stub.image): %s; build it with make",
+                 rc->stub.image, perr);
         return -1;
     }
     if (pv_stub_image_parse(&p->stub_img, p->stub, p->stub_len, rc->stub.sram_base, perr,

@@ -9,14 +9,26 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <unistd.h>
+
+#include "file_read.h"
 
 int pv_keys_read_pin(const char *file, const char *env, const char *dev_default, const char *what,
                      char *pin, size_t cap, char *err, size_t err_len)
 {
     pin[0] = 0;
     if (file) {
-        FILE *f = fopen(file, "r");
+        /* a regular file only: a FIFO would block here for good */
+        int fd;
+        uint64_t size;
+        char why[160];
+        if (pv_file_open_regular(file, &fd, &size, why, sizeof why) != PV_FILE_OK) {
+            snprintf(err, err_len, "%s: cannot read the %s file: %s", file, what, why);
+            return -1;
+        }
+        FILE *f = fdopen(fd, "r");
         if (!f) {
+            close(fd);
             snprintf(err, err_len, "%s: cannot read the %s file: %s", file, what, strerror(errno));
             return -1;
         }

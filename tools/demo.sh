@@ -17,9 +17,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 D=${PV_DEMO_DIR:-$ROOT/build/demo}
-PROVISION=$ROOT/build/host/bin/provision
-BRIDGE=$ROOT/build/host/bin/hsm-bridge
-SIM=$ROOT/build/host/bin/sim
+# The release build by default (make demo builds it); PV_DEMO_BIN picks another (a test build).
+BIN=${PV_DEMO_BIN:-$ROOT/build/release/host/bin}
+[[ $BIN == /* ]] || BIN=$ROOT/$BIN
+PROVISION=$BIN/provision
+BRIDGE=$BIN/hsm-bridge
+SIM=$BIN/sim
 PIDS=()
 
 say() { printf '\n\033[1mdemo: %s\033[0m\n' "$*"; }
@@ -30,7 +33,7 @@ cleanup() {
 trap cleanup EXIT
 
 for f in "$PROVISION" "$BRIDGE" "$SIM" build/arm/firmware/bootloader.bin build/arm/stub-loader/stub.bin; do
-    [ -e "$f" ] || { echo "demo: $f is missing: run make all first" >&2; exit 1; }
+    [ -e "$f" ] || { echo "demo: $f is missing: run make all release first" >&2; exit 1; }
 done
 
 # Starts the sim on the chip's state file ($1: extra arguments), waits for its listening line.
@@ -58,7 +61,7 @@ objectstore.backend = file
 log.level = ERROR
 CONF
 export SOFTHSM2_CONF=$D/softhsm2.conf
-# The tools are the test build (ASan): keep its leak report of SoftHSM2's own allocations quiet.
+# With a test build (ASan), keep its leak report of SoftHSM2's own allocations quiet.
 export LSAN_OPTIONS=${LSAN_OPTIONS:-print_suppressions=0}
 echo 2468 >"$D/pin"
 echo 13579246 >"$D/so-pin"

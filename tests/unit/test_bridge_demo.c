@@ -18,7 +18,8 @@
 #include <cmocka.h>
 #include <dirent.h>
 
-#define DEMO_DIR "build/host/tests/bridge-demo"
+#define DEMO_DIR    "build/host/tests/bridge-demo"
+#define RELEASE_BIN "build/release/host/bin"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -53,7 +54,13 @@ static int has_window(const char *hay, size_t hlen, const char *secret, size_t s
 static void test_demo_through_bridge(void **state)
 {
     (void)state;
-    int st = system("PV_DEMO_DIR=$PWD/" DEMO_DIR " tools/demo.sh >" DEMO_DIR ".log 2>&1");
+    /* the release build (make test builds it before the tests), as `make demo` runs it: no
+     * sanitizer runtime in its programs */
+    assert_int_equal(system("ldd " RELEASE_BIN "/provision | grep -q libasan"), 256);
+    assert_int_equal(system("ldd " RELEASE_BIN "/hsm-bridge | grep -q libasan"), 256);
+    assert_int_equal(system("ldd build/host/bin/provision | grep -q libasan"), 0);
+    int st = system("PV_DEMO_BIN=" RELEASE_BIN " PV_DEMO_DIR=$PWD/" DEMO_DIR
+                    " tools/demo.sh >" DEMO_DIR ".log 2>&1");
     size_t n = 0;
     char *out = slurp(DEMO_DIR ".log", &n);
     assert_non_null(out);

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "../../hsm-bridge/keys_config.h"
 #include "../../hsm-bridge/keystore.h"
 #include "../../hsm-bridge/p11.h"
 #include "crypto/x25519.h"
@@ -830,6 +831,36 @@ static void test_cli(void **state)
     pv_keystore_close(ks);
 }
 
+/* A PIN file that is a FIFO or a device is refused by name at once (a FIFO would block the
+ * reader for good); a regular one is read. */
+static void test_pin_file_not_regular(void **state)
+{
+    (void)state;
+    char fifo[128], regular[128], pin[64], err[512];
+    snprintf(fifo, sizeof fifo, "%s/pin.fifo", dir);
+    snprintf(regular, sizeof regular, "%s/pin.txt", dir);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    uint64_t t0 = sp_now_ms();
+    assert_int_equal(
+        pv_keys_read_pin(fifo, "NO_SUCH_VAR", NULL, "PIN", pin, sizeof pin, err, sizeof err), -1);
+    assert_true(sp_now_ms() - t0 < 2000);
+    assert_non_null(strstr(err, "FIFO"));
+    assert_int_equal(
+        pv_keys_read_pin("/dev/zero", "NO_SUCH_VAR", NULL, "PIN", pin, sizeof pin, err, sizeof err),
+        -1);
+    assert_non_null(strstr(err, "character device"));
+    FILE *f = fopen(regular, "w");
+    assert_non_null(f);
+    fputs("4321\n", f);
+    fclose(f);
+    assert_int_equal(
+        pv_keys_read_pin(regular, "NO_SUCH_VAR", NULL, "PIN", pin, sizeof pin, err, sizeof err), 0);
+    assert_string_equal(pin, "4321");
+    unlink(fifo);
+    unlink(regular);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -845,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_audit_sign),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_pin_file_not_regular),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
