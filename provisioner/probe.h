@@ -1,8 +1,8 @@
 /* The debug probe as the station uses it: only what every probe offers (memory reads and writes,
  * halt, reset-halt, resume, core registers, waiting for a halt). A backend is one file that fills
- * a const pv_probe_ops; the context it returns is opaque. probe_gdb.c speaks the GDB remote serial
- * protocol (the sim, OpenOCD's GDB server, pyOCD, J-Link's server); OpenOCD-Tcl or CMSIS-DAP
- * backends are one more file each.
+ * a const pv_probe_ops; the context it returns is opaque: probe_gdb.c speaks the GDB remote serial
+ * protocol (the sim, OpenOCD's GDB server, pyOCD, J-Link's server), probe_openocd.c OpenOCD's Tcl
+ * RPC (spawned or attached), probe_cmsisdap.c CMSIS-DAP v2 (USB or TCP).
  *
  * Writes may be queued ("posted") by a backend to save round trips; their errors surface at the
  * next call that needs an answer (a read, wait_halt, flush). Every call is bounded by the timeout

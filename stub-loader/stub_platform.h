@@ -1,5 +1,6 @@
-/* What the stub's portable core needs from the chip it runs on. stub_main.c implements it for
- * the STM32F4 (with lib/hal); tests/unit/test_stub_proto.c implements it with fakes. */
+/* What the stub's portable core needs from the chip it runs on. stub_platform_stm32f4.c
+ * implements it for the STM32F4 (with lib/hal); tests/unit/test_stub_proto.c and
+ * bench/emu_stub.c implement it with fakes. */
 #ifndef PV_STUB_PLATFORM_H
 #define PV_STUB_PLATFORM_H
 
