@@ -41,7 +41,6 @@
  * would. The provision that `make` builds has no such hook. */
 #define TEST_CRASH_ENV "PROVISION_TEST_CRASH_AT"
 #define PENDING_MAX    8 /* rows named in the dead-port message */
-#define FLASH_OPTCR    0x40023C14u
 
 struct run {
     /* options */
@@ -448,8 +447,8 @@ static int sync_reply(struct run *r, struct pv_stub_status *st, uint8_t *buf, si
 }
 
 /* What the chip shows after the final frame. Level 2: after a reset the debug port no longer
- * answers (a FLASH_OPTCR reading 0xCC proves nothing: a stub can write it without starting the
- * option byte programming, and never reset). The stub resets the chip itself; if the port still
+ * answers (a FLASH_OPTCR reading 0xCC proves nothing: a stub can write it without starting
+ * the option byte programming, and never reset). The stub resets the chip itself; if the port still
  * answers half-way through the wait, the station resets the chip (the option bytes load at
  * reset) and looks again. Level 1: the option byte says Level 1 and a flash read is refused. */
 static unsigned observe_lock(struct run *r, const char **method)
@@ -459,7 +458,7 @@ static unsigned observe_lock(struct run *r, const char **method)
     uint8_t b[4] = {0};
     *method = "after the reset the debug port still answers";
     do {
-        int rc = r->link.ops->read_mem(r->link.p, FLASH_OPTCR, b, 4);
+        int rc = r->link.ops->read_mem(r->link.p, PV_F4_FLASH_OPTCR, b, 4);
         if (rc == PV_PROBE_ERR_DEAD) {
             *method = reset_done ? "reset by the station: debug port dead"
                                  : "reset by the stub: debug port dead";

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hal/stm32f4_map.h"
+
 enum pv_probe_err {
     PV_PROBE_OK = 0,
     PV_PROBE_ERR_IO = -1,          /* cannot connect, or the connection broke */
@@ -103,9 +105,9 @@ static inline void pv_probe_disconnect(pv_probe_link *l)
 /* The chip's identity as the debugger reads it (STM32F4 addresses). */
 struct pv_probe_ident {
     uint32_t cpuid;         /* 0xE000ED00 */
-    uint32_t dbgmcu_idcode; /* 0xE0042000 */
-    uint8_t uid[12];        /* 0x1FFF7A10 */
-    uint16_t flash_kb;      /* 0x1FFF7A22 */
+    uint32_t dbgmcu_idcode; /* PV_F4_DBGMCU_IDCODE */
+    uint8_t uid[12];        /* PV_F4_UID */
+    uint16_t flash_kb;      /* PV_F4_FLASH_SIZE_KB */
     uint8_t rdp;            /* FLASH_OPTCR[15:8] */
 };
 
@@ -116,16 +118,16 @@ static inline int pv_probe_identify(const pv_probe_link *l, struct pv_probe_iden
     if ((rc = l->ops->read_mem(l->p, 0xE000ED00u, b, 4)) != 0)
         return rc;
     id->cpuid = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    if ((rc = l->ops->read_mem(l->p, 0xE0042000u, b, 4)) != 0)
+    if ((rc = l->ops->read_mem(l->p, PV_F4_DBGMCU_IDCODE, b, 4)) != 0)
         return rc;
     id->dbgmcu_idcode =
         (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    if ((rc = l->ops->read_mem(l->p, 0x1FFF7A10u, id->uid, 12)) != 0)
+    if ((rc = l->ops->read_mem(l->p, PV_F4_UID, id->uid, 12)) != 0)
         return rc;
-    if ((rc = l->ops->read_mem(l->p, 0x1FFF7A22u, b, 2)) != 0)
+    if ((rc = l->ops->read_mem(l->p, PV_F4_FLASH_SIZE_KB, b, 2)) != 0)
         return rc;
     id->flash_kb = (uint16_t)(b[0] | b[1] << 8);
-    if ((rc = l->ops->read_mem(l->p, 0x40023C14u, b, 4)) != 0)
+    if ((rc = l->ops->read_mem(l->p, PV_F4_FLASH_OPTCR, b, 4)) != 0)
         return rc;
     id->rdp = b[1];
     return PV_PROBE_OK;

@@ -192,12 +192,12 @@ void pv_station_hex(char *out, const uint8_t *b, size_t n)
 int pv_station_read_nwrp(const pv_probe_link *l, uint16_t flash_kb, uint32_t *nwrp)
 {
     uint8_t b[4];
-    int rc = l->ops->read_mem(l->p, 0x40023C14u, b, 4);
+    int rc = l->ops->read_mem(l->p, PV_F4_FLASH_OPTCR, b, 4);
     if (rc)
         return rc;
     *nwrp = ((uint32_t)b[2] | (uint32_t)b[3] << 8) & 0xFFFu;
     if (flash_kb == 2048) {
-        if ((rc = l->ops->read_mem(l->p, 0x40023C18u, b, 4)) != 0)
+        if ((rc = l->ops->read_mem(l->p, PV_F4_FLASH_OPTCR1, b, 4)) != 0)
             return rc;
         *nwrp |= (((uint32_t)b[2] | (uint32_t)b[3] << 8) & 0xFFFu) << 12;
     }

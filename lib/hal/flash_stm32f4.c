@@ -6,13 +6,14 @@
  * enables FLASH_ACR.DCEN and reads back flash it erased or programmed must reset the cache
  * (DCEN = 0, DCRST = 1) itself, as RM0090 asks; the RAM stub leaves DCEN off. */
 #include "hal/flash.h"
+#include "hal/stm32f4_map.h"
 
 #include <stdint.h>
 #include <string.h>
 
 #define FLASH_BASE_ADDR 0x08000000u
-#define DBGMCU_IDCODE   (*(volatile uint32_t *)0xE0042000u)
-#define FLASHSIZE_KB    (*(volatile uint16_t *)0x1FFF7A22u)
+#define DBGMCU_IDCODE   (*(volatile uint32_t *)PV_F4_DBGMCU_IDCODE)
+#define FLASHSIZE_KB    (*(volatile uint16_t *)PV_F4_FLASH_SIZE_KB)
 
 typedef struct {
     volatile uint32_t ACR, KEYR, OPTKEYR, SR, CR, OPTCR, OPTCR1;
