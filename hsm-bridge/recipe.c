@@ -369,14 +369,65 @@ static void check_chip(struct ctx *c, const struct cy_chip *in)
             in->flash_kb);
 }
 
+/* A configuration file the recipe ships for OpenOCD is Tcl that OpenOCD runs: it is held to
+ * the same allow-list as probe.openocd.commands (full-line comments allowed), or a recipe
+ * could run host commands through a file of its own. */
+static void check_config_file(struct ctx *c, const char *path, const char *file)
+{
+    uint8_t *b = NULL;
+    size_t n = 0;
+    char why[512];
+    if (pv_file_read(file, 64u << 10, &b, &n, why, sizeof why) != PV_FILE_OK) {
+        ERR(c, path, "OpenOCD configuration %s: %s", file, why);
+        return;
+    }
+    char *t = malloc(n + 1);
+    if (!t) {
+        free(b);
+        ERR(c, path, "OpenOCD configuration %s: out of memory", file);
+        return;
+    }
+    memcpy(t, b, n);
+    t[n] = 0;
+    if (memchr(b, 0, n))
+        ERR(c, path, "OpenOCD configuration %s: holds a NUL byte: not a Tcl file", file);
+    else {
+        for (char *line = t; *line;) { /* blank out full-line comments */
+            char *q = line;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            char *eol = strchr(line, '\n');
+            if (*q == '#')
+                memset(q, ' ', eol ? (size_t)(eol - q) : strlen(q));
+            line = eol ? eol + 1 : line + strlen(line);
+        }
+        size_t at = 0;
+        if (pv_recipe_openocd_command_check(t, &at, why, sizeof why) != 0) {
+            unsigned ln = 1;
+            for (size_t i = 0; i < at && t[i]; i++)
+                ln += t[i] == '\n';
+            ERR(c, path, "OpenOCD configuration %s:%u: %s", file, ln, why);
+        }
+    }
+    free(t);
+    free(b);
+}
+
 /* OpenOCD configuration: "interface/stlink.cfg" is a name in OpenOCD's script path and stays as
- * written; "./x.cfg", "../x.cfg" and "/x.cfg" are files, taken from the recipe's directory. */
+ * written (no ".." in it: it could name any file); "./x.cfg", "../x.cfg" and "/x.cfg" are files,
+ * taken from the recipe's directory, and checked like the recipe's commands. */
 static void config_file(struct ctx *c, const char *path, const char *value, char *out, size_t cap)
 {
     if (!value)
         out[0] = 0;
-    else if (value[0] == '/' || strncmp(value, "./", 2) == 0 || strncmp(value, "../", 3) == 0)
+    else if (value[0] == '/' || strncmp(value, "./", 2) == 0 || strncmp(value, "../", 3) == 0) {
         resolve(c, path, value, out, cap);
+        check_config_file(c, path, out);
+    } else if (strstr(value, "..") || strchr(value, '\\'))
+        ERR(c, path,
+            "\"%s\": a name in OpenOCD's scripts may not contain \"..\" (it would reach any "
+            "file); ship the file with the recipe and name it ./FILE",
+            value);
     else
         copy(out, cap, value);
 }

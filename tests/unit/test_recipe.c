@@ -665,6 +665,64 @@ static void test_openocd_commands_in_recipe(void **state)
 
 /* Every shipped recipe (each .yaml in recipes/) is still valid, and so is tools/demo.sh's station
  * config; a station config with a refused command is refused with its file and place. */
+/* An OpenOCD configuration file the recipe ships (./FILE) is Tcl OpenOCD runs: the same
+ * allow-list applies to it, with its file:line; the shipped adapter file passes; a name in
+ * OpenOCD's scripts with ".." is refused (it could reach any file). */
+static void test_openocd_config_files(void **state)
+{
+    (void)state;
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "%s/evil.cfg", dir);
+    static const char evil[] = "# looks like an adapter file\n"
+                               "adapter driver remote_bitbang\n"
+                               "exec touch /tmp/pwned\n";
+    write_file(cfg, evil, strlen(evil));
+    snprintf(cfg, sizeof cfg, "%s/good.cfg", dir);
+    static const char good[] = "# the sim as an adapter\n"
+                               "adapter driver remote_bitbang\n"
+                               "remote_bitbang host 127.0.0.1\n";
+    write_file(cfg, good, strlen(good));
+    static const char *const cases[][2] = {
+        {"    interface: ./evil.cfg\n", "evil.cfg:3: \"exec\" is not an OpenOCD command"},
+        {"    interface: ../../x/y.cfg/../../etc/passwd\n", NULL},
+        {"    interface: interface/../../../../tmp/evil.cfg\n", "may not contain \"..\""},
+        {"    interface: ./good.cfg\n", ""},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char probe[512];
+        snprintf(probe, sizeof probe,
+                 "  backend: openocd\n  openocd:\n%s    target: target/stm32f4x.cfg\n"
+                 "  gdb:\n    remote: 127.0.0.1:3333\n",
+                 cases[k][0]);
+        char *t = mutate(MUT("  backend: gdb\n  gdb:\n    remote: 127.0.0.1:3333\n", probe));
+        char path[256];
+        snprintf(path, sizeof path, "%s/cfg%zu.yaml", dir, k);
+        write_file(path, t, strlen(t));
+        free(t);
+        pv_recipe *r = malloc(sizeof *r);
+        pv_recipe_diags d;
+        int rc = pv_recipe_load(path, 0, r, &d);
+        char all[4096] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < d.count && used < sizeof all; i++) {
+            char line[1024];
+            pv_recipe_diag_format(&d, i, line, sizeof line);
+            used += (size_t)snprintf(all + used, sizeof all - used, "%s\n", line);
+        }
+        if (cases[k][1] && !cases[k][1][0]) {
+            if (rc != PV_RECIPE_OK)
+                fail_msg("%s refused:\n%s", cases[k][0], all);
+        } else {
+            if (rc != PV_RECIPE_INVALID || !strstr(all, "probe.openocd.interface"))
+                fail_msg("%s accepted (rc %d):\n%s", cases[k][0], rc, all);
+            if (cases[k][1] && !strstr(all, cases[k][1]))
+                fail_msg("%s: want \"%s\" in:\n%s", cases[k][0], cases[k][1], all);
+        }
+        pv_recipe_diags_free(&d);
+        free(r);
+    }
+}
+
 static void test_openocd_commands_shipped_and_station(void **state)
 {
     (void)state;
@@ -949,6 +1007,7 @@ int main(void)
         cmocka_unit_test(test_openocd_commands),
         cmocka_unit_test(test_openocd_commands_in_recipe),
         cmocka_unit_test(test_openocd_commands_shipped_and_station),
+        cmocka_unit_test(test_openocd_config_files),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
