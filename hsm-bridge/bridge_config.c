@@ -14,6 +14,7 @@
 
 #include <cyaml/cyaml.h>
 
+#include "file_read.h"
 #include "recipe.h"
 #include "recipe_yaml.h"
 #include "station_ca.h"
@@ -303,11 +304,11 @@ static void diags_to_err(const pv_recipe_diags *d, char *err, size_t err_len)
         snprintf(err, err_len, "%s: not a valid configuration", d->file);
 }
 
-static char *read_text(const char *path, size_t *len, int *e)
+static char *read_text(const char *path, size_t *len, int *e, char *why, size_t why_len)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = pv_file_fopen_regular(path, why, why_len);
     if (!f) {
-        *e = errno;
+        *e = 0;
         return NULL;
     }
     char *buf = malloc(PV_BRIDGE_CONFIG_MAX_BYTES + 1);
@@ -344,10 +345,13 @@ int pv_bridge_config_load(const char *path, struct pv_bridge_server_config *cf, 
 
     size_t len = 0;
     int e = 0;
-    char *text = read_text(path, &len, &e);
+    char why[160];
+    char *text = read_text(path, &len, &e, why, sizeof why);
     if (!text) {
         snprintf(err, err_len, "%s: cannot read: %s", path,
-                 e == EFBIG ? "larger than 256 KiB, not a bridge configuration" : strerror(e));
+                 e == EFBIG ? "larger than 256 KiB, not a bridge configuration"
+                 : e        ? strerror(e)
+                            : why);
         return -1;
     }
     pv_yindex idx = {0};

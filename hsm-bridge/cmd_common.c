@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "file_read.h"
 #include "keys_config.h"
 #include "keystore_internal.h"
 
@@ -97,9 +98,10 @@ int pv_bx_open_ledger(const char *prog, const struct pv_bridge_server_config *cf
 
 unsigned char *pv_bx_slurp(const char *prog, const char *path, size_t max, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    char why[160];
+    FILE *f = pv_file_fopen_regular(path, why, sizeof why);
     if (!f) {
-        fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", prog, path, why);
         return NULL;
     }
     unsigned char *buf = malloc(max + 1);

@@ -125,3 +125,17 @@ int pv_file_read(const char *path, size_t max, uint8_t **buf, size_t *len, char 
     *len = n;
     return PV_FILE_OK;
 }
+
+FILE *pv_file_fopen_regular(const char *path, char *why, size_t why_len)
+{
+    int fd;
+    uint64_t size;
+    if (pv_file_open_regular(path, &fd, &size, why, why_len) != PV_FILE_OK)
+        return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        snprintf(why, why_len, "cannot open: %s", strerror(errno));
+        close(fd);
+    }
+    return f;
+}

@@ -13,6 +13,7 @@
 #define PV_HSM_BRIDGE_FILE_READ_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,6 +33,10 @@ const char *pv_file_type_name(mode_t mode);
 /* Opens path for reading if it is a regular file: the descriptor (blocking again, close-on-exec)
  * in *fd and its size in *size. A pv_file_status, with why (no file name) on failure. */
 int pv_file_open_regular(const char *path, int *fd, uint64_t *size, char *why, size_t why_len);
+
+/* The same as a stdio stream for reading (fdopen of pv_file_open_regular's descriptor): NULL
+ * with why (no file name) when the file is not a regular one or cannot be opened. */
+FILE *pv_file_fopen_regular(const char *path, char *why, size_t why_len);
 
 /* The whole of a regular file of at most max bytes: *buf malloc'd (at least one byte, so an
  * empty file gives a non-NULL *buf and *len 0). With PV_FILE_TOO_LARGE, *len is the file's

@@ -12,6 +12,7 @@
 
 #include <openssl/pem.h>
 
+#include "../hsm-bridge/file_read.h"
 #include "../hsm-bridge/ledger.h"
 #include "../hsm-bridge/ledger_ed25519.h"
 #include "commands.h"
@@ -181,9 +182,10 @@ static int export(pv_ledger *l, const char *format, const char *out_path, const 
 
 static EVP_PKEY *load_key(const char *path)
 {
-    FILE *f = fopen(path, "r");
+    char why[160];
+    FILE *f = pv_file_fopen_regular(path, why, sizeof why);
     if (!f) {
-        fprintf(stderr, "provision ledger verify: %s: cannot open: %s\n", path, strerror(errno));
+        fprintf(stderr, "provision ledger verify: %s: %s\n", path, why);
         return NULL;
     }
     EVP_PKEY *k = PEM_read_PUBKEY(f, NULL, NULL, NULL);

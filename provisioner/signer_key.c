@@ -1,5 +1,7 @@
 #include "signer_key.h"
 
+#include "../hsm-bridge/file_read.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,9 +41,11 @@ static const char *key_type_name(int id)
 static int open_pem(pv_signer_key *k, const char *path, int need_private, char *err, size_t err_len)
 {
     snprintf(k->name, sizeof k->name, "%s", path);
-    FILE *f = fopen(path, "r");
+    char why[160];
+    FILE *f = pv_file_fopen_regular(path, why, sizeof why);
     if (!f) {
-        snprintf(err, err_len, "%s: cannot open the key file: %s", path, strerror(errno));
+        const char *w = strncmp(why, "cannot open: ", 13) == 0 ? why + 13 : why;
+        snprintf(err, err_len, "%s: cannot open the key file: %s", path, w);
         return -1;
     }
     k->pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
