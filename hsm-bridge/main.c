@@ -9,7 +9,7 @@
 
 /* Sanitized builds only: SoftHSM2 leaks inside itself (C_SignInit with CKM_EDDSA) and
  * p11_module.c suppresses leaks under libsofthsm2.so, which only the slow unwinder reaches
- * through libcrypto (as in provisioner/main.c). Unused without ASan. */
+ * through libcrypto (the station's CLI does the same). Unused without ASan. */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void)
 {

@@ -3,8 +3,8 @@
  * pv_session (session_trusted.c) is the Noise_NK responder on the OpenSSL provider. It reads the
  * stub's message 1 and checks what the stub reports about itself, answers with message 2 (the
  * flash regions this session may touch), seals command frames and opens the stub's replies.
- * Pure message processing: it never talks to a probe (the station's relay does that,
- * provisioner/relay.h). install_frames.h builds a whole install on it. Every function returns 0
+ * Pure message processing: it never talks to a probe (the station's mailbox relay does
+ * that). install_frames.h builds a whole install on it. Every function returns 0
  * or a negative error and writes one line into the object's err. */
 #ifndef PV_HSM_BRIDGE_SESSION_H
 #define PV_HSM_BRIDGE_SESSION_H
