@@ -33,7 +33,8 @@ static void usage(FILE *out)
                  "2 bad command line; 3 file cannot be read or written; 4 key or token error;\n"
                  "5 wrong chip for the recipe; 6 chip locked or already provisioned; 7 batch\n"
                  "quota used up; 8 probe unreachable; 9 install session failed (chip left\n"
-                 "unlocked); 10 ledger error. man -l docs/provision.1 has the details.\n");
+                 "unlocked); 10 ledger error; 11 the bridge refused this station or cannot be\n"
+                 "reached. man -l docs/provision.1 has the details.\n");
 }
 
 int main(int argc, char **argv)
