@@ -255,6 +255,19 @@ static const char *acting(pv_ledger *l, const char *fallback)
 
 #define txn pv_ledger_txn
 
+/* Every change: a signer and a valid actor first, then the write transaction; a success clears
+ * the last error. */
+static int write_txn(pv_ledger *l, txn_body body, void *arg)
+{
+    int rc = need_signer(l);
+    if (rc || (rc = actor_ok(l)))
+        return rc;
+    rc = pv_ledger_txn(l, PV_STORE_WRITE, body, arg);
+    if (rc >= 0)
+        l->err[0] = 0;
+    return rc;
+}
+
 /* After a connection lost during COMMIT: did the transaction commit? Its last audit entry is the
  * head of the log if and only if it did. 1 yes, 0 no, <0 cannot tell. */
 static int committed(pv_ledger *l)
@@ -489,18 +502,12 @@ int pv_ledger_reserve(pv_ledger *l, const char *batch, const uint8_t uid[PV_LEDG
         return bad_name(l, "batch", batch);
     if (!name_ok(station))
         return bad_name(l, "station", station);
-    int rc = need_signer(l);
-    if (rc || (rc = actor_ok(l)))
-        return rc;
     char hex[2 * PV_LEDGER_UID_LEN + 1];
     uid_hex(uid, hex);
     struct reserve a = {batch, station, hex, recipe, "", quota, row};
     for (int i = 0; i < 32; i++)
         snprintf(a.digest + 2 * i, 3, "%02x", recipe->digest[i]);
-    rc = txn(l, PV_STORE_WRITE, reserve_body, &a);
-    if (rc >= 0)
-        l->err[0] = 0;
-    return rc;
+    return write_txn(l, reserve_body, &a);
 }
 
 /* ---- advance ---- */
@@ -631,16 +638,10 @@ static int advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger
     if (d->rdp_level > 2)
         return pv_ledger_fail_msg(l, PV_LEDGER_E_ARG, "ledger: RDP level %u is not 0, 1 or 2",
                                   d->rdp_level);
-    int rc = need_signer(l);
-    if (rc || (rc = actor_ok(l)))
-        return rc;
     char hex[2 * PV_LEDGER_UID_LEN + 1];
     uid_hex(uid, hex);
     struct advance a = {hex, state, d};
-    rc = txn(l, PV_STORE_WRITE, body, &a);
-    if (rc >= 0)
-        l->err[0] = 0;
-    return rc;
+    return write_txn(l, body, &a);
 }
 
 int pv_ledger_advance(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], pv_ledger_state state,
@@ -704,16 +705,10 @@ int pv_ledger_fail(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const cha
         return pv_ledger_fail_msg(l, PV_LEDGER_E_ARG,
                                   "ledger: a failure's phase and reason may not contain control "
                                   "characters");
-    int rc = need_signer(l);
-    if (rc || (rc = actor_ok(l)))
-        return rc;
     char hex[2 * PV_LEDGER_UID_LEN + 1];
     uid_hex(uid, hex);
     struct failure a = {hex, phase, reason};
-    rc = txn(l, PV_STORE_WRITE, fail_body, &a);
-    if (rc >= 0)
-        l->err[0] = 0;
-    return rc;
+    return write_txn(l, fail_body, &a);
 }
 
 /* ---- confirmation of a lock the ledger missed ---- */
@@ -772,16 +767,10 @@ int pv_ledger_confirm_locked(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN],
                                   "characters) and a reason (1 to %u), without control "
                                   "characters",
                                   PV_LEDGER_TEXT_MAX - 1, PV_LEDGER_REASON_MAX - 1);
-    int rc = need_signer(l);
-    if (rc || (rc = actor_ok(l)))
-        return rc;
     char hex[2 * PV_LEDGER_UID_LEN + 1];
     uid_hex(uid, hex);
     struct confirm a = {hex, by, reason};
-    rc = txn(l, PV_STORE_WRITE, confirm_body, &a);
-    if (rc >= 0)
-        l->err[0] = 0;
-    return rc;
+    return write_txn(l, confirm_body, &a);
 }
 
 /* ---- stations ---- */
@@ -836,14 +825,8 @@ int pv_ledger_station_enroll(pv_ledger *l, const pv_ledger_station *s)
                                   "ledger: station %s: rights are up to %u characters without "
                                   "control characters",
                                   s->name, PV_LEDGER_RIGHTS_MAX - 1);
-    int rc = need_signer(l);
-    if (rc || (rc = actor_ok(l)))
-        return rc;
     struct enroll a = {s};
-    rc = txn(l, PV_STORE_WRITE, enroll_body, &a);
-    if (rc >= 0)
-        l->err[0] = 0;
-    return rc;
+    return write_txn(l, enroll_body, &a);
 }
 
 struct station_get {
@@ -927,14 +910,8 @@ int pv_ledger_station_revoke(pv_ledger *l, const char *name, const char *by, con
                                   "ledger: a revocation needs who revokes (1 to %u characters) "
                                   "and a reason (1 to %u), without control characters",
                                   PV_LEDGER_TEXT_MAX - 1, PV_LEDGER_REASON_MAX - 1);
-    int rc = need_signer(l);
-    if (rc || (rc = actor_ok(l)))
-        return rc;
     struct revoke a = {name, by, reason};
-    rc = txn(l, PV_STORE_WRITE, revoke_body, &a);
-    if (rc >= 0)
-        l->err[0] = 0;
-    return rc;
+    return write_txn(l, revoke_body, &a);
 }
 
 /* ---- reads ---- */
