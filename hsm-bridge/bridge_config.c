@@ -78,19 +78,6 @@ static const cyaml_schema_value_t conf_schema = {
 
 /* ---- helpers ---- */
 
-struct cy_log {
-    char first[256];
-};
-
-static void cy_log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
-{
-    struct cy_log *l = ctx;
-    if (level < CYAML_LOG_ERROR || l->first[0])
-        return;
-    vsnprintf(l->first, sizeof l->first, fmt, args);
-    l->first[strcspn(l->first, "\n")] = 0;
-}
-
 struct ctx {
     pv_recipe_diags *d;
     const pv_yindex *idx;
@@ -365,8 +352,8 @@ int pv_bridge_config_load(const char *path, struct pv_bridge_server_config *cf, 
          * the value checks still report everything else in the same run. */
         const char *src = shape ? clean : text;
         size_t src_len = shape ? strlen(clean) : len;
-        struct cy_log log = {{0}};
-        const cyaml_config_t cfg = {.log_fn = cy_log_fn,
+        struct pv_cy_log log = {{0}};
+        const cyaml_config_t cfg = {.log_fn = pv_cy_log_fn,
                                     .log_ctx = &log,
                                     .mem_fn = cyaml_mem,
                                     .log_level = CYAML_LOG_ERROR,

@@ -186,20 +186,6 @@ static const cyaml_schema_value_t recipe_schema = {
     CYAML_VALUE_MAPPING(PTR, struct cy_recipe, recipe_fields),
 };
 
-/* libcyaml's first error line, kept in case it refuses what the positional pass accepted. */
-struct cy_log {
-    char first[256];
-};
-
-static void cy_log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
-{
-    struct cy_log *l = ctx;
-    if (level < CYAML_LOG_ERROR || l->first[0])
-        return;
-    vsnprintf(l->first, sizeof l->first, fmt, args);
-    l->first[strcspn(l->first, "\n")] = 0;
-}
-
 /* ---- checking values ---- */
 
 struct ctx {
@@ -915,8 +901,8 @@ int pv_recipe_parse(const char *file, const char *text, size_t len, unsigned fla
      * report everything else in this same run. */
     const uint8_t *src = shape ? (const uint8_t *)clean : (const uint8_t *)text;
     size_t src_len = shape ? strlen(clean) : len;
-    struct cy_log log = {{0}};
-    const cyaml_config_t cfg = {.log_fn = cy_log_fn,
+    struct pv_cy_log log = {{0}};
+    const cyaml_config_t cfg = {.log_fn = pv_cy_log_fn,
                                 .log_ctx = &log,
                                 .mem_fn = cyaml_mem,
                                 .log_level = CYAML_LOG_ERROR,

@@ -704,3 +704,12 @@ size_t pv_yaml_check(const pv_ynode *root, const cyaml_schema_value_t *schema, p
     }
     return w.errors;
 }
+
+void pv_cy_log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+{
+    struct pv_cy_log *l = ctx;
+    if (level < CYAML_LOG_ERROR || l->first[0])
+        return;
+    vsnprintf(l->first, sizeof l->first, fmt, args);
+    l->first[strcspn(l->first, "\n")] = 0;
+}

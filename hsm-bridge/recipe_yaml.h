@@ -8,6 +8,7 @@
 #ifndef PV_HSM_BRIDGE_RECIPE_YAML_H
 #define PV_HSM_BRIDGE_RECIPE_YAML_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include <cyaml/cyaml.h>
@@ -63,5 +64,12 @@ void pv_yindex_free(pv_yindex *idx);
 /* Parses a recipe number the way the checks accept it: decimal without leading zeros, or 0x
  * hex; at most max. 0, or -1 (not a number), -2 (too large), -3 (negative). */
 int pv_yaml_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+
+/* libcyaml's first error line (its log callback), kept for the message when libcyaml refuses
+ * what the positional pass accepted. */
+struct pv_cy_log {
+    char first[256];
+};
+void pv_cy_log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list args);
 
 #endif

@@ -64,19 +64,6 @@ static const cyaml_schema_value_t station_schema = {
     CYAML_VALUE_MAPPING(PTR, struct cy_station, station_fields),
 };
 
-struct log_first {
-    char first[256];
-};
-
-static void log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
-{
-    struct log_first *l = ctx;
-    if (level < CYAML_LOG_ERROR || l->first[0])
-        return;
-    vsnprintf(l->first, sizeof l->first, fmt, args);
-    l->first[strcspn(l->first, "\n")] = 0;
-}
-
 /* A path from the file, resolved against its directory. */
 static int put_path(char *out, size_t cap, const char *dir, const char *p)
 {
@@ -136,8 +123,8 @@ static int check_commands(const char *path, const char *text, size_t len, const 
 int pv_station_config_load(const char *path, struct pv_station_config *c, char *err, size_t err_len)
 {
     memset(c, 0, sizeof *c);
-    struct log_first log = {{0}};
-    const cyaml_config_t cfg = {.log_fn = log_fn,
+    struct pv_cy_log log = {{0}};
+    const cyaml_config_t cfg = {.log_fn = pv_cy_log_fn,
                                 .log_ctx = &log,
                                 .mem_fn = cyaml_mem,
                                 .log_level = CYAML_LOG_ERROR,
