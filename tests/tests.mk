@@ -19,3 +19,5 @@ $(HOSTDIR)/tests/test_%: $(HOSTDIR)/tests/unit/test_%.o $(HOST_LIB_OBJS) $(TEST_
 $(HOSTDIR)/tests/unit/test_bridge_quota.o: HOST_CFLAGS += -I/usr/include/postgresql
 $(HOSTDIR)/tests/test_bridge_quota: | $(BRIDGE_BIN) $(PROV_BIN) $(PROV_HOOKS_BIN) $(HOSTDIR)/bin/sim \
     $(ARMDIR)/stub-loader/stub.bin $(ARMDIR)/firmware/bootloader.bin $(ARMDIR)/firmware/app_v1.bin
+# test_update_frame compares the frame CRC with zlib's crc32.
+$(HOSTDIR)/tests/test_update_frame: TEST_LIBS += -lz
