@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define PV_LEDGER_SCHEMA_VERSION 2u
+#define PV_LEDGER_SCHEMA_VERSION 3u
 #define PV_LEDGER_APPLICATION_ID 0x50564c47 /* "PVLG": PRAGMA application_id of a ledger file */
 #define PV_LEDGER_UID_LEN        12u
 #define PV_LEDGER_TEXT_MAX       64u  /* batch, station, recipe name, phase, key id (with NUL) */
@@ -226,6 +226,44 @@ int pv_ledger_batches(pv_ledger *l,
                       void *ctx);
 /* counts[state] = rows in each state (index PV_LEDGER_RESERVED..PV_LEDGER_LOCKED; 0 unused). */
 int pv_ledger_state_counts(pv_ledger *l, int64_t counts[6]);
+
+/* ---- firmware updates (docs/ledger.md, "Updates"): one row per attempt, refusals included ---- */
+#define PV_LEDGER_RESULT_MAX 24u
+typedef struct pv_ledger_update {
+    int64_t id;                              /* set by pv_ledger_update_record */
+    char uid_hex[2 * PV_LEDGER_UID_LEN + 1]; /* the UID message 1 claimed (known or not) */
+    char session[PV_LEDGER_TEXT_MAX];        /* the bridge's session id; "" for a refusal */
+    char station[PV_LEDGER_TEXT_MAX];
+    char product[PV_LEDGER_TEXT_MAX]; /* "" when the UID is not the bridge's */
+    char batch[PV_LEDGER_TEXT_MAX];
+    char started_at[32], ended_at[32]; /* set by the ledger; ended_at "" while begun */
+    uint32_t from_version;             /* HELLO: the running application's version (0: none) */
+    uint32_t floor;                    /* HELLO: the anti-rollback floor */
+    uint32_t offered_version;          /* OFFER's version; 0 when nothing was offered */
+    char image_sha256[65];             /* hex SHA-256 of the offered image; "" if none */
+    char result[PV_LEDGER_RESULT_MAX]; /* "begun", then the end: "installed", "refused_version",
+                                          ..., or a refusal: "unknown_uid", "psk_mismatch",
+                                          "replay", "no_release", "abandoned" */
+    char reason[PV_LEDGER_REASON_MAX];
+    uint32_t now_version;   /* REPORT: the version now in the application region */
+    uint32_t bytes_written; /* REPORT: bytes written */
+    char ephemeral[65];     /* hex of message 1's ephemeral key once message 1 authenticated;
+                               a key seen before is a replay */
+} pv_ledger_update;
+
+/* Records one attempt (its started_at, and ended_at unless result is "begun", are set here;
+ * u->id gets the row's id). A non-empty ephemeral that any earlier row carries is refused with
+ * PV_LEDGER_E_EXISTS and nothing is written: the caller records the replay as a refusal without
+ * it. result and reason: 1.. characters, printable. */
+int pv_ledger_update_record(pv_ledger *l, pv_ledger_update *u);
+/* Ends the begun attempt id with its result (REPORT's, or "abandoned"); PV_LEDGER_E_ILLEGAL if
+ * it has ended already, PV_LEDGER_E_UNKNOWN if there is no such row; nothing written then. */
+int pv_ledger_update_finish(pv_ledger *l, int64_t id, const char *result, const char *reason,
+                            uint32_t now_version, uint32_t bytes_written);
+/* Every attempt (of one UID, or all when uid is NULL) in the order they began; non-zero from fn
+ * stops the walk and is returned. */
+int pv_ledger_update_list(pv_ledger *l, const uint8_t *uid,
+                          int (*fn)(void *ctx, const pv_ledger_update *u), void *ctx);
 
 const char *pv_ledger_state_name(pv_ledger_state s);
 /* "reserved" -> PV_LEDGER_RESERVED; 0 if not a state name. */

@@ -34,6 +34,12 @@ __attribute__((format(printf, 3, 4))) int pv_ledger_fail_msg(pv_ledger *l, int r
 typedef int (*txn_body)(pv_ledger *l, void *arg);
 int pv_ledger_txn(pv_ledger *l, enum pv_store_txn mode, txn_body body, void *arg);
 
+/* A change: a signer and a valid actor first, then pv_ledger_txn in write mode; a success clears
+ * the last error (ledger_policy.c). */
+int pv_ledger_write_txn(pv_ledger *l, txn_body body, void *arg);
+/* UTC now, ISO 8601 with milliseconds (sorts as text). */
+void pv_ledger_now(char out[32]);
+
 /* One audit entry as hashed; NULL fields are allowed except at, action and detail. */
 typedef struct pv_audit_entry {
     int64_t seq;
@@ -46,5 +52,18 @@ void pv_ledger_audit_hash(const uint8_t prev[32], const pv_audit_entry *e, uint8
  * hashes, signs. detail is consumed. PV_LEDGER_OK or an error (the caller rolls back). */
 int pv_ledger_audit_append(pv_ledger *l, const char *at, const char *action, const char *batch,
                            const char *uid, const char *state, const char *station, json_t *detail);
+
+/* The updates table as the audit log says it must be (ledger_updates.c, for verify). */
+struct pv_ledger_xupdates {
+    pv_ledger_update *u;
+    size_t n, cap;
+};
+/* Applies an "update" or "update_end" entry: 0, 1 if it does not follow from the entries before
+ * it, -1 out of memory, 2 if action is not an update action. */
+int pv_ledger_xupdates_apply(struct pv_ledger_xupdates *x, const pv_store_audit *e, json_t *d);
+/* Compares the updates table with x: PV_LEDGER_OK, PV_LEDGER_E_CHAIN with msg naming the first
+ * difference, or the store's error. */
+int pv_ledger_xupdates_check(pv_store *s, struct pv_ledger_xupdates *x, char *msg, size_t len);
+void pv_ledger_xupdates_free(struct pv_ledger_xupdates *x);
 
 #endif

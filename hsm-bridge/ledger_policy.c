@@ -1037,3 +1037,15 @@ void pv_store_uid_bytes(const char *hex, uint8_t uid[PV_LEDGER_UID_LEN])
     for (unsigned i = 0; i < PV_LEDGER_UID_LEN && hex[2 * i] && hex[2 * i + 1]; i++)
         uid[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
 }
+
+/* ---- for the other ledger files (ledger_internal.h) ---- */
+
+int pv_ledger_write_txn(pv_ledger *l, txn_body body, void *arg)
+{
+    return write_txn(l, body, arg);
+}
+
+void pv_ledger_now(char out[32])
+{
+    now(out);
+}

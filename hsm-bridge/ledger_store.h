@@ -84,6 +84,16 @@ typedef struct pv_store_ops {
     int (*station_get)(pv_store *s, const char *name, pv_ledger_station *out);
     int (*station_put)(pv_store *s, const pv_ledger_station *st, int insert);
     int (*station_list)(pv_store *s, int (*fn)(void *ctx, const pv_ledger_station *st), void *ctx);
+
+    /* updates: insert sets u->id; end writes ended_at, result, reason, now_version,
+     * bytes_written by id; get PV_LEDGER_E_UNKNOWN for no such id; seen sets *found when a row
+     * carries that ephemeral key */
+    int (*update_insert)(pv_store *s, pv_ledger_update *u);
+    int (*update_end)(pv_store *s, const pv_ledger_update *u);
+    int (*update_get)(pv_store *s, int64_t id, pv_ledger_update *out);
+    int (*update_seen)(pv_store *s, const char *ephemeral, int *found);
+    int (*update_list)(pv_store *s, const char *uid_hex /* NULL: all */,
+                       int (*fn)(void *ctx, const pv_ledger_update *u), void *ctx);
 } pv_store_ops;
 
 struct pv_store {

@@ -75,6 +75,19 @@ static const char *const migrations[] = {
     "  revoked_at TEXT,"
     "  revoke_reason TEXT);"
     "UPDATE pv_ledger_meta SET value = '2' WHERE key = 'schema_version';",
+    /* 2 -> 3: firmware updates, one row per attempt */
+    "CREATE TABLE updates ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  uid TEXT NOT NULL CHECK (length(uid) = 24),"
+    "  session TEXT, station TEXT NOT NULL, product TEXT, batch TEXT,"
+    "  started_at TEXT NOT NULL, ended_at TEXT,"
+    "  from_version BIGINT NOT NULL, floor BIGINT NOT NULL,"
+    "  offered_version BIGINT NOT NULL, image_sha256 TEXT,"
+    "  result TEXT NOT NULL, reason TEXT NOT NULL,"
+    "  now_version BIGINT NOT NULL DEFAULT 0, bytes_written BIGINT NOT NULL DEFAULT 0,"
+    "  ephemeral TEXT UNIQUE);"
+    "CREATE INDEX updates_uid ON updates(uid);"
+    "UPDATE pv_ledger_meta SET value = '3' WHERE key = 'schema_version';",
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(NMIGRATIONS == PV_LEDGER_SCHEMA_VERSION, "one migration per schema version");
@@ -615,6 +628,106 @@ static int station_list(pv_store *s, int (*fn)(void *, const pv_ledger_station *
     return ret;
 }
 
+/* ---- updates ---- */
+
+#define UPDATE_SELECT                                                                              \
+    "SELECT id, uid, session, station, product, batch, started_at, ended_at, from_version, "       \
+    "floor, offered_version, image_sha256, result, reason, now_version, bytes_written, "           \
+    "ephemeral FROM updates"
+
+static void update_from(const PGresult *r, int i, pv_ledger_update *u)
+{
+    memset(u, 0, sizeof *u);
+    u->id = num(r, i, 0);
+    text(r, i, 1, u->uid_hex, sizeof u->uid_hex);
+    text(r, i, 2, u->session, sizeof u->session);
+    text(r, i, 3, u->station, sizeof u->station);
+    text(r, i, 4, u->product, sizeof u->product);
+    text(r, i, 5, u->batch, sizeof u->batch);
+    text(r, i, 6, u->started_at, sizeof u->started_at);
+    text(r, i, 7, u->ended_at, sizeof u->ended_at);
+    u->from_version = (uint32_t)num(r, i, 8);
+    u->floor = (uint32_t)num(r, i, 9);
+    u->offered_version = (uint32_t)num(r, i, 10);
+    text(r, i, 11, u->image_sha256, sizeof u->image_sha256);
+    text(r, i, 12, u->result, sizeof u->result);
+    text(r, i, 13, u->reason, sizeof u->reason);
+    u->now_version = (uint32_t)num(r, i, 14);
+    u->bytes_written = (uint32_t)num(r, i, 15);
+    text(r, i, 16, u->ephemeral, sizeof u->ephemeral);
+}
+
+static int update_insert(pv_store *s, pv_ledger_update *u)
+{
+    PGresult *r =
+        query(s, "insert update",
+              "INSERT INTO updates (uid, session, station, product, batch, started_at, ended_at, "
+              "from_version, floor, offered_version, image_sha256, result, reason, now_version, "
+              "bytes_written, ephemeral) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+              "$12, $13, $14, $15, $16) RETURNING id",
+              "TtTttTtiiitTTiit", u->uid_hex, u->session, u->station, u->product, u->batch,
+              u->started_at, u->ended_at, (int64_t)u->from_version, (int64_t)u->floor,
+              (int64_t)u->offered_version, u->image_sha256, u->result, u->reason,
+              (int64_t)u->now_version, (int64_t)u->bytes_written, u->ephemeral);
+    if (!r)
+        return PV_LEDGER_E_DB;
+    u->id = num(r, 0, 0);
+    PQclear(r);
+    return PV_LEDGER_OK;
+}
+
+static int update_end(pv_store *s, const pv_ledger_update *u)
+{
+    RUN(s, "end update",
+        "UPDATE updates SET ended_at = $1, result = $2, reason = $3, now_version = $4, "
+        "bytes_written = $5 WHERE id = $6",
+        "TTTiii", u->ended_at, u->result, u->reason, (int64_t)u->now_version,
+        (int64_t)u->bytes_written, u->id);
+}
+
+static int update_get(pv_store *s, int64_t id, pv_ledger_update *out)
+{
+    PGresult *r = query(s, "read update", UPDATE_SELECT " WHERE id = $1", "i", id);
+    if (!r)
+        return PV_LEDGER_E_DB;
+    int n = PQntuples(r);
+    if (n)
+        update_from(r, 0, out);
+    PQclear(r);
+    return n ? PV_LEDGER_OK
+             : fail(s, PV_LEDGER_E_UNKNOWN, "ledger: no update attempt %lld", (long long)id);
+}
+
+static int update_seen(pv_store *s, const char *ephemeral, int *found)
+{
+    PGresult *r =
+        query(s, "read update", "SELECT 1 FROM updates WHERE ephemeral = $1", "T", ephemeral);
+    if (!r)
+        return PV_LEDGER_E_DB;
+    *found = PQntuples(r) > 0;
+    PQclear(r);
+    return PV_LEDGER_OK;
+}
+
+static int update_list(pv_store *s, const char *uid, int (*fn)(void *, const pv_ledger_update *),
+                       void *ctx)
+{
+    PGresult *r =
+        uid ? query(s, "list updates", UPDATE_SELECT " WHERE uid = $1 ORDER BY id", "T", uid)
+            : query(s, "list updates", UPDATE_SELECT " ORDER BY id", "");
+    if (!r)
+        return PV_LEDGER_E_DB;
+    pv_ledger_update *u = malloc(sizeof *u);
+    int ret = u ? PV_LEDGER_OK : fail(s, PV_LEDGER_E_DB, "ledger: out of memory");
+    for (int i = 0; u && i < PQntuples(r) && ret == 0; i++) {
+        update_from(r, i, u);
+        ret = fn(ctx, u);
+    }
+    free(u);
+    PQclear(r);
+    return ret;
+}
+
 /* ---- open ---- */
 
 /* Creates or migrates the schema under a transaction-scoped advisory lock (another bridge may be
@@ -714,6 +827,11 @@ static const pv_store_ops ops = {
     .station_get = station_get,
     .station_put = station_put,
     .station_list = station_list,
+    .update_insert = update_insert,
+    .update_end = update_end,
+    .update_get = update_get,
+    .update_seen = update_seen,
+    .update_list = update_list,
 };
 
 pv_store *pv_store_pg_open(const char *conninfo, unsigned flags, char *err, size_t err_len)

@@ -68,6 +68,19 @@ static const char *const migrations[] = {
     "  enrolled_at TEXT NOT NULL,"
     "  revoked_at TEXT,"
     "  revoke_reason TEXT);",
+    /* 2 -> 3: firmware updates, one row per attempt */
+    "CREATE TABLE updates ("
+    "  id INTEGER PRIMARY KEY,"
+    "  uid TEXT NOT NULL CHECK (length(uid) = 24),"
+    "  session TEXT, station TEXT NOT NULL, product TEXT, batch TEXT,"
+    "  started_at TEXT NOT NULL, ended_at TEXT,"
+    "  from_version INTEGER NOT NULL, floor INTEGER NOT NULL,"
+    "  offered_version INTEGER NOT NULL, image_sha256 TEXT,"
+    "  result TEXT NOT NULL, reason TEXT NOT NULL,"
+    "  now_version INTEGER NOT NULL DEFAULT 0, bytes_written INTEGER NOT NULL DEFAULT 0,"
+    "  ephemeral TEXT);"
+    "CREATE INDEX updates_uid ON updates(uid);"
+    "CREATE UNIQUE INDEX updates_ephemeral ON updates(ephemeral);",
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(NMIGRATIONS == PV_LEDGER_SCHEMA_VERSION, "one migration per schema version");
@@ -596,6 +609,112 @@ static int station_list(pv_store *s, int (*fn)(void *, const pv_ledger_station *
     return ret;
 }
 
+/* ---- updates ---- */
+
+#define UPDATE_SELECT                                                                              \
+    "SELECT id, uid, session, station, product, batch, started_at, ended_at, from_version, "       \
+    "floor, offered_version, image_sha256, result, reason, now_version, bytes_written, "           \
+    "ephemeral FROM updates"
+
+static void update_from(sqlite3_stmt *st, pv_ledger_update *u)
+{
+    memset(u, 0, sizeof *u);
+    u->id = sqlite3_column_int64(st, 0);
+    text(st, 1, u->uid_hex, sizeof u->uid_hex);
+    text(st, 2, u->session, sizeof u->session);
+    text(st, 3, u->station, sizeof u->station);
+    text(st, 4, u->product, sizeof u->product);
+    text(st, 5, u->batch, sizeof u->batch);
+    text(st, 6, u->started_at, sizeof u->started_at);
+    text(st, 7, u->ended_at, sizeof u->ended_at);
+    u->from_version = (uint32_t)sqlite3_column_int64(st, 8);
+    u->floor = (uint32_t)sqlite3_column_int64(st, 9);
+    u->offered_version = (uint32_t)sqlite3_column_int64(st, 10);
+    text(st, 11, u->image_sha256, sizeof u->image_sha256);
+    text(st, 12, u->result, sizeof u->result);
+    text(st, 13, u->reason, sizeof u->reason);
+    u->now_version = (uint32_t)sqlite3_column_int64(st, 14);
+    u->bytes_written = (uint32_t)sqlite3_column_int64(st, 15);
+    text(st, 16, u->ephemeral, sizeof u->ephemeral);
+}
+
+static int update_insert(pv_store *s, pv_ledger_update *u)
+{
+    int rc = run(s, "insert update",
+                 "INSERT INTO updates (uid, session, station, product, batch, started_at, "
+                 "ended_at, from_version, floor, offered_version, image_sha256, result, reason, "
+                 "now_version, bytes_written, ephemeral) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 "TtTttTtiiitTTiit", u->uid_hex, u->session, u->station, u->product, u->batch,
+                 u->started_at, u->ended_at, (int64_t)u->from_version, (int64_t)u->floor,
+                 (int64_t)u->offered_version, u->image_sha256, u->result, u->reason,
+                 (int64_t)u->now_version, (int64_t)u->bytes_written, u->ephemeral);
+    if (!rc)
+        u->id = sqlite3_last_insert_rowid(DB(s));
+    return rc;
+}
+
+static int update_end(pv_store *s, const pv_ledger_update *u)
+{
+    return run(s, "end update",
+               "UPDATE updates SET ended_at = ?, result = ?, reason = ?, now_version = ?, "
+               "bytes_written = ? WHERE id = ?",
+               "TTTiii", u->ended_at, u->result, u->reason, (int64_t)u->now_version,
+               (int64_t)u->bytes_written, u->id);
+}
+
+static int update_get(pv_store *s, int64_t id, pv_ledger_update *out)
+{
+    sqlite3_stmt *st = prep(s, UPDATE_SELECT " WHERE id = ?", "i", id);
+    if (!st)
+        return PV_LEDGER_E_DB;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        update_from(st, out);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return PV_LEDGER_OK;
+    if (rc == SQLITE_DONE)
+        return fail(s, PV_LEDGER_E_UNKNOWN, "ledger: no update attempt %lld", (long long)id);
+    return db_error(s, "read update");
+}
+
+static int update_seen(pv_store *s, const char *ephemeral, int *found)
+{
+    sqlite3_stmt *st = prep(s, "SELECT 1 FROM updates WHERE ephemeral = ?", "T", ephemeral);
+    if (!st)
+        return PV_LEDGER_E_DB;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    *found = rc == SQLITE_ROW;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? PV_LEDGER_OK : db_error(s, "read update");
+}
+
+static int update_list(pv_store *s, const char *uid, int (*fn)(void *, const pv_ledger_update *),
+                       void *ctx)
+{
+    sqlite3_stmt *st = uid ? prep(s, UPDATE_SELECT " WHERE uid = ? ORDER BY id", "T", uid)
+                           : prepare(s, UPDATE_SELECT " ORDER BY id");
+    if (!st)
+        return PV_LEDGER_E_DB;
+    pv_ledger_update *u = malloc(sizeof *u);
+    int rc, ret = PV_LEDGER_OK;
+    if (!u) {
+        sqlite3_finalize(st);
+        return fail(s, PV_LEDGER_E_DB, "ledger: out of memory");
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        update_from(st, u);
+        if ((ret = fn(ctx, u)) != 0)
+            break;
+    }
+    if (ret == PV_LEDGER_OK && rc != SQLITE_DONE)
+        ret = db_error(s, "list updates");
+    sqlite3_finalize(st);
+    free(u);
+    return ret;
+}
+
 /* ---- open ---- */
 
 static int migrate(pv_store *s, const char *path)
@@ -675,6 +794,11 @@ static const pv_store_ops ops = {
     .station_get = station_get,
     .station_put = station_put,
     .station_list = station_list,
+    .update_insert = update_insert,
+    .update_end = update_end,
+    .update_get = update_get,
+    .update_seen = update_seen,
+    .update_list = update_list,
 };
 
 pv_store *pv_store_sqlite_open(const char *path, unsigned flags, char *err, size_t err_len)

@@ -1296,7 +1296,8 @@ static void test_migrate_version1(void **state)
     /* Back to the version-1 schema: what an older provision left. */
     sql(NULL, "ALTER TABLE devices DROP COLUMN rdp_level; ALTER TABLE devices DROP COLUMN "
               "lease_station; ALTER TABLE devices DROP COLUMN lease_session; ALTER TABLE "
-              "devices DROP COLUMN lease_until; DROP TABLE stations; PRAGMA user_version = 1");
+              "devices DROP COLUMN lease_until; DROP TABLE stations; DROP TABLE updates; PRAGMA "
+              "user_version = 1");
     raw_close();
     assert_int_equal(count(NULL, "PRAGMA user_version"), 1);
     assert_int_equal(count(NULL, "SELECT COUNT(*) FROM pragma_table_info('devices') WHERE name "
@@ -1304,7 +1305,7 @@ static void test_migrate_version1(void **state)
                      0);
     raw_close();
     l = open_signed(path);
-    assert_int_equal(count(l, "PRAGMA user_version"), 2);
+    assert_int_equal(count(l, "PRAGMA user_version"), PV_LEDGER_SCHEMA_VERSION);
     assert_int_equal(count(l, "SELECT COUNT(*) FROM pragma_table_info('devices') WHERE name "
                               "LIKE 'lease_%' OR name = 'rdp_level'"),
                      4);
@@ -1339,7 +1340,7 @@ static void test_pg_schema(void **state)
     pv_ledger *l = open_signed(path);
     assert_null(pv_ledger_db(l));
     char *v = raw_text("SELECT value FROM pv_ledger_meta WHERE key = 'schema_version'");
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3");
     free(v);
     v = raw_text("SELECT value FROM pv_ledger_meta WHERE key = 'application'");
     assert_string_equal(v, "PVLG");
@@ -1489,6 +1490,86 @@ static void setup_keys(void)
 }
 
 /* The contract: every store passes these. */
+static int upd_collect(void *ctx, const pv_ledger_update *u)
+{
+    struct {
+        int n;
+        char results[4][24];
+    } *h = ctx;
+    if (h->n < 4)
+        snprintf(h->results[h->n++], sizeof h->results[0], "%s", u->result);
+    return 0;
+}
+
+/* Firmware updates: one row per attempt, refusals too; a replayed ephemeral key refused with
+ * nothing written; an attempt ends once; verify replays them and catches an altered row. */
+static void test_updates(void **state)
+{
+    (void)state;
+    char path[512];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    pv_ledger_update u = {
+        .from_version = 0x01000000, .floor = 0x01000000, .offered_version = 0x02000000};
+    snprintf(u.uid_hex, sizeof u.uid_hex, "300041000000000000000001");
+    snprintf(u.session, sizeof u.session, "0a0b");
+    snprintf(u.station, sizeof u.station, "st-1");
+    snprintf(u.product, sizeof u.product, "demo");
+    snprintf(u.batch, sizeof u.batch, "b1");
+    snprintf(u.result, sizeof u.result, "begun");
+    snprintf(u.reason, sizeof u.reason, "offered 2.0.0");
+    memset(u.image_sha256, 'e', 64);
+    memset(u.ephemeral, 'a', 64);
+    assert_int_equal(pv_ledger_update_record(l, &u), PV_LEDGER_OK);
+    assert_int_equal(u.id, 1);
+    assert_string_equal(u.ended_at, "");
+    /* the same ephemeral key again: a replay, nothing written */
+    pv_ledger_update r = u;
+    assert_int_equal(pv_ledger_update_record(l, &r), PV_LEDGER_E_EXISTS);
+    assert_non_null(strstr(pv_ledger_error(l), "seen before"));
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM updates"), 1);
+    r.ephemeral[0] = 0;
+    r.session[0] = 0;
+    snprintf(r.result, sizeof r.result, "replay");
+    snprintf(r.reason, sizeof r.reason, "message 1 replayed");
+    assert_int_equal(pv_ledger_update_record(l, &r), PV_LEDGER_OK);
+    assert_string_not_equal(r.ended_at, "");
+    /* a refusal of a UID the ledger does not know */
+    pv_ledger_update x = {0};
+    snprintf(x.uid_hex, sizeof x.uid_hex, "300041000000000000000099");
+    snprintf(x.station, sizeof x.station, "st-1");
+    snprintf(x.result, sizeof x.result, "unknown_uid");
+    snprintf(x.reason, sizeof x.reason, "never provisioned");
+    assert_int_equal(pv_ledger_update_record(l, &x), PV_LEDGER_OK);
+    /* bad input refused */
+    snprintf(x.result, sizeof x.result, "Bad Result");
+    assert_int_equal(pv_ledger_update_record(l, &x), PV_LEDGER_E_ARG);
+    /* the end, once */
+    assert_int_equal(pv_ledger_update_finish(l, u.id, "installed", "2.0.0 runs", 0x02000000, 4096),
+                     PV_LEDGER_OK);
+    assert_int_equal(pv_ledger_update_finish(l, u.id, "abandoned", "ttl", 0, 0),
+                     PV_LEDGER_E_ILLEGAL);
+    assert_int_equal(pv_ledger_update_finish(l, 99, "abandoned", "ttl", 0, 0), PV_LEDGER_E_UNKNOWN);
+    verify_ok(l);
+    /* the history of one device, in order */
+    struct seen {
+        int n;
+        char results[4][24];
+    } h = {0};
+    uint8_t uid[12];
+    uid_of(1, uid);
+    assert_int_equal(pv_ledger_update_list(l, uid, upd_collect, &h), PV_LEDGER_OK);
+    assert_int_equal(h.n, 2);
+    assert_string_equal(h.results[0], "installed");
+    assert_string_equal(h.results[1], "replay");
+    /* an altered row is caught */
+    sql(l, "UPDATE updates SET result = 'refused_version' WHERE id = 1");
+    verify_broken(l, 1, 0,
+                  "update attempt 1: result is 'refused_version' in the table but 'installed' per "
+                  "the audit log");
+    pv_ledger_close(l);
+}
+
 #define CONTRACT                                                                                   \
     cmocka_unit_test(test_state_machine), cmocka_unit_test(test_resume_counts_once),               \
         cmocka_unit_test(test_quota_exact_nothing_written),                                        \
@@ -1500,7 +1581,7 @@ static void setup_keys(void)
         cmocka_unit_test(test_export_csv_json), cmocka_unit_test(test_leases),                     \
         cmocka_unit_test(test_rdp_level), cmocka_unit_test(test_stations),                         \
         cmocka_unit_test(test_name_restrictions), cmocka_unit_test(test_metrics),                  \
-        cmocka_unit_test(test_cli)
+        cmocka_unit_test(test_cli), cmocka_unit_test(test_updates)
 
 int main(void)
 {
