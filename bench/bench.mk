@@ -37,6 +37,7 @@ $(BENCH_X25519_ELF): $(ARMDIR)/bench/x25519_once.o $(STUB_DIR)/obj/lib/crypto/x2
 $(BENCH_X25519_BIN): $(BENCH_X25519_ELF)
 	$(ARM_OBJCOPY) -O binary $< $@
 $(STUB_BENCH_BIN): $(HOSTDIR)/bench/stub_bench.o $(HOST_LIB_OBJS) $(HOSTDIR)/provisioner/probe_gdb.o \
+                   $(HOSTDIR)/provisioner/gdb_reply.o \
                    $(HOSTDIR)/provisioner/probe_util.o $(HOSTDIR)/provisioner/relay_mailbox.o \
                    $(HOSTDIR)/provisioner/install_inproc.o $(HOSTDIR)/hsm-bridge/install_frames.o \
                    $(patsubst %.c,$(HOSTDIR)/%.o,$(wildcard hsm-bridge/session_*.c))

@@ -1,6 +1,6 @@
 /* How CMSIS-DAP command packets reach a probe: the USB bulk endpoints of a CMSIS-DAP v2 interface
  * (dap_transport_usb.c) or a TCP stream in the framing of docs/probes.md (dap_transport_tcp.c,
- * what the sim serves). The command layer above (probe_cmsisdap.c) is the same for both. A
+ * what the sim serves). The command layer above (cmsisdap_packets.c) is the same for both. A
  * transport moves whole packets; it may have several commands in flight (up to the probe's
  * DAP_Info packet count), answered in order. Return codes are pv_probe_err values. */
 #ifndef PV_DAP_TRANSPORT_H

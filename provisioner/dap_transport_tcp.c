@@ -37,25 +37,17 @@ struct tcp_transport {
 
 static int send_all(struct tcp_transport *x, const uint8_t *b, size_t n)
 {
-    size_t done = 0;
-    uint64_t end = pv_probe_now_ms() + (uint64_t)x->timeout_ms;
-    while (done < n) {
-        ssize_t w = send(x->fd, b + done, n - done, MSG_NOSIGNAL);
-        if (w > 0) {
-            done += (size_t)w;
-            continue;
-        }
-        if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
-            return fail(x, PV_PROBE_ERR_IO, "dap tcp: the server closed the connection");
-        if (w < 0 && errno != EAGAIN && errno != EINTR)
-            return fail(x, PV_PROBE_ERR_IO, "dap tcp: send failed: %s", strerror(errno));
-        int left = (int)(end - pv_probe_now_ms());
-        struct pollfd pfd = {.fd = x->fd, .events = POLLOUT};
-        if (left <= 0 || poll(&pfd, 1, left) <= 0)
-            return fail(x, PV_PROBE_ERR_TIMEOUT, "dap tcp: the server takes no data (%d ms)",
-                        x->timeout_ms);
+    switch (pv_probe_send_all(x->fd, b, n, x->timeout_ms, -1, NULL, NULL)) {
+    case PV_PROBE_SEND_OK:
+        return PV_PROBE_OK;
+    case PV_PROBE_SEND_CLOSED:
+        return fail(x, PV_PROBE_ERR_IO, "dap tcp: the server closed the connection");
+    case PV_PROBE_SEND_FAILED:
+        return fail(x, PV_PROBE_ERR_IO, "dap tcp: send failed: %s", strerror(errno));
+    default:
+        return fail(x, PV_PROBE_ERR_TIMEOUT, "dap tcp: the server takes no data (%d ms)",
+                    x->timeout_ms);
     }
-    return PV_PROBE_OK;
 }
 
 static int tcp_send(struct dap_transport *t, const uint8_t *pkt, size_t len)

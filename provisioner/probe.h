@@ -1,8 +1,11 @@
 /* The debug probe as the station uses it: only what every probe offers (memory reads and writes,
- * halt, reset-halt, resume, core registers, waiting for a halt). A backend is one file that fills
- * a const pv_probe_ops; the context it returns is opaque: probe_gdb.c speaks the GDB remote serial
- * protocol (the sim, OpenOCD's GDB server, pyOCD, J-Link's server), probe_openocd.c OpenOCD's Tcl
- * RPC (spawned or attached), probe_cmsisdap.c CMSIS-DAP v2 (USB or TCP).
+ * halt, reset-halt, resume, core registers, waiting for a halt). A backend fills a const
+ * pv_probe_ops; the context it returns is opaque. probe_gdb.c speaks the GDB remote serial
+ * protocol (the sim, OpenOCD's GDB server, pyOCD, J-Link's server; replies parsed by gdb_reply.c),
+ * probe_openocd.c OpenOCD's Tcl RPC (replies parsed by openocd_reply.c; a spawned OpenOCD run by
+ * openocd_process.c), probe_cmsisdap.c CMSIS-DAP v2 over USB or TCP (Cortex-M debug on
+ * cmsisdap_adiv5.c and cmsisdap_packets.c; responses parsed by cmsisdap_reply.c). Each parser works
+ * on bytes alone, so tests/fuzz/ fuzzes it without a socket.
  *
  * Writes may be queued ("posted") by a backend to save round trips; their errors surface at the
  * next call that needs an answer (a read, wait_halt, flush). Every call is bounded by the timeout
@@ -82,10 +85,9 @@ typedef struct pv_probe_link {
     pv_probe *p;
 } pv_probe_link;
 
-extern const struct pv_probe_ops pv_probe_gdb_ops; /* probe_gdb.c */
-
-extern const struct pv_probe_ops pv_probe_openocd_ops;  /* probe_openocd.c (added: probes) */
-extern const struct pv_probe_ops pv_probe_cmsisdap_ops; /* probe_cmsisdap.c (added: probes) */
+extern const struct pv_probe_ops pv_probe_gdb_ops;      /* probe_gdb.c */
+extern const struct pv_probe_ops pv_probe_openocd_ops;  /* probe_openocd.c */
+extern const struct pv_probe_ops pv_probe_cmsisdap_ops; /* probe_cmsisdap.c */
 
 static inline int pv_probe_connect(pv_probe_link *l, const struct pv_probe_ops *ops,
                                    const char *target, int timeout_ms, char *err, size_t err_len)

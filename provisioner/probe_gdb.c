@@ -7,8 +7,8 @@
  * answer. Reads of many packets are sent back to back and answered together. Registers are numbered
  * as the server's target.xml says (OpenOCD, pyOCD and QEMU differ), with r0-r15 and 'g' as the
  * fallback. Stop replies (S/T) can arrive at any time while the core runs; they are noted, never
- * mistaken for a data answer. Every wait is bounded by the connect timeout. */
-#include <ctype.h>
+ * mistaken for a data answer. Every wait is bounded by the connect timeout. What the server sends
+ * is parsed by gdb_reply.c; this file does the I/O and the requests. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -24,11 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gdb_reply.h"
 #include "probe.h"
 #include "probe_util.h"
 
-#define PKT_MAX      (256 * 1024) /* largest packet we accept from a server */
-#define DEFAULT_SIZE 400u         /* PacketSize when the server does not say (GDB's default) */
+#define PKT_MAX      PV_RSP_PKT_MAX
+#define DEFAULT_SIZE 400u /* PacketSize when the server does not say (GDB's default) */
 
 struct pv_probe {
     int fd;
@@ -55,14 +56,6 @@ struct pv_probe {
 
 static const char hexdig[] = "0123456789abcdef";
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Formats the message into p->err and returns code. */
 #define fail(p, code, ...) pv_probe_errf((p)->err, sizeof(p)->err, (code), __VA_ARGS__)
 
@@ -85,25 +78,18 @@ static int out_reserve(pv_probe *p, size_t n)
 
 static int flush_out(pv_probe *p)
 {
-    size_t done = 0;
-    uint64_t end = pv_probe_now_ms() + (uint64_t)p->timeout_ms;
-    while (done < p->out_len) {
-        ssize_t w = send(p->fd, p->out + done, p->out_len - done, MSG_NOSIGNAL);
-        if (w > 0) {
-            done += (size_t)w;
-            continue;
-        }
-        if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
-            return fail(p, PV_PROBE_ERR_DEAD,
-                        "gdb: server dropped the connection (debug port disabled, or the server "
-                        "went away)");
-        if (w < 0 && errno != EAGAIN && errno != EINTR)
-            return fail(p, PV_PROBE_ERR_IO, "gdb: send failed: %s", strerror(errno));
-        int left = (int)(end - pv_probe_now_ms());
-        struct pollfd pfd = {.fd = p->fd, .events = POLLOUT};
-        if (left <= 0 || poll(&pfd, 1, left) <= 0)
-            return fail(p, PV_PROBE_ERR_TIMEOUT, "gdb: server does not take data (%d ms)",
-                        p->timeout_ms);
+    switch (pv_probe_send_all(p->fd, p->out, p->out_len, p->timeout_ms, -1, NULL, NULL)) {
+    case PV_PROBE_SEND_OK:
+        break;
+    case PV_PROBE_SEND_CLOSED:
+        return fail(p, PV_PROBE_ERR_DEAD,
+                    "gdb: server dropped the connection (debug port disabled, or the server "
+                    "went away)");
+    case PV_PROBE_SEND_FAILED:
+        return fail(p, PV_PROBE_ERR_IO, "gdb: send failed: %s", strerror(errno));
+    default:
+        return fail(p, PV_PROBE_ERR_TIMEOUT, "gdb: server does not take data (%d ms)",
+                    p->timeout_ms);
     }
     p->st.bytes_out += p->out_len;
     if (p->out_len)
@@ -171,75 +157,38 @@ static int put_str(pv_probe *p, const char *s)
  * Returns 1 if one was there, 0 if more bytes are needed, or an error. */
 static int take_packet(pv_probe *p)
 {
-    size_t i = 0;
-    while (i < p->in_len && p->in[i] != '$') {
-        if (p->in[i] == '-' && !p->noack)
-            return fail(p, PV_PROBE_ERR_PROTOCOL, "gdb: server asked for a retransmission");
-        i++; /* '+' acks and noise */
-    }
-    uint8_t *hash = i < p->in_len ? memchr(p->in + i, '#', p->in_len - i) : NULL;
-    if (!hash || (size_t)(hash - p->in) + 3 > p->in_len) {
-        memmove(p->in, p->in + i, p->in_len - i);
-        p->in_len -= i;
-        return 0;
-    }
-    size_t body = i + 1, blen = (size_t)(hash - p->in) - body;
-    unsigned sum = 0;
-    for (size_t k = 0; k < blen; k++)
-        sum += p->in[body + k];
-    int hi = hexval(hash[1]), lo = hexval(hash[2]);
-    if (hi < 0 || lo < 0 || (unsigned)(hi << 4 | lo) != (sum & 0xFF))
+    size_t used = 0;
+    int rc = pv_rsp_take_packet(p->in, p->in_len, p->noack, p->pkt, &p->pkt_len, &used);
+    switch (rc) {
+    case PV_RSP_ERR_NAK:
+        return fail(p, PV_PROBE_ERR_PROTOCOL, "gdb: server asked for a retransmission");
+    case PV_RSP_ERR_CHECKSUM:
         return fail(p, PV_PROBE_ERR_PROTOCOL, "gdb: packet with a bad checksum");
-    size_t n = 0;
-    for (size_t k = 0; k < blen; k++) {
-        uint8_t c = p->in[body + k];
-        if (c == '}' && k + 1 < blen) {
-            p->pkt[n++] = (char)(p->in[body + ++k] ^ 0x20);
-        } else if (c == '*' && n > 0 && k + 1 < blen) {
-            int rep = p->in[body + ++k] - 29; /* run-length: repeat the previous char */
-            if (rep < 0 || n + (size_t)rep >= PKT_MAX)
-                return fail(p, PV_PROBE_ERR_PROTOCOL, "gdb: bad run-length encoding");
-            memset(p->pkt + n, p->pkt[n - 1], (size_t)rep);
-            n += (size_t)rep;
-        } else {
-            p->pkt[n++] = (char)c;
-        }
-        if (n >= PKT_MAX)
-            return fail(p, PV_PROBE_ERR_PROTOCOL, "gdb: packet too long");
+    case PV_RSP_ERR_RLE:
+        return fail(p, PV_PROBE_ERR_PROTOCOL, "gdb: bad run-length encoding");
+    case PV_RSP_ERR_TOO_LONG:
+        return fail(p, PV_PROBE_ERR_PROTOCOL, "gdb: packet too long");
+    default:
+        break;
     }
-    p->pkt[n] = 0;
-    p->pkt_len = n;
-    size_t used = (size_t)(hash - p->in) + 3;
     memmove(p->in, p->in + used, p->in_len - used);
     p->in_len -= used;
-    if (!p->noack) {
+    if (rc == 1 && !p->noack) {
         if (out_reserve(p, 1))
             return fail(p, PV_PROBE_ERR_IO, "gdb: out of memory");
         p->out[p->out_len++] = '+';
     }
-    return 1;
-}
-
-static bool is_hex_str(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (hexval((unsigned char)s[i]) < 0)
-            return false;
-    return true;
+    return rc;
 }
 
 static bool is_stop_reply(const pv_probe *p)
 {
-    const char *s = p->pkt;
-    return p->pkt_len >= 3 && strchr("STWX", s[0]) && hexval((unsigned char)s[1]) >= 0 &&
-           hexval((unsigned char)s[2]) >= 0 && (s[0] != 'X' || p->running);
+    return pv_rsp_is_stop_reply(p->pkt, p->pkt_len, p->running);
 }
 
 static bool is_console(const pv_probe *p)
 {
-    /* "O" + hex text (OpenOCD also sends an empty "O"), never "OK" */
-    return p->pkt_len >= 1 && p->pkt[0] == 'O' && strcmp(p->pkt, "OK") != 0 &&
-           is_hex_str(p->pkt + 1, p->pkt_len - 1);
+    return pv_rsp_is_console(p->pkt, p->pkt_len);
 }
 
 /* Next packet of any kind, sending what is queued first. */
@@ -264,7 +213,7 @@ static int next_packet(pv_probe *p, uint64_t deadline)
 static int note_stop(pv_probe *p)
 {
     p->running = false;
-    p->stop_signal = hexval((unsigned char)p->pkt[1]) << 4 | hexval((unsigned char)p->pkt[2]);
+    p->stop_signal = pv_rsp_stop_signal(p->pkt);
     if (p->pkt[0] == 'W' || p->pkt[0] == 'X')
         return fail(p, PV_PROBE_ERR_DEAD, "gdb: target exited (%s)", p->pkt);
     return PV_PROBE_OK;
@@ -362,15 +311,12 @@ static int gdb_read_mem(pv_probe *p, uint32_t addr, void *buf, size_t len)
             break;
         if (err)
             continue;
-        if (p->pkt[0] == 'E' || p->pkt_len != 2 * n || !is_hex_str(p->pkt, p->pkt_len)) {
+        if (p->pkt[0] == 'E' || pv_rsp_decode_mem(p->pkt, p->pkt_len, (uint8_t *)buf + off, n)) {
             err = fail(p, p->pkt[0] == 'E' ? PV_PROBE_ERR_TARGET : PV_PROBE_ERR_PROTOCOL,
                        "gdb: read of %zu bytes at 0x%08x refused (%s)", n, (unsigned)(addr + off),
                        p->pkt_len > 16 ? "short answer" : p->pkt);
             continue;
         }
-        for (size_t i = 0; i < n; i++)
-            ((uint8_t *)buf)[off + i] =
-                (uint8_t)(hexval(p->pkt[2 * i]) << 4 | hexval(p->pkt[2 * i + 1]));
     }
     return rc ? rc : err;
 }
@@ -439,12 +385,9 @@ static int gdb_read_reg(pv_probe *p, enum pv_probe_reg r, uint32_t *val)
             return rc;
         at = (size_t)num * 8;
     }
-    if (p->pkt[0] == 'E' || p->pkt_len < at + 2 || !is_hex_str(p->pkt + at, 2))
-        return fail(p, PV_PROBE_ERR_TARGET, "gdb: register %d not readable (%s)", num, p->pkt);
     uint32_t v = 0;
-    for (unsigned i = 0; i < 4 && at + 2 * i + 1 < p->pkt_len; i++)
-        v |= (uint32_t)(hexval(p->pkt[at + 2 * i]) << 4 | hexval(p->pkt[at + 2 * i + 1]))
-             << (8 * i);
+    if (p->pkt[0] == 'E' || pv_rsp_decode_reg(p->pkt, p->pkt_len, at, &v))
+        return fail(p, PV_PROBE_ERR_TARGET, "gdb: register %d not readable (%s)", num, p->pkt);
     *val = v;
     return PV_PROBE_OK;
 }
@@ -551,12 +494,9 @@ static int gdb_monitor(pv_probe *p, const char *cmd, char *out, size_t out_len)
             rc = fail(p, PV_PROBE_ERR_UNSUPPORTED, "gdb: server has no monitor commands");
             break;
         }
-        const char *hex = p->pkt + (console ? 1 : 0);
-        size_t hl = p->pkt_len - (console ? 1 : 0);
-        for (size_t i = 0; i + 1 < hl && out && used + 1 < out_len; i += 2)
-            out[used++] = (char)(hexval(hex[i]) << 4 | hexval(hex[i + 1]));
         if (out && out_len)
-            out[used] = 0;
+            used = pv_rsp_decode_text(p->pkt + (console ? 1 : 0), p->pkt_len - (console ? 1 : 0),
+                                      out, out_len, used);
         if (!console)
             break; /* a result (hex without O) ends the command */
     }
@@ -601,38 +541,6 @@ static void gdb_disconnect(pv_probe *p)
 
 /* ---- connecting ---- */
 
-/* Register numbers from target.xml: <reg name=".." bitsize=".." regnum=".."/>, numbered on from
- * the previous one when regnum is absent. */
-static void parse_target_xml(pv_probe *p, const char *xml)
-{
-    static const char *const names[PV_REG_COUNT] = {
-        "r0",  "r1",  "r2", "r3", "r4", "r5",   "r6",  "r7",  "r8",      "r9",     "r10",
-        "r11", "r12", "sp", "lr", "pc", "xpsr", "msp", "psp", "primask", "control"};
-    int next = 0;
-    for (const char *r = strstr(xml, "<reg "); r; r = strstr(r + 5, "<reg ")) {
-        const char *end = strchr(r, '>');
-        if (!end)
-            break;
-        char name[32] = "";
-        int bits = 32, num = next;
-        const char *a;
-        if ((a = strstr(r, "name=\"")) && a < end)
-            sscanf(a + 6, "%31[^\"]", name);
-        if ((a = strstr(r, "bitsize=\"")) && a < end)
-            bits = atoi(a + 9);
-        if ((a = strstr(r, "regnum=\"")) && a < end)
-            num = atoi(a + 8);
-        next = num + 1;
-        for (char *c = name; *c; c++)
-            *c = (char)tolower((unsigned char)*c);
-        for (int i = 0; i < PV_REG_COUNT; i++)
-            if (strcmp(name, names[i]) == 0 || (i == PV_REG_XPSR && strcmp(name, "cpsr") == 0)) {
-                p->regnum[i] = num;
-                p->regbytes[i] = (uint8_t)((bits + 7) / 8);
-            }
-    }
-}
-
 static int read_target_xml(pv_probe *p)
 {
     size_t cap = 65536, len = 0;
@@ -654,7 +562,7 @@ static int read_target_xml(pv_probe *p)
             break;
     }
     doc[len] = 0;
-    parse_target_xml(p, doc);
+    pv_rsp_target_xml_regs(doc, p->regnum, p->regbytes);
     free(doc);
     return PV_PROBE_OK;
 }

@@ -5,9 +5,9 @@
  * OpenOCD with ARGS (its -f/-c arguments, split like a shell would) plus our own server settings:
  * GDB and telnet ports disabled, the Tcl port on a free loopback port. That OpenOCD runs in its
  * own process group (a Ctrl-C at the terminal reaches the station, which then shuts it down), dies
- * with the station (PR_SET_PDEATHSIG), and is stopped at disconnect. Its log is read through a
- * pipe: "Error:" lines enrich our messages and tell a dead debug port (RDP Level 2: the JTAG
- * chain reads all ones) from other failures.
+ * with the station (PR_SET_PDEATHSIG), and is stopped at disconnect (openocd_process.c, which also
+ * reads its log: "Error:" lines enrich our messages and tell a dead debug port from other
+ * failures). This file is the Tcl RPC client; openocd_reply.c parses what OpenOCD answers.
  *
  * Round trips: every message is one Tcl script in one catch, so its reply carries the Tcl return
  * code and result: `format "%d %d %s" code stage result`. Memory travels as write_memory /
@@ -15,53 +15,34 @@
  * are posted: appended to a script that goes out with the next request that needs an answer (one
  * round trip for both), or on its own, unanswered for now, once it grows large. Every wait is
  * bounded by the connect timeout. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "openocd_process.h"
+#include "openocd_reply.h"
 #include "probe.h"
 #include "probe_util.h"
 
-#define EOM           0x1a
-#define POST_LIMIT    (512 * 1024)       /* send a posted script on its own beyond this */
-#define REPLY_MAX     (64 * 1024 * 1024) /* largest reply we accept */
+#define POST_LIMIT    (512 * 1024) /* send a posted script on its own beyond this */
 #define WORDS_PER_CMD 16384u
-#define LOG_TAIL      8192
-#define MAX_ARGS      96
 
 struct pv_probe {
     int fd;
     int timeout_ms;
-    pid_t pid;  /* the OpenOCD we started, or 0 */
-    int log_fd; /* its stderr/stdout, or -1 */
-    char log[LOG_TAIL + 1];
-    size_t log_len;
-    char errlines[512]; /* "Error:" lines logged since the current request went out */
-    char *script;       /* posted commands not sent yet */
+    struct ocd_process proc; /* the OpenOCD we started (pid 0 when attached) and its log */
+    char *script;            /* posted commands not sent yet */
     size_t script_len, script_cap;
     unsigned posted; /* replies owed for posted scripts already sent */
     int posted_err;  /* the first failure among them, and its message */
     char posted_msg[640];
-    char *in; /* received bytes */
-    size_t in_len, in_cap;
-    char *reply; /* the last reply, NUL-terminated (points into a malloc'd copy) */
-    size_t reply_cap;
+    struct pv_ocd_rx rx; /* received bytes and the last reply */
     bool flushed;
     struct pv_probe_stats st;
     char err[640];
@@ -74,102 +55,31 @@ static const char *const reg_names[PV_REG_COUNT] = {
 /* Formats the message into p->err and returns code. */
 #define fail(p, code, ...) pv_probe_errf((p)->err, sizeof(p)->err, (code), __VA_ARGS__)
 
-/* ---- OpenOCD's log (spawned only) ---- */
-
-/* Keeps lines that report an error ("Error: ..." or "file:line: Error: ..."). */
-static void note_log_line(pv_probe *p, const char *line, size_t n)
-{
-    char l[400];
-    snprintf(l, sizeof l, "%.*s", (int)(n < sizeof l ? n : sizeof l - 1), line);
-    if (strncmp(l, "Error", 5) != 0 && !strstr(l, "Error:"))
-        return;
-    size_t used = strlen(p->errlines);
-    if (used + 4 >= sizeof p->errlines)
-        return;
-    snprintf(p->errlines + used, sizeof p->errlines - used, "%s%s", used ? " / " : "", l);
-}
-
-/* Reads what OpenOCD logged so far (never blocks); keeps the tail and the Error lines. */
-static void read_log(pv_probe *p)
-{
-    if (p->log_fd < 0)
-        return;
-    char buf[16384];
-    for (;;) {
-        ssize_t r = read(p->log_fd, buf, sizeof buf);
-        if (r <= 0) {
-            if (r == 0) { /* OpenOCD closed it: it is exiting */
-                close(p->log_fd);
-                p->log_fd = -1;
-            }
-            return;
-        }
-        for (ssize_t i = 0; i < r; i++) {
-            if (p->log_len == LOG_TAIL) { /* keep the last lines only */
-                memmove(p->log, p->log + LOG_TAIL / 2, LOG_TAIL / 2);
-                p->log_len = LOG_TAIL / 2;
-            }
-            p->log[p->log_len++] = buf[i];
-            if (buf[i] == '\n') {
-                size_t start = p->log_len - 1;
-                while (start > 0 && p->log[start - 1] != '\n')
-                    start--;
-                size_t n = p->log_len - 1 - start;
-                if (n && p->log[start + n - 1] == '\r')
-                    n--;
-                note_log_line(p, p->log + start, n);
-            }
-        }
-        p->log[p->log_len] = 0;
-    }
-}
-
-/* In the result text, or in the Error lines logged since the request went out. */
-static bool said(const pv_probe *p, const char *text, const char *what)
-{
-    return (text && strstr(text, what)) || strstr(p->errlines, what);
-}
-
-/* A dead debug port as OpenOCD reports it: the scan chain reads all ones (JTAG), nothing ACKs
- * (SWD), or the target could not be examined. */
+/* A dead debug port, in text (may be NULL) or in what OpenOCD logged. */
 static bool dead_port(const pv_probe *p, const char *text)
 {
-    static const char *const signs[] = {"JTAG scan chain interrogation failed",
-                                        "TDO seems to be stuck high",
-                                        "Invalid ACK",
-                                        "not examined",
-                                        "Error connecting DP",
-                                        "unable to connect to the target",
-                                        "Could not find MEM-AP"};
-    for (size_t i = 0; i < sizeof signs / sizeof signs[0]; i++)
-        if (said(p, text, signs[i]))
-            return true;
-    return false;
+    return ocd_log_dead_port(&p->proc.log, text);
 }
 
 /* ---- socket ---- */
 
+static void read_log(void *ctx)
+{
+    ocd_log_read(&((pv_probe *)ctx)->proc.log);
+}
+
 static int send_all(pv_probe *p, const char *b, size_t n)
 {
-    size_t done = 0;
-    uint64_t end = pv_probe_now_ms() + (uint64_t)p->timeout_ms;
-    while (done < n) {
-        ssize_t w = send(p->fd, b + done, n - done, MSG_NOSIGNAL);
-        if (w > 0) {
-            done += (size_t)w;
-            continue;
-        }
-        if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
-            return fail(p, PV_PROBE_ERR_IO, "openocd: the Tcl connection was closed");
-        if (w < 0 && errno != EAGAIN && errno != EINTR)
-            return fail(p, PV_PROBE_ERR_IO, "openocd: send failed: %s", strerror(errno));
-        int left = (int)(end - pv_probe_now_ms());
-        struct pollfd pfd[2] = {{.fd = p->fd, .events = POLLOUT},
-                                {.fd = p->log_fd, .events = POLLIN}};
-        if (left <= 0 || poll(pfd, p->log_fd >= 0 ? 2 : 1, left) <= 0)
-            return fail(p, PV_PROBE_ERR_TIMEOUT, "openocd: does not take commands (%d ms)",
-                        p->timeout_ms);
-        read_log(p); /* OpenOCD may be blocked writing its log */
+    switch (pv_probe_send_all(p->fd, b, n, p->timeout_ms, p->proc.log.fd, read_log, p)) {
+    case PV_PROBE_SEND_OK:
+        break;
+    case PV_PROBE_SEND_CLOSED:
+        return fail(p, PV_PROBE_ERR_IO, "openocd: the Tcl connection was closed");
+    case PV_PROBE_SEND_FAILED:
+        return fail(p, PV_PROBE_ERR_IO, "openocd: send failed: %s", strerror(errno));
+    default:
+        return fail(p, PV_PROBE_ERR_TIMEOUT, "openocd: does not take commands (%d ms)",
+                    p->timeout_ms);
     }
     p->st.bytes_out += n;
     p->flushed = true;
@@ -187,45 +97,29 @@ static int send_msg(pv_probe *p, const char *script, size_t len)
     return rc;
 }
 
-/* Receives the next reply into p->reply, waiting at most ms. */
+/* Receives the next reply into p->rx.reply, waiting at most ms. */
 static int recv_reply(pv_probe *p, int ms)
 {
     uint64_t end = pv_probe_now_ms() + (uint64_t)ms;
     for (;;) {
-        char *eom = p->in_len ? memchr(p->in, EOM, p->in_len) : NULL;
-        if (eom) {
-            size_t n = (size_t)(eom - p->in);
-            if (n + 1 > p->reply_cap) {
-                char *r = realloc(p->reply, n + 1);
-                if (!r)
-                    return fail(p, PV_PROBE_ERR_IO, "openocd: out of memory");
-                p->reply = r;
-                p->reply_cap = n + 1;
-            }
-            memcpy(p->reply, p->in, n);
-            p->reply[n] = 0;
-            memmove(p->in, eom + 1, p->in_len - n - 1);
-            p->in_len -= n + 1;
+        int got = pv_ocd_rx_take(&p->rx);
+        if (got == 1)
             return PV_PROBE_OK;
-        }
-        if (p->in_len + 65536 > p->in_cap) {
-            if (p->in_cap >= REPLY_MAX)
-                return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: reply longer than %d bytes",
-                            REPLY_MAX);
-            size_t cap = p->in_cap ? p->in_cap * 2 : 262144;
-            char *b = realloc(p->in, cap);
-            if (!b)
-                return fail(p, PV_PROBE_ERR_IO, "openocd: out of memory");
-            p->in = b;
-            p->in_cap = cap;
-        }
+        char *at;
+        size_t room;
+        int rc = got < 0 ? -1 : pv_ocd_rx_room(&p->rx, &at, &room);
+        if (rc == -2)
+            return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: reply longer than %d bytes",
+                        PV_OCD_REPLY_MAX);
+        if (rc)
+            return fail(p, PV_PROBE_ERR_IO, "openocd: out of memory");
         if (p->flushed) { /* waiting for the answer to what went out: one round trip */
             p->st.round_trips++;
             p->flushed = false;
         }
-        ssize_t r = recv(p->fd, p->in + p->in_len, p->in_cap - p->in_len, 0);
+        ssize_t r = recv(p->fd, at, room, 0);
         if (r > 0) {
-            p->in_len += (size_t)r;
+            pv_ocd_rx_commit(&p->rx, (size_t)r);
             p->st.bytes_in += (uint64_t)r;
             continue;
         }
@@ -235,9 +129,9 @@ static int recv_reply(pv_probe *p, int ms)
                 return fail(p, PV_PROBE_ERR_DEAD,
                             "openocd: exited, the target's debug port does not answer (RDP "
                             "Level 2, or no power): %s",
-                            p->errlines);
+                            p->proc.log.errlines);
             return fail(p, PV_PROBE_ERR_IO, "openocd: closed the Tcl connection%s%s",
-                        p->errlines[0] ? ": " : "", p->errlines);
+                        p->proc.log.errlines[0] ? ": " : "", p->proc.log.errlines);
         }
         if (errno != EAGAIN && errno != EINTR)
             return fail(p, PV_PROBE_ERR_IO, "openocd: receive failed: %s", strerror(errno));
@@ -245,8 +139,8 @@ static int recv_reply(pv_probe *p, int ms)
         if (left <= 0)
             return fail(p, PV_PROBE_ERR_TIMEOUT, "openocd: no answer within %d ms", ms);
         struct pollfd pfd[2] = {{.fd = p->fd, .events = POLLIN},
-                                {.fd = p->log_fd, .events = POLLIN}};
-        poll(pfd, p->log_fd >= 0 ? 2 : 1, left);
+                                {.fd = p->proc.log.fd, .events = POLLIN}};
+        poll(pfd, p->proc.log.fd >= 0 ? 2 : 1, left);
         read_log(p);
     }
 }
@@ -276,17 +170,8 @@ static int script_add(pv_probe *p, const char *s, size_t n)
 /* Parses "code stage result" into its parts. */
 static int parse_reply(pv_probe *p, int *code, int *stage, char **result)
 {
-    char *s = p->reply, *end;
-    long c = strtol(s, &end, 10);
-    if (end == s || *end != ' ')
-        return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: unexpected reply '%.60s'", p->reply);
-    s = end + 1;
-    long st = strtol(s, &end, 10);
-    if (end == s || (*end != ' ' && *end != 0))
-        return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: unexpected reply '%.60s'", p->reply);
-    *code = (int)c;
-    *stage = (int)st;
-    *result = *end ? end + 1 : end;
+    if (pv_ocd_parse_status(p->rx.reply, code, stage, result))
+        return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: unexpected reply '%.60s'", p->rx.reply);
     return PV_PROBE_OK;
 }
 
@@ -301,7 +186,7 @@ static int tcl_failure(pv_probe *p, int code, const char *what, const char *text
     for (size_t n = strlen(result); n && result[n - 1] == ' '; n--)
         result[n - 1] = 0;
     read_log(p);
-    const char *extra = p->errlines[0] ? p->errlines : "";
+    const char *extra = p->proc.log.errlines[0] ? p->proc.log.errlines : "";
     int rc = PV_PROBE_ERR_TARGET;
     if (dead_port(p, result))
         rc = PV_PROBE_ERR_DEAD;
@@ -357,7 +242,7 @@ static int post_now(pv_probe *p)
     static const char head[] = "set _pv_c [catch {" SKIP_IF_FAILED "\n";
     static const char tail[] =
         "\n} _pv_r]; if {$_pv_c} {set _pv_failed 1}; format \"%d 0 %s\" $_pv_c $_pv_r";
-    p->errlines[0] = 0;
+    p->proc.log.errlines[0] = 0;
     int rc = send_all(p, head, sizeof head - 1);
     if (!rc)
         rc = send_all(p, p->script, p->script_len);
@@ -383,7 +268,7 @@ static int post(pv_probe *p, const char *cmd, size_t n)
 static int request_wait(pv_probe *p, const char *cmd, const char *what, char **result, int wait_ms)
 {
     read_log(p);
-    p->errlines[0] = 0;
+    p->proc.log.errlines[0] = 0;
     int rc;
     static const char head[] = "set _pv_s 0; set _pv_c [catch {" SKIP_IF_FAILED "\n";
     static const char mid[] = "\nset _pv_s 1\n";
@@ -483,20 +368,13 @@ static int ocd_read_mem(pv_probe *p, uint32_t addr, void *buf, size_t len)
         free(cmd);
         if (rc)
             return rc;
-        char *s = res;
+        const char *s = res;
         for (size_t i = 0; i < np; i++) {
-            for (uint32_t k = 0; k < pcs[i].count; k++) {
-                char *end;
-                unsigned long v = strtoul(s, &end, 0);
-                if (end == s)
-                    return fail(p, PV_PROBE_ERR_PROTOCOL,
-                                "openocd: read_memory at 0x%08x answered %zu values too few",
-                                (unsigned)pcs[i].addr, (size_t)(pcs[i].count - k));
-                s = end;
-                size_t at = pcs[i].off + (size_t)k * pcs[i].width / 8;
-                for (unsigned byte = 0; byte < pcs[i].width / 8; byte++)
-                    b[at + byte] = (uint8_t)(v >> (8 * byte));
-            }
+            uint32_t k = pv_ocd_parse_words(&s, pcs[i].width, pcs[i].count, b + pcs[i].off);
+            if (k < pcs[i].count)
+                return fail(p, PV_PROBE_ERR_PROTOCOL,
+                            "openocd: read_memory at 0x%08x answered %zu values too few",
+                            (unsigned)pcs[i].addr, (size_t)(pcs[i].count - k));
         }
         addr += (uint32_t)chunk;
         b += chunk;
@@ -543,14 +421,9 @@ static int ocd_read_reg(pv_probe *p, enum pv_probe_reg r, uint32_t *val)
     int rc = request(p, cmd, what, &res);
     if (rc)
         return rc;
-    /* "name 0xVALUE" */
-    const char *sp = strchr(res, ' ');
-    char *end;
-    unsigned long v = sp ? strtoul(sp + 1, &end, 0) : 0;
-    if (!sp || end == sp + 1)
+    if (pv_ocd_parse_reg(res, val))
         return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: get_reg %s answered '%.60s'", reg_names[r],
                     res);
-    *val = (uint32_t)v;
     return PV_PROBE_OK;
 }
 
@@ -665,28 +538,6 @@ static const char *ocd_error(pv_probe *p)
     return p->err;
 }
 
-/* Stops the OpenOCD we started: "shutdown" was sent; then TERM, then KILL. */
-static void reap(pv_probe *p)
-{
-    if (p->pid <= 0)
-        return;
-    for (int step = 0; step < 3; step++) {
-        uint64_t end = pv_probe_now_ms() + (step == 0 ? 2000u : 1000u);
-        do {
-            read_log(p);
-            if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
-                p->pid = 0;
-                return;
-            }
-            struct timespec ts = {0, 1000 * 1000}; /* OpenOCD exits within ms: don't oversleep */
-            nanosleep(&ts, NULL);
-        } while (pv_probe_now_ms() < end);
-        kill(p->pid, step == 0 ? SIGTERM : SIGKILL);
-    }
-    waitpid(p->pid, NULL, 0);
-    p->pid = 0;
-}
-
 static void ocd_disconnect(pv_probe *p)
 {
     if (!p)
@@ -699,7 +550,7 @@ static void ocd_disconnect(pv_probe *p)
             drain(p);
             p->timeout_ms = saved;
         }
-        if (p->pid > 0) {
+        if (p->proc.pid > 0) {
             send_msg(p, "shutdown", 8);
         } else {
             int saved = p->timeout_ms;
@@ -711,220 +562,15 @@ static void ocd_disconnect(pv_probe *p)
         close(p->fd);
         p->fd = -1;
     }
-    reap(p);
-    if (p->log_fd >= 0)
-        close(p->log_fd);
+    ocd_reap(&p->proc);
+    if (p->proc.log.fd >= 0)
+        close(p->proc.log.fd);
     free(p->script);
-    free(p->in);
-    free(p->reply);
+    pv_ocd_rx_free(&p->rx);
     free(p);
 }
 
 /* ---- connecting ---- */
-
-static int tcp_connect(const char *host, const char *port, int timeout_ms, int *fd_out)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int gai = getaddrinfo(host, port, &hints, &ai);
-    if (gai != 0) {
-        errno = EHOSTUNREACH;
-        return -1;
-    }
-    int fd = pv_probe_tcp_connect(ai, timeout_ms);
-    int e = errno;
-    freeaddrinfo(ai);
-    errno = e;
-    *fd_out = fd;
-    return fd >= 0 ? 0 : -1;
-}
-
-/* Splits args like a POSIX shell would (quotes and backslashes; no expansions). */
-static int split_args(const char *s, char *buf, char **argv, int max)
-{
-    int n = 0;
-    char *o = buf;
-    while (*s) {
-        while (*s == ' ' || *s == '\t' || *s == '\n')
-            s++;
-        if (!*s)
-            break;
-        if (n == max)
-            return -1;
-        argv[n++] = o;
-        while (*s && *s != ' ' && *s != '\t' && *s != '\n') {
-            if (*s == '\'') {
-                const char *e = strchr(s + 1, '\'');
-                if (!e)
-                    return -2;
-                memcpy(o, s + 1, (size_t)(e - s - 1));
-                o += e - s - 1;
-                s = e + 1;
-            } else if (*s == '"') {
-                s++;
-                while (*s && *s != '"') {
-                    if (*s == '\\' && s[1] && strchr("\"\\$`", s[1]))
-                        s++;
-                    *o++ = *s++;
-                }
-                if (*s != '"')
-                    return -2;
-                s++;
-            } else if (*s == '\\' && s[1]) {
-                *o++ = s[1];
-                s += 2;
-            } else {
-                *o++ = *s++;
-            }
-        }
-        *o++ = 0;
-    }
-    argv[n] = NULL;
-    return n;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-/* Starts OpenOCD with the user's arguments and our server settings; waits for its Tcl port. */
-static int spawn_openocd(pv_probe *p, const char *args, char *err, size_t err_len)
-{
-    size_t alen = strlen(args);
-    char *buf = malloc(alen + 1);
-    char *uargv[MAX_ARGS + 1];
-    if (!buf) {
-        snprintf(err, err_len, "openocd: out of memory");
-        return PV_PROBE_ERR_IO;
-    }
-    int nu = split_args(args, buf, uargv, MAX_ARGS);
-    if (nu < 0) {
-        snprintf(err, err_len, "openocd: spawn arguments '%s': %s", args,
-                 nu == -1 ? "too many arguments" : "unbalanced quote");
-        free(buf);
-        return PV_PROBE_ERR_IO;
-    }
-    const char *exe = getenv("PV_OPENOCD");
-    if (!exe || !*exe)
-        exe = "openocd";
-    int rc = PV_PROBE_ERR_IO;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        int port = free_port();
-        char tcl[40], portstr[16];
-        snprintf(tcl, sizeof tcl, "tcl_port %d", port);
-        snprintf(portstr, sizeof portstr, "%d", port);
-        char *argv[MAX_ARGS + 16];
-        int n = 0;
-        argv[n++] = (char *)(uintptr_t)exe;
-        const char *ours[] = {"gdb_port disabled", "telnet_port disabled", "bindto 127.0.0.1", tcl};
-        for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
-            argv[n++] = "-c";
-            argv[n++] = (char *)(uintptr_t)ours[i];
-        }
-        for (int i = 0; i < nu; i++)
-            argv[n++] = uargv[i];
-        argv[n] = NULL;
-        int pipefd[2];
-        if (pipe(pipefd) != 0) {
-            snprintf(err, err_len, "openocd: pipe: %s", strerror(errno));
-            break;
-        }
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        if (pid < 0) {
-            snprintf(err, err_len, "openocd: fork: %s", strerror(errno));
-            close(pipefd[0]);
-            close(pipefd[1]);
-            break;
-        }
-        if (pid == 0) {
-            /* own process group: terminal signals go to the station, which stops us cleanly */
-            setpgid(0, 0);
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent)
-                _exit(127);
-            int nul = open("/dev/null", O_RDWR);
-            dup2(nul, 0);
-            dup2(pipefd[1], 1);
-            dup2(pipefd[1], 2);
-            long maxfd = sysconf(_SC_OPEN_MAX);
-            for (long fd = 3; fd < (maxfd > 0 && maxfd < 65536 ? maxfd : 4096); fd++)
-                close((int)fd);
-            signal(SIGPIPE, SIG_DFL);
-            execvp(exe, argv);
-            dprintf(2, "Error: cannot run %s: %s\n", exe, strerror(errno));
-            _exit(127);
-        }
-        close(pipefd[1]);
-        fcntl(pipefd[0], F_SETFD, FD_CLOEXEC);
-        p->pid = pid;
-        p->log_fd = pipefd[0];
-        fcntl(p->log_fd, F_SETFL, fcntl(p->log_fd, F_GETFL) | O_NONBLOCK);
-        p->log_len = 0;
-        p->errlines[0] = 0;
-        /* Wait for the Tcl port, or for OpenOCD to give up. */
-        uint64_t end = pv_probe_now_ms() + (uint64_t)p->timeout_ms;
-        int status = 0;
-        bool exited = false;
-        rc = PV_PROBE_ERR_TIMEOUT;
-        while (pv_probe_now_ms() < end) {
-            read_log(p);
-            if (waitpid(pid, &status, WNOHANG) == pid) {
-                exited = true;
-                p->pid = 0;
-                break;
-            }
-            int fd = -1;
-            if (tcp_connect("127.0.0.1", portstr, 200, &fd) == 0) {
-                p->fd = fd;
-                rc = PV_PROBE_OK;
-                break;
-            }
-            struct pollfd pfd = {.fd = p->log_fd, .events = POLLIN};
-            poll(&pfd, p->log_fd >= 0 ? 1 : 0, 20);
-        }
-        if (rc == PV_PROBE_OK)
-            break;
-        if (exited) {
-            for (int i = 0; i < 20 && p->log_fd >= 0; i++)
-                read_log(p); /* what it said before it went */
-            if (said(p, NULL, "Address already in use") || said(p, NULL, "couldn't bind tcl")) {
-                close(p->log_fd);
-                p->log_fd = -1;
-                continue; /* somebody took the port: another one */
-            }
-            if (dead_port(p, NULL)) {
-                snprintf(err, err_len,
-                         "openocd: the target's debug port does not answer (RDP Level 2 has "
-                         "disabled it for good, or the target is unpowered or not wired): %s",
-                         p->errlines);
-                rc = PV_PROBE_ERR_DEAD;
-            } else {
-                snprintf(err, err_len,
-                         "openocd: exited with status %d before opening its Tcl "
-                         "port: %s",
-                         WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-                         p->errlines[0] ? p->errlines : "(no error logged; run it by hand)");
-                rc = PV_PROBE_ERR_IO;
-            }
-        } else {
-            snprintf(err, err_len, "openocd: no Tcl port within %d ms%s%s", p->timeout_ms,
-                     p->errlines[0] ? ": " : "", p->errlines);
-        }
-        break;
-    }
-    free(buf);
-    return rc;
-}
 
 static int ocd_connect(pv_probe **out, const char *target, int timeout_ms, char *err,
                        size_t err_len)
@@ -936,11 +582,11 @@ static int ocd_connect(pv_probe **out, const char *target, int timeout_ms, char 
         return PV_PROBE_ERR_IO;
     }
     p->fd = -1;
-    p->log_fd = -1;
+    p->proc.log.fd = -1;
     p->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
     int rc;
     if (strncmp(target, "spawn:", 6) == 0) {
-        rc = spawn_openocd(p, target + 6, err, err_len);
+        rc = ocd_spawn(&p->proc, target + 6, p->timeout_ms, &p->fd, err, err_len);
     } else {
         char host[256];
         const char *port = pv_probe_split_hostport(target, host, sizeof host);
@@ -952,7 +598,8 @@ static int ocd_connect(pv_probe **out, const char *target, int timeout_ms, char 
             free(p);
             return PV_PROBE_ERR_IO;
         }
-        rc = tcp_connect(host, port, p->timeout_ms, &p->fd) == 0 ? PV_PROBE_OK : PV_PROBE_ERR_IO;
+        rc =
+            ocd_tcp_connect(host, port, p->timeout_ms, &p->fd) == 0 ? PV_PROBE_OK : PV_PROBE_ERR_IO;
         if (rc)
             snprintf(err, err_len, "openocd: cannot connect to the Tcl port %s: %s", target,
                      strerror(errno));
@@ -969,7 +616,8 @@ static int ocd_connect(pv_probe **out, const char *target, int timeout_ms, char 
             rc = fail(p, PV_PROBE_ERR_DEAD,
                       "openocd: the target was not examined (state '%s'): its debug port does "
                       "not answer (RDP Level 2, no power, wrong configuration)%s%s",
-                      strlen(res) > 2 ? res + 2 : "?", p->errlines[0] ? ": " : "", p->errlines);
+                      strlen(res) > 2 ? res + 2 : "?", p->proc.log.errlines[0] ? ": " : "",
+                      p->proc.log.errlines);
         }
         /* Background polling off for the session: with it on, every memory command costs ~7
          * more JTAG round trips. Halts are noticed by ocd_wait_halt's explicit arp_poll; reset

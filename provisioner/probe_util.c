@@ -64,3 +64,29 @@ int pv_probe_tcp_connect(const struct addrinfo *ai, int timeout_ms)
     }
     return fd;
 }
+
+enum pv_probe_send pv_probe_send_all(int fd, const void *buf, size_t n, int timeout_ms, int side_fd,
+                                     void (*on_wait)(void *ctx), void *ctx)
+{
+    const uint8_t *b = buf;
+    size_t done = 0;
+    uint64_t end = pv_probe_now_ms() + (uint64_t)timeout_ms;
+    while (done < n) {
+        ssize_t w = send(fd, b + done, n - done, MSG_NOSIGNAL);
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
+            return PV_PROBE_SEND_CLOSED;
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            return PV_PROBE_SEND_FAILED;
+        int left = (int)(end - pv_probe_now_ms());
+        struct pollfd pfd[2] = {{.fd = fd, .events = POLLOUT}, {.fd = side_fd, .events = POLLIN}};
+        if (left <= 0 || poll(pfd, side_fd >= 0 ? 2 : 1, left) <= 0)
+            return PV_PROBE_SEND_TIMEOUT;
+        if (on_wait)
+            on_wait(ctx);
+    }
+    return PV_PROBE_SEND_OK;
+}

@@ -1,5 +1,6 @@
 /* Small helpers the probe backends (probe_*.c) and the DAP transports share: error text into a
- * fixed buffer, a monotonic clock, HOST:PORT parsing and a TCP connect that gives up in time. */
+ * fixed buffer, a monotonic clock, HOST:PORT parsing, a TCP connect that gives up in time and a
+ * send that does. */
 #ifndef PV_PROVISIONER_PROBE_UTIL_H
 #define PV_PROVISIONER_PROBE_UTIL_H
 
@@ -23,5 +24,19 @@ const char *pv_probe_split_hostport(const char *target, char *host, size_t host_
 /* A non-blocking, close-on-exec, TCP_NODELAY socket connected to ai within timeout_ms, or -1 with
  * errno saying why (ETIMEDOUT when the time ran out). */
 int pv_probe_tcp_connect(const struct addrinfo *ai, int timeout_ms);
+
+/* What pv_probe_send_all ran into; each backend words it for its server. */
+enum pv_probe_send {
+    PV_PROBE_SEND_OK = 0,
+    PV_PROBE_SEND_CLOSED,  /* the peer closed the connection (EPIPE, ECONNRESET) */
+    PV_PROBE_SEND_FAILED,  /* send() failed otherwise; errno says why */
+    PV_PROBE_SEND_TIMEOUT, /* the peer took no data for timeout_ms */
+};
+
+/* Sends n bytes on the non-blocking socket fd, all of them within timeout_ms (no SIGPIPE). While
+ * it waits for room, side_fd (when >= 0) is polled too and on_wait(ctx) runs after every wait:
+ * a spawned OpenOCD blocks on its full log pipe, which must be read for it to take more. */
+enum pv_probe_send pv_probe_send_all(int fd, const void *buf, size_t n, int timeout_ms, int side_fd,
+                                     void (*on_wait)(void *ctx), void *ctx);
 
 #endif
