@@ -19,7 +19,7 @@ DEB_PACKAGES := build-essential make pkg-config clang-format \
     libssl-dev openssl libcmocka-dev libjansson-dev \
     libunicorn-dev openocd gdb-multiarch clang libclang-rt-14-dev \
     softhsm2 libp11-kit-dev libcyaml-dev libyaml-dev libsqlite3-dev sqlite3 libusb-1.0-0-dev \
-    libevent-dev libcurl4-openssl-dev postgresql libpq-dev gdb zlib1g-dev
+    libevent-dev libcurl4-openssl-dev postgresql libpq-dev gdb zlib1g-dev valgrind
 
 # Host: warnings are errors, and the test build runs under ASan+UBSan.
 CC        ?= gcc
@@ -45,6 +45,7 @@ help:
 	@echo "make deps          install every Debian package the project needs (root)"
 	@echo "make all           build host libraries, tests and tools, and the device objects"
 	@echo "make test          deps + build + every test (what CI runs)"
+	@echo "make ct-check      constant-time check of the secret-handling code under valgrind"
 	@echo "make device        cross-compile lib/ for Cortex-M4, print size table, check budgets"
 	@echo "make release       provision, hsm-bridge and sim without sanitizers, -O2 ($(BUILD)/release)"
 	@echo "make install       install the release build under PREFIX (default /usr/local)"
@@ -73,6 +74,7 @@ include tests/tests.mk
 include sim/sim.mk
 -include bench/bench.mk
 include tests/fuzz/fuzz.mk
+include tests/ct/ct.mk
 
 host: $(HOST_LIB_OBJS) $(HOST_TESTS) $(HOST_PROGRAMS) $(ARM_TEST_PROGRAMS)
 device: $(ARMDIR)/size-report.txt $(DEVICE_IMAGES)
@@ -82,6 +84,7 @@ test: deps
 	$(MAKE) release
 	$(MAKE) format-check
 	$(MAKE) fuzz-smoke
+	$(MAKE) ct-check
 	tests/run_tests.sh $(HOSTDIR)/tests
 
 # The demo builds everything, then tools/demo.sh provisions a virtual STM32F427 end to end

@@ -64,7 +64,10 @@ int pv_x25519(uint8_t shared[32], const uint8_t scalar[32], const uint8_t point[
 
     pv_wipe(st, sizeof st);
     pv_wipe(tmp, sizeof tmp);
-    return -(int)(((acc - 1) >> 8) & 1);
+    /* Whether the exchange must be aborted is public. */
+    int rc = -(int)(((acc - 1) >> 8) & 1);
+    PV_DECLASSIFY(&rc, sizeof rc);
+    return rc;
 }
 
 void pv_x25519_public(uint8_t pub[32], const uint8_t scalar[32])
