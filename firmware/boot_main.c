@@ -1,23 +1,25 @@
 /* The boot decision, at every reset (docs/image-format.md, "Boot flow"):
  * flash driver -> layout table -> key slot of this chip -> image header and TLVs -> digest, key
  * hash, signature -> vector table -> anti-rollback floor -> raise the floor -> lock the flash
- * interface -> start the application. Any failure prints why and stays in the bootloader. */
+ * interface -> start the application. Any failure prints why and stays in the bootloader (update
+ * mode, boot_update.c, when the layout and key slot are usable); so does a request for an update
+ * (boot_update_wanted), once the floor is settled and before the flash interface is locked. */
 #include <stdint.h>
 
+#include "boot_check.h"
 #include "boot_console.h"
 #include "boot_platform.h"
 #include "boot_recovery.h"
 #include "boot_rollback.h"
+#include "boot_update.h"
+#include "boot_version.h"
 #include "crypto/wipe.h"
 #include "hal/flash.h"
 #include "image/image.h"
 #include "image/layout.h"
 #include "keyslot/keyslot.h"
 
-#define PVBOOT_VERSION "1.0.0"
-
 int main(void);
-int boot_check_image(const pv_layout *l, const uint8_t signer_pub[32], pv_image *img);
 
 __attribute__((noreturn)) static void refuse(enum boot_reason why, const pv_layout *l,
                                              const char *what)
@@ -124,10 +126,12 @@ int main(void)
     uint8_t signer_pub[32];
     pv_image img;
 
+    int update = plat_take_update_request(); /* first: a request holds for one reset only */
     plat_clock_init();
     plat_console_init();
     con_puts("pvboot " PVBOOT_VERSION);
     con_eol();
+    update = boot_update_wanted(update);
     int rc = pv_flash_init();
     if (rc != PV_FLASH_OK)
         refuse(BOOT_REASON_FLASH, NULL, pv_flash_strerror(rc));
@@ -139,6 +143,8 @@ int main(void)
     con_puts("boot: signature ok");
     con_eol();
     enforce_rollback(&l, img.hdr.version);
+    if (update)
+        boot_update(&l, img.hdr.version); /* before the lock: the update writes flash */
     if (plat_flash_lock_until_reset() != 0)
         refuse(BOOT_REASON_LOCK, &l, "flash interface did not lock (FLASH_KEYR gave no bus error)");
     con_puts("boot: starting application at ");

@@ -20,6 +20,23 @@ void plat_clock_init(void);
 /* USART1 on PA9/PA10, 115200 8N1. */
 void plat_console_init(void);
 void plat_console_putc(char c);
+/* The next byte received on USART1, or -1 when none is waiting (an overrun only loses bytes:
+ * the update link's CRC and resends deal with that). */
+int plat_console_getc(void);
+/* Sleeps until USART1 has received a byte (returns at once when one is waiting). */
+void plat_console_wait_rx(void);
+/* Returns once the last byte written has left the transmitter. */
+void plat_console_flush(void);
+/* A countdown of ms milliseconds on SysTick (core clock); plat_timer_done() turns 1 once it ran
+ * out. plat_timer_stop() leaves SysTick as after reset. */
+void plat_timer_start(uint32_t ms);
+int plat_timer_done(void);
+void plat_timer_stop(void);
+/* 1 if the application left the update request word in backup SRAM (app/pv_update_request.h);
+ * clears it either way, so the request holds for one reset only. */
+int plat_take_update_request(void);
+/* System reset (AIRCR.SYSRESETREQ). */
+__attribute__((noreturn)) void plat_reset(void);
 /* The chip's 96-bit Unique ID as the key slot stores it. */
 void plat_uid(uint8_t uid[12]);
 /* The layout table inside this bootloader image (lib/image/layout.h). */

@@ -1,12 +1,12 @@
-/* Where the bootloader stays when it will not start the application. Today it only reports and
- * waits; the over-the-air update protocol (a later issue: Noise NNpsk0/NKpsk0 with the key slot's
- * PSK over USART1) plugs in here, receiving a new image into the application region. */
+/* Where the bootloader stays when it will not start the application: update mode
+ * (boot_update.h), which receives a new image into the application region, whenever the layout
+ * and this chip's key slot are usable; otherwise it reports and halts. */
 #ifndef FIRMWARE_BOOT_RECOVERY_H
 #define FIRMWARE_BOOT_RECOVERY_H
 
 #include "image/layout.h"
 
-/* Why the application did not start, for the update protocol's status report. */
+/* Why the application did not start. From BOOT_REASON_IMAGE on, the key slot was found valid. */
 enum boot_reason {
     BOOT_REASON_LAYOUT = 1,
     BOOT_REASON_FLASH,
@@ -18,7 +18,8 @@ enum boot_reason {
 };
 
 /* Never returns. layout is NULL when the layout itself is unusable (then no update is possible
- * either: nothing may be written without knowing the regions). */
+ * either: nothing may be written without knowing the regions). Enters update mode (no valid
+ * application) for why >= BOOT_REASON_IMAGE. */
 __attribute__((noreturn)) void boot_recovery(enum boot_reason why, const pv_layout *layout);
 
 #endif

@@ -13,8 +13,8 @@ $(HOSTDIR)/hsm-bridge/p11_%.o: HOST_CFLAGS += $(P11_CFLAGS)
 # ---- bootloader ----
 FW_BOOT_SRCS := $(sort $(wildcard firmware/*.c))
 FW_BOOT_OBJS := $(patsubst firmware/%.c,$(FW_DIR)/boot/%.o,$(FW_BOOT_SRCS))
-# The flash driver (the stub helper's), compiled here so the bootloader links it on its own.
-FW_HAL_OBJS  := $(FW_DIR)/hal/flash_stm32f4.o
+# The flash and RNG drivers, compiled here so the bootloader links them on its own.
+FW_HAL_OBJS  := $(FW_DIR)/hal/flash_stm32f4.o $(FW_DIR)/hal/rng_stm32f4.o
 FW_LINK      := $(ARM_CC) $(ARM_ARCH) -Os -nostartfiles -nostdlib -Wl,--gc-sections
 
 $(FW_DIR)/boot/%.o: firmware/%.c

@@ -3,12 +3,17 @@
 
 #include "image/layout.h"
 
+#include "app/pv_update_request.h"
 #include "hal/stm32f4_regs.h"
 
-#define UID_BASE        0x1FFF7A10u
-#define CR_LOCK         (1u << 31)
-#define RCC_PLL_RST     0x24003010u /* RCC_PLLCFGR after reset */
-#define GPIOA_MODER_RST 0xA8000000u
+#define UID_BASE         0x1FFF7A10u
+#define CR_LOCK          (1u << 31)
+#define RCC_PLL_RST      0x24003010u /* RCC_PLLCFGR after reset */
+#define GPIOA_MODER_RST  0xA8000000u
+#define USART_SR_ORE     (1u << 3)
+#define USART_SR_RXNE    (1u << 5)
+#define USART_CR1_RXNEIE (1u << 5)
+#define USART1_IRQ_BIT   (1u << (37 - 32)) /* USART1 is IRQ 37: bit 5 of the second NVIC word */
 
 /* Set while a bus fault is the expected outcome of the next store (see the lock below). */
 static volatile uint32_t expect_bus_fault;
@@ -50,6 +55,83 @@ void plat_console_putc(char c)
     for (uint32_t n = 0; !(USART1_SR & (1u << 7)) && n < 100000u; n++)
         ;
     USART1_DR = (uint8_t)c;
+}
+
+int plat_console_getc(void)
+{
+    /* RXNE, or ORE (an overrun: DR still holds the last byte received; reading it clears ORE) */
+    if (!(USART1_SR & (USART_SR_RXNE | USART_SR_ORE)))
+        return -1;
+    return (int)(USART1_DR & 0xFFu);
+}
+
+void plat_console_wait_rx(void)
+{
+    /* WFI wakes on a pending enabled interrupt even while PRIMASK keeps it from being taken, so
+     * the USART1 interrupt only wakes the core (the bootloader has no handler for it). */
+    __asm volatile("cpsid i" ::: "memory");
+    USART1_CR1 |= USART_CR1_RXNEIE;
+    NVIC_ICPR1 = USART1_IRQ_BIT; /* the pending bit latched by the last byte */
+    NVIC_ISER1 = USART1_IRQ_BIT;
+    if (!(USART1_SR & (USART_SR_RXNE | USART_SR_ORE)))
+        __asm volatile("wfi");
+    NVIC_ICER1 = USART1_IRQ_BIT;
+    NVIC_ICPR1 = USART1_IRQ_BIT;
+    USART1_CR1 &= ~USART_CR1_RXNEIE;
+    __asm volatile("cpsie i" ::: "memory");
+}
+
+void plat_console_flush(void)
+{
+    for (uint32_t n = 0; !(USART1_SR & (1u << 6)) && n < 100000u; n++)
+        ; /* TC */
+}
+
+static uint32_t timer_ms_left;
+
+void plat_timer_start(uint32_t ms)
+{
+    uint32_t hclk = ((RCC_CFGR >> 2) & 3u) == 2u ? 168000000u : 16000000u;
+    timer_ms_left = ms;
+    SYST_CSR = 0;
+    SYST_RVR = hclk / 1000u - 1u;
+    SYST_CVR = 0;
+    SYST_CSR = 5u; /* processor clock, enabled, no interrupt */
+}
+
+int plat_timer_done(void)
+{
+    if (timer_ms_left && (SYST_CSR & (1u << 16))) /* COUNTFLAG: a millisecond went by */
+        timer_ms_left--;
+    return timer_ms_left == 0;
+}
+
+void plat_timer_stop(void)
+{
+    SYST_CSR = 0;
+    SYST_RVR = 0;
+    SYST_CVR = 0;
+    timer_ms_left = 0;
+}
+
+int plat_take_update_request(void)
+{
+    pv_backup_sram_access(1);
+    int requested = REG(PV_UPDATE_REQUEST_ADDR) == PV_UPDATE_REQUEST_WORD;
+    REG(PV_UPDATE_REQUEST_ADDR) = 0;
+    __asm volatile("dsb" ::: "memory");
+    pv_backup_sram_access(0);
+    return requested;
+}
+
+void plat_reset(void)
+{
+    plat_console_flush();
+    __asm volatile("dsb" ::: "memory");
+    SCB_AIRCR = 0x05FA0004u; /* VECTKEY | SYSRESETREQ */
+    __asm volatile("dsb" ::: "memory");
+    for (;;)
+        __asm volatile("nop");
 }
 
 void plat_uid(uint8_t uid[12])

@@ -40,6 +40,7 @@ struct options {
     const char *bind;
     int bitbang_port, gdb_port, usart_port; /* -1: front end off */
     int dap_port;                           /* CMSIS-DAP over TCP, -1 off */
+    bool usart_wait; /* the core starts when the first USART client connects */
     const char *counters_file;
     bool quiet;
     bool uid_seed_given;
@@ -87,6 +88,10 @@ static void usage(FILE *f)
         "  --bitbang-port P        OpenOCD 0.12.0 remote_bitbang (JTAG) server\n"
         "  --gdb-port P            GDB remote serial protocol server\n"
         "  --usart-port P          USART1 as a raw TCP byte stream\n"
+        "  --usart-wait            with --usart-port: the core leaves reset only once the first\n"
+        "                          USART client has connected, so the client's bytes arrive in\n"
+        "                          the first device milliseconds (the bootloader's 100 ms\n"
+        "                          PVUPDATE window)\n"
         "  --dap-port P            CMSIS-DAP v2 commands over TCP (SWD; framing in "
         "docs/probes.md)\n"
         "  --bind ADDR             listen address, loopback only (default 127.0.0.1)\n"
@@ -173,6 +178,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         OPT_BITBANG,
         OPT_GDB,
         OPT_USART,
+        OPT_USART_WAIT,
         OPT_DAP,
         OPT_BIND,
         OPT_CUT_CYCLE,
@@ -193,6 +199,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"bitbang-port", required_argument, NULL, OPT_BITBANG},
         {"gdb-port", required_argument, NULL, OPT_GDB},
         {"usart-port", required_argument, NULL, OPT_USART},
+        {"usart-wait", no_argument, NULL, OPT_USART_WAIT},
         {"dap-port", required_argument, NULL, OPT_DAP},
         {"bind", required_argument, NULL, OPT_BIND},
         {"power-cut-cycle", required_argument, NULL, OPT_CUT_CYCLE},
@@ -247,6 +254,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_USART:
             if ((rc = parse_port("--usart-port", optarg, &o->usart_port)) != 0)
                 return rc;
+            break;
+        case OPT_USART_WAIT:
+            o->usart_wait = true;
             break;
         case OPT_DAP:
             if ((rc = parse_port("--dap-port", optarg, &o->dap_port)) != 0)
@@ -306,6 +316,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         return bad_arg(argv[optind], NULL, "unexpected argument");
     if (!o->chip.state_path)
         return bad_arg("--state", NULL, "is required (the chip's state file)");
+    if (o->usart_wait && o->usart_port < 0)
+        return bad_arg("--usart-wait", NULL, "needs --usart-port (the client it waits for)");
     return 0;
 }
 
@@ -435,6 +447,7 @@ static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint
     sigprocmask(SIG_BLOCK, &blocked, &in_wait);
     sigaddset(&in_wait, SIGIO);
     io_chip = chip;
+    bool held = o->usart_wait; /* in reset until the first USART client connects */
     for (;;) {
         if (stop_signal)
             return EXIT_OK;
@@ -444,10 +457,12 @@ static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint
         }
         /* SIGIO is blocked except while the core runs: a debugger talking to a halted core
          * costs no signals, and input that came while blocked ends the slice at once. */
-        bool running = !chip_is_halted(chip);
+        if (held && fe->usart.srv.client_fd >= 0)
+            held = false;
+        bool running = !held && !chip_is_halted(chip);
         if (running)
             sigprocmask(SIG_UNBLOCK, &sigio, NULL);
-        enum chip_run_result res = chip_run(chip, SLICE);
+        enum chip_run_result res = held ? CHIP_RUN_IDLE : chip_run(chip, SLICE);
         if (running)
             sigprocmask(SIG_BLOCK, &sigio, NULL);
         if (res == CHIP_RUN_POWER_CUT) {
@@ -476,7 +491,7 @@ static int run(chip_t *chip, struct frontends *fe, const struct options *o, uint
         int timeout;
         if (res == CHIP_RUN_SLICE_DONE)
             timeout = 0; /* the core runs: only look at sockets between slices */
-        else if (!chip_is_halted(chip) && res != CHIP_RUN_LOCKUP)
+        else if (!held && !chip_is_halted(chip) && res != CHIP_RUN_LOCKUP)
             timeout = 1; /* sleeping (WFI): the device clock still moves */
         else
             timeout = o->counters_file ? 1000 : -1;

@@ -21,3 +21,8 @@ $(HOSTDIR)/tests/test_bridge_quota: | $(BRIDGE_BIN) $(PROV_BIN) $(PROV_HOOKS_BIN
     $(ARMDIR)/stub-loader/stub.bin $(ARMDIR)/firmware/bootloader.bin $(ARMDIR)/firmware/app_v1.bin
 # test_update_frame compares the frame CRC with zlib's crc32.
 $(HOSTDIR)/tests/test_update_frame: TEST_LIBS += -lz
+# The update sweep: a power cut at every flash operation of an update, each followed by a rerun
+# (make test runs a sample of them).
+.PHONY: soak
+soak: all
+	PV_UPDATE_SWEEP=all $(HOSTDIR)/tests/test_update_device

@@ -1,8 +1,9 @@
 /* Demo application: proves it runs by printing its version and then a counter every 100 ms of
  * device time on USART1 (115200 8N1 at the HSI's 16 MHz, the clock the bootloader hands over).
- * Built in two versions for the rollback test (APP_VERSION), and once as an attack
- * (APP_ATTACK): a signed application that tries to erase the anti-rollback counter, which the
- * bootloader's flash lock must stop. */
+ * The line "update" (ended by CR or LF) on USART1 makes it ask the bootloader for update mode
+ * (pv_update_request.h). Built in two versions for the rollback and update tests (APP_VERSION),
+ * and once as an attack (APP_ATTACK): a signed application that tries to erase the anti-rollback
+ * counter, which the bootloader's flash lock must stop. */
 #include <stdint.h>
 
 #ifndef APP_VERSION
@@ -10,6 +11,7 @@
 #endif
 
 #include "hal/stm32f4_usart1.h"
+#include "pv_update_request.h"
 
 int main(void);
 void HardFault_Handler(void);
@@ -64,6 +66,23 @@ static void attack_counter(void)
 }
 #endif
 
+/* Looks at one received byte, if any: after "update" and CR or LF, requests update mode. */
+static void poll_command(void)
+{
+    static const char cmd[] = "update";
+    static unsigned matched;
+    if (!(USART1_SR & (1u << 5)))
+        return;
+    char c = (char)USART1_DR;
+    if (matched == sizeof cmd - 1 && (c == '\r' || c == '\n')) {
+        usart1_puts("app: update requested, resetting\r\n");
+        while (!(USART1_SR & (1u << 6)))
+            ; /* TC: the line has left before the reset */
+        pv_request_update();
+    }
+    matched = c == cmd[matched] ? matched + 1u : c == cmd[0] ? 1u : 0u;
+}
+
 int main(void)
 {
     usart1_init((16000000u + 57600u) / 115200u);
@@ -78,8 +97,10 @@ int main(void)
         usart1_puts("app: count ");
         usart1_dec(count);
         usart1_puts("\r\n");
-        for (int ms = 0; ms < 100;)
+        for (int ms = 0; ms < 100;) {
             if (SYST_CSR & (1u << 16))
                 ms++;
+            poll_command();
+        }
     }
 }

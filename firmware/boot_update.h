@@ -1,0 +1,26 @@
+/* Update mode: the bootloader's side of the update protocol (docs/update-protocol.md). A Noise
+ * NNpsk0 session with the product owner's bridge over the framed USART1 link (boot_link.c), keyed
+ * by the key slot's PSK and a fresh ephemeral key from the RNG; the image goes through the
+ * application-region writer (app_writer.c), is checked exactly as at boot (boot_check_image),
+ * the floor is raised, the result is reported inside the session and the chip resets. */
+#ifndef FIRMWARE_BOOT_UPDATE_H
+#define FIRMWARE_BOOT_UPDATE_H
+
+#include <stdint.h>
+
+#include "image/layout.h"
+
+#define BOOT_UPDATE_BREAK    "PVUPDATE" /* asks for update mode when it arrives on USART1 ... */
+#define BOOT_UPDATE_BREAK_MS 100u       /* ... within this many milliseconds after reset */
+
+/* Whether this start is to enter update mode: requested (the application's request word, read
+ * by plat_take_update_request) or BOOT_UPDATE_BREAK on USART1 within BOOT_UPDATE_BREAK_MS.
+ * Prints the reason when it is. */
+int boot_update_wanted(int requested);
+
+/* Runs update sessions until one installs an image (or finds nothing to do) and resets the chip.
+ * l: the checked layout; the key slot must already have been found valid for this chip.
+ * app_version: the version of the valid application in the region, 0 when there is none. */
+__attribute__((noreturn)) void boot_update(const pv_layout *l, uint32_t app_version);
+
+#endif
