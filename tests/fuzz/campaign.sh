@@ -1,23 +1,34 @@
 #!/bin/bash
-# `make fuzz`: a libFuzzer campaign per harness given, each FUZZ_SECONDS (0: no limit) or
-# FUZZ_RUNS inputs (-1: no limit), whichever ends first. The corpus grows in
-# $FUZZ_DIR/corpus/<name> from the checked-in tests/fuzz/corpus/<name>; a crash is written to
-# $FUZZ_DIR/artifacts/<name>/. Prints per harness the executions, execs/s and the final coverage
-# (libFuzzer's cov: edges, ft: features) and fails if any harness found something.
+# `make fuzz`: a libFuzzer campaign per harness given, each FUZZ_RUNS inputs (-1: no limit) or
+# FUZZ_SECONDS (0: no limit), whichever ends first. The corpus grows in $FUZZ_DIR/corpus/<name>
+# from the checked-in tests/fuzz/corpus/<name>; tests/fuzz/<name>.dict, when there is one, is the
+# harness's dictionary; a crash is written to $FUZZ_DIR/artifacts/<name>/. Prints per harness the
+# executions, execs/s, the final coverage (libFuzzer's cov: edges, ft: features), whether 10^7
+# executions were reached, and the verdict; fails if any harness found something.
+#
+# Each harness's line is also kept in $FUZZ_DIR/report-lines/<name>.txt with the date and command of
+# its run, and $FUZZ_DIR/report.txt is rewritten from all of them, so campaigns run a few harnesses
+# at a time (FUZZ_ONLY) add up to one report.
 set -u
 dir=${FUZZ_DIR:-build/fuzz}
-secs=${FUZZ_SECONDS:-60}
-runs=${FUZZ_RUNS:--1}
+secs=${FUZZ_SECONDS:-3600}
+runs=${FUZZ_RUNS:-10000000}
+cmd=${FUZZ_COMMAND:-tests/fuzz/campaign.sh $*}
+goal=10000000
 summary=()
 failed=0
+mkdir -p "$dir/report-lines"
 for f in "$@"; do
     h=$(basename "$f")
     mkdir -p "$dir/corpus/$h" "$dir/artifacts/$h"
     seeds=()
     [ -d "tests/fuzz/corpus/$h" ] && seeds=("tests/fuzz/corpus/$h")
+    dict=()
+    [ -f "tests/fuzz/$h.dict" ] && dict=("-dict=tests/fuzz/$h.dict")
     log="$dir/$h.campaign.log"
-    echo "fuzz: $h (${secs} s, runs $runs)"
-    "$f" -max_total_time="$secs" -runs="$runs" -print_final_stats=1 \
+    started=$(date -u +%Y-%m-%dT%H:%MZ)
+    echo "fuzz: $h (runs $runs, at most ${secs} s)"
+    "$f" "${dict[@]}" -max_total_time="$secs" -runs="$runs" -print_final_stats=1 \
         -artifact_prefix="$dir/artifacts/$h/" "$dir/corpus/$h" "${seeds[@]}" >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
@@ -25,17 +36,27 @@ for f in "$@"; do
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
     ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
     corp=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
-    verdict="ok"
+    reached=no
+    [ -n "${execs:-}" ] && [ "$execs" -ge "$goal" ] && reached=yes
+    verdict="no finding"
     if [ $rc -ne 0 ]; then
         verdict="FINDING (rc $rc): $(ls -t "$dir/artifacts/$h" | head -1), log $log"
         grep -m1 -E 'ERROR: |runtime error' "$log"
         failed=1
     fi
-    line=$(printf '%-26s execs %10s  execs/s %7s  cov %5s  ft %6s  corpus %-10s %s' "$h" \
-        "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$verdict")
+    line=$(printf '%-22s execs %10s  execs/s %6s  cov %5s  ft %6s  corpus %-10s 10^7 %-3s  %s  [%s]' \
+        "$h" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$reached" "$verdict" \
+        "$started")
     echo "$line"
     summary+=("$line")
+    printf '%s\n  command: %s\n' "$line" "$cmd" >"$dir/report-lines/$h.txt"
 done
-echo "fuzz: summary"
+{
+    echo "# libFuzzer campaigns (tests/fuzz/campaign.sh), one line per harness: its last run"
+    echo "# (start time in brackets, UTC) and the command that ran it. cov = edges, ft = features;"
+    echo "# 10^7 = whether the run reached 10^7 executions. Written $(date -u +%Y-%m-%dT%H:%MZ)."
+    cat "$dir"/report-lines/*.txt
+} >"$dir/report.txt"
+echo "fuzz: summary (all harnesses so far: $dir/report.txt)"
 printf '  %s\n' "${summary[@]}"
 exit $failed

@@ -1,10 +1,11 @@
 # tests/fuzz/: libFuzzer harnesses (clang), one tests/fuzz/fuzz_<name>.c each, for every parser
-# that reads bytes from outside its process. `make fuzz` runs a campaign per harness
-# (tests/fuzz/campaign.sh: FUZZ_SECONDS each, or FUZZ_RUNS inputs; the goal is 10^7 each, e.g.
-# `make fuzz FUZZ_RUNS=10000000 FUZZ_SECONDS=0`; FUZZ_ONLY=name picks harnesses) and prints
-# executions, execs/s and coverage per harness; `make test` runs a short smoke (FUZZ_SMOKE_RUNS
-# inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also replays every checked-in input
-# under tests/fuzz/corpus/<name>/ (the seeds and each crash found, as a regression test).
+# that reads bytes from outside its process (docs/fuzzing.md). `make fuzz` runs a campaign per
+# harness (tests/fuzz/campaign.sh): FUZZ_RUNS inputs each (10^7, the goal) unless FUZZ_SECONDS
+# ends it first (0: no limit); FUZZ_ONLY=name picks harnesses. It prints executions, execs/s,
+# coverage and findings per harness and keeps them in $(FUZZ_DIR)/report.txt. `make test` runs a
+# short smoke (FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also
+# replays every checked-in input under tests/fuzz/corpus/<name>/ (the seeds and each crash found,
+# as a regression test). A harness with a tests/fuzz/<name>.dict gets it as libFuzzer's -dict.
 FUZZ_DIR        := $(BUILD)/fuzz
 FUZZ_CC         := clang
 FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -14,8 +15,8 @@ FUZZ_SRCS       := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS         := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
 FUZZ_O           = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(1))
 FUZZ_LIB_OBJS   := $(call FUZZ_O,$(LIB_PORTABLE_SRCS) $(LIB_HOST_SRCS))
-FUZZ_SECONDS    ?= 300
-FUZZ_RUNS       ?= -1
+FUZZ_SECONDS    ?= 3600
+FUZZ_RUNS       ?= 10000000
 FUZZ_ONLY       ?=
 FUZZ_SMOKE_RUNS ?= 20000
 FUZZ_SMOKE_SECONDS ?= 2
@@ -57,12 +58,14 @@ $(FUZZ_DIR)/fuzz_station_config $(FUZZ_DIR)/fuzz_bridge_config $(FUZZ_DIR)/fuzz_
 .PHONY: fuzz-smoke
 fuzz: $(FUZZERS)
 	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
+	    FUZZ_COMMAND="make fuzz$(if $(FUZZ_ONLY), FUZZ_ONLY='$(FUZZ_ONLY)') FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS)" \
 	    tests/fuzz/campaign.sh $(if $(FUZZ_ONLY),$(filter $(addprefix %/fuzz_,$(FUZZ_ONLY)) $(addprefix %/,$(FUZZ_ONLY)),$(FUZZERS)),$(FUZZERS))
 fuzz-smoke: $(FUZZERS)
 	@t0=$$(date +%s); for f in $(FUZZERS); do h=$$(basename $$f); \
 	    rm -rf $(FUZZ_DIR)/smoke/$$h; mkdir -p $(FUZZ_DIR)/smoke/$$h; \
 	    seeds=; [ -d tests/fuzz/corpus/$$h ] && seeds=tests/fuzz/corpus/$$h; \
-	    $$f -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_SECONDS) -seed=1 -print_final_stats=1 \
+	    dict=; [ -f tests/fuzz/$$h.dict ] && dict=-dict=tests/fuzz/$$h.dict; \
+	    $$f $$dict -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_SECONDS) -seed=1 -print_final_stats=1 \
 	        -artifact_prefix=$(FUZZ_DIR)/smoke/$$h- $(FUZZ_DIR)/smoke/$$h $$seeds >$$f.log 2>&1 || \
 	        { cat $$f.log; echo "fuzz-smoke: $$h FAILED"; exit 1; }; \
 	    echo "fuzz-smoke: $$h $$(grep -o 'stat::number_of_executed_units: [0-9]*' $$f.log | grep -o '[0-9]*$$' || echo '?') inputs$${seeds:+ (with $$(ls $$seeds | wc -l) checked-in)}, no finding"; \
@@ -70,3 +73,16 @@ fuzz-smoke: $(FUZZERS)
 
 # The RAM stub's core built for the host (as tests/unit/test_stub_proto.c does).
 $(FUZZ_DIR)/fuzz_stub: $(call FUZZ_O,$(STUB_CORE_SRCS))
+
+# The station's probe reply parsers (provisioner/gdb_reply.c, openocd_reply.c with the OpenOCD log
+# reader of openocd_process.c, cmsisdap_reply.c).
+$(FUZZ_DIR)/fuzz_gdb_reply: $(call FUZZ_O,provisioner/gdb_reply.c)
+$(FUZZ_DIR)/fuzz_openocd_reply: $(call FUZZ_O,provisioner/openocd_reply.c \
+    provisioner/openocd_process.c provisioner/probe_util.c)
+$(FUZZ_DIR)/fuzz_cmsisdap_reply: $(call FUZZ_O,provisioner/cmsisdap_reply.c)
+
+# The sim's front ends (GDB RSP, CMSIS-DAP, remote_bitbang JTAG) on a whole chip (Unicorn), built
+# as the sim is (sim/sim.mk: the same libraries and exported symbols).
+FUZZ_SIM_OBJS := $(call FUZZ_O,$(filter-out sim/main.c,$(SIM_SRCS)))
+$(FUZZ_DIR)/fuzz_sim_rsp $(FUZZ_DIR)/fuzz_sim_dap $(FUZZ_DIR)/fuzz_sim_jtag: $(FUZZ_SIM_OBJS)
+$(FUZZ_DIR)/fuzz_sim_rsp $(FUZZ_DIR)/fuzz_sim_dap $(FUZZ_DIR)/fuzz_sim_jtag: FUZZ_LIBS = $(SIM_LIBS)
