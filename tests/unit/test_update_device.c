@@ -275,6 +275,21 @@ static pv_upd_offer offer_for(const struct blob *img, uint32_t chunk)
     return o;
 }
 
+/* Every ephemeral public key the devices sent: each session's must be new (the chip's RNG). */
+static uint8_t seen_e[256][32];
+static size_t n_seen_e;
+
+static void check_fresh_ephemeral(const uint8_t e[32])
+{
+    static const uint8_t zero[32];
+    assert_memory_not_equal(e, zero, 32);
+    for (size_t i = 0; i < n_seen_e; i++)
+        if (memcmp(seen_e[i], e, 32) == 0)
+            fail_msg("the device reused an ephemeral key (session %zu of %zu)", i + 1, n_seen_e);
+    if (n_seen_e < sizeof seen_e / sizeof seen_e[0])
+        memcpy(seen_e[n_seen_e++], e, 32);
+}
+
 /* START -> MSG1 (checked against the chip) -> MSG2 with the offer. */
 static void begin(struct chip *c, struct sess *s, const pv_upd_offer *offer)
 {
@@ -283,6 +298,7 @@ static void begin(struct chip *c, struct sess *s, const pv_upd_offer *offer)
     send_frame(c, PV_UPD_START, NULL, 0);
     expect_frame(c, PV_UPD_MSG1, body, &n);
     memcpy(s->msg1, body, sizeof s->msg1);
+    check_fresh_ephemeral(body + PV_UPD_HELLO_LEN);
     assert_int_equal(pv_upd_hello_decode(&s->hello, body), PV_UPD_OK);
     assert_memory_equal(s->hello.uid, c->uid, 12);
     assert_int_equal(s->hello.key_id, 1);
