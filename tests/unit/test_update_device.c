@@ -912,6 +912,9 @@ static void cut_and_rerun(const struct chip *golden, uint64_t op, uint64_t seed)
     snprintf(c.state, sizeof c.state, "%s/cut-%llu.state", tmpdir, (unsigned long long)op);
     snprintf(c.log, sizeof c.log, "%s/cut-%llu.log", tmpdir, (unsigned long long)op);
     copy_file(golden->state, c.state);
+    /* A copy of a state file is the same chip, RNG seed and power-on count included, so each
+     * copy repeats the first one's random numbers: ephemeral keys are checked per copy. */
+    n_seen_e = 0;
     char *cut[] = {"--power-cut-flash-op", op_s, "--cut-seed", seed_s, NULL};
     power_on_update(&c, cut);
     struct sess s;
