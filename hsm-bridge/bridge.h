@@ -29,6 +29,21 @@
 
 typedef struct pv_bridge pv_bridge;
 
+/* The release policy (docs/bridge.md, "Releases"): application images a product's devices are
+ * updated to. The latest version of a product is served, unless the device's batch is pinned to
+ * one of its versions. Images are sealed at rest (`hsm-bridge release add`) and must verify
+ * with the product's image-signing key, or the bridge does not open. */
+#define PV_BRIDGE_RELEASES_MAX 64u
+struct pv_bridge_release {
+    const char *product; /* recipe product */
+    uint32_t version;    /* must be the signed image header's */
+    const char *image;   /* the sealed image file */
+};
+struct pv_bridge_pin {
+    const char *product, *batch;
+    uint32_t version; /* one of the product's releases */
+};
+
 /* Why a call refused: status and error are the protocol's (docs/bridge-protocol.md, "Errors"). */
 struct pv_bridge_err {
     int status;     /* 400, 403, 404, 409, 410, 422, 500 */
@@ -51,6 +66,10 @@ struct pv_bridge_config {
     int local;              /* in-process mode: every product open to the (one) station, no
                                registry check */
     int dev_pin;            /* development: the default PIN when none is given */
+    const struct pv_bridge_release *releases; /* the release policy (may be empty) */
+    unsigned n_releases;
+    const struct pv_bridge_pin *pins;
+    unsigned n_pins;
 };
 
 /* Opens the token (one keystore per product, same token), opens and unseals every product's

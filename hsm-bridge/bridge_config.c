@@ -15,6 +15,7 @@
 #include <cyaml/cyaml.h>
 
 #include "file_read.h"
+#include "image/image.h"
 #include "recipe.h"
 #include "recipe_yaml.h"
 #include "station_ca.h"
@@ -27,6 +28,19 @@ struct cy_tls {
 struct cy_token {
     char *module, *pin_file;
 };
+struct cy_rel_image {
+    char *version, *image;
+};
+struct cy_pin {
+    char *batch, *version;
+};
+struct cy_release {
+    char *product;
+    struct cy_rel_image *images;
+    unsigned images_count;
+    struct cy_pin *pins;
+    unsigned pins_count;
+};
 struct cy_conf {
     char *listen;
     struct cy_tls tls;
@@ -37,6 +51,8 @@ struct cy_conf {
     uint32_t *session_ttl_s, *shutdown_grace_s, *max_sessions;
     char *station_ca_key;
     bool *allow_plain_images;
+    struct cy_release *releases;
+    unsigned releases_count;
 };
 
 #define PTR      CYAML_FLAG_POINTER
@@ -57,6 +73,33 @@ static const cyaml_schema_field_t token_fields[] = {
 static const cyaml_schema_value_t product_entry = {
     CYAML_VALUE_STRING(PTR, char, 1, PATH_LEN),
 };
+static const cyaml_schema_field_t rel_image_fields[] = {
+    CYAML_FIELD_STRING_PTR("version", PTR, struct cy_rel_image, version, 1, 13),
+    CYAML_FIELD_STRING_PTR("image", PTR, struct cy_rel_image, image, 1, PATH_LEN),
+    CYAML_FIELD_END,
+};
+static const cyaml_schema_value_t rel_image_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct cy_rel_image, rel_image_fields),
+};
+static const cyaml_schema_field_t pin_fields[] = {
+    CYAML_FIELD_STRING_PTR("batch", PTR, struct cy_pin, batch, 1, PV_RECIPE_NAME_MAX - 1),
+    CYAML_FIELD_STRING_PTR("version", PTR, struct cy_pin, version, 1, 13),
+    CYAML_FIELD_END,
+};
+static const cyaml_schema_value_t pin_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct cy_pin, pin_fields),
+};
+static const cyaml_schema_field_t release_fields[] = {
+    CYAML_FIELD_STRING_PTR("product", PTR, struct cy_release, product, 1, PV_RECIPE_NAME_MAX - 1),
+    CYAML_FIELD_SEQUENCE("images", PTR, struct cy_release, images, &rel_image_entry, 1,
+                         PV_BRIDGE_RELEASES_MAX),
+    CYAML_FIELD_SEQUENCE("pins", PTR | OPT, struct cy_release, pins, &pin_entry, 0,
+                         PV_BRIDGE_RELEASES_MAX),
+    CYAML_FIELD_END,
+};
+static const cyaml_schema_value_t release_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct cy_release, release_fields),
+};
 static const cyaml_schema_field_t conf_fields[] = {
     CYAML_FIELD_STRING_PTR("listen", PTR, struct cy_conf, listen, 3, PV_BRIDGE_HOST_MAX + 8),
     CYAML_FIELD_MAPPING("tls", CYAML_FLAG_DEFAULT, struct cy_conf, tls, tls_fields),
@@ -70,6 +113,8 @@ static const cyaml_schema_field_t conf_fields[] = {
     CYAML_FIELD_STRING_PTR("station_ca_key", PTR | OPT, struct cy_conf, station_ca_key, 1,
                            PV_RECIPE_LABEL_MAX - 1),
     CYAML_FIELD_BOOL_PTR("allow_plain_images", PTR | OPT, struct cy_conf, allow_plain_images),
+    CYAML_FIELD_SEQUENCE("releases", PTR | OPT, struct cy_conf, releases, &release_entry, 0,
+                         PV_BRIDGE_PRODUCTS_MAX),
     CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t conf_schema = {
@@ -207,6 +252,75 @@ int pv_bridge_check_pin_file(const char *path, char *err, size_t err_len)
     return 0;
 }
 
+/* releases[i]: versions parse and are unique per product, pins name one of them; at most
+ * PV_BRIDGE_RELEASES_MAX images and pins in all. */
+static void convert_releases(struct ctx *c, const struct cy_conf *in,
+                             struct pv_bridge_server_config *cf)
+{
+    char path[96];
+    for (unsigned i = 0; i < in->releases_count; i++) {
+        const struct cy_release *r = &in->releases[i];
+        for (unsigned j = 0; j < i; j++)
+            if (strcmp(in->releases[j].product, r->product) == 0) {
+                snprintf(path, sizeof path, "releases[%u].product", i);
+                report(c, path, "product %s has a release list already (releases[%u])", r->product,
+                       j);
+            }
+        unsigned first = cf->n_releases;
+        for (unsigned k = 0; k < r->images_count; k++) {
+            uint32_t v = 0;
+            snprintf(path, sizeof path, "releases[%u].images[%u].version", i, k);
+            if (pv_image_version_parse(r->images[k].version, &v) != 0) {
+                report(c, path, "\"%s\" is not MAJOR.MINOR.PATCH (e.g. 1.2.0)",
+                       r->images[k].version);
+                continue;
+            }
+            for (unsigned j = first; j < cf->n_releases; j++)
+                if (cf->releases[j].version == v)
+                    report(c, path, "version %s is listed twice for product %s",
+                           r->images[k].version, r->product);
+            if (cf->n_releases == PV_BRIDGE_RELEASES_MAX) {
+                report(c, path, "more than %u release images in all", PV_BRIDGE_RELEASES_MAX);
+                return;
+            }
+            struct pv_bridge_release *o = &cf->releases[cf->n_releases++];
+            o->product = strdup(r->product);
+            o->version = v;
+            o->image = resolve(c, r->images[k].image);
+            if (!o->product || !o->image)
+                report(c, NULL, "out of memory");
+        }
+        for (unsigned k = 0; k < r->pins_count; k++) {
+            uint32_t v = 0;
+            int found = 0;
+            snprintf(path, sizeof path, "releases[%u].pins[%u].version", i, k);
+            if (pv_image_version_parse(r->pins[k].version, &v) != 0) {
+                report(c, path, "\"%s\" is not MAJOR.MINOR.PATCH (e.g. 1.2.0)", r->pins[k].version);
+                continue;
+            }
+            for (unsigned j = first; j < cf->n_releases; j++)
+                found |= cf->releases[j].version == v;
+            if (!found)
+                report(c, path, "batch %s is pinned to %s, which is not one of product %s's images",
+                       r->pins[k].batch, r->pins[k].version, r->product);
+            for (unsigned j = 0; j < cf->n_pins; j++)
+                if (strcmp(cf->pins[j].product, r->product) == 0 &&
+                    strcmp(cf->pins[j].batch, r->pins[k].batch) == 0)
+                    report(c, path, "batch %s is pinned twice", r->pins[k].batch);
+            if (cf->n_pins == PV_BRIDGE_RELEASES_MAX) {
+                report(c, path, "more than %u pins in all", PV_BRIDGE_RELEASES_MAX);
+                return;
+            }
+            struct pv_bridge_pin *o = &cf->pins[cf->n_pins++];
+            o->product = strdup(r->product);
+            o->batch = strdup(r->pins[k].batch);
+            o->version = v;
+            if (!o->product || !o->batch)
+                report(c, NULL, "out of memory");
+        }
+    }
+}
+
 static void convert(struct ctx *c, const struct cy_conf *in, struct pv_bridge_server_config *cf)
 {
     parse_listen(c, in->listen, cf);
@@ -245,6 +359,7 @@ static void convert(struct ctx *c, const struct cy_conf *in, struct pv_bridge_se
         report(c, "shutdown_grace_s", "%u: at most 3600 seconds", cf->shutdown_grace_s);
     cf->station_ca_key = strdup(in->station_ca_key ? in->station_ca_key : PV_STATION_CA_LABEL);
     cf->allow_plain_images = in->allow_plain_images ? *in->allow_plain_images : 0;
+    convert_releases(c, in, cf);
 
     int oom = !cf->tls_cert || !cf->tls_key || !cf->station_ca || !cf->station_ca_key ||
               (in->token && in->token->module && !cf->module) ||
@@ -273,6 +388,10 @@ static void fill_bridge(struct pv_bridge_server_config *cf)
     b->session_ttl_s = cf->session_ttl_s;
     b->max_sessions = cf->max_sessions;
     b->allow_plain_images = cf->allow_plain_images;
+    b->releases = cf->releases;
+    b->n_releases = cf->n_releases;
+    b->pins = cf->pins;
+    b->n_pins = cf->n_pins;
 }
 
 static void diags_to_err(const pv_recipe_diags *d, char *err, size_t err_len)
@@ -394,5 +513,13 @@ void pv_bridge_config_free(struct pv_bridge_server_config *cf)
     for (unsigned i = 0; i < cf->n_products; i++)
         free(cf->products[i]);
     free(cf->station_ca_key);
+    for (unsigned i = 0; i < cf->n_releases; i++) {
+        free((char *)(uintptr_t)cf->releases[i].product);
+        free((char *)(uintptr_t)cf->releases[i].image);
+    }
+    for (unsigned i = 0; i < cf->n_pins; i++) {
+        free((char *)(uintptr_t)cf->pins[i].product);
+        free((char *)(uintptr_t)cf->pins[i].batch);
+    }
     memset(cf, 0, sizeof *cf);
 }

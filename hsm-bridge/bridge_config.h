@@ -13,6 +13,10 @@
  *   shutdown_grace_s: 10
  *   station_ca_key: station-ca
  *   allow_plain_images: false
+ *   releases:                                    # the release policy (docs/bridge.md)
+ *     - product: demo-stm32f427
+ *       images: [{version: 1.0.0, image: releases/app-1.0.0.pvseal}]
+ *       pins: [{batch: lot-7, version: 1.0.0}]
  */
 #ifndef PV_HSM_BRIDGE_BRIDGE_CONFIG_H
 #define PV_HSM_BRIDGE_BRIDGE_CONFIG_H
@@ -41,6 +45,10 @@ struct pv_bridge_server_config {
     unsigned shutdown_grace_s; /* default PV_BRIDGE_GRACE_DEFAULT_S */
     char *station_ca_key;      /* token label of the CA key pair; default PV_STATION_CA_LABEL */
     int allow_plain_images;
+    struct pv_bridge_release releases[PV_BRIDGE_RELEASES_MAX]; /* strings malloc'd */
+    unsigned n_releases;
+    struct pv_bridge_pin pins[PV_BRIDGE_RELEASES_MAX];
+    unsigned n_pins;
     struct pv_bridge_config bridge; /* for pv_bridge_open: points into this struct */
 };
 

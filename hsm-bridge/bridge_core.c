@@ -7,6 +7,7 @@
 
 #include "bridge_internal.h"
 #include "crypto/wipe.h"
+#include "update_bridge.h"
 
 uint64_t pv_bridge_now_ms(void)
 {
@@ -44,6 +45,10 @@ pv_bridge *pv_bridge_open(const struct pv_bridge_config *cfg, char *err, size_t 
         struct pv_bridge_product *p = pv_bridge_product_load(cfg, cfg->recipes[i], err, err_len);
         if (!p)
             goto fail;
+        if (pv_bridge_releases_load(cfg, p, err, err_len)) {
+            pv_bridge_product_free(p);
+            goto fail;
+        }
         for (unsigned j = 0; j < b->n_prod; j++) {
             const pv_recipe *o = &b->prod[j]->rc;
             if (strcmp(o->product, p->rc.product) == 0 && strcmp(o->batch, p->rc.batch) == 0) {
@@ -97,6 +102,7 @@ void pv_bridge_close(pv_bridge *b)
         }
         end_session(s);
     }
+    pv_bridge_update_expire(b, 1);
     if (b->ledger)
         pv_ledger_close(b->ledger);
     for (unsigned i = 0; i < b->n_prod; i++)
@@ -109,6 +115,7 @@ void pv_bridge_close(pv_bridge *b)
 void pv_bridge_expire(pv_bridge *b)
 {
     uint64_t now = pv_bridge_now_ms();
+    pv_bridge_update_expire(b, 0);
     for (unsigned i = 0; i < b->n_sess; i++) {
         struct pv_bridge_sess *s = &b->sess[i];
         if ((s->step == STEP_BEGUN || s->step == STEP_VERIFIED) &&

@@ -8,6 +8,14 @@
 #include "keystore.h"
 #include "recipe.h"
 
+/* A release image of the product (bridge.h's release policy), opened into memory. */
+struct pv_bridge_release_image {
+    uint32_t version;
+    uint8_t *image; /* the signed image, unsealed */
+    size_t len;
+    uint8_t sha256[32];
+};
+
 /* One product and batch the bridge serves: its recipe, its keys, its images in memory. */
 struct pv_bridge_product {
     pv_recipe rc;
@@ -24,6 +32,9 @@ struct pv_bridge_product {
     uint8_t noise_priv[32], noise_pub[32];
     uint8_t signer_pub[32];
     char audit_key_id[64];
+    struct pv_bridge_release_image *rel; /* the product's releases, ascending version */
+    unsigned n_rel;
+    uint32_t pinned; /* the version this batch is pinned to; 0: the latest */
 };
 
 /* LOCKED and EXPIRED sessions keep their slot for ten minutes, or until a new session needs it
@@ -73,12 +84,29 @@ struct pv_bridge {
     struct pv_bridge_sess *sess; /* n_sess slots */
     unsigned n_sess;
     struct pv_bridge_stats stats;
+    struct pv_bridge_updates *upd; /* update sessions and their counters (update_bridge.c) */
 };
+
+/* bridge_session.c: the station's rights for product/batch (always in local mode). */
+int pv_bridge_may_run(pv_bridge *b, const char *station, const char *product, const char *batch);
 
 /* bridge_products.c */
 struct pv_bridge_product *pv_bridge_product_load(const struct pv_bridge_config *cfg,
                                                  const char *recipe, char *err, size_t err_len);
 void pv_bridge_product_free(struct pv_bridge_product *p);
+
+/* update_releases.c: opens cfg's releases of p's product (sealed at rest; plain only with
+ * allow_plain_images), each verified with the product's signing key, its header version the
+ * configured one, its load address the layout's application region; then p's pin. 0 or -1. */
+int pv_bridge_releases_load(const struct pv_bridge_config *cfg, struct pv_bridge_product *p,
+                            char *err, size_t err_len);
+void pv_bridge_releases_free(struct pv_bridge_product *p);
+/* The release a device of p is offered: the pinned one, else the latest; NULL when none. */
+const struct pv_bridge_release_image *pv_bridge_release_pick(const struct pv_bridge_product *p);
+/* 0 if img is an image signed by signer_pub that boots from rc's application region (version
+ * from its header), else -1 with why. */
+int pv_bridge_release_check(const pv_recipe *rc, const uint8_t signer_pub[32], const uint8_t *img,
+                            size_t len, uint32_t *version, char *why, size_t why_len);
 
 /* bridge_metrics.c */
 extern const char *const pv_bridge_phase_names[PV_BRIDGE_PHASES];

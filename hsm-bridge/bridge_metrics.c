@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bridge_internal.h"
+#include "update_bridge.h"
 
 const char *const pv_bridge_phase_names[PV_BRIDGE_PHASES] = {"stub", "key",     "write",   "verify",
                                                              "lock", "session", "station", "other"};
@@ -106,5 +107,6 @@ int pv_bridge_metrics(pv_bridge *b, FILE *out)
     fprintf(out, "# HELP hsm_bridge_batch_quota Devices a batch may have.\n"
                  "# TYPE hsm_bridge_batch_quota gauge\n");
     pv_ledger_batches(b->ledger, batch_line, out);
+    pv_bridge_update_metrics(b, out);
     return ferror(out) ? -1 : 0;
 }

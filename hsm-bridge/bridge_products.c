@@ -198,6 +198,7 @@ void pv_bridge_product_free(struct pv_bridge_product *p)
         free(p->app);
     }
     free(p->stub);
+    pv_bridge_releases_free(p);
     if (p->ks)
         pv_keystore_close(p->ks);
     pv_wipe(p, sizeof *p);

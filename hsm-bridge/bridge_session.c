@@ -69,6 +69,11 @@ static int may_run(pv_bridge *b, const char *station, const char *product, const
     return 0;
 }
 
+int pv_bridge_may_run(pv_bridge *b, const char *station, const char *product, const char *batch)
+{
+    return may_run(b, station, product, batch);
+}
+
 static int lookup(pv_bridge *b, const struct pv_bridge_station *st, const char *product,
                   const char *batch, struct pv_bridge_product **out, struct pv_bridge_err *e)
 {

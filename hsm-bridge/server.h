@@ -44,6 +44,9 @@ enum pv_route {
     PV_ROUTE_FAIL,
     PV_ROUTE_HEALTHZ,
     PV_ROUTE_METRICS,
+    PV_ROUTE_UPDATE_BEGIN,  /* POST /v1/update/begin */
+    PV_ROUTE_UPDATE_STREAM, /* GET /v1/update/ID/stream */
+    PV_ROUTE_UPDATE_REPORT, /* POST /v1/update/ID/report */
     PV_ROUTE_OTHER,
     PV_ROUTE_COUNT
 };

@@ -204,8 +204,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (r.route == PV_ROUTE_HEALTHZ && method_ok) {
         pv_tls_peer(req, &r.peer); /* for the log line only: no certificate needed */
         pv_route_handle(&r);
-    } else if (srv->shutting_down && (r.route == PV_ROUTE_PLAN || r.route == PV_ROUTE_BEGIN ||
-                                      !method_ok || r.route == PV_ROUTE_OTHER)) {
+    } else if (srv->shutting_down &&
+               (r.route == PV_ROUTE_PLAN || r.route == PV_ROUTE_BEGIN ||
+                r.route == PV_ROUTE_UPDATE_BEGIN || !method_ok || r.route == PV_ROUTE_OTHER)) {
         pv_tls_peer(req, &r.peer);
         pv_refuse(&r, 503, "shutting_down",
                   "the bridge is stopping and begins no new session; retry on another bridge "
@@ -218,7 +219,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else if (!method_ok) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           r.route == PV_ROUTE_PLAN || r.route == PV_ROUTE_HEALTHZ ||
-                                  r.route == PV_ROUTE_METRICS
+                                  r.route == PV_ROUTE_METRICS || r.route == PV_ROUTE_UPDATE_STREAM
                               ? "GET"
                               : "POST");
         pv_refuse(&r, 405, "method_not_allowed", "%s is not a method of %s", method_name(m), path);

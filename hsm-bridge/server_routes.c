@@ -16,11 +16,14 @@
 
 #include "server.h"
 #include "server_parse.h"
+#include "image/image.h"
+#include "update_bridge.h"
 
 const char *pv_route_name(enum pv_route r)
 {
-    static const char *const names[PV_ROUTE_COUNT] = {"plan", "begin",   "verified", "lock",
-                                                      "fail", "healthz", "metrics",  "other"};
+    static const char *const names[PV_ROUTE_COUNT] = {
+        "plan",    "begin",        "verified",      "lock",          "fail", "healthz",
+        "metrics", "update_begin", "update_stream", "update_report", "other"};
     return (unsigned)r < PV_ROUTE_COUNT ? names[r] : "other";
 }
 
@@ -49,7 +52,24 @@ enum pv_route pv_route_of(const char *path, int method, int *method_ok,
         r = PV_ROUTE_HEALTHZ, want = EVHTTP_REQ_GET;
     else if (strcmp(path, "/metrics") == 0)
         r = PV_ROUTE_METRICS, want = EVHTTP_REQ_GET;
-    else if (strncmp(path, "/v1/sessions/", 13) == 0) {
+    else if (strcmp(path, "/v1/update/begin") == 0)
+        r = PV_ROUTE_UPDATE_BEGIN;
+    else if (strncmp(path, "/v1/update/", 11) == 0) {
+        const char *id = path + 11, *slash = strchr(id, '/');
+        if (!slash)
+            return PV_ROUTE_OTHER;
+        if (strcmp(slash + 1, "stream") == 0)
+            r = PV_ROUTE_UPDATE_STREAM, want = EVHTTP_REQ_GET;
+        else if (strcmp(slash + 1, "report") == 0)
+            r = PV_ROUTE_UPDATE_REPORT;
+        else
+            return PV_ROUTE_OTHER;
+        size_t n = (size_t)(slash - id);
+        if (session_id_ok(id, n)) {
+            memcpy(session, id, n);
+            session[n] = 0;
+        }
+    } else if (strncmp(path, "/v1/sessions/", 13) == 0) {
         const char *id = path + 13, *slash = strchr(id, '/');
         if (!slash)
             return PV_ROUTE_OTHER;
@@ -296,6 +316,99 @@ static void do_fail(struct pv_req *r)
     pv_fail_body_free(&b);
 }
 
+/* ---- firmware updates: bodies are the protocol's bytes (application/octet-stream) ---- */
+
+static void do_update_begin(struct pv_req *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    snprintf(r->detail, sizeof r->detail, "update begin");
+    if (len != PV_UPD_MSG1_LEN) {
+        pv_refuse(r, 400, "bad_request",
+                  "the body is %zu bytes; it must be message 1's body as the device sent it "
+                  "(%u bytes: HELLO and Noise message 1)",
+                  len, PV_UPD_MSG1_LEN);
+        return;
+    }
+    struct pv_bridge_station st;
+    station_of(r, &st);
+    struct pv_bridge_err e = {0};
+    struct pv_bridge_update_offer o;
+    uint8_t msg2[PV_UPD_MSG2_LEN];
+    char sid[PV_BRIDGE_SESSION_ID_LEN] = "", msg2_hex[2 * PV_UPD_MSG2_LEN + 1], v[14], run[14];
+    int rc = pv_bridge_update_begin(r->srv->bridge, &st, evbuffer_pullup(in, -1), len, msg2, sid,
+                                    &o, &e);
+    if (o.uid_hex[0])
+        snprintf(r->detail, sizeof r->detail, "update begin uid=%s", o.uid_hex);
+    if (rc != 0) {
+        pv_refuse_err(r, &e);
+        return;
+    }
+    snprintf(r->session, sizeof r->session, "%s", sid);
+    pv_image_version_str(v, o.version);
+    pv_image_version_str(run, o.running);
+    size_t n = strlen(r->detail);
+    snprintf(r->detail + n, sizeof r->detail - n, " runs=%s offer=%s chunks=%u", run,
+             o.kind ? v : "none", (unsigned)o.chunks);
+    tohex(msg2, sizeof msg2, msg2_hex);
+    pv_reply_json(r, 200,
+                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:I, s:I, s:I}", "session",
+                            sid, "uid", o.uid_hex, "product", o.product, "batch", o.batch, "msg2",
+                            msg2_hex, "running", run, "offer", o.kind ? "image" : "none", "version",
+                            o.kind ? v : NULL, "size", (json_int_t)o.size, "chunks",
+                            (json_int_t)o.chunks, "stream_len", (json_int_t)o.stream_len));
+}
+
+static void do_update_stream(struct pv_req *r)
+{
+    snprintf(r->detail, sizeof r->detail, "update stream");
+    if (need_session(r))
+        return;
+    struct pv_bridge_station st;
+    station_of(r, &st);
+    struct pv_bridge_err e = {0};
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    if (pv_bridge_update_stream(r->srv->bridge, &st, r->session, &data, &len, &e) != 0) {
+        pv_refuse_err(r, &e);
+        return;
+    }
+    snprintf(r->detail, sizeof r->detail, "update stream bytes=%zu", len);
+    pv_reply_text(r, "application/octet-stream", (const char *)data, len);
+}
+
+static void do_update_report(struct pv_req *r)
+{
+    snprintf(r->detail, sizeof r->detail, "update report");
+    if (need_session(r))
+        return;
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    if (len != PV_UPD_REPORT_MSG_LEN) {
+        pv_refuse(r, 400, "bad_request",
+                  "the body is %zu bytes; it must be the device's REPORT frame body (%u bytes)",
+                  len, PV_UPD_REPORT_MSG_LEN);
+        return;
+    }
+    struct pv_bridge_station st;
+    station_of(r, &st);
+    struct pv_bridge_err e = {0};
+    pv_upd_report rep;
+    if (pv_bridge_update_report(r->srv->bridge, &st, r->session, evbuffer_pullup(in, -1), len, &rep,
+                                &e) != 0) {
+        pv_refuse_err(r, &e);
+        return;
+    }
+    char v[14], fl[14];
+    pv_image_version_str(v, rep.app_version);
+    pv_image_version_str(fl, rep.floor);
+    snprintf(r->detail, sizeof r->detail, "update report result=%s version=%s",
+             pv_upd_result_name(rep.result), v);
+    pv_reply_json(r, 200,
+                  json_pack("{s:s, s:s, s:s, s:I}", "result", pv_upd_result_name(rep.result),
+                            "version", v, "floor", fl, "written", (json_int_t)rep.written));
+}
+
 static void do_healthz(struct pv_req *r)
 {
     if (r->srv->shutting_down) {
@@ -355,6 +468,15 @@ void pv_route_handle(struct pv_req *r)
         break;
     case PV_ROUTE_METRICS:
         do_metrics(r);
+        break;
+    case PV_ROUTE_UPDATE_BEGIN:
+        do_update_begin(r);
+        break;
+    case PV_ROUTE_UPDATE_STREAM:
+        do_update_stream(r);
+        break;
+    case PV_ROUTE_UPDATE_REPORT:
+        do_update_report(r);
         break;
     default:
         pv_refuse(r, 404, "not_found", "no such endpoint");

@@ -26,3 +26,6 @@ $(HOSTDIR)/tests/test_update_frame: TEST_LIBS += -lz
 .PHONY: soak
 soak: all
 	PV_UPDATE_SWEEP=all $(HOSTDIR)/tests/test_update_device
+# The update service's tests run the built hsm-bridge (release add) and provision (keys, image
+# sign) and sign the built app_v2.
+$(HOSTDIR)/tests/test_update_session: | $(BRIDGE_BIN) $(PROV_BIN) $(DEVICE_IMAGES)
