@@ -670,6 +670,90 @@ static void test_tampered_data_frame_auth(void **state)
     chip_off(&c);
 }
 
+/* The peer's side of message 1 and 2 with a PSK of its choice and a hook on message 2. */
+static void begin_with(struct chip *c, struct sess *s, const uint8_t psk[32], int flip_at)
+{
+    uint8_t body[PV_UPD_FRAME_MAX];
+    size_t n;
+    send_frame(c, PV_UPD_START, NULL, 0);
+    expect_frame(c, PV_UPD_MSG1, body, &n);
+    uint8_t pro[PV_UPD_PROLOGUE_LEN], eph[32], payload[8], m2[PV_UPD_MSG2_LEN],
+        off[PV_UPD_OFFER_LEN];
+    pv_upd_prologue(pro, body);
+    assert_int_equal(RAND_bytes(eph, sizeof eph), 1);
+    pv_noise_keys keys = {{[PV_NOISE_KEY_E] = eph, [PV_NOISE_KEY_PSK] = psk}};
+    assert_int_equal(pv_noise_handshake_init(&s->hs, &pv_noise_provider_openssl,
+                                             &pv_noise_pattern_NNpsk0, 0, pro, sizeof pro, &keys),
+                     PV_NOISE_OK);
+    /* Without this device's PSK message 1 does not verify: a real bridge stops here. This peer
+     * goes on and writes message 2 from a state built on its own PSK, to show the device
+     * refuses whatever such a party can write. */
+    if (pv_noise_handshake_read(&s->hs, body + PV_UPD_HELLO_LEN, PV_UPD_MSG1_NOISE_LEN, payload,
+                                sizeof payload) != 0) {
+        assert_int_equal(pv_noise_handshake_init(&s->hs, &pv_noise_provider_openssl,
+                                                 &pv_noise_pattern_NNpsk0, 1, pro, sizeof pro,
+                                                 &keys),
+                         PV_NOISE_OK);
+        uint8_t m1[PV_UPD_MSG1_NOISE_LEN];
+        assert_int_equal(pv_noise_handshake_write(&s->hs, NULL, 0, m1, sizeof m1), (int)sizeof m1);
+        pv_noise_handshake_wipe(&s->hs);
+        assert_int_equal(pv_noise_handshake_init(&s->hs, &pv_noise_provider_openssl,
+                                                 &pv_noise_pattern_NNpsk0, 0, pro, sizeof pro,
+                                                 &keys),
+                         PV_NOISE_OK);
+        assert_int_equal(pv_noise_handshake_read(&s->hs, m1, sizeof m1, payload, sizeof payload),
+                         0);
+    }
+    pv_upd_offer o = offer_for(&app_v2, 256);
+    pv_upd_offer_encode(off, &o);
+    assert_int_equal(pv_noise_handshake_write(&s->hs, off, sizeof off, m2, sizeof m2),
+                     (int)sizeof m2);
+    if (flip_at >= 0)
+        m2[flip_at] ^= 0x01;
+    send_frame(c, PV_UPD_MSG2, m2, sizeof m2);
+}
+
+static void test_wrong_psk_and_tampered_handshake_refused(void **state)
+{
+    (void)state;
+    struct chip c;
+    provision(&c, "psk", 311, &app_v1);
+    power_on_update(&c, NULL);
+    struct sess s;
+    uint8_t other_psk[32];
+    memcpy(other_psk, c.psk, 32);
+    other_psk[31] ^= 0x80; /* another device's PSK: one bit is enough */
+    for (int k = 0; k < 4; k++) {
+        mark(&c);
+        /* another PSK; the OFFER's ciphertext, tag and the ephemeral key flipped with the right
+         * one */
+        static const int flips[] = {-1, 40, 79, 3};
+        begin_with(&c, &s, k == 0 ? other_psk : c.psk, flips[k]);
+        expect_text(&c, "update: message 2 refused", 30000);
+        uint8_t type, body[PV_UPD_FRAME_MAX];
+        size_t n;
+        assert_false(recv_frame(&c, &type, body, &n, 300)); /* no READY, no REPORT */
+        pv_noise_handshake_wipe(&s.hs);
+    }
+    /* a DATA frame cut short (CRC made to match) does not authenticate */
+    pv_upd_offer o = offer_for(&app_v2, 256);
+    begin(&c, &s, &o);
+    assert_int_equal(expect_u32(&c, PV_UPD_READY), 0);
+    struct stream st;
+    make_stream(&s, &st, &app_v2, 256);
+    send_frame(&c, PV_UPD_DATA, st.msg[0], st.len[0] - 4);
+    pv_upd_report r = expect_report(&c, &s);
+    expect_result(&r, PV_UPD_FRAME_AUTH, &c);
+    assert_int_equal(r.written, 0);
+    assert_int_equal(r.app_version, V1); /* nothing was erased */
+    free_stream(&st);
+    /* and the device still takes the right session */
+    r = update(&c, &app_v2, 256);
+    expect_result(&r, PV_UPD_INSTALLED, &c);
+    expect_boots(&c, "2.0.0");
+    chip_off(&c);
+}
+
 static void test_replayed_and_reordered_data(void **state)
 {
     (void)state;
@@ -1045,6 +1129,7 @@ int main(void)
         cmocka_unit_test(test_other_key_bad_image_then_rerun),
         cmocka_unit_test(test_foreign_addresses_refused),
         cmocka_unit_test(test_tampered_data_frame_auth),
+        cmocka_unit_test(test_wrong_psk_and_tampered_handshake_refused),
         cmocka_unit_test(test_replayed_and_reordered_data),
         cmocka_unit_test(test_crc_error_nak_then_resend),
         cmocka_unit_test(test_link_dropped_then_rerun),
