@@ -6,12 +6,14 @@
 
 #include <stdint.h>
 
-#define PLAT_FLASH_BASE 0x08000000u
+#include "hal/stm32f4_map.h"
+
+#define PLAT_FLASH_BASE PV_F4_FLASH_BASE
 /* Where an application's initial stack pointer may point: SRAM1-3 or the CCM (F42x). */
-#define PLAT_SRAM_LO 0x20000000u
-#define PLAT_SRAM_HI 0x20030000u
-#define PLAT_CCM_LO  0x10000000u
-#define PLAT_CCM_HI  0x10010000u
+#define PLAT_SRAM_LO PV_F4_SRAM_BASE
+#define PLAT_SRAM_HI (PV_F4_SRAM_BASE + (192u << 10))
+#define PLAT_CCM_LO  PV_F4_CCM_BASE
+#define PLAT_CCM_HI  (PV_F4_CCM_BASE + (64u << 10))
 /* VTOR alignment: the next power of two above the F42x vector table (16 + 91 words). */
 #define PLAT_VTOR_ALIGN 512u
 

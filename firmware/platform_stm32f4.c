@@ -6,7 +6,6 @@
 #include "app/pv_update_request.h"
 #include "hal/stm32f4_regs.h"
 
-#define UID_BASE         0x1FFF7A10u
 #define CR_LOCK          (1u << 31)
 #define RCC_PLL_RST      0x24003010u /* RCC_PLLCFGR after reset */
 #define GPIOA_MODER_RST  0xA8000000u
@@ -136,7 +135,7 @@ void plat_reset(void)
 
 void plat_uid(uint8_t uid[12])
 {
-    const volatile uint8_t *p = (const volatile uint8_t *)UID_BASE;
+    const volatile uint8_t *p = (const volatile uint8_t *)PV_F4_UID;
     for (int i = 0; i < 12; i++)
         uid[i] = p[i];
 }

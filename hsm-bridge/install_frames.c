@@ -9,33 +9,19 @@
 
 #include "crypto/sha256.h"
 #include "crypto/wipe.h"
+#include "hal/stm32f4_sectors.h"
 
-#define FLASH_BASE 0x08000000u
-
-/* STM32F4 sector holding addr (RM0090 Table 6): per bank 4 x 16 KB, 64 KB, 128 KB sectors;
- * 2 MB parts have two banks of 1 MB. */
-static int f4_sector(uint16_t flash_kb, uint32_t addr, uint32_t *start, uint32_t *size)
-{
-    uint32_t off = addr - FLASH_BASE, bank = 0;
-    if (off >= (uint32_t)flash_kb * 1024u)
-        return -1;
-    if (flash_kb == 2048 && off >= 0x100000u)
-        bank = 0x100000u;
-    uint32_t rel = off - bank;
-    *size = rel < 0x10000u ? 0x4000u : rel < 0x20000u ? 0x10000u : 0x20000u;
-    *start = FLASH_BASE + bank + (rel & ~(*size - 1u));
-    return 0;
-}
-
-/* The whole sectors covering [addr, addr + len). */
+/* The whole sectors covering [addr, addr + len). A 1 MB part counts as single bank (DB1M clear,
+ * the factory setting), as in the recipe checks (pv_chip_sectors). */
 static int sectors_of(uint16_t flash_kb, uint32_t addr, size_t len, struct pv_region *out)
 {
-    uint32_t s0, z0, s1, z1;
-    if (!len || f4_sector(flash_kb, addr, &s0, &z0) ||
-        f4_sector(flash_kb, addr + (uint32_t)len - 1, &s1, &z1))
+    uint32_t bank2 = PV_F4_BANK2_OFFSET(flash_kb, 0);
+    pv_flash_sector first, last;
+    if (!len || pv_f4_sector_at(flash_kb, bank2, addr, &first) ||
+        pv_f4_sector_at(flash_kb, bank2, addr + (uint32_t)len - 1, &last))
         return -1;
-    out->addr = s0;
-    out->len = s1 + z1 - s0;
+    out->addr = first.addr;
+    out->len = last.addr + last.size - first.addr;
     return 0;
 }
 

@@ -136,6 +136,11 @@ int pv_keystore_seal_file(pv_keystore *ks, const char *in_path, const char *out_
     return rc;
 }
 
+int pv_keystore_is_sealed(const uint8_t *b, size_t n)
+{
+    return n >= PV_KS_SEAL_MAGIC_LEN && memcmp(b, PV_KS_SEAL_MAGIC, PV_KS_SEAL_MAGIC_LEN) == 0;
+}
+
 int pv_keystore_open_sealed(pv_keystore *ks, const char *path, uint8_t **image, size_t *len)
 {
     *image = NULL;
@@ -149,7 +154,7 @@ int pv_keystore_open_sealed(pv_keystore *ks, const char *path, uint8_t **image, 
     int rc = -1;
     size_t ll = n > PV_KS_SEAL_MAGIC_LEN ? b[PV_KS_SEAL_MAGIC_LEN] : 0;
     size_t hdr = PV_KS_SEAL_MAGIC_LEN + 1 + ll + 12 + 4;
-    if (n < PV_KS_SEAL_MAGIC_LEN || memcmp(b, PV_KS_SEAL_MAGIC, PV_KS_SEAL_MAGIC_LEN) != 0) {
+    if (!pv_keystore_is_sealed(b, n)) {
         pv_ks_fail(ks,
                    "%s: not a sealed image (no \"%s\" header); seal images with `provision keys "
                    "seal --recipe RECIPE IN OUT`",

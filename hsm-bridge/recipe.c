@@ -505,10 +505,10 @@ static void check_stub(struct ctx *c, const struct cy_stub *in)
     r->stub.sram_base = in->sram_base;
     if (!c->part)
         return;
-    uint32_t end = PV_SRAM_BASE + r->chip.sram_kb * 1024u;
-    if (in->sram_base < PV_SRAM_BASE || in->sram_base >= end)
+    uint32_t end = PV_F4_SRAM_BASE + r->chip.sram_kb * 1024u;
+    if (in->sram_base < PV_F4_SRAM_BASE || in->sram_base >= end)
         ERR(c, "stub.sram_base", "0x%08X is not in SRAM (0x%08X..0x%08X on %s)", in->sram_base,
-            PV_SRAM_BASE, end - 1, c->part->name);
+            PV_F4_SRAM_BASE, end - 1, c->part->name);
     else if (in->sram_base & 3u)
         ERR(c, "stub.sram_base", "0x%08X is not 4-byte aligned; use 0x%08X", in->sram_base,
             in->sram_base & ~3u);
@@ -543,11 +543,11 @@ static int check_region(struct ctx *c, const struct region *g)
     char pa[64], ps[64];
     snprintf(pa, sizeof pa, "layout.%s.address", g->name);
     snprintf(ps, sizeof ps, "layout.%s.size", g->name);
-    uint64_t flash_end = PV_FLASH_BASE + (uint64_t)r->chip.flash_kb * 1024u;
+    uint64_t flash_end = PV_F4_FLASH_BASE + (uint64_t)r->chip.flash_kb * 1024u;
     uint32_t a = g->v->address, s = g->v->size;
-    if (a < PV_FLASH_BASE || a >= flash_end) {
+    if (a < PV_F4_FLASH_BASE || a >= flash_end) {
         ERR(c, pa, "0x%08X is outside flash (0x%08X..0x%08llX on this %u KB chip)", a,
-            PV_FLASH_BASE, (unsigned long long)flash_end - 1, r->chip.flash_kb);
+            PV_F4_FLASH_BASE, (unsigned long long)flash_end - 1, r->chip.flash_kb);
         return -1;
     }
     if (s == 0) {
@@ -567,19 +567,19 @@ static int check_region(struct ctx *c, const struct region *g)
     int bad = 0;
     int si = pv_recipe_sector_of(r, a);
     const pv_flash_sector *sec = &r->chip.sectors[si];
-    if (sec->address != a) {
+    if (sec->addr != a) {
         ERR(c, pa, "0x%08X is not the start of a flash sector (sector %d starts at 0x%08X)", a, si,
-            sec->address);
+            sec->addr);
         bad = 1;
     }
     uint32_t last = a + s - 1;
     int ei = pv_recipe_sector_of(r, last);
     const pv_flash_sector *es = &r->chip.sectors[ei];
-    if (es->address + es->size - 1 != last) {
+    if (es->addr + es->size - 1 != last) {
         ERR(c, ps,
             "0x%X ends the region at 0x%08X, inside sector %d (0x%08X..0x%08X); use 0x%X to end "
             "with that sector",
-            s, last, ei, es->address, es->address + es->size - 1, es->address + es->size - a);
+            s, last, ei, es->addr, es->addr + es->size - 1, es->addr + es->size - a);
         bad = 1;
     }
     return bad ? -1 : 0;
@@ -611,10 +611,10 @@ static void check_layout(struct ctx *c, const struct cy_layout *in)
         if (!skip[i])
             check_region(c, &g[i]);
     }
-    if (in->bootloader.address != PV_FLASH_BASE)
+    if (in->bootloader.address != PV_F4_FLASH_BASE)
         ERR(c, "layout.bootloader.address",
             "0x%08X; the bootloader must start at the flash base 0x%08X, where the chip boots",
-            in->bootloader.address, PV_FLASH_BASE);
+            in->bootloader.address, PV_F4_FLASH_BASE);
     for (int j = 1; j < 4; j++)
         for (int i = 0; i < j; i++) {
             uint64_t a0 = g[i].v->address, a1 = a0 + g[i].v->size;
@@ -628,7 +628,7 @@ static void check_layout(struct ctx *c, const struct cy_layout *in)
         }
     /* The bootloader's own check (lib/image/layout.c) is the last word; say so if only it
      * objects, which would mean the checks above missed a rule. */
-    int lc = pv_layout_check(&r->layout, PV_FLASH_BASE, r->chip.flash_kb * 1024u);
+    int lc = pv_layout_check(&r->layout, PV_F4_FLASH_BASE, r->chip.flash_kb * 1024u);
     if (lc != PV_LAYOUT_OK && c->d->errors == before)
         ERR(c, "layout", "%s", pv_layout_strerror(lc));
 }
@@ -691,7 +691,7 @@ static void check_protection(struct ctx *c, const struct cy_protection *in)
             uint32_t ra, rs;
             memcpy(&ra, (const char *)&r->layout + rw[k].a, 4);
             memcpy(&rs, (const char *)&r->layout + rw[k].s, 4);
-            if ((uint64_t)sec->address < (uint64_t)ra + rs && ra < sec->address + sec->size)
+            if ((uint64_t)sec->addr < (uint64_t)ra + rs && ra < sec->addr + sec->size)
                 ERR(c, p,
                     "sector %u holds layout.%s, which the bootloader rewrites on updates; remove "
                     "it",
@@ -787,9 +787,9 @@ static void check_files(struct ctx *c)
 {
     const pv_recipe *r = c->r;
     uint32_t sram_room = 0;
-    if (r->chip.sram_kb && r->stub.sram_base >= PV_SRAM_BASE &&
-        r->stub.sram_base - PV_SRAM_BASE < r->chip.sram_kb * 1024u)
-        sram_room = r->chip.sram_kb * 1024u - (r->stub.sram_base - PV_SRAM_BASE);
+    if (r->chip.sram_kb && r->stub.sram_base >= PV_F4_SRAM_BASE &&
+        r->stub.sram_base - PV_F4_SRAM_BASE < r->chip.sram_kb * 1024u)
+        sram_room = r->chip.sram_kb * 1024u - (r->stub.sram_base - PV_F4_SRAM_BASE);
     check_file(c, "stub", r->stub.image, sram_room ? sram_room : UINT32_MAX,
                "SRAM above stub.sram_base", 0, NULL);
     check_file(c, "bootloader", r->bootloader.image, r->layout.boot_size, "layout.bootloader",
@@ -958,7 +958,7 @@ int pv_recipe_load(const char *path, unsigned flags, pv_recipe *r, pv_recipe_dia
 int pv_recipe_sector_of(const pv_recipe *r, uint32_t addr)
 {
     for (unsigned i = 0; i < r->chip.n_sectors; i++)
-        if (addr - r->chip.sectors[i].address < r->chip.sectors[i].size)
+        if (addr - r->chip.sectors[i].addr < r->chip.sectors[i].size)
             return (int)i;
     return -1;
 }

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hal/stm32f4_map.h"
+#include "hal/stm32f4_sectors.h"
 #include "image/layout.h"
 
 #define PV_RECIPE_FORMAT      1u    /* the `format:` this code reads */
@@ -26,22 +28,15 @@
 #define PV_RECIPE_ADDR_MAX    256u  /* host:port or a serial device */
 #define PV_RECIPE_CMDS_MAX    32u   /* extra OpenOCD commands */
 #define PV_RECIPE_CMD_MAX     512u  /* one OpenOCD command (with the NUL) */
-#define PV_RECIPE_SECTORS_MAX 24u   /* STM32F4: 2 banks of 12 */
+#define PV_RECIPE_SECTORS_MAX PV_F4_SECTORS_MAX
 #define PV_RECIPE_MAX_BYTES   (1u << 20)
 /* What the RAM stub needs above stub.sram_base (stub-loader.mk's budget: 16 KB of SRAM). */
 #define PV_RECIPE_STUB_SRAM 0x4000u
-
-#define PV_FLASH_BASE 0x08000000u
-#define PV_SRAM_BASE  0x20000000u
 
 /* Values match exit codes (commands.h): 0 valid, 1 invalid, 3 unreadable. */
 enum pv_recipe_status { PV_RECIPE_OK = 0, PV_RECIPE_INVALID = 1, PV_RECIPE_UNREADABLE = 3 };
 
 enum pv_probe_backend { PV_PROBE_OPENOCD = 0, PV_PROBE_GDB = 1, PV_PROBE_CMSIS_DAP = 2 };
-
-typedef struct pv_flash_sector {
-    uint32_t address, size;
-} pv_flash_sector;
 
 typedef struct pv_recipe {
     char file[PV_RECIPE_PATH_MAX]; /* as given to pv_recipe_load */
@@ -55,7 +50,7 @@ typedef struct pv_recipe {
         char part[PV_RECIPE_NAME_MAX];   /* as written, e.g. "STM32F427VIT6" */
         uint32_t device_id;              /* DBGMCU_IDCODE DEV_ID[11:0] the chip must report */
         uint32_t flash_kb;
-        uint32_t sram_kb; /* contiguous SRAM at PV_SRAM_BASE, from the part table */
+        uint32_t sram_kb; /* contiguous SRAM at PV_F4_SRAM_BASE, from the part table */
         unsigned n_sectors;
         pv_flash_sector sectors[PV_RECIPE_SECTORS_MAX]; /* from family + flash size */
     } chip;

@@ -4,6 +4,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hal/stm32f4_map.h"
+#include "hal/stm32f4_sectors.h"
+
 /* RM0090 (F405/407/415/417/427/429/437/439), RM0368 (F401), RM0383 (F411), RM0390 (F446). */
 static const pv_chip_part parts[] = {
     {"STM32F405", {0x413, 0}, {1024, 0, 0, 0}, 128},
@@ -85,29 +88,17 @@ void pv_chip_flash_str(const pv_chip_part *p, char *out, size_t len)
     join(out, len, p->flash_kb, 4, 0);
 }
 
-/* One bank's sectors from base: 4 x 16 KB, 64 KB, then 128 KB sectors up to kb. */
-static unsigned bank(uint32_t base, uint32_t kb, pv_flash_sector *out)
-{
-    unsigned n = 0;
-    uint32_t off = 0;
-    while (off < kb * 1024u) {
-        uint32_t size = n < 4 ? 0x4000u : (n == 4 ? 0x10000u : 0x20000u);
-        out[n].address = base + off;
-        out[n].size = size;
-        off += size;
-        n++;
-    }
-    return off == kb * 1024u ? n : 0;
-}
-
 unsigned pv_chip_sectors(uint32_t flash_kb, pv_flash_sector out[PV_RECIPE_SECTORS_MAX])
 {
-    if (flash_kb == 2048) {
-        unsigned a = bank(PV_FLASH_BASE, 1024, out);
-        unsigned b = bank(PV_FLASH_BASE + 0x100000u, 1024, out + a);
-        return a + b;
-    }
-    if (flash_kb < 128 || flash_kb > 1024)
+    if (flash_kb < 128 || (flash_kb > 1024 && flash_kb != 2048))
         return 0;
-    return bank(PV_FLASH_BASE, flash_kb, out);
+    uint32_t bank2 = PV_F4_BANK2_OFFSET(flash_kb, 0), end = PV_F4_FLASH_BASE + (flash_kb << 10);
+    unsigned n = 0;
+    pv_flash_sector s = {.addr = PV_F4_FLASH_BASE, .size = 0, .index = 0};
+    while (s.addr + s.size < end && n < PV_RECIPE_SECTORS_MAX &&
+           pv_f4_sector_at(flash_kb, bank2, s.addr + s.size, &s) == 0) {
+        out[n++] = s;
+    }
+    /* a size the map does not end exactly on (192 KB) is not a flash size */
+    return s.addr + s.size == end ? n : 0;
 }

@@ -25,7 +25,7 @@ int pv_chip_has_flash(const pv_chip_part *p, uint32_t flash_kb);
 void pv_chip_dev_ids_str(const pv_chip_part *p, char *out, size_t len);
 void pv_chip_flash_str(const pv_chip_part *p, char *out, size_t len);
 
-/* The sector map of an STM32F4 with flash_kb of flash from PV_FLASH_BASE: per bank 4 x 16 KB,
+/* The sector map of an STM32F4 with flash_kb of flash from PV_F4_FLASH_BASE: per bank 4 x 16 KB,
  * 64 KB, then 128 KB sectors; 2048 KB parts have two banks of 1024 KB (sectors 12-23). 1024 KB
  * F42x/43x parts are taken as single bank (option bit DB1M = 0, the factory setting). Returns
  * the number of sectors, 0 if flash_kb is not a size this layout produces. */

@@ -132,9 +132,9 @@ int pv_recipe_print_json(FILE *out, const pv_recipe *r)
     hex(h, r->digest, 32);
     json_t *sec = json_array();
     for (unsigned i = 0; i < r->chip.n_sectors; i++)
-        json_array_append_new(sec, json_pack("{s:I,s:I}", "address",
-                                             (json_int_t)r->chip.sectors[i].address, "size",
-                                             (json_int_t)r->chip.sectors[i].size));
+        json_array_append_new(sec,
+                              json_pack("{s:I,s:I}", "address", (json_int_t)r->chip.sectors[i].addr,
+                                        "size", (json_int_t)r->chip.sectors[i].size));
     json_t *cmds = json_array();
     for (unsigned i = 0; i < r->probe.openocd.n_commands; i++)
         json_array_append_new(cmds, json_string(r->probe.openocd.commands[i]));

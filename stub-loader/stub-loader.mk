@@ -14,7 +14,7 @@ STUB_DEV_SRCS := $(STUB_CORE_SRCS) stub-loader/stub_main.c stub-loader/stub_plat
 # The lib/ sources the stub links, compiled again here for a link-time-optimised image (LTO and
 # --gc-sections keep only what the stub calls, inlined across files: the 8 KB budget needs it).
 STUB_LIB_SRCS := $(sort $(wildcard lib/crypto/*.c lib/noise/*.c lib/keyslot/*.c lib/proto/*.c)) \
-                 lib/hal/flash_stm32f4.c lib/hal/rng_stm32f4.c
+                 lib/hal/flash_stm32f4.c lib/hal/stm32f4_sectors.c lib/hal/rng_stm32f4.c
 STUB_OBJS     := $(patsubst %.c,$(STUB_DIR)/obj/%.o,$(STUB_DEV_SRCS) $(STUB_LIB_SRCS)) \
                  $(STUB_DIR)/obj/lib/device/mem.o $(STUB_DIR)/obj/stub_entry.o
 # Optimisations that cost size here, off (-150 bytes; X25519 ~3 % slower, measured).

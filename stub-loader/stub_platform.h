@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "hal/stm32f4_map.h"
 #include "proto/proto.h"
 
 /* Clock (PV_MBOX_F_CLOCK_168), RNG and flash driver up. Returns a PV_ST_* status. */
@@ -27,7 +28,7 @@ void stub_reset(void);
 #endif
 
 /* Where flash starts on this chip (the regions granted must lie in flash). */
-#define STUB_FLASH_BASE 0x08000000u
+#define STUB_FLASH_BASE PV_F4_FLASH_BASE
 
 /* Device memory at a bus address. */
 #ifdef STUB_DEVICE

@@ -6,17 +6,10 @@
 #include "crypto/sha256.h"
 #include "hal/flash.h"
 #include "hal/rng.h"
+#include "hal/stm32f4_regs.h"
 #include "stub_platform.h"
 
-#define REG(a)      (*(volatile uint32_t *)(a))
-#define RCC_CR      REG(0x40023800u)
-#define RCC_PLLCFGR REG(0x40023804u)
-#define RCC_CFGR    REG(0x40023808u)
-#define FLASH_ACR   REG(0x40023C00u)
-#define SCB_AIRCR   REG(0xE000ED0Cu)
-#define DBGMCU_ID   REG(0xE0042000u)
-#define UID_BASE    0x1FFF7A10u
-#define FLASH_KB    (*(volatile uint16_t *)0x1FFF7A22u)
+#define FLASH_KB (*(volatile uint16_t *)PV_F4_FLASH_SIZE_KB)
 
 #define CR_PLLON  (1u << 24)
 #define CR_PLLRDY (1u << 25)
@@ -74,7 +67,7 @@ void stub_identity(uint8_t id[PV_ID_LEN])
     pv_st16(id + PV_ID_FLASH_KB, FLASH_KB);
     pv_st32(id + PV_ID_IDCODE, DBGMCU_ID);
     for (unsigned i = 0; i < 3; i++)
-        pv_st32(id + PV_ID_UID + 4 * i, REG(UID_BASE + 4 * i));
+        pv_st32(id + PV_ID_UID + 4 * i, REG(PV_F4_UID + 4 * i));
     pv_st32(id + PV_ID_NWRP, nwrp);
     pv_sha256(id + PV_ID_DIGEST, __stub_start, (size_t)(__stub_image_end - __stub_start));
 }

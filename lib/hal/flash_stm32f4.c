@@ -7,18 +7,18 @@
  * (DCEN = 0, DCRST = 1) itself, as RM0090 asks; the RAM stub leaves DCEN off. */
 #include "hal/flash.h"
 #include "hal/stm32f4_map.h"
+#include "hal/stm32f4_sectors.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#define FLASH_BASE_ADDR 0x08000000u
-#define DBGMCU_IDCODE   (*(volatile uint32_t *)PV_F4_DBGMCU_IDCODE)
-#define FLASHSIZE_KB    (*(volatile uint16_t *)PV_F4_FLASH_SIZE_KB)
+#define DBGMCU_IDCODE (*(volatile uint32_t *)PV_F4_DBGMCU_IDCODE)
+#define FLASHSIZE_KB  (*(volatile uint16_t *)PV_F4_FLASH_SIZE_KB)
 
 typedef struct {
     volatile uint32_t ACR, KEYR, OPTKEYR, SR, CR, OPTCR, OPTCR1;
 } flash_regs;
-#define FL ((flash_regs *)0x40023C00u)
+#define FL ((flash_regs *)PV_F4_FLASH_REGS)
 
 #define KEY1    0x45670123u
 #define KEY2    0xCDEF89ABu
@@ -100,9 +100,7 @@ int pv_flash_init(void)
     chip.kb = 0;
     if (kb < 128 || kb > max || (kb & 127u))
         return PV_FLASH_ERR_RANGE;
-    /* F42x: 2 MB is two banks of 1 MB; 1 MB is two banks of 512 KB when DB1M is set. */
-    chip.bank2_off =
-        max == 2048u && (kb == 2048 || (kb == 1024 && (FL->OPTCR & OPTCR_DB1M))) ? kb << 9 : 0;
+    chip.bank2_off = PV_F4_BANK2_OFFSET(kb, max == 2048u && (FL->OPTCR & OPTCR_DB1M));
     chip.kb = kb;
     return PV_FLASH_OK;
 }
@@ -114,20 +112,7 @@ uint32_t pv_flash_size(void)
 
 int pv_flash_sector_at(uint32_t addr, pv_flash_sector *out)
 {
-    uint32_t off = addr - FLASH_BASE_ADDR, first = 0;
-    if (off >= pv_flash_size())
-        return PV_FLASH_ERR_RANGE;
-    if (chip.bank2_off && off >= chip.bank2_off) {
-        off -= chip.bank2_off;
-        first = 12;
-    }
-    /* Each bank: 4 x 16 KB, one 64 KB, then 128 KB sectors, each aligned to its size. */
-    uint32_t i = off < 0x10000u ? off >> 14 : 4 + (off >> 17);
-    uint32_t size = off < 0x10000u ? 0x4000u : off < 0x20000u ? 0x10000u : 0x20000u;
-    out->addr = addr & ~(size - 1u);
-    out->size = size;
-    out->index = (uint16_t)(first + i);
-    return PV_FLASH_OK;
+    return pv_f4_sector_at(chip.kb, chip.bank2_off, addr, out);
 }
 
 /* Waits for BSY to clear within `polls`, then reports the SR error flags and clears them. */
@@ -188,7 +173,7 @@ int pv_flash_erase_sector(const pv_flash_sector *s)
 int pv_flash_program(uint32_t addr, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    uint32_t off = addr - FLASH_BASE_ADDR;
+    uint32_t off = addr - PV_F4_FLASH_BASE;
     if ((addr | len) & 3u)
         return PV_FLASH_ERR_PGA;
     if (off >= pv_flash_size() || len > pv_flash_size() - off)

@@ -5,11 +5,7 @@
 #include "hal/rng.h"
 
 #include "crypto/wipe.h"
-
-#define RCC_AHB2ENR (*(volatile uint32_t *)0x40023834u)
-#define RNG_CR      (*(volatile uint32_t *)0x50060800u)
-#define RNG_SR      (*(volatile uint32_t *)0x50060804u)
-#define RNG_DR      (*(volatile uint32_t *)0x50060808u)
+#include "hal/stm32f4_regs.h"
 
 #define AHB2_RNGEN (1u << 6)
 #define CR_RNGEN   (1u << 2)

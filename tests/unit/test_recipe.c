@@ -159,8 +159,8 @@ static void test_demo_recipe(void **state)
     assert_int_equal(r->chip.device_id, 0x419);
     assert_int_equal(r->chip.flash_kb, 2048);
     assert_int_equal(r->chip.n_sectors, 24);
-    assert_int_equal(r->chip.sectors[12].address, 0x08100000);
-    assert_int_equal(r->chip.sectors[23].address + r->chip.sectors[23].size, 0x08200000);
+    assert_int_equal(r->chip.sectors[12].addr, 0x08100000);
+    assert_int_equal(r->chip.sectors[23].addr + r->chip.sectors[23].size, 0x08200000);
     assert_int_equal(r->probe.backend, PV_PROBE_OPENOCD);
     assert_string_equal(r->probe.openocd.target, "target/stm32f4x.cfg");
     assert_non_null(strstr(r->probe.openocd.interface, "recipes/openocd/sim-remote-bitbang.cfg"));
@@ -174,7 +174,7 @@ static void test_demo_recipe(void **state)
     pv_layout def;
     pv_layout_default(&def);
     assert_memory_equal(&r->layout, &def, sizeof def);
-    assert_int_equal(pv_layout_check(&r->layout, PV_FLASH_BASE, r->chip.flash_kb * 1024u),
+    assert_int_equal(pv_layout_check(&r->layout, PV_F4_FLASH_BASE, r->chip.flash_kb * 1024u),
                      PV_LAYOUT_OK);
     assert_int_equal(r->quota, 1000);
     assert_int_equal(r->protection.rdp_level, 2);
