@@ -168,22 +168,27 @@ static uint32_t prio_word(chip_t *c, int first)
     return v;
 }
 
+/* The NVIC's enable, pending and active banks: one 32-bit word per 32 of the NUM_IRQ lines (ICTR
+ * says 96). The words past them (ISER3, ICPR3, ...) read as zero and ignore writes. */
+#define NVIC_BYTES (4u * (NUM_IRQ / 32))
+
 int scs_nvic_read(chip_t *c, uint32_t addr, uint32_t *val)
 {
     uint32_t a = addr & ~3u;
     uint32_t v = 0;
-    if (a >= 0xE000E100u && a < 0xE000E110u + 0) {
+    if (a >= 0xE000E100u && a < 0xE000E100u + NVIC_BYTES) {
         v = c->nvic_en[(a - 0xE000E100u) / 4];
-    } else if (a >= 0xE000E180u && a < 0xE000E18Cu + 4) {
-        v = c->nvic_en[(a - 0xE000E180u) / 4 % 4];
-    } else if ((a >= 0xE000E200u && a < 0xE000E210u) || (a >= 0xE000E280u && a < 0xE000E290u)) {
-        unsigned w = ((a - 0xE000E200u) / 4) % 32 % 4;
+    } else if (a >= 0xE000E180u && a < 0xE000E180u + NVIC_BYTES) {
+        v = c->nvic_en[(a - 0xE000E180u) / 4];
+    } else if ((a >= 0xE000E200u && a < 0xE000E200u + NVIC_BYTES) ||
+               (a >= 0xE000E280u && a < 0xE000E280u + NVIC_BYTES)) {
+        unsigned w = ((a - 0xE000E200u) / 4) % 32;
         for (unsigned i = 0; i < 32; i++) {
             int irq = (int)(w * 32 + i);
             if (c->pending[16 + irq] || irq_line(c, irq))
                 v |= 1u << i;
         }
-    } else if (a >= 0xE000E300u && a < 0xE000E310u) {
+    } else if (a >= 0xE000E300u && a < 0xE000E300u + NVIC_BYTES) {
         unsigned w = (a - 0xE000E300u) / 4;
         for (unsigned i = 0; i < 32; i++)
             if (c->active[16 + w * 32 + i])
@@ -355,16 +360,16 @@ int scs_nvic_write(chip_t *c, uint32_t addr, unsigned size, uint32_t val)
         scs_nvic_read(c, a, &cur);
         val = (cur & ~mask) | ((val << sh) & mask);
     }
-    if (a >= 0xE000E100u && a < 0xE000E110u) {
+    if (a >= 0xE000E100u && a < 0xE000E100u + NVIC_BYTES) {
         c->nvic_en[(a - 0xE000E100u) / 4] |= val;
         chip_request_stop(c, STOP_REEVAL);
         return CHIP_OK;
     }
-    if (a >= 0xE000E180u && a < 0xE000E190u) {
+    if (a >= 0xE000E180u && a < 0xE000E180u + NVIC_BYTES) {
         c->nvic_en[(a - 0xE000E180u) / 4] &= ~val;
         return CHIP_OK;
     }
-    if (a >= 0xE000E200u && a < 0xE000E210u) {
+    if (a >= 0xE000E200u && a < 0xE000E200u + NVIC_BYTES) {
         unsigned w = (a - 0xE000E200u) / 4;
         for (unsigned i = 0; i < 32; i++)
             if (val & (1u << i))
@@ -372,7 +377,7 @@ int scs_nvic_write(chip_t *c, uint32_t addr, unsigned size, uint32_t val)
         chip_request_stop(c, STOP_REEVAL);
         return CHIP_OK;
     }
-    if (a >= 0xE000E280u && a < 0xE000E290u) {
+    if (a >= 0xE000E280u && a < 0xE000E280u + NVIC_BYTES) {
         unsigned w = (a - 0xE000E280u) / 4;
         for (unsigned i = 0; i < 32; i++)
             if (val & (1u << i))
