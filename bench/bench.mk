@@ -20,6 +20,17 @@ $(BOOT_BENCH): bench/boot_validate.c tests/unit/sim_process.h tests/unit/rsp_cli
 bench-boot:
 	bench/boot_validate.sh
 
+# The bootloader's update mode installing a 128 KB application over USART1 on the virtual chip:
+# per phase instructions, cycles, device and flash time, wall time; link bytes per image byte.
+BENCH_TARGETS += bench-update
+UPDATE_BENCH := $(HOSTDIR)/bench/update_device
+$(UPDATE_BENCH): bench/update_device.c tests/unit/sim_process.h tests/unit/rsp_client.h $(HOST_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -Itests/unit $< $(HOST_LIB_OBJS) $(HOST_LDFLAGS) -lcrypto -o $@
+.PHONY: bench-update
+bench-update:
+	bench/update_device.sh
+
 # The RAM stub (stub-loader/): X25519 and handshake instructions on the device, and for a 32 KB
 # install the bytes over the debug port against the payload, the round trips, and the share of
 # device time in flash erase/program; all from the sim's counters (bench/stub_bench.c).

@@ -92,8 +92,9 @@ static void region_digest(uint8_t out[32])
     pv_wipe(out, 32);
 }
 
-/* Sends the REPORT inside the session and ends it. */
-static void report(uint8_t result)
+/* Sends the REPORT inside the session and ends it. digest: the region image's SHA-256 when the
+ * caller has it already, else NULL. */
+static void report_with(uint8_t result, const uint8_t *digest)
 {
     pv_upd_report r;
     uint32_t next;
@@ -101,7 +102,11 @@ static void report(uint8_t result)
     r.app_version = u.app_version;
     boot_rollback_read(u.l, &r.floor, &next);
     r.written = u.w.written;
-    region_digest(r.sha256);
+    if (digest)
+        for (int i = 0; i < 32; i++)
+            r.sha256[i] = digest[i];
+    else
+        region_digest(r.sha256);
     uint8_t msg[PV_UPD_REPORT_MSG_LEN];
     pv_upd_report_encode(msg, &r);
     int n = pv_noise_cipher_encrypt(&u.tx, NULL, 0, msg, PV_UPD_REPORT_LEN, msg, sizeof msg);
@@ -113,6 +118,11 @@ static void report(uint8_t result)
     say("report ");
     con_puts(pv_upd_result_name(result));
     con_eol();
+}
+
+static void report(uint8_t result)
+{
+    report_with(result, NULL);
 }
 
 /* After a REPORT that left the region as it was (or holding the new image): start again. */
@@ -297,7 +307,7 @@ static void finish(void)
     say("installed ");
     con_version(img.hdr.version);
     con_eol();
-    report(PV_UPD_INSTALLED);
+    report_with(PV_UPD_INSTALLED, digest);
     reset_now();
 }
 
