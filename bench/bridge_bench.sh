@@ -68,7 +68,7 @@ sed -e "s|image: ../build/arm/stub-loader/stub.bin|image: $STUB|" \
     --so-pin-file "$tmp/so-pin" >/dev/null
 "$BIN/provision" keys seal --recipe "$tmp/recipe.yaml" --pin-file "$tmp/pin" "$BOOT" \
     "$tmp/bootloader.sealed" >/dev/null
-PV_PKCS11_PIN=$(cat "$tmp/pin") "$BIN/provision" image sign --in "$APP_BIN" \
+"$BIN/provision" image sign --pin-file "$tmp/pin" --in "$APP_BIN" \
     --out "$tmp/app.img" --image-version 1.0.0 --pkcs11 --token provision-demo \
     --key-label image-signing >/dev/null
 "$BIN/provision" keys seal --recipe "$tmp/recipe.yaml" --pin-file "$tmp/pin" "$tmp/app.img" \

@@ -46,6 +46,7 @@ printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR
 export SOFTHSM2_CONF=$tmp/softhsm2.conf
 echo 2468 >"$tmp/pin"
 echo 13579246 >"$tmp/so-pin"
+chmod 600 "$tmp/pin" "$tmp/so-pin"
 sed -e "s|image: ../build/arm/stub-loader/stub.bin|image: $STUB|" \
     -e "s|image: ../build/arm/firmware/bootloader.bin|image: $tmp/bootloader.sealed|" \
     -e "s|image: ../build/arm/firmware/app_v1.img|image: $tmp/app.sealed|" \
@@ -67,7 +68,7 @@ if [ "$APP_KB" -gt 0 ]; then
         -K 00000000000000000000000000000000 >>"$tmp/app_big.bin"
     APP_BIN=$tmp/app_big.bin
 fi
-PV_PKCS11_PIN=$(cat "$tmp/pin") "$PROVISION" image sign --in "$APP_BIN" \
+"$PROVISION" image sign --pin-file "$tmp/pin" --in "$APP_BIN" \
     --out "$tmp/app.img" --image-version 1.0.0 --pkcs11 --token provision-demo \
     --key-label image-signing >/dev/null
 "$PROVISION" keys seal --recipe "$tmp/recipe.yaml" --pin-file "$tmp/pin" "$tmp/app.img" \

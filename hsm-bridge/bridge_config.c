@@ -9,13 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cyaml/cyaml.h>
 
 #include "file_read.h"
 #include "image/image.h"
+#include "pin_source.h"
 #include "recipe.h"
 #include "recipe_yaml.h"
 #include "station_ca.h"
@@ -225,33 +224,6 @@ static char *resolve_ledger(struct ctx *c, const char *url)
     return resolve(c, url);
 }
 
-int pv_bridge_check_pin_file(const char *path, char *err, size_t err_len)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(err, err_len, "PIN file %s: %s (write the token's user PIN on its first line)",
-                 path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, err_len, "PIN file %s is not a regular file", path);
-        return -1;
-    }
-    if (st.st_uid != geteuid()) {
-        snprintf(err, err_len,
-                 "PIN file %s is owned by uid %u, not by this user (uid %u); fix: chown %u %s",
-                 path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
-        return -1;
-    }
-    if (st.st_mode & 077) {
-        snprintf(err, err_len,
-                 "PIN file %s has mode %04o: group or others may read it; fix: chmod 600 %s", path,
-                 (unsigned)(st.st_mode & 07777), path);
-        return -1;
-    }
-    return 0;
-}
-
 /* releases[i]: versions parse and are unique per product, pins name one of them; at most
  * PV_BRIDGE_RELEASES_MAX images and pins in all. */
 static void convert_releases(struct ctx *c, const struct cy_conf *in,
@@ -370,7 +342,7 @@ static void convert(struct ctx *c, const struct cy_conf *in, struct pv_bridge_se
         report(c, NULL, "out of memory");
     if (cf->pin_file) {
         char why[1024];
-        if (pv_bridge_check_pin_file(cf->pin_file, why, sizeof why) != 0)
+        if (pv_pin_file_check(cf->pin_file, why, sizeof why) != 0)
             report(c, "token.pin_file", "%s", why);
     }
 }

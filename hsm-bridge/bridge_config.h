@@ -1,7 +1,8 @@
 /* The configuration file of `hsm-bridge` (docs/bridge.md, "Configuration"): YAML read with
  * libcyaml after a positional pass (recipe_yaml.h), so every shape error names file:line:column
  * and the key. Relative paths resolve against the config file's directory. The PIN file must be
- * owned by the user running the bridge and readable by nobody else (mode 0600 or 0400).
+ * owned by the user running the bridge and readable by nobody else (mode 0600 or 0400:
+ * pin_source.h, checked here and again when it is read).
  *
  *   listen: 127.0.0.1:8443
  *   tls: {cert: bridge.crt, key: bridge.key, station_ca: station-ca.crt}
@@ -58,9 +59,5 @@ struct pv_bridge_server_config {
 int pv_bridge_config_load(const char *path, struct pv_bridge_server_config *c, char *err,
                           size_t err_len);
 void pv_bridge_config_free(struct pv_bridge_server_config *c);
-
-/* 0 if path is a regular file owned by the effective user with no permission bits for group or
- * others; else -1 with the reason and the commands that fix it. */
-int pv_bridge_check_pin_file(const char *path, char *err, size_t err_len);
 
 #endif

@@ -3,64 +3,12 @@
 
 #include <openssl/evp.h>
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <unistd.h>
 
-#include "file_read.h"
-
-int pv_keys_read_pin(const char *file, const char *env, const char *dev_default, const char *what,
-                     char *pin, size_t cap, char *err, size_t err_len)
-{
-    pin[0] = 0;
-    if (file) {
-        /* a regular file only: a FIFO would block here for good */
-        int fd;
-        uint64_t size;
-        char why[160];
-        if (pv_file_open_regular(file, &fd, &size, why, sizeof why) != PV_FILE_OK) {
-            snprintf(err, err_len, "%s: cannot read the %s file: %s", file, what, why);
-            return -1;
-        }
-        FILE *f = fdopen(fd, "r");
-        if (!f) {
-            close(fd);
-            snprintf(err, err_len, "%s: cannot read the %s file: %s", file, what, strerror(errno));
-            return -1;
-        }
-        char *got = fgets(pin, (int)cap, f);
-        fclose(f);
-        if (got)
-            pin[strcspn(pin, "\r\n")] = 0;
-        if (!pin[0]) {
-            snprintf(err, err_len, "%s: the %s file is empty (one line: the PIN)", file, what);
-            return -1;
-        }
-        return 0;
-    }
-    const char *e = getenv(env);
-    if (e && e[0]) {
-        if (strlen(e) >= cap) {
-            snprintf(err, err_len, "$%s is too long for a %s", env, what);
-            return -1;
-        }
-        snprintf(pin, cap, "%s", e);
-        return 0;
-    }
-    if (dev_default) {
-        snprintf(pin, cap, "%s", dev_default);
-        return 0;
-    }
-    snprintf(err, err_len,
-             "no %s: give it in a file (--%s-file FILE) or set $%s (--dev uses the "
-             "development default, never for a production token)",
-             what, strcmp(what, "SO PIN") == 0 ? "so-pin" : "pin", env);
-    return -1;
-}
+#include "pin_source.h"
 
 void pv_keys_at_rest_label(const pv_recipe *r, char out[PV_KEYS_AT_REST_MAX])
 {
@@ -82,8 +30,8 @@ int pv_keys_config_init(struct pv_keys_config *k, const pv_recipe *r, const char
     k->cfg.signing_label = r->keys.image_signing_key;
     k->cfg.at_rest_label = k->at_rest;
     k->cfg.audit_label = r->keys.audit_key[0] ? r->keys.audit_key : NULL;
-    if (pv_keys_read_pin(pin_file, PV_KEYS_PIN_ENV, dev ? PV_KEYS_DEV_PIN : NULL, "user PIN",
-                         k->pin, sizeof k->pin, err, err_len) != 0)
+    if (pv_pin_read(pin_file, PV_PIN_ENV, dev ? PV_KEYS_DEV_PIN : NULL, "user PIN", k->pin,
+                    sizeof k->pin, err, err_len) != 0)
         return -1;
     k->cfg.pin = k->pin;
     return 0;

@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 
 #include "keystore_internal.h"
+#include "pin_source.h"
 
 /* One object init creates: the class and label it is found by. */
 struct planned {
@@ -39,7 +40,7 @@ static int check_config(const struct pv_keystore_config *cfg, char *err, size_t 
     if (!cfg->pin || !cfg->pin[0])
         return fail(err, err_len,
                     "keystore: no user PIN for token '%s' (give --pin-file FILE or set "
-                    "PROVISION_PIN)",
+                    "$" PV_PIN_ENV ")",
                     cfg->token_label);
     for (int i = 0; i < 3; i++)
         if (!names[i] || !names[i][0])
@@ -112,7 +113,7 @@ int pv_keystore_init_keys(const struct pv_keystore_config *cfg, const char *so_p
         if (!so_pin && strstr(perr, "does not exist"))
             snprintf(err, err_len,
                      "keystore: token '%s' does not exist; give --so-pin-file FILE (or set "
-                     "PROVISION_SO_PIN) to create it",
+                     "$" PV_SO_PIN_ENV ") to create it",
                      cfg->token_label);
         else
             snprintf(err, err_len, "keystore: %s", perr);
@@ -121,9 +122,9 @@ int pv_keystore_init_keys(const struct pv_keystore_config *cfg, const char *so_p
     pv_p11 *p = pv_p11_open(cfg->module, cfg->token_label, cfg->pin, perr, sizeof perr);
     if (!p) {
         snprintf(err, err_len, "keystore: %s%s", perr,
-                 strstr(perr, "CKR_PIN_INCORRECT") ? " (wrong user PIN: check --pin-file / "
-                                                     "PROVISION_PIN)"
-                                                   : "");
+                 strstr(perr, "CKR_PIN_INCORRECT")
+                     ? " (wrong user PIN: check --pin-file / $" PV_PIN_ENV ")"
+                     : "");
         return -1;
     }
     const struct planned plan[] = {

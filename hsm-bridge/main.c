@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "pin_source.h"
 
 #define PV_BRIDGE_VERSION "0.1.0"
 
@@ -39,6 +40,13 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* before anything can read the environment or start a child (OpenOCD, a shell) */
+    pv_pin_env_take();
+    char pin_err[512];
+    if (pv_pin_argv_check(argc, argv, pin_err, sizeof pin_err) != 0) {
+        fprintf(stderr, "hsm-bridge: %s\n", pin_err);
+        return PV_BX_USAGE;
+    }
     if (argc < 2) {
         usage(stderr);
         return PV_BX_USAGE;

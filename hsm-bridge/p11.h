@@ -13,7 +13,6 @@
 #include <stdint.h>
 
 #define PV_P11_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
-#define PV_P11_PIN_ENV        "PV_PKCS11_PIN" /* where tools take the user PIN from */
 
 typedef struct pv_p11 pv_p11;
 typedef unsigned long pv_p11_obj; /* a CK_OBJECT_HANDLE */

@@ -14,6 +14,7 @@
 
 #include "../hsm-bridge/file_read.h"
 #include "../hsm-bridge/p11.h"
+#include "../hsm-bridge/pin_source.h"
 #include "commands.h"
 #include "image/image.h"
 #include "image/layout.h"
@@ -53,15 +54,16 @@ static void help(FILE *out)
         "KEY is one of\n"
         "  --key FILE.pem         Ed25519 key in PEM (private to sign; private or public to "
         "verify)\n"
-        "  --pkcs11 --token LABEL --key-label LABEL [--module LIB.so] [--pin PIN]\n"
+        "  --pkcs11 --token LABEL --key-label LABEL [--module LIB.so] [--pin-file F]\n"
         "                         a key pair on a PKCS#11 token (default module %s);\n"
-        "                         the user PIN comes from $%s (or --pin, which other\n"
-        "                         users can see in the process list) and is never echoed\n"
+        "                         the user PIN is the first line of F (mode 0600 or 0400,\n"
+        "                         yours), else $%s (read once, then removed from the\n"
+        "                         environment); never on the command line, never echoed\n"
         "\n"
         "exit status: 0 done / image valid; 1 image or input not valid; 2 bad command line;\n"
         "3 file cannot be read or written; 4 key or token error.\n",
         DEFAULT_LOAD_ADDR, PV_LAYOUT_DEFAULT_APP_ADDR, DEFAULT_HDR_SIZE, PV_LAYOUT_DEFAULT_APP_SIZE,
-        PV_P11_DEFAULT_MODULE, PV_P11_PIN_ENV);
+        PV_P11_DEFAULT_MODULE, PV_PIN_ENV);
 }
 
 /* ---- small helpers ---- */
@@ -254,7 +256,7 @@ static int key_option(int opt, struct pv_key_source *src)
         src->key_label = optarg;
         return 1;
     case 'N':
-        src->pin = optarg;
+        src->pin_file = optarg;
         return 1;
     default:
         return 0;
@@ -264,7 +266,7 @@ static int key_option(int opt, struct pv_key_source *src)
 #define KEY_LONGOPTS                                                                               \
     {"key", required_argument, NULL, 'k'}, {"pkcs11", no_argument, NULL, 'P'},                     \
         {"module", required_argument, NULL, 'M'}, {"token", required_argument, NULL, 'T'},         \
-        {"key-label", required_argument, NULL, 'L'}, {"pin", required_argument, NULL, 'N'},        \
+        {"key-label", required_argument, NULL, 'L'}, {"pin-file", required_argument, NULL, 'N'},   \
     {                                                                                              \
         "help", no_argument, NULL, 'h'                                                             \
     }
@@ -276,8 +278,9 @@ static int key_source_check(const char *sub, const struct pv_key_source *src)
     if (!src->pkcs11 && !src->pem)
         return usage_error(sub, "%s",
                            "no key: give --key FILE.pem or --pkcs11 --token --key-label");
-    if (!src->pkcs11 && (src->token || src->key_label || src->module || src->pin))
-        return usage_error(sub, "%s", "--token, --key-label, --module and --pin need --pkcs11");
+    if (!src->pkcs11 && (src->token || src->key_label || src->module || src->pin_file))
+        return usage_error(sub, "%s",
+                           "--token, --key-label, --module and --pin-file need --pkcs11");
     return 0;
 }
 

@@ -43,18 +43,20 @@ static void help(FILE *out)
             "       verify --key) or noise (X25519, the trusted side's Noise static key).\n"
             "\n"
             "  --recipe R      the recipe (its keys: section names the token and the labels)\n"
-            "  --pin-file F    the user PIN, first line of F (else $%s)\n"
-            "  --so-pin-file F the security officer PIN, to create the token (else $%s)\n"
+            "  --pin-file F    the user PIN, first line of F (mode 0600 or 0400, yours; else $%s)\n"
+            "  --so-pin-file F the security officer PIN, to create the token (same rules; else\n"
+            "                  $%s)\n"
             "  --module LIB    the PKCS#11 module (default $%s, else\n"
             "                  %s; SoftHSM2 reads $SOFTHSM2_CONF\n"
             "                  for its token directory)\n"
             "  --dev           development only: PINs not given default to %s / %s\n"
             "  --force         init: replace existing keys\n"
             "\n"
-            "PINs are never taken from the command line and never printed.\n"
+            "PINs are never taken from the command line (--pin is refused) and never printed;\n"
+            "the variables are read once and removed from the environment.\n"
             "exit status: 0 done; 1 recipe not valid; 2 bad command line; 3 a file cannot be\n"
             "read or written; 4 token, PIN or key error (missing, or not protected).\n",
-            PV_KEYS_AT_REST_SUFFIX, PV_KEYS_PIN_ENV, PV_KEYS_SO_PIN_ENV, PV_KEYS_MODULE_ENV,
+            PV_KEYS_AT_REST_SUFFIX, PV_PIN_ENV, PV_SO_PIN_ENV, PV_KEYS_MODULE_ENV,
             PV_P11_DEFAULT_MODULE, PV_KEYS_DEV_PIN, PV_KEYS_DEV_SO_PIN);
 }
 
@@ -109,10 +111,10 @@ static int do_init(const struct opts *o, const pv_recipe *r)
         fprintf(stderr, "provision keys init: %s\n", err);
         return o->pin_file ? PV_EXIT_IO : PV_EXIT_KEY;
     }
-    char so_pin[PV_KEYS_PIN_MAX];
+    char so_pin[PV_PIN_MAX];
     int have_so = 1;
-    if (pv_keys_read_pin(o->so_pin_file, PV_KEYS_SO_PIN_ENV, o->dev ? PV_KEYS_DEV_SO_PIN : NULL,
-                         "SO PIN", so_pin, sizeof so_pin, err, sizeof err) != 0) {
+    if (pv_pin_read(o->so_pin_file, PV_SO_PIN_ENV, o->dev ? PV_KEYS_DEV_SO_PIN : NULL, "SO PIN",
+                    so_pin, sizeof so_pin, err, sizeof err) != 0) {
         if (o->so_pin_file) {
             fprintf(stderr, "provision keys init: %s\n", err);
             pv_keys_config_wipe(&k);
@@ -213,7 +215,7 @@ static int do_show(const struct opts *o, const pv_recipe *r)
             strcpy(h, ")");
         fprintf(stderr, "provision keys show: %s%s\n", err,
                 strstr(err, "CKR_PIN_INCORRECT")
-                    ? " (wrong user PIN: check --pin-file / $" PV_KEYS_PIN_ENV ")"
+                    ? " (wrong user PIN: check --pin-file / $" PV_PIN_ENV ")"
                     : "; create the token and its keys with `provision keys init`");
         pv_keys_config_wipe(&k);
         return PV_EXIT_KEY;
@@ -367,19 +369,6 @@ static int run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    /* getopt_long would take --pin as an abbreviation of --pin-file: a PIN typed there would
-     * end up in the shell history and in ps. */
-    for (int i = 2; i < argc; i++)
-        if (strncmp(argv[i], "--pin", 5) == 0 || strncmp(argv[i], "--so-pin", 8) == 0) {
-            size_t n = strcspn(argv[i], "=");
-            if (strncmp(argv[i], "--pin-file", n) == 0 && n <= 10 && n != 5)
-                continue;
-            if (strncmp(argv[i], "--so-pin-file", n) == 0 && n <= 13 && n != 8)
-                continue;
-            return usage_error("PINs are never given on the command line: use --pin-file / "
-                               "--so-pin-file FILE or $" PV_KEYS_PIN_ENV,
-                               NULL);
-        }
     struct opts o = {0};
     optind = 1;
     opterr = 0;

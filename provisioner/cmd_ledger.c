@@ -57,14 +57,15 @@ static void help(FILE *out)
             "  --reason TEXT  confirm-locked: why, for the audit log (default: the debug port\n"
             "                 is dead after an interrupted run)\n"
             "  --station ID   confirm-locked: this station's name (default: host name)\n"
-            "  --pin-file F   the token's user PIN, first line of F (else $%s)\n"
+            "  --pin-file F   the token's user PIN, first line of F (mode 0600 or 0400, yours;\n"
+            "                 else $%s)\n"
             "  --module LIB   the PKCS#11 module (default: SoftHSM2's)\n"
             "\n"
             "exit status: 0 done / chain intact; 1 chain or tables broken, or the recipe is not\n"
             "valid; 2 bad command line; 3 ledger cannot be opened or output not written; 4 key\n"
             "cannot be loaded (token, PIN); 10 confirm-locked refused (no such UID, or its row\n"
             "is not at verified): nothing written.\n",
-            PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH, PV_KEYS_PIN_ENV);
+            PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH, PV_PIN_ENV);
 }
 
 static int usage_error(const char *msg, const char *arg)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "../hsm-bridge/pin_source.h"
 
 #define PV_VERSION "0.1.0"
 
@@ -39,6 +40,13 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* before anything can read the environment or start a child (OpenOCD, a shell) */
+    pv_pin_env_take();
+    char pin_err[512];
+    if (pv_pin_argv_check(argc, argv, pin_err, sizeof pin_err) != 0) {
+        fprintf(stderr, "provision: %s\n", pin_err);
+        return PV_EXIT_USAGE;
+    }
     if (argc < 2) {
         usage(stderr);
         return PV_EXIT_USAGE;

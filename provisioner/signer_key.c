@@ -12,6 +12,8 @@
 #include <openssl/pem.h>
 
 #include "../hsm-bridge/p11.h"
+#include "../hsm-bridge/pin_source.h"
+#include "crypto/wipe.h"
 
 struct pv_signer_key {
     EVP_PKEY *pkey; /* PEM */
@@ -85,12 +87,16 @@ static int open_token(pv_signer_key *k, const struct pv_key_source *src, int nee
         return -1;
     }
     snprintf(k->name, sizeof k->name, "pkcs11 token '%s' key '%s'", src->token, src->key_label);
-    const char *pin = src->pin ? src->pin : getenv(PV_P11_PIN_ENV);
-    if (need_private && !pin) {
-        snprintf(err, err_len, "%s: no user PIN: set %s (or give --pin)", k->name, PV_P11_PIN_ENV);
+    /* signing logs in; verifying reads only the public key, logging in when a PIN is given */
+    char pin[PV_PIN_MAX], why[640];
+    int have_pin = pv_pin_read(src->pin_file, PV_PIN_ENV, NULL, "user PIN", pin, sizeof pin, why,
+                               sizeof why) == 0;
+    if (!have_pin && (need_private || src->pin_file)) {
+        snprintf(err, err_len, "%s: %s", k->name, why);
         return -1;
     }
-    k->p11 = pv_p11_open(src->module, src->token, pin, err, err_len);
+    k->p11 = pv_p11_open(src->module, src->token, have_pin ? pin : NULL, err, err_len);
+    pv_wipe(pin, sizeof pin);
     if (!k->p11)
         return -1;
     pv_p11_obj pub;

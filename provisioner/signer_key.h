@@ -12,7 +12,7 @@ struct pv_key_source {
     const char *module;    /* PKCS#11 module; NULL: SoftHSM2 */
     const char *token;     /* token label */
     const char *key_label; /* CKA_LABEL of the key (pair) */
-    const char *pin;       /* user PIN; NULL: from $PV_PKCS11_PIN */
+    const char *pin_file;  /* user PIN file (hsm-bridge/pin_source.h); NULL: $PROVISION_PIN */
 };
 
 typedef struct pv_signer_key pv_signer_key;

@@ -83,7 +83,7 @@ say "the bootloader sealed at rest (AES-GCM under the token's at-rest key)"
     build/arm/firmware/bootloader.bin "$D/bootloader.sealed"
 
 say "the demo application signed by the token's image-signing key, then sealed at rest"
-PV_PKCS11_PIN=$(cat "$D/pin") "$PROVISION" image sign --in build/arm/firmware/app_v1.bin \
+"$PROVISION" image sign --pin-file "$D/pin" --in build/arm/firmware/app_v1.bin \
     --out "$D/app.img" --image-version 1.0.0 \
     --pkcs11 --token provision-demo --key-label image-signing
 "$PROVISION" keys seal --recipe "$RECIPE" --pin-file "$D/pin" "$D/app.img" "$D/app.sealed"

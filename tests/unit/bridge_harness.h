@@ -263,11 +263,11 @@ static inline bool bh_env_init(struct bh_env *env, const char *name)
         fprintf(stderr, "bridge_harness: keys init/seal: %s\n", env->out);
         return false;
     }
-    setenv("PV_PKCS11_PIN", BH_PIN, 1);
+    setenv("PROVISION_PIN", BH_PIN, 1);
     int rc = BH_CMD(env, env->prov, "image", "sign", "--in", env->app_bin, "--out", env->app_img,
                     "--image-version", "1.0.0", "--pkcs11", "--token", BH_TOKEN, "--key-label",
                     "image-signing");
-    unsetenv("PV_PKCS11_PIN");
+    unsetenv("PROVISION_PIN");
     if (rc != 0 || BH_CMD(env, env->prov, "keys", "seal", "--recipe", env->recipe, "--pin-file",
                           env->pin, env->app_img, app_sealed) != 0) {
         fprintf(stderr, "bridge_harness: image sign/seal: %s\n", env->out);

@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 
 #include "../../hsm-bridge/p11.h"
+#include "../../hsm-bridge/pin_source.h"
 #include "common/test_rng.h"
 #include "crypto/sha256.h"
 #include "image/image.h"
@@ -649,11 +650,11 @@ static void test_pkcs11_signed_image_boots(void **state)
     pv_p11_close(p);
     snprintf(bin, sizeof bin, "%s/app_v2.bin", fw_dir);
     snprintf(img_path, sizeof img_path, "%s/hsm.img", tmpdir);
-    setenv(PV_P11_PIN_ENV, "5566", 1);
+    setenv(PV_PIN_ENV, "5566", 1);
     run_provision((const char *const[]){"image", "sign", "--pkcs11", "--token", "boot-owner",
                                         "--key-label", "fw-signer", "--image-version", "2.0.0",
                                         "--in", bin, "--out", img_path, NULL});
-    unsetenv(PV_P11_PIN_ENV);
+    unsetenv(PV_PIN_ENV);
     struct blob img;
     img.data = (uint8_t *)sp_slurp(img_path, &img.len);
     assert_non_null(img.data);

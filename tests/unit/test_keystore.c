@@ -739,6 +739,21 @@ static void test_cli(void **state)
     write_file(pin_file, "5551212\n", 8);
     write_file(so_file, "99887766\n", 9);
     write_file(wrong_file, "1111\n", 5);
+    /* PIN files others may read are refused by name, mode and fix, before the token is touched */
+    expect(
+        RUN("keys", "init", "--recipe", recipe, "--pin-file", pin_file, "--so-pin-file", so_file),
+        3, "has mode 0644");
+    assert_non_null(strstr(out, "chmod 600 "));
+    assert_non_null(strstr(out, pin_file));
+    assert_null(strstr(out, "5551212"));
+    assert_int_equal(chmod(pin_file, 0600), 0);
+    expect(
+        RUN("keys", "init", "--recipe", recipe, "--pin-file", pin_file, "--so-pin-file", so_file),
+        3, "group or others may read it; fix: chmod 600");
+    assert_non_null(strstr(out, so_file));
+    assert_null(strstr(out, "99887766"));
+    assert_int_equal(chmod(so_file, 0400), 0);
+    assert_int_equal(chmod(wrong_file, 0600), 0);
 
     expect(RUN("keys", "--help"), 0, "provision keys init");
     expect(RUN("keys"), 2, "missing subcommand");
@@ -842,20 +857,21 @@ static void test_pin_file_not_regular(void **state)
     unlink(fifo);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     uint64_t t0 = sp_now_ms();
-    assert_int_equal(
-        pv_keys_read_pin(fifo, "NO_SUCH_VAR", NULL, "PIN", pin, sizeof pin, err, sizeof err), -1);
+    unsetenv(PV_PIN_ENV);
+    assert_int_equal(pv_pin_read(fifo, PV_PIN_ENV, NULL, "PIN", pin, sizeof pin, err, sizeof err),
+                     -1);
     assert_true(sp_now_ms() - t0 < 2000);
     assert_non_null(strstr(err, "FIFO"));
     assert_int_equal(
-        pv_keys_read_pin("/dev/zero", "NO_SUCH_VAR", NULL, "PIN", pin, sizeof pin, err, sizeof err),
-        -1);
+        pv_pin_read("/dev/zero", PV_PIN_ENV, NULL, "PIN", pin, sizeof pin, err, sizeof err), -1);
     assert_non_null(strstr(err, "character device"));
     FILE *f = fopen(regular, "w");
     assert_non_null(f);
     fputs("4321\n", f);
     fclose(f);
+    assert_int_equal(chmod(regular, 0600), 0);
     assert_int_equal(
-        pv_keys_read_pin(regular, "NO_SUCH_VAR", NULL, "PIN", pin, sizeof pin, err, sizeof err), 0);
+        pv_pin_read(regular, PV_PIN_ENV, NULL, "PIN", pin, sizeof pin, err, sizeof err), 0);
     assert_string_equal(pin, "4321");
     unlink(fifo);
     unlink(regular);

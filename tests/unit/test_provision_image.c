@@ -14,6 +14,7 @@
 #include <openssl/rsa.h>
 
 #include "../../hsm-bridge/p11.h"
+#include "../../hsm-bridge/pin_source.h"
 #include "common/test_rng.h"
 #include "image/image.h"
 #include "sim_process.h"
@@ -358,7 +359,7 @@ static void test_pkcs11_sign(void **state)
 
     char img[160];
     snprintf(img, sizeof img, "%s/hsm.img", dir);
-    setenv(PV_P11_PIN_ENV, "246810", 1);
+    setenv(PV_PIN_ENV, "246810", 1);
     expect(RUN("image", "sign", "--pkcs11", "--token", "pv-signing", "--key-label", "owner-2024",
                "--image-version", "4.5.6", "--in", app, "--out", img),
            0, "pkcs11 token 'pv-signing' key 'owner-2024'");
@@ -373,8 +374,12 @@ static void test_pkcs11_sign(void **state)
     expect(RUN("image", "verify", "--key", key_a, img), 1, "signed by another key");
 
     /* token errors: exit 4, named, PIN never shown */
+    char wrong[160];
+    snprintf(wrong, sizeof wrong, "%s/wrong-pin", dir);
+    write_file(wrong, "999999\n", 7);
+    assert_int_equal(chmod(wrong, 0600), 0);
     expect(RUN("image", "sign", "--pkcs11", "--token", "pv-signing", "--key-label", "owner-2024",
-               "--pin", "999999", "--image-version", "1.0.0", "--in", app, "--out", img),
+               "--pin-file", wrong, "--image-version", "1.0.0", "--in", app, "--out", img),
            4, "C_Login (user PIN) on token 'pv-signing': CKR_PIN_INCORRECT");
     assert_null(strstr(out, "999999"));
     expect(RUN("image", "sign", "--pkcs11", "--token", "nope", "--key-label", "owner-2024",
@@ -390,12 +395,90 @@ static void test_pkcs11_sign(void **state)
     expect(RUN("image", "sign", "--pkcs11", "--key-label", "owner-2024", "--image-version", "1.0.0",
                "--in", app, "--out", img),
            4, "--pkcs11 needs --token");
-    unsetenv(PV_P11_PIN_ENV);
+    unsetenv(PV_PIN_ENV);
     expect(RUN("image", "sign", "--pkcs11", "--token", "pv-signing", "--key-label", "owner-2024",
                "--image-version", "1.0.0", "--in", app, "--out", img),
-           4, "no user PIN: set PV_PKCS11_PIN");
+           4, "no user PIN: put it on the first line of a file only you can read (chmod 600 FILE)");
+    assert_non_null(strstr(out, "--pin-file FILE, or set $PROVISION_PIN"));
+    /* the variable image sign once read is not read any more: one name for every command */
+    setenv("PV_PKCS11_PIN", "246810", 1);
+    expect(RUN("image", "sign", "--pkcs11", "--token", "pv-signing", "--key-label", "owner-2024",
+               "--image-version", "1.0.0", "--in", app, "--out", img),
+           4, "no user PIN");
+    unsetenv("PV_PKCS11_PIN");
     /* the image signed earlier is untouched by the failed runs */
     assert_int_equal(device_verdict(img, pub, NULL), PV_IMAGE_OK);
+}
+
+/* The PIN policy (hsm-bridge/pin_source.h) as image sign applies it: a PIN on the command line
+ * is refused without echoing it; a PIN file is read only when it is a regular file of this user
+ * that nobody else may read. Runs after test_pkcs11_sign (its token and key). */
+static void test_pkcs11_pin_policy(void **state)
+{
+    (void)state;
+    char img[160], pin[160], cmd[400];
+    snprintf(img, sizeof img, "%s/policy.img", dir);
+    snprintf(pin, sizeof pin, "%s/policy-pin", dir);
+    unlink(img);
+#define SIGN_WITH(...)                                                                             \
+    RUN("image", "sign", "--pkcs11", "--token", "pv-signing", "--key-label", "owner-2024",         \
+        "--image-version", "1.0.0", "--in", app, "--out", img, __VA_ARGS__)
+
+    /* on the command line, in every spelling getopt_long would take */
+    const char *argv_pins[][2] = {{"--pin", "246810"},    {"--pin=246810", NULL},
+                                  {"--so-pin", "246810"}, {"--pi", "246810"},
+                                  {"--pin-f", "246810"},  {"--so-pin-fil=246810", NULL},
+                                  {"--pincode", "246810"}};
+    for (size_t i = 0; i < sizeof argv_pins / sizeof argv_pins[0]; i++) {
+        int rc = argv_pins[i][1] ? SIGN_WITH(argv_pins[i][0], argv_pins[i][1])
+                                 : SIGN_WITH(argv_pins[i][0]);
+        expect(rc, 2, "a PIN is never given on the command line");
+        assert_non_null(strstr(out, "chmod 600 FILE"));
+        assert_non_null(strstr(out, "$PROVISION"));
+        assert_null(strstr(out, "246810"));
+        assert_int_equal(access(img, F_OK), -1);
+    }
+
+    /* a PIN file group or others may read */
+    write_file(pin, "246810\n", 7);
+    const mode_t loose[] = {0644, 0640, 0604, 0660, 0601, 0610};
+    for (size_t i = 0; i < sizeof loose / sizeof loose[0]; i++) {
+        assert_int_equal(chmod(pin, loose[i]), 0);
+        expect(SIGN_WITH("--pin-file", pin), 4, "group or others may read it; fix: chmod 600");
+        char mode[16];
+        snprintf(mode, sizeof mode, "mode %04o", (unsigned)loose[i]);
+        assert_non_null(strstr(out, mode));
+        assert_non_null(strstr(out, pin));
+        assert_null(strstr(out, "246810"));
+        assert_int_equal(access(img, F_OK), -1);
+    }
+    /* another user's file, even with mode 0600 (the tests run as root: chown works) */
+    assert_int_equal(chmod(pin, 0600), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(chown(pin, 65534, 65534), 0);
+        expect(SIGN_WITH("--pin-file", pin), 4, "not by the user running this command");
+        assert_non_null(strstr(out, "chown 0"));
+        assert_int_equal(access(img, F_OK), -1);
+        assert_int_equal(chown(pin, 0, 0), 0);
+    }
+    /* not a regular file: named by type, and a FIFO does not hang the reader */
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/pin-fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    expect(SIGN_WITH("--pin-file", fifo), 4, "is a FIFO (named pipe), not a regular file");
+    expect(SIGN_WITH("--pin-file", dir), 4, "is a directory, not a regular file");
+    unlink(fifo);
+    /* 0600 and 0400 are accepted, and the file wins over the variable */
+    setenv(PV_PIN_ENV, "wrong", 1);
+    expect(SIGN_WITH("--pin-file", pin), 0, "pkcs11 token 'pv-signing'");
+    unsetenv(PV_PIN_ENV);
+    unlink(img);
+    assert_int_equal(chmod(pin, 0400), 0);
+    expect(SIGN_WITH("--pin-file", pin), 0, "pkcs11 token 'pv-signing'");
+    assert_int_equal(access(img, R_OK), 0);
+    snprintf(cmd, sizeof cmd, "rm -f '%s' '%s'", pin, img);
+    assert_int_equal(system(cmd), 0);
+#undef SIGN_WITH
 }
 
 int main(void)
@@ -406,7 +489,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_help_and_usage), cmocka_unit_test(test_pem_sign_verify_info),
         cmocka_unit_test(test_tampered_images),    cmocka_unit_test(test_bad_inputs),
-        cmocka_unit_test(test_pkcs11_sign),
+        cmocka_unit_test(test_pkcs11_sign),        cmocka_unit_test(test_pkcs11_pin_policy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

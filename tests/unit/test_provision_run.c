@@ -679,7 +679,7 @@ static void test_run_with_application(void **state)
     char app_img[200], bin[4200], r[200];
     snprintf(app_img, sizeof app_img, "%s/app.img", tmpdir);
     snprintf(bin, sizeof bin, "%s/firmware/app_v1.bin", sp_arm_dir);
-    setenv("PV_PKCS11_PIN", PIN, 1);
+    setenv("PROVISION_PIN", PIN, 1);
     struct result res;
     char *sign[] = {"image",           "sign",  "--in",     bin,       "--out", app_img,
                     "--image-version", "1.4.2", "--pkcs11", "--token", TOKEN,   "--key-label",
