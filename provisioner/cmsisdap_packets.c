@@ -124,9 +124,17 @@ static void take_response(pv_probe *p, const struct packet *k, size_t n)
     }
 }
 
-/* Waits for the oldest packet in flight. */
+static int broken(pv_probe *p)
+{
+    return fail(p, PV_PROBE_ERR_IO, "cmsis-dap: the connection to the probe is broken");
+}
+
+/* Waits for the oldest packet in flight. Once the transport failed, its answer never comes: the
+ * packets still counted in flight are not waited for again. */
 int dap_receive_one(pv_probe *p)
 {
+    if (p->broken)
+        return broken(p);
     size_t n = 0;
     int rc = p->t->recv(p->t, p->rx, sizeof p->rx, &n, p->timeout_ms);
     if (rc)
@@ -144,7 +152,7 @@ int dap_q_close(pv_probe *p)
     if (!k->len)
         return PV_PROBE_OK;
     if (p->broken)
-        return fail(p, PV_PROBE_ERR_IO, "cmsis-dap: the connection to the probe is broken");
+        return broken(p);
     int rc;
     while (p->fl_n == p->window)
         if ((rc = dap_receive_one(p)) != 0)
@@ -278,6 +286,8 @@ int dap_command(pv_probe *p, const uint8_t *req, size_t len, size_t *rlen)
     int rc = dap_drain(p);
     if (rc)
         return rc;
+    if (p->broken)
+        return broken(p);
     if ((rc = p->t->send(p->t, req, len)) != 0 ||
         (rc = p->t->recv(p->t, p->rx, sizeof p->rx, rlen, p->timeout_ms)) != 0)
         return dap_transport_fail(p, rc);

@@ -80,6 +80,11 @@ $(FUZZ_DIR)/fuzz_gdb_reply: $(call FUZZ_O,provisioner/gdb_reply.c)
 $(FUZZ_DIR)/fuzz_openocd_reply: $(call FUZZ_O,provisioner/openocd_reply.c \
     provisioner/openocd_process.c provisioner/probe_util.c)
 $(FUZZ_DIR)/fuzz_cmsisdap_reply: $(call FUZZ_O,provisioner/cmsisdap_reply.c)
+# The whole CMSIS-DAP backend above its transport (the harness is the transport).
+$(FUZZ_DIR)/fuzz_cmsisdap_probe: $(call FUZZ_O,$(wildcard provisioner/cmsisdap_*.c) \
+    provisioner/probe_cmsisdap.c provisioner/probe_util.c provisioner/dap_transport_tcp.c \
+    provisioner/dap_transport_usb.c)
+$(FUZZ_DIR)/fuzz_cmsisdap_probe: FUZZ_LIBS = -lusb-1.0
 
 # The sim's front ends (GDB RSP, CMSIS-DAP, remote_bitbang JTAG) on a whole chip (Unicorn), built
 # as the sim is (sim/sim.mk: the same libraries and exported symbols).
