@@ -482,7 +482,7 @@ static void expect_boots(struct chip *c, const char *version)
 {
     char want[64];
     snprintf(want, sizeof want, "app: demo %s running\r\n", version);
-    expect_text(c, want, 30000);
+    expect_text(c, want, 60000);
 }
 
 /* ---- the proofs ---- */
@@ -996,6 +996,8 @@ static void cut_and_rerun(const struct chip *golden, uint64_t op, uint64_t seed)
     snprintf(c.state, sizeof c.state, "%s/cut-%llu.state", tmpdir, (unsigned long long)op);
     snprintf(c.log, sizeof c.log, "%s/cut-%llu.log", tmpdir, (unsigned long long)op);
     copy_file(golden->state, c.state);
+    fprintf(stderr, "power cut in flash operation %llu of the update (cut seed %llu)\n",
+            (unsigned long long)op, (unsigned long long)seed);
     /* A copy of a state file is the same chip, RNG seed and power-on count included, so each
      * copy repeats the first one's random numbers: ephemeral keys are checked per copy. */
     n_seen_e = 0;
