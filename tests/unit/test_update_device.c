@@ -554,6 +554,76 @@ static void test_older_version_refused(void **state)
     chip_off(&c);
 }
 
+static void test_nothing_newer_up_to_date(void **state)
+{
+    (void)state;
+    struct chip c;
+    provision(&c, "uptodate", 312, &app_v1);
+    power_on_update(&c, NULL);
+    struct sess s;
+    pv_upd_offer o = {.kind = PV_UPD_OFFER_NONE};
+    begin(&c, &s, &o);
+    mark(&c);
+    pv_upd_report r = expect_report(&c, &s);
+    expect_result(&r, PV_UPD_UP_TO_DATE, &c);
+    assert_int_equal(r.app_version, V1);
+    assert_int_equal(r.floor, V1);
+    assert_int_equal(r.written, 0);
+    uint8_t d[32];
+    pv_sha256(d, app_v1.data, app_v1.len);
+    assert_memory_equal(r.sha256, d, 32);
+    expect_text(&c, "update: nothing newer offered\r\n", 1000);
+    expect_boots(&c, "1.0.0"); /* reset into the application it had */
+    chip_off(&c);
+}
+
+static void write_word(struct chip *c, uint32_t addr, uint32_t v)
+{
+    char pkt[64];
+    snprintf(pkt, sizeof pkt, "M%x,4:%02x%02x%02x%02x", addr, v & 0xffu, (v >> 8) & 0xffu,
+             (v >> 16) & 0xffu, v >> 24);
+    assert_string_equal(rsp_cmd(&c->gdb, pkt), "OK");
+}
+
+static void test_write_protected_sector_flash_error(void **state)
+{
+    (void)state;
+    struct chip c;
+    provision(&c, "wrp", 313, &app_v1);
+    /* sector 4 (the application's first) write-protected in the option bytes, by a debugger */
+    start_sim(&c, false, 0, NULL);
+    chip_gdb(&c);
+    uint8_t b[4];
+    rsp_read(&c.gdb, 0x40023C14u, b, 4);
+    uint32_t optcr = pv_upd_get32(b);
+    write_word(&c, 0x40023C08u, 0x08192A3Bu); /* OPTKEYR */
+    write_word(&c, 0x40023C08u, 0x4C5D6E7Fu);
+    write_word(&c, 0x40023C14u, (optcr & ~(1u << (16 + 4)) & ~1u) | 2u); /* nWRP4 = 0, OPTSTRT */
+    usleep(300000);
+    chip_off(&c);
+    power_on_update(&c, NULL);
+    struct sess s;
+    pv_upd_offer o = offer_for(&app_v2, 2048);
+    begin(&c, &s, &o);
+    assert_int_equal(expect_u32(&c, PV_UPD_READY), 0);
+    struct stream st;
+    make_stream(&s, &st, &app_v2, 2048);
+    mark(&c);
+    send_frame(&c, PV_UPD_DATA, st.msg[0], st.len[0]);
+    pv_upd_report r = expect_report(&c, &s);
+    expect_result(&r, PV_UPD_FLASH_ERROR, &c);
+    assert_int_equal(r.written, 0);
+    assert_int_equal(r.floor, V1);
+    expect_text(&c, "update: flash: WRPERR", 1000);
+    free_stream(&st);
+    /* nothing changed: v1 is intact and boots after a power cycle */
+    assert_false(wait_text(&c, "pvboot", 300));
+    chip_off(&c);
+    start_sim(&c, false, 0, NULL);
+    expect_boots(&c, "1.0.0");
+    chip_off(&c);
+}
+
 static void test_other_key_bad_image_then_rerun(void **state)
 {
     (void)state;
@@ -1128,6 +1198,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v1_to_v2),
         cmocka_unit_test(test_older_version_refused),
+        cmocka_unit_test(test_nothing_newer_up_to_date),
+        cmocka_unit_test(test_write_protected_sector_flash_error),
         cmocka_unit_test(test_other_key_bad_image_then_rerun),
         cmocka_unit_test(test_foreign_addresses_refused),
         cmocka_unit_test(test_tampered_data_frame_auth),
