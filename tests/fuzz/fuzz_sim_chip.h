@@ -3,8 +3,8 @@
  * is opened once; each input then gets a power cycle done by hand, in microseconds: the flash, the
  * option bytes and the OTP area as they were (copied back only when an input changed them), SRAM,
  * CCM and backup SRAM zeroed, the debug logic and the system reset as at power-on, and the
- * translated code dropped. What the chip keeps beyond that (counters, the device clock) does not
- * change what a front end does. */
+ * translated code dropped when the code it came from changed. What the chip keeps beyond that
+ * (counters, the device clock) does not change what a front end does. */
 #ifndef PV_TESTS_FUZZ_SIM_CHIP_H
 #define PV_TESTS_FUZZ_SIM_CHIP_H
 
@@ -68,6 +68,10 @@ static chip_t *fuzz_chip(void)
     flash_poll(c, FLASH_STALL); /* an operation still running ends now */
     c->fop.kind = FOP_NONE;
     c->nfix = 0;
+    /* Code translated from flash stays valid unless the flash changed; SRAM is zeroed below. */
+    bool code_changed = c->nv_dirty;
+    for (size_t i = 0; i < sizeof c->sram_code_pages && !code_changed; i++)
+        code_changed = c->sram_code_pages[i] != 0;
     if (c->nv_dirty) {
         memcpy(c->flash, s->flash, c->flash_size);
         c->opt_nv = s->opt_nv;
@@ -89,7 +93,8 @@ static chip_t *fuzz_chip(void)
     bp_rebuild(c);
     system_reset(c, false, false);
     c->s_reset_st = true;
-    tb_drop_all(c);
+    if (code_changed)
+        tb_drop_all(c);
     return c;
 }
 

@@ -23,12 +23,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     chip_t *c = fuzz_chip();
     static struct gdb_server g;
     static bool have;
-    if (have) {
+    if (have) { /* the server's buffers are kept; its session state starts over */
         gdb_detach(&g);
-        gdb_free(&g);
-    }
-    if (gdb_init(&g, c) != 0)
+        g.last_len = 0;
+        g.interrupted = false;
+        g.dead_logged = false;
+    } else if (gdb_init(&g, c) != 0) {
         abort();
+    }
     have = true;
     if (!gdb_attach(&g))
         abort(); /* a blank chip's debug port answers */
