@@ -147,6 +147,7 @@ static void send_u32(uint8_t type, uint32_t v, int answer)
 static void on_start(void)
 {
     const pv_layout *l = u.l;
+    app_writer_close(&u.w); /* a transfer abandoned half way left the controller unlocked */
     session_wipe();
     link_forget();
     pv_keyslot ks;
