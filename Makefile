@@ -49,6 +49,7 @@ help:
 	@echo "make device        cross-compile lib/ for Cortex-M4, print size table, check budgets"
 	@echo "make release       provision, hsm-bridge and sim without sanitizers, -O2 ($(BUILD)/release)"
 	@echo "make install       install the release build under PREFIX (default /usr/local)"
+	@echo "make soak          long sweeps (power cut at every flash op of an update)"
 	@echo "make format        reformat the tree with .clang-format"
 	@echo "make format-check  fail if any file is not formatted"
 	@echo "make clean         remove $(BUILD)/"
