@@ -48,7 +48,7 @@ static int record(pv_bridge *b, pv_ledger_update *u, const char *station, const 
                   const char *reason)
 {
     snprintf(u->station, sizeof u->station, "%s", station);
-    snprintf(u->result, sizeof u->result, "%s", result);
+    snprintf(u->result, sizeof u->result, "%.*s", (int)sizeof u->result - 1, result);
     snprintf(u->reason, sizeof u->reason, "%s", reason);
     return pv_ledger_update_record(b->ledger, u);
 }
