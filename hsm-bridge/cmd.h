@@ -36,6 +36,7 @@ extern const struct pv_bx_command pv_bx_serve;
 extern const struct pv_bx_command pv_bx_station;
 extern const struct pv_bx_command pv_bx_ca;
 extern const struct pv_bx_command pv_bx_tls_cert;
+extern const struct pv_bx_command pv_bx_checkpoint;
 extern const struct pv_bx_command pv_bx_release;
 
 /* ---- shared (cmd_common.c) ---- */

@@ -270,8 +270,13 @@ static int list(const char *prog, struct opts *o)
     int rc = pv_bx_load_config(prog, o->config, &cfg);
     if (rc != PV_BX_OK)
         return rc;
-    pv_ledger *l = NULL;
-    rc = pv_bx_open_ledger(prog, &cfg, NULL, &l);
+    /* a reading command: the ledger read-only, never created */
+    char err[1024];
+    pv_ledger *l = pv_ledger_open(cfg.ledger, PV_LEDGER_READ_ONLY, err, sizeof err);
+    if (!l) {
+        fprintf(stderr, "%s: ledger: %s\n", prog, err);
+        rc = PV_BX_LEDGER;
+    }
     if (rc == PV_BX_OK) {
         json_t *arr = o->json ? json_array() : NULL;
         if (!o->json)

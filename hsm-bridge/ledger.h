@@ -134,13 +134,19 @@ typedef struct pv_ledger_station {
 typedef struct pv_ledger pv_ledger;
 
 enum pv_ledger_open_flags {
-    PV_LEDGER_CREATE = 1u << 0, /* create the file if it does not exist */
+    PV_LEDGER_CREATE = 1u << 0,    /* create the file if it does not exist */
+    PV_LEDGER_READ_ONLY = 1u << 1, /* for reading commands: nothing is ever written */
 };
 
 /* Opens (and with PV_LEDGER_CREATE creates) the ledger at path: "postgresql://...",
  * "postgres://..." or any libpq conninfo starting "postgresql:" is PostgreSQL; "sqlite:PATH" or
  * a plain path is a SQLite file (WAL, synchronous=FULL, the busy timeout). Creates or migrates
- * the schema. NULL with a reason in err. */
+ * the schema. NULL with a reason in err.
+ * PV_LEDGER_READ_ONLY (list, export, verify, checkpoint): SQLite opens the file read-only
+ * (SQLITE_OPEN_READONLY, query_only) after checking that it is a non-empty SQLite file, so a
+ * missing, empty or foreign file is reported "not a ledger" and left as it was; PostgreSQL runs
+ * every transaction READ ONLY. Neither creates nor migrates a schema (an older one is refused
+ * with what migrates it), and every writing call fails with PV_LEDGER_E_DB. */
 pv_ledger *pv_ledger_open(const char *path, unsigned flags, char *err, size_t err_len);
 void pv_ledger_close(pv_ledger *l);
 /* The signer for every write from now on; NULL removes it (reads still work). Copied. */

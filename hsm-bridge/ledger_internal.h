@@ -10,6 +10,7 @@
 
 struct pv_ledger {
     pv_store *store;
+    int read_only; /* opened with PV_LEDGER_READ_ONLY: write transactions are refused */
     int has_signer;
     pv_ledger_signer signer;
     char key_id[PV_LEDGER_TEXT_MAX];

@@ -136,6 +136,7 @@ pv_ledger *pv_ledger_open(const char *path, unsigned flags, char *err, size_t er
     l->store->err = l->err;
     l->store->err_len = sizeof l->err;
     l->err[0] = 0;
+    l->read_only = (flags & PV_LEDGER_READ_ONLY) != 0;
     return l;
 }
 
@@ -290,6 +291,9 @@ static int committed(pv_ledger *l)
 int pv_ledger_txn(pv_ledger *l, enum pv_store_txn mode, txn_body body, void *arg)
 {
     pv_store *s = l->store;
+    if (mode == PV_STORE_WRITE && l->read_only)
+        return pv_ledger_fail_msg(l, PV_LEDGER_E_DB,
+                                  "ledger: opened read-only (a reading command); nothing written");
     for (int attempt = 0;; attempt++) {
         l->appended = 0;
         int rc = s->ops->begin(s, mode);

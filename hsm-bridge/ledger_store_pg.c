@@ -95,7 +95,8 @@ _Static_assert(NMIGRATIONS == PV_LEDGER_SCHEMA_VERSION, "one migration per schem
 typedef struct {
     pv_store base;
     PGconn *conn;
-    int write; /* in a write transaction */
+    int write;     /* in a write transaction */
+    int read_only; /* PV_LEDGER_READ_ONLY: every transaction of the session is READ ONLY */
 } store;
 
 #define CONN(s) (((store *)(s))->conn)
@@ -222,8 +223,9 @@ static int session_settings(pv_store *s)
     char sql[256];
     snprintf(sql, sizeof sql,
              "SET synchronous_commit = on; SET lock_timeout = %d; "
-             "SET client_min_messages = warning; SET client_encoding = 'UTF8'",
-             PV_LEDGER_BUSY_MS);
+             "SET client_min_messages = warning; SET client_encoding = 'UTF8'%s",
+             PV_LEDGER_BUSY_MS,
+             ((store *)s)->read_only ? "; SET default_transaction_read_only = on" : "");
     return exec(s, "session settings", sql);
 }
 
@@ -734,12 +736,13 @@ static int update_list(pv_store *s, const char *uid, int (*fn)(void *, const pv_
  * migrating too). */
 static int migrate(pv_store *s, unsigned flags)
 {
-    int rc = exec(s, "begin", "BEGIN");
+    int read_only = (flags & PV_LEDGER_READ_ONLY) != 0;
+    int rc = exec(s, "begin", read_only ? "BEGIN READ ONLY" : "BEGIN");
     if (rc)
         return rc;
     PGresult *r = NULL;
     int64_t version = 0;
-    if ((rc = exec(s, "migration lock", "SELECT pg_advisory_xact_lock(1347832903)")))
+    if (!read_only && (rc = exec(s, "migration lock", "SELECT pg_advisory_xact_lock(1347832903)")))
         goto out;
     if (!(r = query(s, "read schema version",
                     "SELECT to_regclass('pv_ledger_meta') IS NOT NULL, "
@@ -757,7 +760,7 @@ static int migrate(pv_store *s, unsigned flags)
                   "name another database");
         goto out;
     }
-    if (!has_meta && !(flags & PV_LEDGER_CREATE)) {
+    if (!has_meta && (read_only || !(flags & PV_LEDGER_CREATE))) {
         rc = fail(s, PV_LEDGER_E_DB,
                   "PostgreSQL: no ledger in this database (the first provision run creates it)");
         goto out;
@@ -783,6 +786,14 @@ static int migrate(pv_store *s, unsigned flags)
                       (long long)version, PV_LEDGER_SCHEMA_VERSION);
             goto out;
         }
+    }
+    if (read_only && version < (int64_t)PV_LEDGER_SCHEMA_VERSION) {
+        rc = fail(s, PV_LEDGER_E_DB,
+                  "PostgreSQL: ledger schema version %lld is older than this provision's %u, and "
+                  "a reading command does not migrate it: the next provision run or hsm-bridge "
+                  "serve on it does",
+                  (long long)version, PV_LEDGER_SCHEMA_VERSION);
+        goto out;
     }
     for (int64_t v = version; v < (int64_t)PV_LEDGER_SCHEMA_VERSION; v++)
         if ((rc = exec(s, "migrate the schema", migrations[v])))
@@ -844,6 +855,7 @@ pv_store *pv_store_pg_open(const char *conninfo, unsigned flags, char *err, size
     pv_store *s = &st->base;
     s->ops = &ops;
     s->err = err, s->err_len = err_len;
+    st->read_only = (flags & PV_LEDGER_READ_ONLY) != 0;
     /* "postgresql:key=value ..." is a keyword conninfo; URLs go to libpq as they are. */
     if (strncmp(conninfo, "postgresql:", 11) == 0 && strncmp(conninfo + 11, "//", 2) != 0)
         conninfo += 11;

@@ -2,13 +2,16 @@
  * write one BEGIN IMMEDIATE transaction (the write lock before anything is read), a busy timeout
  * for other stations' commits, the schema version in PRAGMA user_version with one migration per
  * version. docs/ledger.md has the schema. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "file_read.h"
 #include "ledger_store.h"
 
 /* Schema migrations: migrations[v] takes a file from version v to v + 1. A new version appends
@@ -801,8 +804,75 @@ static const pv_store_ops ops = {
     .update_list = update_list,
 };
 
+/* Before a read-only open: the file is there, regular, not empty and an SQLite database, so
+ * nothing about it is created or changed when it is not a ledger. */
+static int check_ledger_file(const char *path, char *err, size_t err_len)
+{
+    int fd;
+    uint64_t size;
+    char why[192];
+    int rc = pv_file_open_regular(path, &fd, &size, why, sizeof why);
+    if (rc == PV_FILE_CANNOT_OPEN && errno == ENOENT) {
+        snprintf(err, err_len,
+                 "%s: not a ledger: no such file (the first provision run or hsm-bridge serve "
+                 "creates it; --ledger PATH or $%s names another)",
+                 path, PV_LEDGER_ENV);
+        return -1;
+    }
+    if (rc != PV_FILE_OK) {
+        snprintf(err, err_len, "%s: not a ledger: %s", path, why);
+        return -1;
+    }
+    static const char magic[16] = "SQLite format 3";
+    char head[16];
+    ssize_t got = size >= sizeof head ? read(fd, head, sizeof head) : 0;
+    close(fd);
+    if (size == 0) {
+        snprintf(err, err_len, "%s: not a ledger: the file is empty (0 bytes); left as it was",
+                 path);
+        return -1;
+    }
+    if (got != (ssize_t)sizeof head || memcmp(head, magic, sizeof head) != 0) {
+        snprintf(err, err_len,
+                 "%s: not a ledger: not an SQLite database (%llu bytes); left as it was", path,
+                 (unsigned long long)size);
+        return -1;
+    }
+    return 0;
+}
+
+/* A read-only open checks what migrate() would otherwise fix. */
+static int check_schema(pv_store *s, const char *path)
+{
+    int64_t version = 0, app = 0;
+    int rc = int_query(s, "PRAGMA user_version", &version);
+    if (!rc)
+        rc = int_query(s, "PRAGMA application_id", &app);
+    if (rc)
+        return rc;
+    if (app != PV_LEDGER_APPLICATION_ID)
+        return fail(s, PV_LEDGER_E_DB,
+                    "%s: not a ledger: an SQLite file of another application; left as it was",
+                    path);
+    if (version > (int64_t)PV_LEDGER_SCHEMA_VERSION)
+        return fail(s, PV_LEDGER_E_DB,
+                    "%s: ledger schema version %lld is newer than this provision (it knows up to "
+                    "%u); use a newer provision",
+                    path, (long long)version, PV_LEDGER_SCHEMA_VERSION);
+    if (version < (int64_t)PV_LEDGER_SCHEMA_VERSION)
+        return fail(s, PV_LEDGER_E_DB,
+                    "%s: ledger schema version %lld is older than this provision's %u, and a "
+                    "reading command does not migrate it: the next provision run or hsm-bridge "
+                    "serve on it does",
+                    path, (long long)version, PV_LEDGER_SCHEMA_VERSION);
+    return PV_LEDGER_OK;
+}
+
 pv_store *pv_store_sqlite_open(const char *path, unsigned flags, char *err, size_t err_len)
 {
+    int read_only = (flags & PV_LEDGER_READ_ONLY) != 0;
+    if (read_only && check_ledger_file(path, err, err_len) != 0)
+        return NULL;
     store *st = calloc(1, sizeof *st);
     if (!st) {
         snprintf(err, err_len, "ledger: out of memory");
@@ -811,7 +881,9 @@ pv_store *pv_store_sqlite_open(const char *path, unsigned flags, char *err, size
     pv_store *s = &st->base;
     s->ops = &ops;
     s->err = err, s->err_len = err_len;
-    int oflags = SQLITE_OPEN_READWRITE | ((flags & PV_LEDGER_CREATE) ? SQLITE_OPEN_CREATE : 0);
+    int oflags =
+        read_only ? SQLITE_OPEN_READONLY
+                  : SQLITE_OPEN_READWRITE | ((flags & PV_LEDGER_CREATE) ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(path, &st->db, oflags, NULL);
     if (rc != SQLITE_OK) {
         if (!(flags & PV_LEDGER_CREATE) && rc == SQLITE_CANTOPEN)
@@ -826,6 +898,14 @@ pv_store *pv_store_sqlite_open(const char *path, unsigned flags, char *err, size
         return NULL;
     }
     sqlite3_busy_timeout(st->db, PV_LEDGER_BUSY_MS);
+    if (read_only) {
+        /* The journal mode is the writers' business (WAL, set by them); readers only read. */
+        if (exec(s, "PRAGMA query_only = ON") || check_schema(s, path)) {
+            close_store(s);
+            return NULL;
+        }
+        return s;
+    }
     /* WAL: readers never block the writer; synchronous=FULL: a commit is on disk (WAL synced)
      * before it returns, so a power cut never loses a reservation that a device acted on. */
     sqlite3_stmt *q = NULL;

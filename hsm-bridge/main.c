@@ -18,7 +18,7 @@ const char *__asan_default_options(void)
 }
 
 static const struct pv_bx_command *const commands[] = {
-    &pv_bx_serve, &pv_bx_station, &pv_bx_ca, &pv_bx_tls_cert, &pv_bx_release,
+    &pv_bx_serve, &pv_bx_station, &pv_bx_ca, &pv_bx_tls_cert, &pv_bx_release, &pv_bx_checkpoint,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

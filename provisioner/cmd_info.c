@@ -148,7 +148,7 @@ static int run(int argc, char **argv)
         lp = PV_LEDGER_DEFAULT_PATH;
     if (access(lp, F_OK) == 0) {
         char lerr[256];
-        pv_ledger *led = pv_ledger_open(lp, 0, lerr, sizeof lerr);
+        pv_ledger *led = pv_ledger_open(lp, PV_LEDGER_READ_ONLY, lerr, sizeof lerr);
         if (led) {
             have_row = pv_ledger_get(led, id.uid, &row) == PV_LEDGER_OK;
             pv_ledger_close(led);

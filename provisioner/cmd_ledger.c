@@ -14,6 +14,7 @@
 
 #include "../hsm-bridge/file_read.h"
 #include "../hsm-bridge/ledger.h"
+#include "../hsm-bridge/ledger_checkpoint.h"
 #include "../hsm-bridge/ledger_ed25519.h"
 #include "commands.h"
 #include "../hsm-bridge/keys_config.h"
@@ -25,7 +26,9 @@ static void help(FILE *out)
             "usage: provision ledger list   [--batch B] [--state S] [--json] [--ledger PATH]\n"
             "       provision ledger export --format csv|json [-o FILE] [--batch B]\n"
             "                                                              [--ledger PATH]\n"
-            "       provision ledger verify [--key PUB.pem]                [--ledger PATH]\n"
+            "       provision ledger verify [--key PUB.pem [--head CHECKPOINT]] [--ledger PATH]\n"
+            "       provision ledger checkpoint --recipe R -o FILE [--pin-file F] [--module LIB]\n"
+            "                                                              [--ledger PATH]\n"
             "       provision ledger confirm-locked --uid UID --recipe R [--reason TEXT]\n"
             "                 [--station ID] [--pin-file F] [--module LIB] [--ledger PATH]\n"
             "\n"
@@ -38,7 +41,12 @@ static void help(FILE *out)
             "export   every field of every device as CSV (RFC 4180) or JSON, to stdout or FILE\n"
             "verify   checks the audit chain (order, hashes, and with --key the Ed25519\n"
             "         signatures) and that the tables say what the audit log says; names the\n"
-            "         first broken entry or row\n"
+            "         first broken entry or row. With --head, also that the chain still holds\n"
+            "         the head a signed checkpoint recorded: deleting the newest entries and\n"
+            "         their rows (which the chain alone cannot see) is reported as truncation\n"
+            "checkpoint\n"
+            "         writes a checkpoint of the chain's head (entries, head hash, time) signed\n"
+            "         by the recipe's audit key in the token, as JSON to FILE, for verify --head\n"
             "confirm-locked\n"
             "         records that the chip UID, whose row is at verified, is locked: for a chip\n"
             "         locked by a run that died before the ledger said so (provision run then\n"
@@ -51,9 +59,11 @@ static void help(FILE *out)
             "  --state S      list: only devices in state S (reserved, keyed, written,\n"
             "                 verified, locked)\n"
             "  --key PUB.pem  the audit signing key's public key (PEM)\n"
+            "  --head FILE    verify: a checkpoint (needs --key, which must have signed it)\n"
+            "  -o FILE        export, checkpoint: where to write\n"
             "  --uid UID      confirm-locked: the device (24 hex digits, as listed)\n"
-            "  --recipe R     confirm-locked: the batch's recipe (its keys: name the token and\n"
-            "                 the audit key)\n"
+            "  --recipe R     confirm-locked, checkpoint: the recipe whose keys: name the token\n"
+            "                 and the audit key (confirm-locked: the row's batch's recipe)\n"
             "  --reason TEXT  confirm-locked: why, for the audit log (default: the debug port\n"
             "                 is dead after an interrupted run)\n"
             "  --station ID   confirm-locked: this station's name (default: host name)\n"
@@ -61,7 +71,11 @@ static void help(FILE *out)
             "                 else $%s)\n"
             "  --module LIB   the PKCS#11 module (default: SoftHSM2's)\n"
             "\n"
-            "exit status: 0 done / chain intact; 1 chain or tables broken, or the recipe is not\n"
+            "list, export, verify and checkpoint open the ledger read-only: a missing, empty or\n"
+            "foreign file is reported as not a ledger and left as it was.\n"
+            "\n"
+            "exit status: 0 done / chain intact; 1 chain or tables broken, truncated against the\n"
+            "checkpoint, the checkpoint's signature or format wrong, or the recipe is not\n"
             "valid; 2 bad command line; 3 ledger cannot be opened or output not written; 4 key\n"
             "cannot be loaded (token, PIN); 10 confirm-locked refused (no such UID, or its row\n"
             "is not at verified): nothing written.\n",
@@ -206,7 +220,49 @@ static EVP_PKEY *load_key(const char *path)
     return k;
 }
 
-static int verify(pv_ledger *l, const char *path, const char *key_path)
+/* --head: the checkpoint file, its signature by key, and the chain still holding its head. */
+static int check_head(pv_ledger *l, const char *path, const char *head_path, EVP_PKEY *key,
+                      int64_t entries_now)
+{
+    uint8_t *text;
+    size_t len;
+    char why[192];
+    int rc = pv_file_read(head_path, PV_CHECKPOINT_FILE_MAX, &text, &len, why, sizeof why);
+    if (rc != PV_FILE_OK) {
+        if (rc == PV_FILE_TOO_LARGE)
+            snprintf(why, sizeof why, "%zu bytes, more than a checkpoint's %u", len,
+                     PV_CHECKPOINT_FILE_MAX);
+        fprintf(stderr, "provision ledger verify: %s: %s\n", head_path, why);
+        return PV_EXIT_IO;
+    }
+    pv_ledger_checkpoint cp;
+    char msg[768];
+    rc = pv_ledger_checkpoint_parse((const char *)text, len, &cp, msg, sizeof msg);
+    free(text);
+    if (rc != 0) {
+        fprintf(stderr, "provision ledger verify: %s: %s\n", head_path, msg);
+        return PV_EXIT_INVALID;
+    }
+    rc = pv_ledger_checkpoint_check(l, &cp, pv_ledger_ed25519_verify, key, msg, sizeof msg);
+    if (rc == PV_LEDGER_E_SIGN) {
+        fprintf(stderr, "provision ledger verify: %s: checkpoint refused: %s\n", head_path, msg);
+        return PV_EXIT_INVALID;
+    }
+    if (rc == PV_LEDGER_E_CHAIN) {
+        fprintf(stderr, "%s: %s (checkpoint %s)\n", path, msg, head_path);
+        return PV_EXIT_INVALID;
+    }
+    if (rc != PV_LEDGER_OK) {
+        fprintf(stderr, "%s: %s\n", path, pv_ledger_error(l));
+        return PV_EXIT_IO;
+    }
+    printf("checkpoint %s: signed by %s at %s; the chain still holds its head, entry #%lld "
+           "(%lld entries now)\n",
+           head_path, cp.key_id, cp.at, (long long)cp.entries, (long long)entries_now);
+    return PV_EXIT_OK;
+}
+
+static int verify(pv_ledger *l, const char *path, const char *key_path, const char *head_path)
 {
     EVP_PKEY *key = NULL;
     char key_id[PV_LEDGER_KEY_ID_LEN] = "";
@@ -217,15 +273,23 @@ static int verify(pv_ledger *l, const char *path, const char *key_path)
     }
     pv_ledger_verify_report rep;
     int rc = pv_ledger_verify_chain(l, key ? pv_ledger_ed25519_verify : NULL, key, &rep);
-    EVP_PKEY_free(key);
     if (rc == PV_LEDGER_E_CHAIN) {
         fprintf(stderr, "%s: audit chain broken: %s\n", path, rep.message);
+        EVP_PKEY_free(key);
         return PV_EXIT_INVALID;
     }
     if (rc != PV_LEDGER_OK) {
         fprintf(stderr, "%s: %s\n", path, rep.message[0] ? rep.message : pv_ledger_error(l));
+        EVP_PKEY_free(key);
         return PV_EXIT_IO;
     }
+    if (head_path) {
+        int ex = check_head(l, path, head_path, key, rep.entries);
+        EVP_PKEY_free(key);
+        if (ex != PV_EXIT_OK)
+            return ex;
+    } else
+        EVP_PKEY_free(key);
     printf("%s: audit chain intact: %lld entries, hashes %s, tables match the log\n", path,
            (long long)rep.entries, key ? "and signatures checked" : "checked");
     if (key)
@@ -251,6 +315,47 @@ static int parse_uid(const char *s, uint8_t uid[PV_LEDGER_UID_LEN])
     return 0;
 }
 
+/* The recipe that names the token and its audit key (confirm-locked, checkpoint). PV_EXIT_OK or
+ * an exit code after saying why; `what` ends the message ("nothing written"). */
+static int load_audit_recipe(const char *cmd, const char *path, pv_recipe *rc, const char *what)
+{
+    pv_recipe_diags d;
+    int st = pv_recipe_load(path, 0, rc, &d);
+    pv_recipe_diags_print(stderr, &d);
+    pv_recipe_diags_free(&d);
+    if (st != PV_RECIPE_OK) {
+        fprintf(stderr, "provision ledger %s: recipe %s %s; %s\n", cmd, path,
+                st == PV_RECIPE_UNREADABLE ? "cannot be read" : "is not valid", what);
+        return st == PV_RECIPE_UNREADABLE ? PV_EXIT_IO : PV_EXIT_INVALID;
+    }
+    if (!rc->keys.audit_key[0]) {
+        fprintf(stderr, "provision ledger %s: recipe %s has no keys.audit_key to sign with; %s\n",
+                cmd, path, what);
+        return PV_EXIT_INVALID;
+    }
+    return PV_EXIT_OK;
+}
+
+/* Only the recipe's audit key, opened in its token, and the key's id. */
+static int open_audit_key(const char *cmd, const pv_recipe *rc, const struct confirm_opts *o,
+                          pv_keystore **ks, char kid[PV_LEDGER_KEY_ID_LEN], const char *what)
+{
+    char kerr[512];
+    int kex;
+    *ks = pv_keys_open(rc, o->module, o->pin_file, 0, PV_KEYS_AUDIT, kerr, sizeof kerr, &kex);
+    if (!*ks) {
+        fprintf(stderr, "provision ledger %s: %s; %s\n", cmd, kerr, what);
+        return kex ? PV_EXIT_IO : PV_EXIT_KEY;
+    }
+    if (pv_keys_audit_key_id(*ks, kid) != 0) {
+        fprintf(stderr, "provision ledger %s: %s; %s\n", cmd, pv_keystore_error(*ks), what);
+        pv_keystore_close(*ks);
+        *ks = NULL;
+        return PV_EXIT_KEY;
+    }
+    return PV_EXIT_OK;
+}
+
 /* confirm-locked: the recipe's token signs the audit entry; only a verified row of the recipe's
  * batch moves to locked. */
 static int confirm_locked(pv_ledger *l, const struct confirm_opts *o)
@@ -266,28 +371,15 @@ static int confirm_locked(pv_ledger *l, const struct confirm_opts *o)
         return PV_EXIT_LEDGER;
     }
     static pv_recipe rc;
-    pv_recipe_diags d;
-    int st = pv_recipe_load(o->recipe, 0, &rc, &d);
-    pv_recipe_diags_print(stderr, &d);
-    pv_recipe_diags_free(&d);
-    if (st != PV_RECIPE_OK) {
-        fprintf(stderr, "provision ledger confirm-locked: recipe %s %s; nothing written\n",
-                o->recipe, st == PV_RECIPE_UNREADABLE ? "cannot be read" : "is not valid");
-        return st == PV_RECIPE_UNREADABLE ? PV_EXIT_IO : PV_EXIT_INVALID;
-    }
+    int ex = load_audit_recipe("confirm-locked", o->recipe, &rc, "nothing written");
+    if (ex != PV_EXIT_OK)
+        return ex;
     if (strcmp(rc.batch, row.batch) != 0) {
         fprintf(stderr,
                 "provision ledger confirm-locked: UID %s is in batch %s, recipe %s is for batch "
                 "%s; give that batch's recipe. Nothing written\n",
                 row.uid_hex, row.batch, o->recipe, rc.batch);
         return PV_EXIT_LEDGER;
-    }
-    if (!rc.keys.audit_key[0]) {
-        fprintf(stderr,
-                "provision ledger confirm-locked: recipe %s has no keys.audit_key to sign the "
-                "audit entry with; nothing written\n",
-                o->recipe);
-        return PV_EXIT_INVALID;
     }
     /* who: the login on this station */
     char host[64] = "", by[PV_LEDGER_TEXT_MAX];
@@ -308,21 +400,10 @@ static int confirm_locked(pv_ledger *l, const struct confirm_opts *o)
                     "ledger recorded it";
 
     /* Only the audit key signs the confirmation. */
-    char kerr[512];
-    int kex;
-    pv_keystore *ks =
-        pv_keys_open(&rc, o->module, o->pin_file, 0, PV_KEYS_AUDIT, kerr, sizeof kerr, &kex);
-    if (!ks) {
-        fprintf(stderr, "provision ledger confirm-locked: %s; nothing written\n", kerr);
-        return kex ? PV_EXIT_IO : PV_EXIT_KEY;
-    }
+    pv_keystore *ks;
     char kid[PV_LEDGER_KEY_ID_LEN];
-    if (pv_keys_audit_key_id(ks, kid) != 0) {
-        fprintf(stderr, "provision ledger confirm-locked: %s; nothing written\n",
-                pv_keystore_error(ks));
-        pv_keystore_close(ks);
-        return PV_EXIT_KEY;
-    }
+    if ((ex = open_audit_key("confirm-locked", &rc, o, &ks, kid, "nothing written")) != PV_EXIT_OK)
+        return ex;
     pv_ledger_signer sig = {.key_id = kid, .sign = pv_keystore_audit_sign, .ctx = ks};
     pv_ledger_set_signer(l, &sig);
     int lr = pv_ledger_confirm_locked(l, uid, by, reason);
@@ -337,26 +418,66 @@ static int confirm_locked(pv_ledger *l, const struct confirm_opts *o)
     return PV_EXIT_OK;
 }
 
+/* checkpoint: the chain's head signed by the recipe's audit key, written to out through a
+ * temporary file and a rename. The ledger is only read. */
+static int checkpoint(pv_ledger *l, const struct confirm_opts *o, const char *out_path)
+{
+    static pv_recipe rc;
+    int ex = load_audit_recipe("checkpoint", o->recipe, &rc, "no checkpoint written");
+    pv_keystore *ks = NULL;
+    char kid[PV_LEDGER_KEY_ID_LEN];
+    if (ex == PV_EXIT_OK)
+        ex = open_audit_key("checkpoint", &rc, o, &ks, kid, "no checkpoint written");
+    if (ex != PV_EXIT_OK)
+        return ex;
+    pv_ledger_signer sig = {.key_id = kid, .sign = pv_keystore_audit_sign, .ctx = ks};
+    pv_ledger_checkpoint cp;
+    int lr = pv_ledger_checkpoint_make(l, &sig, &cp);
+    pv_keystore_close(ks);
+    if (lr != PV_LEDGER_OK) {
+        fprintf(stderr, "provision ledger checkpoint: %s; no checkpoint written\n",
+                pv_ledger_error(l));
+        return lr == PV_LEDGER_E_SIGN ? PV_EXIT_KEY : PV_EXIT_IO;
+    }
+    char *text = pv_ledger_checkpoint_json(&cp);
+    char tmp[4096];
+    if (!text ||
+        (size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out_path, (long)getpid()) >= sizeof tmp) {
+        free(text);
+        fprintf(stderr, "provision ledger checkpoint: %s: out of memory or path too long\n",
+                out_path);
+        return PV_EXIT_IO;
+    }
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fputs(text, f) >= 0;
+    ok = (f && fclose(f) == 0) && ok;
+    free(text);
+    if (!ok || rename(tmp, out_path) != 0) {
+        fprintf(stderr, "provision ledger checkpoint: %s: cannot write: %s\n", out_path,
+                strerror(errno));
+        unlink(tmp);
+        return PV_EXIT_IO;
+    }
+    printf("checkpoint %s: %lld entries, head entry #%lld, signed by %s at %s\n", out_path,
+           (long long)cp.entries, (long long)cp.entries, cp.key_id, cp.at);
+    return PV_EXIT_OK;
+}
+
 static int run(int argc, char **argv)
 {
-    static const struct option opts[] = {{"ledger", required_argument, NULL, 'l'},
-                                         {"batch", required_argument, NULL, 'b'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"key", required_argument, NULL, 'k'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"state", required_argument, NULL, 'S'},
-                                         {"uid", required_argument, NULL, 'u'},
-                                         {"recipe", required_argument, NULL, 'r'},
-                                         {"reason", required_argument, NULL, 'R'},
-                                         {"station", required_argument, NULL, 's'},
-                                         {"pin-file", required_argument, NULL, 'P'},
-                                         {"module", required_argument, NULL, 'm'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"ledger", required_argument, NULL, 'l'},   {"batch", required_argument, NULL, 'b'},
+        {"json", no_argument, NULL, 'j'},           {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},   {"key", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},           {"state", required_argument, NULL, 'S'},
+        {"uid", required_argument, NULL, 'u'},      {"recipe", required_argument, NULL, 'r'},
+        {"reason", required_argument, NULL, 'R'},   {"station", required_argument, NULL, 's'},
+        {"pin-file", required_argument, NULL, 'P'}, {"module", required_argument, NULL, 'm'},
+        {"head", required_argument, NULL, 'H'},     {NULL, 0, NULL, 0}};
     struct confirm_opts co = {0};
     const char *state_name = NULL;
-    int confirm_opt = 0;
+    int confirm_opt = 0, key_opt = 0; /* confirm-locked only; confirm-locked or checkpoint */
+    const char *head = NULL;
     const char *path = getenv(PV_LEDGER_ENV), *batch = NULL, *format = NULL, *out = NULL,
                *key = NULL;
     int json = 0, c;
@@ -393,7 +514,7 @@ static int run(int argc, char **argv)
             break;
         case 'r':
             co.recipe = optarg;
-            confirm_opt = 1;
+            key_opt = 1;
             break;
         case 'R':
             co.reason = optarg;
@@ -405,11 +526,14 @@ static int run(int argc, char **argv)
             break;
         case 'P':
             co.pin_file = optarg;
-            confirm_opt = 1;
+            key_opt = 1;
             break;
         case 'm':
             co.module = optarg;
-            confirm_opt = 1;
+            key_opt = 1;
+            break;
+        case 'H':
+            head = optarg;
             break;
         case 'h':
             help(stdout);
@@ -421,7 +545,8 @@ static int run(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return usage_error("missing subcommand (list, export, verify or confirm-locked)", NULL);
+        return usage_error(
+            "missing subcommand (list, export, verify, checkpoint or confirm-locked)", NULL);
     const char *sub = argv[optind];
     if (strcmp(sub, "help") == 0) {
         help(stdout);
@@ -430,13 +555,20 @@ static int run(int argc, char **argv)
     if (optind + 1 < argc)
         return usage_error("unexpected argument", argv[optind + 1]);
     int is_list = strcmp(sub, "list") == 0, is_export = strcmp(sub, "export") == 0,
-        is_verify = strcmp(sub, "verify") == 0, is_confirm = strcmp(sub, "confirm-locked") == 0;
-    if (!is_list && !is_export && !is_verify && !is_confirm)
+        is_verify = strcmp(sub, "verify") == 0, is_confirm = strcmp(sub, "confirm-locked") == 0,
+        is_checkpoint = strcmp(sub, "checkpoint") == 0;
+    if (!is_list && !is_export && !is_verify && !is_confirm && !is_checkpoint)
         return usage_error("unknown subcommand", sub);
-    if ((json && !is_list) || (format && !is_export) || (out && !is_export) ||
-        (key && !is_verify) || (batch && (is_verify || is_confirm)) || (state_name && !is_list) ||
-        (confirm_opt && !is_confirm))
+    if ((json && !is_list) || (format && !is_export) || (out && !is_export && !is_checkpoint) ||
+        (key && !is_verify) || (head && !is_verify) ||
+        (batch && (is_verify || is_confirm || is_checkpoint)) || (state_name && !is_list) ||
+        (confirm_opt && !is_confirm) || (key_opt && !is_confirm && !is_checkpoint))
         return usage_error("option not valid with", sub);
+    if (head && !key)
+        return usage_error("--head needs --key PUB.pem, the audit key that signed the checkpoint",
+                           NULL);
+    if (is_checkpoint && (!co.recipe || !out))
+        return usage_error("checkpoint needs --recipe R (its audit key signs) and -o FILE", NULL);
     pv_ledger_state state = 0;
     if (state_name && !(state = pv_ledger_state_from_name(state_name)))
         return usage_error("--state is reserved, keyed, written, verified or locked, not",
@@ -450,22 +582,24 @@ static int run(int argc, char **argv)
     if (is_confirm && co.reason && (!co.reason[0] || strlen(co.reason) >= PV_LEDGER_REASON_MAX))
         return usage_error("--reason must be 1 to 511 characters", NULL);
     char err[1024];
-    pv_ledger *l = pv_ledger_open(path, 0, err, sizeof err);
+    /* Only confirm-locked writes; every other subcommand reads, and a reader never writes. */
+    pv_ledger *l = pv_ledger_open(path, is_confirm ? 0 : PV_LEDGER_READ_ONLY, err, sizeof err);
     if (!l) {
         fprintf(stderr, "provision ledger: %s\n", err);
         return PV_EXIT_IO;
     }
-    int ex = is_list      ? list(l, batch, state, json)
-             : is_export  ? export(l, format, out, batch)
-             : is_confirm ? confirm_locked(l, &co)
-                          : verify(l, path, key);
+    int ex = is_list         ? list(l, batch, state, json)
+             : is_export     ? export(l, format, out, batch)
+             : is_confirm    ? confirm_locked(l, &co)
+             : is_checkpoint ? checkpoint(l, &co, out)
+                             : verify(l, path, key, head);
     pv_ledger_close(l);
     return ex;
 }
 
 const struct pv_command pv_cmd_ledger = {
     .name = "ledger",
-    .summary = "list, export (CSV, JSON), verify the ledger; confirm a lock it missed",
+    .summary = "list, export (CSV, JSON), verify, checkpoint the ledger; confirm a lock it missed",
     .run = run,
     .help = help,
 };

@@ -11,6 +11,8 @@ $(HOSTDIR)/tests/unit/test_ledger.o: HOST_CFLAGS += -I/usr/include/postgresql
 # The PIN policy (test_pin_policy.c, through tests/unit/bridge_harness.h): the built CLIs and a
 # real `hsm-bridge serve` whose /proc/PID/environ is read.
 $(HOSTDIR)/tests/test_pin_policy: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(DEVICE_IMAGES)
+# Checkpoints signed in the token (test_ledger_checkpoint.c, through bridge_harness.h).
+$(HOSTDIR)/tests/test_ledger_checkpoint: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(DEVICE_IMAGES)
 
 # Tests also link the provisioner's core and the trusted side (both libraries with thin CLIs).
 $(HOSTDIR)/tests/test_%: $(HOSTDIR)/tests/unit/test_%.o $(HOST_LIB_OBJS) $(TEST_COMMON_OBJS) $(PROV_CORE_OBJS) $(BRIDGE_OBJS)

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "../../hsm-bridge/ledger.h"
+#include "../../hsm-bridge/ledger_checkpoint.h"
 #include "../../hsm-bridge/ledger_ed25519.h"
 #include "../../hsm-bridge/ledger_internal.h"
 #include "common/pg_server.h"
@@ -921,7 +922,8 @@ static void test_cli(void **state)
     expect(RUN("ledger", "--ledger", path), 2, NULL, "missing subcommand");
     expect(RUN("ledger", "--ledger", path, "list", "--key", pub_pem), 2, NULL,
            "option not valid with list");
-    expect(RUN("ledger", "--ledger", "/nonexistent/ledger.db", "list"), 3, NULL, "no ledger there");
+    expect(RUN("ledger", "--ledger", "/nonexistent/ledger.db", "list"), 3, NULL,
+           "not a ledger: no such file");
     expect(RUN("ledger", "--ledger", path, "verify", "--key", csv), 4, NULL,
            "not an Ed25519 key in PEM");
     expect(RUN("ledger", "--help"), 0, "provision ledger verify", NULL);
@@ -931,6 +933,250 @@ static void test_cli(void **state)
     expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem), 1, NULL,
            "audit chain broken: audit entry #6 (advance 300041000000000000000009): its content "
            "does not match its hash");
+}
+
+/* ---- readers write nothing ---- */
+
+/* Every file next to path that SQLite could create. */
+static void assert_no_side_files(const char *path)
+{
+    static const char *const ext[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        char side[600];
+        snprintf(side, sizeof side, "%s%s", path, ext[i]);
+        if (access(side, F_OK) == 0)
+            fail_msg("%s was created", side);
+    }
+}
+
+/* The file's bytes (malloc'd) and size. */
+static char *file_bytes(const char *path, size_t *len)
+{
+    char *b = sp_slurp(path, len);
+    assert_non_null(b);
+    return b;
+}
+
+/* `provision ledger list|verify|export` on what is not a ledger: a missing file, an empty one,
+ * a text file, another application's SQLite file. Each is reported as not a ledger, exit 3, and
+ * left byte for byte as it was, with no journal or WAL beside it. (SQLite only: PostgreSQL has
+ * its own case in test_readers_write_nothing.) */
+static void test_reading_commands_on_non_ledgers(void **state)
+{
+    (void)state;
+    char missing[512], empty[512], text[512], foreign[512];
+    snprintf(missing, sizeof missing, "%s/missing.db", dir);
+    snprintf(empty, sizeof empty, "%s/empty.db", dir);
+    snprintf(text, sizeof text, "%s/notes.txt", dir);
+    snprintf(foreign, sizeof foreign, "%s/foreign.db", dir);
+    FILE *f = fopen(empty, "w");
+    assert_non_null(f);
+    fclose(f);
+    f = fopen(text, "w");
+    assert_non_null(f);
+    fputs("not a database, just notes\n", f);
+    fclose(f);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(foreign, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1)", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    const struct {
+        const char *path, *says;
+    } cases[] = {
+        {missing, "not a ledger: no such file"},
+        {empty, "not a ledger: the file is empty (0 bytes); left as it was"},
+        {text, "not a ledger: not an SQLite database"},
+        {foreign, "not a ledger: an SQLite file of another application"},
+    };
+    const char *const subs[][3] = {{"list", NULL, NULL},
+                                   {"verify", NULL, NULL},
+                                   {"verify", "--key", pub_pem},
+                                   {"export", "--format", "csv"},
+                                   {"list", "--json", NULL}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t before_len = 0;
+        char *before = cases[i].path == missing ? NULL : file_bytes(cases[i].path, &before_len);
+        for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++) {
+            int rc = subs[k][1] ? RUN("ledger", "--ledger", cases[i].path, subs[k][0], subs[k][1],
+                                      subs[k][2])
+                                : RUN("ledger", "--ledger", cases[i].path, subs[k][0]);
+            expect(rc, 3, NULL, cases[i].says);
+            assert_null(strstr(out, "entries"));
+            if (cases[i].path == missing)
+                assert_int_equal(access(missing, F_OK), -1);
+            else {
+                size_t after_len = 0;
+                char *after = file_bytes(cases[i].path, &after_len);
+                assert_int_equal(after_len, before_len);
+                assert_memory_equal(after, before, before_len);
+                free(after);
+            }
+            assert_no_side_files(cases[i].path);
+        }
+        free(before);
+    }
+    /* the library's reading open says the same and creates nothing either */
+    char err[512];
+    assert_null(pv_ledger_open(empty, PV_LEDGER_READ_ONLY, err, sizeof err));
+    assert_non_null(strstr(err, "the file is empty"));
+    assert_null(pv_ledger_open(missing, PV_LEDGER_READ_ONLY | PV_LEDGER_CREATE, err, sizeof err));
+    assert_int_equal(access(missing, F_OK), -1);
+    assert_no_side_files(empty);
+}
+
+/* A ledger opened read-only reads everything and writes nothing: every writing call fails and
+ * the log stays as it was; a real ledger's file keeps its bytes under list, export and verify.
+ * A place with no ledger yet (a fresh PostgreSQL schema) gets no tables. */
+static void test_readers_write_nothing(void **state)
+{
+    (void)state;
+    char path[512], err[512];
+    pv_ledger *w = history(path, sizeof path);
+    pv_ledger_close(w);
+    size_t before_len = 0;
+    char *before = use_pg ? NULL : file_bytes(path, &before_len);
+    expect(RUN("ledger", "--ledger", path, "list"), 0, "300041000000000000000001", NULL);
+    expect(RUN("ledger", "--ledger", path, "export", "--format", "json"), 0, "\"uid\"", NULL);
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem), 0,
+           "audit chain intact: 11 entries", NULL);
+    if (!use_pg) {
+        size_t after_len = 0;
+        char *after = file_bytes(path, &after_len);
+        assert_int_equal(after_len, before_len);
+        assert_memory_equal(after, before, before_len);
+        free(after);
+        free(before);
+    }
+    pv_ledger *l = pv_ledger_open(path, PV_LEDGER_READ_ONLY, err, sizeof err);
+    if (!l)
+        fail_msg("read-only open: %s", err);
+    pv_ledger_signer s = {key_id, pv_ledger_ed25519_sign, key};
+    pv_ledger_set_signer(l, &s);
+    uint8_t c[12];
+    uid_of(3, c);
+    expect_rc(pv_ledger_reserve(l, "b1", c, "st-1", &recipe, 1000, NULL), PV_LEDGER_E_DB, l,
+              "opened read-only");
+    uid_of(2, c);
+    expect_rc(pv_ledger_fail(l, c, "write", "x"), PV_LEDGER_E_DB, l, "opened read-only");
+    pv_ledger_station st = {.name = "ro-station", .serial = "01", .rights = "p/b"};
+    memset(st.cert_sha256, 'a', 64);
+    expect_rc(pv_ledger_station_enroll(l, &st), PV_LEDGER_E_DB, l, "opened read-only");
+    pv_ledger_row row;
+    assert_int_equal(pv_ledger_get(l, c, &row), PV_LEDGER_OK);
+    verify_ok(l);
+    pv_ledger_close(l);
+    assert_int_equal(count(NULL, "SELECT COUNT(*) FROM audit"), 11);
+
+    if (use_pg) {
+        char fresh[512];
+        new_path(fresh, sizeof fresh);
+        assert_null(pv_ledger_open(fresh, PV_LEDGER_READ_ONLY | PV_LEDGER_CREATE, err, sizeof err));
+        assert_non_null(strstr(err, "no ledger in this database"));
+        assert_int_equal(count(NULL, "SELECT COUNT(*) FROM information_schema.tables WHERE "
+                                     "table_schema = current_schema()"),
+                         0);
+        expect(RUN("ledger", "--ledger", fresh, "list"), 3, NULL, "no ledger in this database");
+    }
+}
+
+/* ---- checkpoints ---- */
+
+static void write_checkpoint(const pv_ledger_checkpoint *cp, const char *file)
+{
+    char *text = pv_ledger_checkpoint_json(cp);
+    assert_non_null(text);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+}
+
+static pv_ledger_checkpoint take_checkpoint(pv_ledger *l, EVP_PKEY *k, const char *kid,
+                                            const char *file)
+{
+    pv_ledger_signer s = {kid, pv_ledger_ed25519_sign, k};
+    pv_ledger_checkpoint cp;
+    expect_rc(pv_ledger_checkpoint_make(l, &s, &cp), PV_LEDGER_OK, l, NULL);
+    write_checkpoint(&cp, file);
+    return cp;
+}
+
+/* Truncation: the newest entries and the rows they made are deleted together, so the shorter
+ * chain and its tables agree and plain verify passes (nothing in the database remembers that
+ * there was more); a checkpoint taken before the deletion catches it. A changed checkpoint,
+ * and one signed by another key, are refused. */
+static void test_checkpoint_catches_truncation(void **state)
+{
+    (void)state;
+    char path[512], early[600], late[600], other[600], bad[600];
+    snprintf(early, sizeof early, "%s/early-%d.json", dir, file_no + 1);
+    snprintf(late, sizeof late, "%s/late-%d.json", dir, file_no + 1);
+    snprintf(other, sizeof other, "%s/other-%d.json", dir, file_no + 1);
+    snprintf(bad, sizeof bad, "%s/bad-%d.json", dir, file_no + 1);
+    pv_ledger *l = history(path, sizeof path);
+    pv_ledger_checkpoint cp11 = take_checkpoint(l, key, key_id, early);
+    assert_int_equal(cp11.entries, 11);
+    uint8_t c[12];
+    uid_of(3, c);
+    drive(l, c, PV_LEDGER_LOCKED); /* entries 12 (reserve) to 16 (locked) */
+    pv_ledger_checkpoint cp16 = take_checkpoint(l, key, key_id, late);
+    assert_int_equal(cp16.entries, 16);
+    uint8_t h16[32];
+    assert_int_equal(audit_blob(16, "hash", h16, sizeof h16), 32);
+    assert_memory_equal(cp16.head, h16, 32);
+    take_checkpoint(l, other_key, other_id, other);
+    pv_ledger_close(l);
+
+    /* intact: both checkpoints hold */
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem, "--head", late), 0,
+           "the chain still holds its head, entry #16 (16 entries now)", NULL);
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem, "--head", early), 0,
+           "entry #11 (16 entries now)", NULL);
+
+    /* the attack: device C and the five entries that made it, gone */
+    sql(NULL, "DELETE FROM audit WHERE seq >= 12");
+    sql(NULL, "DELETE FROM devices WHERE uid = '300041000000000000000003'");
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem), 0,
+           "audit chain intact: 11 entries, hashes and signatures checked", NULL);
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem, "--head", late), 1, NULL,
+           "ledger truncated: the checkpoint of ");
+    if (!strstr(errbuf, "records 16 entries") ||
+        !strstr(errbuf, "the chain ends at entry #11: the newest 5 entries were deleted"))
+        fail_msg("%s", errbuf);
+    /* the earlier checkpoint is still a prefix: it passes */
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem, "--head", early), 0,
+           "entry #11 (11 entries now)", NULL);
+
+    /* a checkpoint changed to match the truncated chain: its signature no longer verifies */
+    pv_ledger_checkpoint forged = cp16;
+    forged.entries = 11;
+    memcpy(forged.head, cp11.head, 32);
+    write_checkpoint(&forged, bad);
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem, "--head", bad), 1, NULL,
+           "checkpoint refused: the checkpoint's signature does not verify");
+    forged = cp16;
+    forged.at[3] = forged.at[3] == '9' ? '8' : '9'; /* another year */
+    write_checkpoint(&forged, bad);
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem, "--head", bad), 1, NULL,
+           "checkpoint refused");
+    /* signed by another key (it names that key) */
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem, "--head", other), 1, NULL,
+           "checkpoint refused");
+    assert_non_null(strstr(errbuf, other_id));
+    /* not a checkpoint; no --key */
+    FILE *f = fopen(bad, "w");
+    assert_non_null(f);
+    fputs("{\"format\": \"pv-ledger-checkpoint/1\", \"entries\": 3}\n", f);
+    fclose(f);
+    expect(RUN("ledger", "--ledger", path, "verify", "--key", pub_pem, "--head", bad), 1, NULL,
+           "\"head\" is missing");
+    expect(RUN("ledger", "--ledger", path, "verify", "--head", late), 2, NULL,
+           "--head needs --key");
+    expect(RUN("ledger", "--ledger", path, "list", "--head", late), 2, NULL,
+           "option not valid with list");
 }
 
 /* ---- leases ---- */
@@ -1581,7 +1827,8 @@ static void test_updates(void **state)
         cmocka_unit_test(test_export_csv_json), cmocka_unit_test(test_leases),                     \
         cmocka_unit_test(test_rdp_level), cmocka_unit_test(test_stations),                         \
         cmocka_unit_test(test_name_restrictions), cmocka_unit_test(test_metrics),                  \
-        cmocka_unit_test(test_cli), cmocka_unit_test(test_updates)
+        cmocka_unit_test(test_cli), cmocka_unit_test(test_readers_write_nothing),                  \
+        cmocka_unit_test(test_checkpoint_catches_truncation), cmocka_unit_test(test_updates)
 
 int main(void)
 {
@@ -1591,6 +1838,7 @@ int main(void)
     const struct CMUnitTest sqlite_tests[] = {
         cmocka_unit_test(test_durability_settings),
         cmocka_unit_test(test_migrate_version1),
+        cmocka_unit_test(test_reading_commands_on_non_ledgers),
         CONTRACT,
     };
     const struct CMUnitTest pg_tests[] = {
