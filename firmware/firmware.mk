@@ -68,8 +68,14 @@ $(FW_DIR)/keys/test-signer.pem:
 	@mkdir -p $(@D)
 	openssl genpkey -algorithm ed25519 -out $@
 
+# The update path's flash writer alone, asked to write where it must not (test_update_device).
+$(FW_DIR)/writer_probe.elf: tests/arm/writer_probe.c tests/arm/startup.c tests/arm/flash.ld \
+                            $(FW_DIR)/boot/app_writer.o $(FW_HAL_OBJS) $(ARM_LIB_OBJS)
+	$(ARM_CC) $(ARM_CFLAGS) -Ifirmware -Itests/arm -nostartfiles -nostdlib -Wl,--gc-sections \
+	    -T tests/arm/flash.ld tests/arm/startup.c $< $(filter %.o,$^) -lgcc -o $@
+
 FW_IMAGES := $(FW_DIR)/bootloader.elf $(FW_DIR)/bootloader.bin $(FW_DIR)/size.txt \
-             $(FW_APP_VARIANTS:%=$(FW_DIR)/%.img)
+             $(FW_APP_VARIANTS:%=$(FW_DIR)/%.img) $(FW_DIR)/writer_probe.bin
 DEVICE_IMAGES += $(FW_IMAGES)
 
 .PHONY: firmware

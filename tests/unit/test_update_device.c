@@ -709,6 +709,73 @@ static void test_foreign_addresses_refused(void **state)
     chip_off(&c);
 }
 
+static uint64_t flash_ops(struct chip *c)
+{
+    char text[1024];
+    rsp_monitor(&c->gdb, "counters", text, sizeof text);
+    const char *p = strstr(text, "flash_ops=");
+    assert_non_null(p);
+    return strtoull(p + 10, NULL, 10);
+}
+
+/* The writer alone (tests/arm/writer_probe.c in place of the bootloader): every address outside
+ * the application region refused with nothing erased or programmed there; the one write inside
+ * it costs exactly one sector erase and four word programs. */
+static void test_writer_refuses_foreign_addresses(void **state)
+{
+    (void)state;
+    struct chip c;
+    snprintf(c.state, sizeof c.state, "%s/writer.state", tmpdir);
+    snprintf(c.log, sizeof c.log, "%s/writer.log", tmpdir);
+    start_sim(&c, true, 314, NULL);
+    chip_gdb(&c);
+    rsp_monitor(&c.gdb, "reset halt", NULL, 0);
+    struct blob probe = load(fw_dir, "writer_probe.bin");
+    rsp_flash(&c.gdb, BOOT_ADDR, probe.data, probe.len);
+    uint8_t pattern[PV_KEYSLOT_LEN];
+    for (size_t i = 0; i < sizeof pattern; i++)
+        pattern[i] = (uint8_t)(0xA5 ^ i);
+    rsp_flash(&c.gdb, KEYSLOT_ADDR, pattern, sizeof pattern);
+    rsp_flash(&c.gdb, COUNTER_ADDR, pattern, sizeof pattern);
+    rsp_flash(&c.gdb, COUNTER_ADDR + 0x4000u - sizeof pattern, pattern, sizeof pattern);
+    /* before: everything from the bootloader to past the region's end */
+    size_t span = 0x100000u + 0x100u;
+    uint8_t *before = malloc(span), *after = malloc(span);
+    rsp_read(&c.gdb, BOOT_ADDR, before, span);
+    uint64_t ops0 = flash_ops(&c);
+    mark(&c);
+    rsp_monitor(&c.gdb, "reset", NULL, 0);
+    expect_text(&c, "writer: done\r\n", 30000);
+    static const char *const lines[] = {
+        "writer: bootloader 0x08000000 refused\r\n",
+        "writer: key slot 0x08008000 refused\r\n",
+        "writer: counter 0x0800C000 refused\r\n",
+        "writer: counter end 0x0800FFF8 refused\r\n",
+        "writer: region end 0x080FFFF8 refused\r\n",
+        "writer: bank 2 0x08100000 refused\r\n",
+        "writer: application 0x08010000 written\r\n",
+        "writer: unaligned region 0x08011200 refused\r\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        if (!seen(&c, lines[i]))
+            fail_msg("expected \"%s\" from the writer probe:\n%s", lines[i], line_text(&c));
+    rsp_monitor(&c.gdb, "halt", NULL, 0);
+    assert_int_equal(flash_ops(&c) - ops0, 1 + 4); /* sector 4 erased, 16 bytes programmed */
+    rsp_read(&c.gdb, BOOT_ADDR, after, span);
+    /* the only change: sector 4 erased and its first 16 bytes zero */
+    uint32_t app_off = APP_ADDR - BOOT_ADDR;
+    assert_memory_equal(after, before, app_off);
+    static const uint8_t zero16[16];
+    assert_memory_equal(after + app_off, zero16, 16);
+    for (size_t i = app_off + 16; i < span; i++)
+        if (after[i] != (i < app_off + 0x10000u ? 0xFF : before[i]))
+            fail_msg("flash at 0x%08zx changed to 0x%02x", BOOT_ADDR + i, after[i]);
+    free(before);
+    free(after);
+    free(probe.data);
+    chip_off(&c);
+}
+
 static void test_tampered_data_frame_auth(void **state)
 {
     (void)state;
@@ -1202,6 +1269,7 @@ int main(void)
         cmocka_unit_test(test_write_protected_sector_flash_error),
         cmocka_unit_test(test_other_key_bad_image_then_rerun),
         cmocka_unit_test(test_foreign_addresses_refused),
+        cmocka_unit_test(test_writer_refuses_foreign_addresses),
         cmocka_unit_test(test_tampered_data_frame_auth),
         cmocka_unit_test(test_wrong_psk_and_tampered_handshake_refused),
         cmocka_unit_test(test_replayed_and_reordered_data),
