@@ -38,7 +38,7 @@ ARM_ARCH   := -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
 ARM_CFLAGS := -std=c11 -Os $(ARM_ARCH) -ffunction-sections -fdata-sections -ffreestanding \
               -fstack-usage $(HOST_WARN) -Ilib -MMD -MP
 
-.PHONY: all host device deps test demo release install fuzz bench format format-check clean help
+.PHONY: all host device deps test soak demo release install fuzz bench format format-check clean help
 all: host device
 
 help:
@@ -46,6 +46,7 @@ help:
 	@echo "make all           build host libraries, tests and tools, and the device objects"
 	@echo "make test          deps + build + every test (what CI runs)"
 	@echo "make ct-check      constant-time check of the secret-handling code under valgrind"
+	@echo "make soak          power cuts at every flash operation of a provisioning run and of an update (hours)"
 	@echo "make device        cross-compile lib/ for Cortex-M4, print size table, check budgets"
 	@echo "make release       provision, hsm-bridge and sim without sanitizers, -O2 ($(BUILD)/release)"
 	@echo "make install       install the release build under PREFIX (default /usr/local)"
@@ -87,6 +88,19 @@ test: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) ct-check
 	tests/run_tests.sh $(HOSTDIR)/tests
+
+# The long runs (make test runs a sample of each): power cut sweeps over every flash operation.
+# soak-power: test_power_sweep cuts each operation of a provisioning run, each cut followed by
+# reruns (docs/power-cuts.md), on the release build's provision, hsm-bridge and sim, in
+# SOAK_JOBS shards side by side (default 2); a line per cut, the totals at the end.
+# soak-update (tests/tests.mk): each operation of a firmware update.
+SOAK_JOBS ?= 2
+.PHONY: soak-power
+soak: soak-power soak-update
+soak-power: deps
+	$(MAKE) all
+	$(MAKE) release
+	SOAK_JOBS=$(SOAK_JOBS) tests/soak_power_sweep.sh $(HOSTDIR)/tests/test_power_sweep $(RELEASE_BIN)
 
 # The demo builds everything, then tools/demo.sh provisions a virtual STM32F427 end to end
 # (token, sealed bootloader, `provision run` through OpenOCD, the locked chip refusing a debugger).

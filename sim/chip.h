@@ -29,6 +29,8 @@ struct chip_config {
     enum chip_power_cut_kind cut_kind;
     uint64_t cut_at;
     uint64_t cut_seed;         /* seeds the undefined state a cut leaves behind */
+    const char *flash_op_log;  /* if set: one line per flash operation appended to this file
+                                  (index, kind, target), and one for the cut (power_cut.c) */
     bool fault_ignore_optstrt; /* fault: OPTSTRT programs nothing (a lock that never happens) */
 };
 

@@ -497,6 +497,7 @@ void chip_close(chip_t *c)
         if (state_save(c, err, sizeof err) != 0)
             fprintf(stderr, "sim: %s\n", err);
     }
+    power_cut_log_close(c);
     if (c->uc)
         uc_close(c->uc);
     free(c->flash);

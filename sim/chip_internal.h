@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <unicorn/unicorn.h>
 
 /* ---- Memory map (FACTS §5.2) ---- */
@@ -257,6 +258,7 @@ struct chip {
 
     /* ---- power cut ---- */
     uint64_t cut_prng;
+    FILE *op_log; /* cfg.flash_op_log, opened at the first operation */
 };
 
 /* ---- chip_core.c ---- */
@@ -389,6 +391,8 @@ bool power_cut_at_op(chip_t *c, uint64_t op_index);
 void power_cut_fire(chip_t *c);
 uint64_t power_cut_cycles_left(chip_t *c);
 uint64_t cut_rand(chip_t *c);
+void power_cut_log_op(chip_t *c, const struct flash_op *op);
+void power_cut_log_close(chip_t *c);
 
 /* ---- thumb_decode.c ---- */
 unsigned thumb_insn_len(uint16_t hw1);

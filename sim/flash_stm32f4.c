@@ -153,6 +153,7 @@ void flash_op_start(chip_t *c, const struct flash_op *op, uint64_t duration_ns)
     c->fop.end_ns = dev_ns(c) + duration_ns;
     c->fop.wall_end_ns = wall_ns() + duration_ns;
     c->fl_sr |= SR_BSY;
+    power_cut_log_op(c, &c->fop);
     if (power_cut_at_op(c, c->fl_op_count)) {
         time_advance_ns(c, duration_ns / 2);
         power_cut_fire(c);

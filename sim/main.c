@@ -103,7 +103,13 @@ static void usage(FILE *f)
         "  --power-cut-cycle N     cut power when the device clock reaches cycle N\n"
         "  --power-cut-flash-op K  cut power in the middle of the K-th flash program/erase/option\n"
         "                          operation (1-based); the word or sector is left undefined\n"
-        "  --cut-seed N            seed of the undefined state a cut leaves (default 0)\n"
+        "  --cut-seed N            seed of the undefined state a cut leaves (default 0); a cut\n"
+        "                          in an option byte commit keeps the old option bytes for an\n"
+        "                          even N and leaves the new ones in force for an odd N\n"
+        "  --flash-op-log F        append a line per flash operation to F (\"op K program ADDR\n"
+        "                          SIZE\", \"op K erase sectors MASK\", \"op K option optcr V\n"
+        "                          optcr1 V\") and one for a cut (\"cut op K cycle N ...\");\n"
+        "                          K counts from 1 at power-on, as --power-cut-flash-op does\n"
         "  --fault ignore-optstrt  FLASH_OPTCR's OPTSTRT programs nothing: the option bytes\n"
         "                          (RDP) keep their values over the next reset\n"
         "\n"
@@ -184,6 +190,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         OPT_CUT_CYCLE,
         OPT_CUT_FLASH,
         OPT_CUT_SEED,
+        OPT_OP_LOG,
         OPT_FAULT,
         OPT_REALTIME,
         OPT_COUNTERS,
@@ -205,6 +212,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"power-cut-cycle", required_argument, NULL, OPT_CUT_CYCLE},
         {"power-cut-flash-op", required_argument, NULL, OPT_CUT_FLASH},
         {"cut-seed", required_argument, NULL, OPT_CUT_SEED},
+        {"flash-op-log", required_argument, NULL, OPT_OP_LOG},
         {"fault", required_argument, NULL, OPT_FAULT},
         {"realtime", no_argument, NULL, OPT_REALTIME},
         {"counters-file", required_argument, NULL, OPT_COUNTERS},
@@ -284,6 +292,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_CUT_SEED:
             if (!parse_u64(optarg, &o->chip.cut_seed))
                 return bad_arg("--cut-seed", optarg, "expected an unsigned number");
+            break;
+        case OPT_OP_LOG:
+            o->chip.flash_op_log = optarg;
             break;
         case OPT_FAULT:
             if (strcmp(optarg, "ignore-optstrt") != 0)

@@ -93,8 +93,11 @@ void opt_commit(chip_t *c, const struct flash_op *op, bool partial)
         memset(c->bkpsram, 0, BKPSRAM_SIZE);
         tb_invalidate(c, FLASH_BASE, c->flash_size);
     }
-    if (partial)
-        return; /* the option bytes themselves keep their old values */
+    /* A cut while the option bytes are being written: the new word lands whole or not at all,
+     * chosen by the cut seed's low bit (even: the old values stay; odd: the new ones are in,
+     * but the operation never reported its end). docs/power-cuts.md says why no torn value. */
+    if (partial && !(c->cfg.cut_seed & 1u))
+        return;
     c->opt_nv = op->new_optcr & OPT_MASK;
     c->opt1_nv = op->new_optcr1 & 0x0FFF0000u;
     c->fl_optcr = c->opt_nv | (c->fl_optcr & OPTLOCK);

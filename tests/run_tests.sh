@@ -16,7 +16,7 @@ out=$(mktemp -d /tmp/run_tests.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
 # The slow ones first (whole devices through sims, servers and PostgreSQL), then the rest.
-slow='bridge_run bridge_faults provision_run bridge_quota stub_sim bridge_demo ledger sim_openocd
+slow='bridge_run bridge_faults provision_run power_sweep bridge_quota stub_sim bridge_demo ledger sim_openocd
       boot_sim update_device bridge_server probe_backends keystore'
 programs=()
 for s in $slow; do

@@ -28,9 +28,12 @@ $(HOSTDIR)/tests/test_bridge_quota: | $(BRIDGE_BIN) $(PROV_BIN) $(PROV_HOOKS_BIN
 $(HOSTDIR)/tests/test_update_frame: TEST_LIBS += -lz
 # The update sweep: a power cut at every flash operation of an update, each followed by a rerun
 # (make test runs a sample of them).
-.PHONY: soak
-soak: all
+.PHONY: soak-update
+soak-update: all
 	PV_UPDATE_SWEEP=all $(HOSTDIR)/tests/test_update_device
 # The update service's tests run the built hsm-bridge (release add) and provision (keys, image
 # sign) and sign the built app_v2.
 $(HOSTDIR)/tests/test_update_session: | $(BRIDGE_BIN) $(PROV_BIN) $(DEVICE_IMAGES)
+# The power cut sweep (test_power_sweep) drives the built hsm-bridge, provision and sim.
+$(HOSTDIR)/tests/test_power_sweep: | $(BRIDGE_BIN) $(PROV_BIN) $(PROV_HOOKS_BIN) $(HOSTDIR)/bin/sim \
+    $(ARMDIR)/stub-loader/stub.bin $(ARMDIR)/firmware/bootloader.bin $(ARMDIR)/firmware/app_v1.bin
