@@ -1,6 +1,7 @@
 /* Update mode (docs/update-protocol.md, "Session"): START -> MSG1 (HELLO and Noise message 1)
- * -> MSG2 (the OFFER) -> READY -> DATA/ACK ... -> REPORT, then a reset. Sessions repeat until one
- * installs an image or finds nothing to do; a START abandons whatever session was running. The
+ * -> MSG2 (the OFFER) -> READY -> DATA/ACK ... -> REPORT. Sessions repeat until one ends in a
+ * reset: an image installed, nothing newer, or an OFFER refused before anything was erased (the
+ * other failures wait for the next START); a START abandons whatever session was running. The
  * PSK is read from the key slot for each START and wiped once message 1 is written; the Noise
  * state is wiped when the session ends. */
 #include "boot_update.h"

@@ -18,7 +18,8 @@
  * Prints the reason when it is. */
 int boot_update_wanted(int requested);
 
-/* Runs update sessions until one installs an image (or finds nothing to do) and resets the chip.
+/* Runs update sessions until one ends in a reset (an image installed, nothing newer, or an OFFER
+ * refused before anything was erased); never returns.
  * l: the checked layout; the key slot must already have been found valid for this chip.
  * app_version: the version of the valid application in the region, 0 when there is none. */
 __attribute__((noreturn)) void boot_update(const pv_layout *l, uint32_t app_version);
