@@ -19,6 +19,7 @@
 #include "image/image.h"
 #include "image/layout.h"
 #include "signer_key.h"
+#include "util/le.h"
 
 #define DEFAULT_HDR_SIZE  512u
 #define DEFAULT_LOAD_ADDR (PV_LAYOUT_DEFAULT_APP_ADDR + DEFAULT_HDR_SIZE)
@@ -163,11 +164,6 @@ static int check_vectors(const pv_image *img)
     return pv_image_check_vectors(img, CCM_LO, CCM_HI);
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* The field behind a parse error, with its value and what was expected. */
 static void explain(char *out, size_t cap, int rc, const uint8_t *b, size_t len,
                     const pv_image *img, uint32_t region)
@@ -175,7 +171,7 @@ static void explain(char *out, size_t cap, int rc, const uint8_t *b, size_t len,
     const pv_image_hdr *h = &img->hdr;
     switch (rc) {
     case PV_IMAGE_ERR_MAGIC:
-        if (len >= 4 && le32(b) == PV_IMAGE_MAGIC)
+        if (len >= 4 && pv_ld32(b) == PV_IMAGE_MAGIC)
             snprintf(out, cap,
                      "the magic is right (\"PVIM\") but the file has only %zu bytes, fewer than "
                      "the %u-byte header; truncated? sign the application again",
@@ -404,8 +400,8 @@ static int cmd_sign(int argc, char **argv)
         fprintf(stderr,
                 "provision image sign: %s: %s: initial SP 0x%08x, reset vector 0x%08x; link the "
                 "application at the load address 0x%08x with its vector table first\n",
-                in, pv_image_strerror(rc), pay >= 8 ? le32(img_buf + hdr_size) : 0,
-                pay >= 8 ? le32(img_buf + hdr_size + 4) : 0, load_addr);
+                in, pv_image_strerror(rc), pay >= 8 ? pv_ld32(img_buf + hdr_size) : 0,
+                pay >= 8 ? pv_ld32(img_buf + hdr_size + 4) : 0, load_addr);
         free(img_buf);
         return PV_EXIT_INVALID;
     }
@@ -574,7 +570,7 @@ static int cmd_verify(int argc, char **argv)
         } else if (check_vectors(&img) != PV_IMAGE_OK) {
             fail = pv_image_strerror(PV_IMAGE_ERR_VECTORS);
             snprintf(detail, sizeof detail, "initial SP 0x%08x, reset vector 0x%08x",
-                     le32(img.payload), le32(img.payload + 4));
+                     pv_ld32(img.payload), pv_ld32(img.payload + 4));
         } else if (img.hdr.version < floor) {
             fail = "image version is older than the rollback floor";
             pv_image_version_str(fs, floor);
@@ -634,8 +630,8 @@ static int cmd_info(int argc, char **argv)
     printf("load_addr:    0x%08x\n", img.hdr.load_addr);
     printf("version:      %s (0x%08x)\n", vs, img.hdr.version);
     printf("flags:        0x%08x\n", img.hdr.flags);
-    printf("initial_sp:   0x%08x\n", le32(img.payload));
-    printf("reset_vector: 0x%08x\n", le32(img.payload + 4));
+    printf("initial_sp:   0x%08x\n", pv_ld32(img.payload));
+    printf("reset_vector: 0x%08x\n", pv_ld32(img.payload + 4));
     hex(d, img.digest, 32);
     printf("sha256:       %s (%s)\n", d, match ? "matches header and payload" : "MISMATCH");
     hex(d, img.keyhash, 32);

@@ -3,11 +3,7 @@
 #include "crypto/chacha20.h"
 
 #include "crypto/wipe.h"
-
-static uint32_t ld32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#include "util/le.h"
 
 static uint32_t rotl(uint32_t x, unsigned n)
 {
@@ -25,10 +21,10 @@ void pv_chacha20_xor(uint8_t *out, const uint8_t *in, size_t len, const uint8_t 
     st[2] = 0x79622d32;
     st[3] = 0x6b206574;
     for (i = 0; i < 8; i++)
-        st[4 + i] = ld32(key + 4 * i);
+        st[4 + i] = pv_ld32(key + 4 * i);
     st[12] = counter;
     for (i = 0; i < 3; i++)
-        st[13 + i] = ld32(nonce + 4 * i);
+        st[13 + i] = pv_ld32(nonce + 4 * i);
 
     while (len) {
         for (i = 0; i < 16; i++)

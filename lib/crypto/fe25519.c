@@ -10,16 +10,12 @@
 #include "crypto/fe25519.h"
 
 #include "crypto/wipe.h"
-
-static uint32_t ld32(const uint8_t *s)
-{
-    return (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
-}
+#include "util/le.h"
 
 void pv_fe_frombytes(pv_fe r, const uint8_t s[32])
 {
     for (int i = 0; i < 8; i++)
-        r[i] = ld32(s + 4 * i);
+        r[i] = pv_ld32(s + 4 * i);
     r[7] &= 0x7fffffff;
 }
 
@@ -214,11 +210,7 @@ void pv_fe_tobytes(uint8_t s[32], const pv_fe a)
     uint32_t m = 0 - (y[7] >> 31);
     y[7] &= 0x7fffffff;
     for (int i = 0; i < 8; i++) {
-        uint32_t v = x[i] ^ ((x[i] ^ y[i]) & m);
-        s[4 * i] = (uint8_t)v;
-        s[4 * i + 1] = (uint8_t)(v >> 8);
-        s[4 * i + 2] = (uint8_t)(v >> 16);
-        s[4 * i + 3] = (uint8_t)(v >> 24);
+        pv_st32(s + 4 * i, x[i] ^ ((x[i] ^ y[i]) & m));
     }
 }
 

@@ -5,6 +5,7 @@
 #include "crypto/ge25519.h"
 
 #include "crypto/wipe.h"
+#include "util/le.h"
 
 static const pv_fe ge_d = {0x135978a3, 0x75eb4dca, 0x4141d8ab, 0x00700a4d,
                            0x7779e898, 0x8cc74079, 0x2b6ffe73, 0x52036cee};
@@ -251,8 +252,7 @@ static void ge_wnaf(int8_t d[256], const uint8_t s[32])
 {
     uint32_t k[8];
     for (int i = 0; i < 8; i++)
-        k[i] = (uint32_t)s[4 * i] | (uint32_t)s[4 * i + 1] << 8 | (uint32_t)s[4 * i + 2] << 16 |
-               (uint32_t)s[4 * i + 3] << 24;
+        k[i] = pv_ld32(s + 4 * i);
     for (int i = 0; i < 256; i++) {
         int v = 0;
         if (k[0] & 1) {

@@ -3,13 +3,9 @@
 #include "crypto/poly1305.h"
 
 #include "crypto/wipe.h"
+#include "util/le.h"
 
 #define M26 0x3ffffffu
-
-static uint32_t ld32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Split the 130-bit little-endian number in words t[0..4] (t[4] holds bits 128..) into limbs. */
 static void to_limbs(uint32_t l[5], const uint32_t t[5])
@@ -29,7 +25,7 @@ static void block(pv_poly1305_ctx *ctx, const uint8_t m[16], uint32_t hibit)
     unsigned i, j;
 
     for (i = 0; i < 4; i++)
-        w[i] = ld32(m + 4 * i);
+        w[i] = pv_ld32(m + 4 * i);
     w[4] = hibit;
     to_limbs(t, w);
     for (i = 0; i < 5; i++)
@@ -60,8 +56,8 @@ void pv_poly1305_init(pv_poly1305_ctx *ctx, const uint8_t key[32])
     pv_wipe(ctx, sizeof *ctx);
     for (unsigned i = 0; i < 4; i++) {
         /* Clamp r (RFC 8439 2.5.1): top 4 bits of every word, low 2 bits of words 1..3. */
-        t[i] = ld32(key + 4 * i) & (i ? 0x0ffffffcu : 0x0fffffffu);
-        ctx->pad[i] = ld32(key + 16 + 4 * i);
+        t[i] = pv_ld32(key + 4 * i) & (i ? 0x0ffffffcu : 0x0fffffffu);
+        ctx->pad[i] = pv_ld32(key + 16 + 4 * i);
     }
     to_limbs(ctx->r, t);
     pv_wipe(t, 5 * sizeof *t);
@@ -107,9 +103,7 @@ void pv_poly1305_final(pv_poly1305_ctx *ctx, uint8_t tag[16])
     for (i = 0; i < 4; i++) {
         unsigned sh = 6 * i;
         f += (uint64_t)((h[i] >> sh) | (h[i + 1] << (26 - sh))) + ctx->pad[i];
-        uint32_t v = (uint32_t)f;
-        for (unsigned b = 0; b < 4; b++)
-            tag[4 * i + b] = (uint8_t)(v >> (8 * b));
+        pv_st32(tag + 4 * i, (uint32_t)f);
         f >>= 32;
     }
     pv_wipe(ctx, sizeof *ctx);

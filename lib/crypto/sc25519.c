@@ -5,6 +5,7 @@
 #include "crypto/sc25519.h"
 
 #include "crypto/wipe.h"
+#include "util/le.h"
 
 static const uint32_t sc_L[8] = {0x5cf5d3ed, 0x5812631a, 0xa2f79cd6, 0x14def9de,
                                  0x00000000, 0x00000000, 0x00000000, 0x10000000};
@@ -16,7 +17,7 @@ static const uint32_t sc_R3[8] = {0x7b83a2db, 0x2a9e4968, 0xaef7f3ec, 0x278324e6
 static void sc_load(uint32_t *w, const uint8_t *s, int n)
 {
     for (int i = 0; i < n; i++, s += 4)
-        w[i] = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
+        w[i] = pv_ld32(s);
 }
 
 /* t[0..15] = a * b, t[16] = 0. */
@@ -59,11 +60,7 @@ static void sc_redc(uint8_t out[32], uint32_t t[17], int n)
     }
     uint32_t keep = 0 - borrow; /* all ones: t < L, keep t */
     for (int i = 0; i < 8; i++) {
-        uint32_t v = d[i] ^ ((d[i] ^ t[i]) & keep);
-        out[4 * i] = (uint8_t)v;
-        out[4 * i + 1] = (uint8_t)(v >> 8);
-        out[4 * i + 2] = (uint8_t)(v >> 16);
-        out[4 * i + 3] = (uint8_t)(v >> 24);
+        pv_st32(out + 4 * i, d[i] ^ ((d[i] ^ t[i]) & keep));
     }
     pv_wipe(d, sizeof d);
 }

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/le.h" /* pv_ld32, pv_ld16, pv_st32, pv_st16 */
+
 #define PV_PROTO_VERSION      1u
 #define PV_PROTO_PROLOGUE     "pv-stub/1" /* Noise prologue, both sides */
 #define PV_PROTO_PROLOGUE_LEN 9u
@@ -153,52 +155,6 @@ enum pv_status {
 const char *pv_status_name(int status);
 /* Name of a stub state ("WAIT", "FAILED", ...). */
 const char *pv_state_name(int state);
-
-/* ---- Little-endian helpers (inline; on Cortex-M4 and x86 an unaligned word access is one
- * instruction, which keeps the stub small) ---------------------------------------------------- */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-static inline uint32_t pv_ld32(const uint8_t *p)
-{
-    uint32_t v;
-    __builtin_memcpy(&v, p, 4);
-    return v;
-}
-static inline uint16_t pv_ld16(const uint8_t *p)
-{
-    uint16_t v;
-    __builtin_memcpy(&v, p, 2);
-    return v;
-}
-static inline void pv_st32(uint8_t *p, uint32_t v)
-{
-    __builtin_memcpy(p, &v, 4);
-}
-static inline void pv_st16(uint8_t *p, uint16_t v)
-{
-    __builtin_memcpy(p, &v, 2);
-}
-#else
-static inline uint32_t pv_ld32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint16_t pv_ld16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-static inline void pv_st32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-static inline void pv_st16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-#endif
 
 /* Trailer / reply header. */
 static inline void pv_trailer_put(uint8_t t[PV_TRAILER_LEN], uint32_t seq, uint16_t len,
