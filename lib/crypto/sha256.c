@@ -4,6 +4,8 @@
 
 #include "crypto/wipe.h"
 
+#include <string.h>
+
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -73,18 +75,18 @@ static void store_be(uint8_t *out, const uint32_t *in, unsigned n)
 static const uint32_t IV[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 
-void pv_sha256_init(pv_sha256_ctx *ctx)
+void pv_sha256_init_raw(void *c)
 {
-    /* Kept rolled: unrolled, each word costs a literal plus a store instead of one table word. */
-#pragma GCC unroll 1
-    for (unsigned i = 0; i < 8; i++)
-        ctx->h[i] = IV[i];
+    pv_sha256_ctx *ctx = (pv_sha256_ctx *)c;
+    /* A copy of the table: unrolled, each word would cost a literal plus a store. */
+    memcpy(ctx->h, IV, sizeof IV);
     ctx->total = 0;
     ctx->fill = 0;
 }
 
-void pv_sha256_update(pv_sha256_ctx *ctx, const void *data, size_t len)
+void pv_sha256_update_raw(void *c, const void *data, size_t len)
 {
+    pv_sha256_ctx *ctx = (pv_sha256_ctx *)c;
     const uint8_t *p = (const uint8_t *)data;
     uint32_t w[16];
     if (len == 0)
@@ -108,8 +110,9 @@ void pv_sha256_update(pv_sha256_ctx *ctx, const void *data, size_t len)
     pv_wipe(w, sizeof w);
 }
 
-void pv_sha256_final(pv_sha256_ctx *ctx, uint8_t out[PV_SHA256_LEN])
+void pv_sha256_final_raw(void *c, uint8_t *out)
 {
+    pv_sha256_ctx *ctx = (pv_sha256_ctx *)c;
     /* Padding (0x80, zeros to 56 mod 64, the length) goes through update, so the block logic
      * exists once; total is read first and the context is wiped at the end anyway. */
     uint8_t pad[72];
@@ -132,3 +135,9 @@ void pv_sha256(uint8_t out[PV_SHA256_LEN], const void *data, size_t len)
     pv_sha256_update(&ctx, data, len);
     pv_sha256_final(&ctx, out);
 }
+
+_Static_assert(PV_SHA256_BLOCK <= PV_HASH_MAX_BLOCK && PV_SHA256_LEN <= PV_HASH_MAX_DIGEST,
+               "SHA-256 exceeds the generic hash bounds");
+
+const pv_hash_desc pv_hash_sha256 = {PV_SHA256_BLOCK,      PV_SHA256_LEN,       pv_sha256_init_raw,
+                                     pv_sha256_update_raw, pv_sha256_final_raw, pv_sha256};

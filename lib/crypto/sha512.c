@@ -87,8 +87,9 @@ static void store_be(uint8_t *out, const uint64_t *in, unsigned n)
         out[i] = (uint8_t)(in[i >> 3] >> (56 - 8 * (i & 7)));
 }
 
-void pv_sha512_init(pv_sha512_ctx *ctx)
+void pv_sha512_init_raw(void *c)
 {
+    pv_sha512_ctx *ctx = (pv_sha512_ctx *)c;
     /* Kept rolled: unrolled, each word costs literals plus stores instead of one table word. */
 #pragma GCC unroll 1
     for (unsigned i = 0; i < 8; i++)
@@ -97,8 +98,9 @@ void pv_sha512_init(pv_sha512_ctx *ctx)
     ctx->fill = 0;
 }
 
-void pv_sha512_update(pv_sha512_ctx *ctx, const void *data, size_t len)
+void pv_sha512_update_raw(void *c, const void *data, size_t len)
 {
+    pv_sha512_ctx *ctx = (pv_sha512_ctx *)c;
     const uint8_t *p = (const uint8_t *)data;
     uint64_t w[16];
     if (len == 0)
@@ -122,8 +124,9 @@ void pv_sha512_update(pv_sha512_ctx *ctx, const void *data, size_t len)
     pv_wipe(w, sizeof w);
 }
 
-void pv_sha512_final(pv_sha512_ctx *ctx, uint8_t out[PV_SHA512_LEN])
+void pv_sha512_final_raw(void *c, uint8_t *out)
 {
+    pv_sha512_ctx *ctx = (pv_sha512_ctx *)c;
     /* Padding (0x80, zeros to 112 mod 128, the length) goes through update, so the block logic
      * exists once; total is read first and the context is wiped at the end anyway. */
     uint8_t pad[144];
@@ -146,3 +149,9 @@ void pv_sha512(uint8_t out[PV_SHA512_LEN], const void *data, size_t len)
     pv_sha512_update(&ctx, data, len);
     pv_sha512_final(&ctx, out);
 }
+
+_Static_assert(PV_SHA512_BLOCK <= PV_HASH_MAX_BLOCK && PV_SHA512_LEN <= PV_HASH_MAX_DIGEST,
+               "SHA-512 exceeds the generic hash bounds");
+
+const pv_hash_desc pv_hash_sha512 = {PV_SHA512_BLOCK,      PV_SHA512_LEN,       pv_sha512_init_raw,
+                                     pv_sha512_update_raw, pv_sha512_final_raw, pv_sha512};

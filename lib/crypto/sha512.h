@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypto/hash.h"
+
 #define PV_SHA512_LEN   64
 #define PV_SHA512_BLOCK 128
 
@@ -15,10 +17,29 @@ typedef struct {
     uint32_t fill;    /* bytes in buf */
 } pv_sha512_ctx;
 
-void pv_sha512_init(pv_sha512_ctx *ctx);
-void pv_sha512_update(pv_sha512_ctx *ctx, const void *data, size_t len);
+/* The three steps on a pv_sha512_ctx passed untyped, so that pv_hash_sha512 (for generic code:
+ * HMAC) points at them directly; callers use the typed names below. */
+void pv_sha512_init_raw(void *ctx);
+void pv_sha512_update_raw(void *ctx, const void *data, size_t len);
+void pv_sha512_final_raw(void *ctx, uint8_t *out);
+extern const pv_hash_desc pv_hash_sha512;
+
+static inline void pv_sha512_init(pv_sha512_ctx *ctx)
+{
+    pv_sha512_init_raw(ctx);
+}
+
+static inline void pv_sha512_update(pv_sha512_ctx *ctx, const void *data, size_t len)
+{
+    pv_sha512_update_raw(ctx, data, len);
+}
+
 /* Writes the digest and wipes the context. */
-void pv_sha512_final(pv_sha512_ctx *ctx, uint8_t out[PV_SHA512_LEN]);
+static inline void pv_sha512_final(pv_sha512_ctx *ctx, uint8_t out[PV_SHA512_LEN])
+{
+    pv_sha512_final_raw(ctx, out);
+}
+
 void pv_sha512(uint8_t out[PV_SHA512_LEN], const void *data, size_t len);
 
 #endif
