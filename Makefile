@@ -53,6 +53,8 @@ help:
 	@echo "make soak          long sweeps (power cut at every flash op of an update)"
 	@echo "make format        reformat the tree with .clang-format"
 	@echo "make format-check  fail if any file is not formatted"
+	@echo "make man           rewrite the manual pages' generated parts (options, exit codes)"
+	@echo "make man-check     fail if a manual page differs from the programs' tables"
 	@echo "make clean         remove $(BUILD)/"
 
 deps:
@@ -76,6 +78,7 @@ include tests/tests.mk
 include sim/sim.mk
 -include bench/bench.mk
 include tests/fuzz/fuzz.mk
+include tools/man.mk
 include tests/ct/ct.mk
 
 host: $(HOST_LIB_OBJS) $(HOST_TESTS) $(HOST_PROGRAMS) $(ARM_TEST_PROGRAMS)
@@ -85,6 +88,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) release
 	$(MAKE) format-check
+	$(MAKE) man-check
 	$(MAKE) fuzz-smoke
 	$(MAKE) ct-check
 	tests/run_tests.sh $(HOSTDIR)/tests

@@ -1,43 +1,63 @@
-/* The subcommands of `hsm-bridge`: one file each (cmd_<name>.c), each exporting one entry of
- * main.c's table, and the helpers they share (cmd_common.c). */
+/* The subcommands of `hsm-bridge`: one file each (cmd_<name>.c), each exporting its description
+ * (lib/host/cli.h), listed in cmd_table.c; the helpers they share (cmd_common.c). The tables give
+ * the option parser, `--help` and the manual page's generated parts (docs/hsm-bridge.8). */
 #ifndef PV_HSM_BRIDGE_CMD_H
 #define PV_HSM_BRIDGE_CMD_H
 
 #include <stdio.h>
 
 #include "bridge_config.h"
+#include "host/cli.h"
 #include "keystore.h"
 #include "ledger.h"
 #include "ledger_ed25519.h"
 #include "p11.h"
 #include "recipe.h"
 
-/* Exit codes shared by every subcommand (`hsm-bridge --help`, docs/hsm-bridge.8). */
+/* Every exit code of hsm-bridge: name, value, what it means in `--help` (short), and what the
+ * manual page adds. Defined here once: the enum below and the table in cmd_table.c. */
+#define PV_BX_EXIT_CODES(X)                                                                        \
+    X(PV_BX_OK, 0, "success", "For serve: stopped by SIGTERM or SIGINT.")                          \
+    X(PV_BX_REFUSED, 1,                                                                            \
+      "refused: a CSR or SAN not valid, a station name enrolled already, an unknown or revoked "   \
+      "station, a CA that exists already",                                                         \
+      NULL)                                                                                        \
+    X(PV_BX_USAGE, 2, "bad command line", NULL)                                                    \
+    X(PV_BX_IO, 3, "a file cannot be read or written", NULL)                                       \
+    X(PV_BX_KEY, 4, "token, PIN or key error (the station CA's key, the audit key)", NULL)         \
+    X(PV_BX_CONFIG, 5,                                                                             \
+      "the configuration file is not valid (or the PIN file is readable by "                       \
+      "others)",                                                                                   \
+      NULL)                                                                                        \
+    X(PV_BX_SERVE, 6, "serve: TLS setup, the listen address or the event loop failed",             \
+      "TLS setup covers the certificate, the key and the CA file.")                                \
+    X(PV_BX_OPEN, 7, "serve: the bridge cannot open (token, PIN, recipes, images or ledger)",      \
+      NULL)                                                                                        \
+    X(PV_BX_LEDGER, 10, "the ledger cannot be opened or refused a change", NULL)
+
 enum pv_bx_exit {
-    PV_BX_OK = 0,
-    PV_BX_REFUSED = 1, /* refused: CSR not valid, name enrolled already, unknown station */
-    PV_BX_USAGE = 2,   /* bad command line */
-    PV_BX_IO = 3,      /* a file cannot be read or written */
-    PV_BX_KEY = 4,     /* token, PIN or key error (the station CA's key, the audit key) */
-    PV_BX_CONFIG = 5,  /* the configuration file is not valid */
-    PV_BX_SERVE = 6,   /* serve: TLS setup, listen address or event loop failed */
-    PV_BX_OPEN = 7,    /* serve: the bridge cannot open (token, recipes, images, ledger) */
-    PV_BX_LEDGER = 10, /* the ledger cannot be opened or refused a change */
+#define PV_BX_EXIT_ENUM(name, value, help, more) name = value,
+    PV_BX_EXIT_CODES(PV_BX_EXIT_ENUM)
+#undef PV_BX_EXIT_ENUM
 };
 
-struct pv_bx_command {
-    const char *name;
-    const char *summary;               /* one line for `hsm-bridge --help` */
-    int (*run)(int argc, char **argv); /* argv[0] is the command name; returns an exit code */
-    void (*help)(FILE *out);
-};
+/* The program: its commands (each cmd_<name>.c exports one, lib/host/cli.h) and exit codes
+ * (cmd_table.c). */
+extern const struct pv_cli_prog pv_hsm_bridge_cli;
 
-extern const struct pv_bx_command pv_bx_serve;
-extern const struct pv_bx_command pv_bx_station;
-extern const struct pv_bx_command pv_bx_ca;
-extern const struct pv_bx_command pv_bx_tls_cert;
-extern const struct pv_bx_command pv_bx_checkpoint;
-extern const struct pv_bx_command pv_bx_release;
+/* A command not yet described by tables keeps its own help function (cli.h: help). */
+#define pv_bx_command pv_cli_cmd
+
+extern const struct pv_cli_cmd pv_bx_serve;
+extern const struct pv_cli_cmd pv_bx_station;
+extern const struct pv_cli_cmd pv_bx_ca;
+extern const struct pv_cli_cmd pv_bx_tls_cert;
+extern const struct pv_cli_cmd pv_bx_release;
+extern const struct pv_cli_cmd pv_bx_checkpoint;
+
+/* The parser for a command of hsm-bridge: who names it in messages ("hsm-bridge ca init"). */
+void pv_bx_begin(struct pv_cli_parser *ps, const struct pv_cli_cmd *c, const char *who, int argc,
+                 char **argv);
 
 /* ---- shared (cmd_common.c) ---- */
 

@@ -1,6 +1,5 @@
 /* hsm-bridge ca init: the station CA's key pair in the products' token and its self-signed
  * certificate in the file tls.station_ca names (station_ca.h). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,29 +8,20 @@
 #include "station_ca.h"
 
 #define CA_CN_DEFAULT   "hsm-bridge station CA"
-#define CA_DAYS_DEFAULT 3650u
+#define CA_DAYS_DEFAULT 3650 /* no suffix: also written into the help text */
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: hsm-bridge ca init --config FILE [--cn NAME] [--days N] [--force]\n"
-            "\n"
-            "Creates the station CA: an Ed25519 key pair generated in the token of the bridge's\n"
-            "products (the first product recipe's keys.token), labelled station_ca_key (default\n"
-            "\"%s\"), never extractable, and its self-signed CA certificate written to the\n"
-            "file tls.station_ca names. Stations and the bridge's own TLS certificate are issued\n"
-            "by it (hsm-bridge station enroll, hsm-bridge tls-cert).\n"
-            "\n"
-            "  --config FILE  the bridge's configuration (docs/bridge.md)\n"
-            "  --cn NAME      the CA's common name (default \"%s\")\n"
-            "  --days N       validity (default %u)\n"
-            "  --force        replace an existing CA key and certificate: every certificate\n"
-            "                 issued under the old one stops working\n"
-            "\n"
-            "exit status: 0 created; 1 refused (a CA exists already); 2 bad command line;\n"
-            "3 file error; 4 token or PIN error; 5 configuration not valid.\n",
-            PV_STATION_CA_LABEL, CA_CN_DEFAULT, CA_DAYS_DEFAULT);
-}
+static const struct pv_cli_opt opts[] = {
+    {'c', 'c', "config", "FILE", "the bridge's configuration (docs/bridge.md)", NULL},
+    {'n', 'n', "cn", "NAME", "the CA's common name (default \"" CA_CN_DEFAULT "\")", NULL},
+    {'d', 'd', "days", "N", "validity in days (default " PV_CLI_STR(CA_DAYS_DEFAULT) ")", NULL},
+    {'f', 'f', "force", NULL,
+     "replace an existing CA key and certificate: every certificate issued under the old one "
+     "stops working",
+     NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_BX_OK,  PV_BX_REFUSED, PV_BX_USAGE, PV_BX_IO,
+                            PV_BX_KEY, PV_BX_CONFIG,  -1};
 
 static int parse_days(const char *s, unsigned *out)
 {
@@ -47,7 +37,7 @@ static int run(int argc, char **argv)
 {
     const char *prog = "hsm-bridge ca";
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        help(argc < 2 ? stderr : stdout);
+        pv_cli_cmd_help(argc < 2 ? stderr : stdout, &pv_hsm_bridge_cli, &pv_bx_ca);
         return argc < 2 ? PV_BX_USAGE : PV_BX_OK;
     }
     if (strcmp(argv[1], "init") != 0) {
@@ -55,26 +45,21 @@ static int run(int argc, char **argv)
         return PV_BX_USAGE;
     }
     prog = "hsm-bridge ca init";
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"cn", required_argument, NULL, 'n'},
-        {"days", required_argument, NULL, 'd'},   {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-    };
     const char *config = NULL, *cn = CA_CN_DEFAULT;
     unsigned days = CA_DAYS_DEFAULT;
     int force = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc - 1, argv + 1, ":c:n:d:fh", opts, NULL)) != -1) {
+    struct pv_cli_parser ps;
+    pv_bx_begin(&ps, &pv_bx_ca, prog, argc - 1, argv + 1);
+    while ((c = pv_cli_next(&ps)) >= 0) {
         switch (c) {
         case 'c':
-            config = optarg;
+            config = ps.value;
             break;
         case 'n':
-            cn = optarg;
+            cn = ps.value;
             break;
         case 'd':
-            if (parse_days(optarg, &days) != 0) {
+            if (parse_days(ps.value, &days) != 0) {
                 fprintf(stderr, "%s: --days takes 1..%u\n", prog, PV_STATION_DAYS_MAX);
                 return PV_BX_USAGE;
             }
@@ -82,20 +67,17 @@ static int run(int argc, char **argv)
         case 'f':
             force = 1;
             break;
-        case 'h':
-            help(stdout);
-            return PV_BX_OK;
         default:
-            fprintf(stderr, "%s: %s %s (see hsm-bridge ca --help)\n", prog,
-                    c == ':' ? "missing value for" : "unknown option", argv[optind]);
-            return PV_BX_USAGE;
+            return pv_cli_usage_error(&ps, "option not handled", ps.opt->name);
         }
     }
-    if (!config || optind < argc - 1) {
-        fprintf(stderr, "%s: %s (see hsm-bridge ca --help)\n", prog,
-                config ? "unexpected argument" : "--config FILE is required");
-        return PV_BX_USAGE;
-    }
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_BX_OK : PV_BX_USAGE;
+    char **rest;
+    if (pv_cli_operands(&ps, &rest) > 0)
+        return pv_cli_usage_error(&ps, "unexpected argument", rest[0]);
+    if (!config)
+        return pv_cli_usage_error(&ps, "--config FILE is required", NULL);
     struct pv_bridge_server_config cfg;
     int rc = pv_bx_load_config(prog, config, &cfg);
     if (rc != PV_BX_OK)
@@ -120,9 +102,17 @@ static int run(int argc, char **argv)
     return rc;
 }
 
-const struct pv_bx_command pv_bx_ca = {
+const struct pv_cli_cmd pv_bx_ca = {
     .name = "ca",
     .summary = "create the station CA in the token (ca init)",
+    .usage = "ca init --config FILE [--cn NAME] [--days N] [--force]",
+    .about = "Creates the station CA: an Ed25519 key pair generated in the token of the bridge's "
+             "products (the first product recipe's keys.token), labelled station_ca_key "
+             "(default \"" PV_STATION_CA_LABEL "\"), never extractable, and its self-signed CA "
+             "certificate written to the file tls.station_ca names. Stations and the bridge's "
+             "own TLS certificate are issued by it (hsm-bridge station enroll, hsm-bridge "
+             "tls-cert).",
+    .opts = opts,
+    .exits = exits,
     .run = run,
-    .help = help,
 };

@@ -1,7 +1,6 @@
 /* hsm-bridge tls-cert: the bridge's own TLS server certificate, issued by the station CA for a
  * CSR, with its subjectAltNames (station_ca.h, PV_STATION_CERT_SERVER). */
 #include <arpa/inet.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,33 +8,22 @@
 #include "cmd.h"
 #include "station_ca.h"
 
-#define SERVER_DAYS_DEFAULT 825u
+#define SERVER_DAYS_DEFAULT 825 /* no suffix: also written into the help text */
 #define CSR_MAX             (64u * 1024u)
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: hsm-bridge tls-cert --config FILE --csr FILE --san NAME|IP [--san ...]\n"
-            "                           [--name CN] [--days N] -o CERT\n"
-            "\n"
-            "Issues the bridge's TLS server certificate from the station CA (hsm-bridge ca init)\n"
-            "for the public key of a CSR (its subject is ignored): CN = --name (default the\n"
-            "first --san), extendedKeyUsage serverAuth, and a subjectAltName per --san (an IPv4\n"
-            "or IPv6 address, else a DNS name). Stations check it against the CA certificate,\n"
-            "so the station's bridge URL must name one of the SANs. Point tls.cert at CERT and\n"
-            "tls.key at the CSR's key.\n"
-            "\n"
-            "  --config FILE  the bridge's configuration (docs/bridge.md)\n"
-            "  --csr FILE     the certificate request (PEM or DER): openssl req -new -key KEY\n"
-            "  --san V        a DNS name or an IP address (repeat; at most %u)\n"
-            "  --name CN      the certificate's CN\n"
-            "  --days N       validity (default %u, not past the CA's)\n"
-            "  -o CERT        where the certificate (PEM) goes\n"
-            "\n"
-            "exit status: 0 issued; 1 refused (CSR or SAN not valid); 2 bad command line;\n"
-            "3 file error; 4 token, PIN or CA key error; 5 configuration not valid.\n",
-            PV_STATION_SAN_MAX, SERVER_DAYS_DEFAULT);
-}
+static const struct pv_cli_opt opts[] = {
+    {'c', 'c', "config", "FILE", "the bridge's configuration (docs/bridge.md)", NULL},
+    {'r', 'r', "csr", "FILE", "the certificate request (PEM or DER): openssl req -new -key KEY",
+     NULL},
+    {'s', 's', "san", "V", "a DNS name or an IP address (repeatable)", NULL},
+    {'n', 'n', "name", "CN", "the certificate's CN (default: the first DNS --san)", NULL},
+    {'d', 'd', "days", "N",
+     "validity in days (default " PV_CLI_STR(SERVER_DAYS_DEFAULT) ", not past the CA's)", NULL},
+    {'o', 'o', "output", "CERT", "where the certificate (PEM) goes", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_BX_OK,  PV_BX_REFUSED, PV_BX_USAGE, PV_BX_IO,
+                            PV_BX_KEY, PV_BX_CONFIG,  -1};
 
 static int is_ip(const char *s)
 {
@@ -46,68 +34,60 @@ static int is_ip(const char *s)
 static int run(int argc, char **argv)
 {
     const char *prog = "hsm-bridge tls-cert";
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"csr", required_argument, NULL, 'r'},
-        {"san", required_argument, NULL, 's'},    {"name", required_argument, NULL, 'n'},
-        {"days", required_argument, NULL, 'd'},   {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-    };
     const char *config = NULL, *csr_path = NULL, *name = NULL, *outp = NULL;
     const char *dns[PV_STATION_SAN_MAX], *ips[PV_STATION_SAN_MAX];
     size_t n_dns = 0, n_ips = 0;
     unsigned days = SERVER_DAYS_DEFAULT;
     int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:r:s:n:d:o:h", opts, NULL)) != -1) {
+    struct pv_cli_parser ps;
+    pv_bx_begin(&ps, &pv_bx_tls_cert, prog, argc, argv);
+    while ((c = pv_cli_next(&ps)) >= 0) {
+        const char *v = ps.value;
         switch (c) {
         case 'c':
-            config = optarg;
+            config = v;
             break;
         case 'r':
-            csr_path = optarg;
+            csr_path = v;
             break;
         case 's':
             if (n_dns + n_ips >= PV_STATION_SAN_MAX) {
                 fprintf(stderr, "%s: at most %u --san\n", prog, PV_STATION_SAN_MAX);
                 return PV_BX_USAGE;
             }
-            if (is_ip(optarg))
-                ips[n_ips++] = optarg;
+            if (is_ip(v))
+                ips[n_ips++] = v;
             else
-                dns[n_dns++] = optarg;
+                dns[n_dns++] = v;
             break;
         case 'n':
-            name = optarg;
+            name = v;
             break;
         case 'd': {
             char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || optarg[0] == '-' || v == 0 || v > PV_STATION_DAYS_MAX) {
+            unsigned long n = strtoul(v, &end, 10);
+            if (!*v || *end || v[0] == '-' || n == 0 || n > PV_STATION_DAYS_MAX) {
                 fprintf(stderr, "%s: --days takes 1..%u\n", prog, PV_STATION_DAYS_MAX);
                 return PV_BX_USAGE;
             }
-            days = (unsigned)v;
+            days = (unsigned)n;
             break;
         }
         case 'o':
-            outp = optarg;
+            outp = v;
             break;
-        case 'h':
-            help(stdout);
-            return PV_BX_OK;
         default:
-            fprintf(stderr, "%s: %s %s (see hsm-bridge tls-cert --help)\n", prog,
-                    c == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
-            return PV_BX_USAGE;
+            return pv_cli_usage_error(&ps, "option not handled", ps.opt->name);
         }
     }
-    if (!config || !csr_path || !outp || n_dns + n_ips == 0 || optind < argc) {
-        fprintf(stderr, "%s: %s (see hsm-bridge tls-cert --help)\n", prog,
-                optind < argc ? "unexpected argument"
-                              : "--config, --csr, -o and at least one --san are required");
-        return PV_BX_USAGE;
-    }
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_BX_OK : PV_BX_USAGE;
+    char **rest;
+    if (pv_cli_operands(&ps, &rest) > 0)
+        return pv_cli_usage_error(&ps, "unexpected argument", rest[0]);
+    if (!config || !csr_path || !outp || n_dns + n_ips == 0)
+        return pv_cli_usage_error(&ps, "--config, --csr, -o and at least one --san are required",
+                                  NULL);
     if (!name)
         name = n_dns ? dns[0] : "hsm-bridge";
     size_t csr_len;
@@ -159,9 +139,17 @@ static int run(int argc, char **argv)
     return rc;
 }
 
-const struct pv_bx_command pv_bx_tls_cert = {
+const struct pv_cli_cmd pv_bx_tls_cert = {
     .name = "tls-cert",
     .summary = "issue the bridge's own TLS server certificate from the station CA",
+    .usage = "tls-cert --config FILE --csr FILE --san NAME|IP... [--name CN] [--days N] -o CERT",
+    .about = "Issues the bridge's TLS server certificate from the station CA (hsm-bridge ca "
+             "init) for the public key of a CSR (its subject is ignored): CN = --name (default "
+             "the first --san), extendedKeyUsage serverAuth, and a subjectAltName per --san (an "
+             "IPv4 or IPv6 address, else a DNS name). Stations check it against the CA "
+             "certificate, so the station's bridge URL must name one of the SANs. Point "
+             "tls.cert at CERT and tls.key at the CSR's key.",
+    .opts = opts,
+    .exits = exits,
     .run = run,
-    .help = help,
 };

@@ -1,6 +1,5 @@
 /* `provision info`: what chip is on the probe (DEV_ID, flash size, UID, RDP, nWRP), whether it
  * is the recipe's part, and its ledger row if it has one. Reads only. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,35 +11,24 @@
 #include "../hsm-bridge/recipe.h"
 #include "station.h"
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: provision info [--recipe FILE] [--probe TARGET] [options]\n\n"
-            "Connects to the chip, halts it and prints its identity: DEV_ID and part, flash\n"
-            "size, 96-bit UID, RDP level and nWRP bits; with a recipe, whether the chip matches\n"
-            "it; and the chip's ledger row if the ledger has one. Writes nothing.\n\n"
-            "options:\n"
-            "  --recipe FILE       compare with this recipe; its probe section is the default\n"
-            "  --probe TARGET      gdb:HOST:PORT, openocd[:HOST:PORT], cmsis-dap:usb[:SERIAL],\n"
-            "                      cmsis-dap:tcp:HOST:PORT (HOST:PORT alone: GDB without a\n"
-            "                      recipe, the recipe's backend with one)\n"
-            "  -c, --openocd-command CMD  extra OpenOCD command (repeatable)\n"
-            "  --ledger DB         the ledger to look the UID up in (default $%s, else %s;\n"
-            "                      not created)\n"
-            "  --json              one JSON object on stdout\n"
-            "  -h, --help          this text\n\n"
-            "exit status: 0 identified (and matching the recipe, if one was given);\n"
-            "1 recipe not valid; 2 bad command line; 5 wrong chip for the recipe;\n"
-            "6 debug port dead (RDP Level 2 or no power); 8 probe unreachable or failing.\n",
-            PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH);
-}
-
-static int usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "provision info: %s%s%s (see provision info --help)\n", msg, arg ? " " : "",
-            arg ? arg : "");
-    return PV_EXIT_USAGE;
-}
+enum { OPT_RECIPE = 256, OPT_PROBE, OPT_LEDGER, OPT_JSON };
+static const struct pv_cli_opt opts[] = {
+    {OPT_RECIPE, 0, "recipe", "FILE",
+     "compare the chip with this recipe; its probe section is the default", NULL},
+    {OPT_PROBE, 0, "probe", "TARGET",
+     "gdb:HOST:PORT, openocd[:HOST:PORT], cmsis-dap:usb[:SERIAL], cmsis-dap:tcp:HOST:PORT "
+     "(HOST:PORT alone: GDB without a recipe, the recipe's backend with one)",
+     NULL},
+    {'c', 'c', "openocd-command", "CMD", "extra OpenOCD command (repeatable)", NULL},
+    {OPT_LEDGER, 0, "ledger", "DB",
+     "the ledger to look the UID up in (default $" PV_LEDGER_ENV ", else " PV_LEDGER_DEFAULT_PATH
+     "; not created)",
+     NULL},
+    {OPT_JSON, 0, "json", NULL, "one JSON object on stdout", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_EXIT_OK,         PV_EXIT_INVALID, PV_EXIT_USAGE, PV_EXIT_IO,
+                            PV_EXIT_WRONG_CHIP, PV_EXIT_LOCKED,  PV_EXIT_PROBE, -1};
 
 static int run(int argc, char **argv)
 {
@@ -49,50 +37,39 @@ static int run(int argc, char **argv)
     memset(&sp, 0, sizeof sp);
     const char *recipe = NULL, *ledger_path = NULL;
     int json = 0;
-    static const struct option opts[] = {
-        {"recipe", required_argument, NULL, 'r'},
-        {"probe", required_argument, NULL, 'p'},
-        {"openocd-command", required_argument, NULL, 'c'},
-        {"ledger", required_argument, NULL, 'l'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    optind = 1;
-    opterr = 0;
+    struct pv_cli_parser ps;
+    pv_cmd_begin(&ps, &pv_cmd_chip_info, argc, argv);
     int c;
-    while ((c = getopt_long(argc, argv, ":hc:", opts, NULL)) != -1) {
+    while ((c = pv_cli_next(&ps)) >= 0) {
         switch (c) {
-        case 'r':
-            recipe = optarg;
+        case OPT_RECIPE:
+            recipe = ps.value;
             break;
-        case 'p':
-            sp.target = optarg;
+        case OPT_PROBE:
+            sp.target = ps.value;
             break;
         case 'c':
             if (sp.n_ocd_cmds >= PV_STATION_MAX_OCD_CMDS)
-                return usage_error("too many --openocd-command options", NULL);
-            sp.ocd_cmds[sp.n_ocd_cmds++] = optarg;
+                return pv_cli_usage_error(&ps, "too many --openocd-command options", NULL);
+            sp.ocd_cmds[sp.n_ocd_cmds++] = ps.value;
             break;
-        case 'l':
-            ledger_path = optarg;
+        case OPT_LEDGER:
+            ledger_path = ps.value;
             break;
-        case 'j':
+        case OPT_JSON:
             json = 1;
             break;
-        case 'h':
-            help(stdout);
-            return PV_EXIT_OK;
-        case ':':
-            return usage_error("missing value for", argv[optind - 1]);
         default:
-            return usage_error("unknown option", argv[optind - 1]);
+            return pv_cli_usage_error(&ps, "option not handled", ps.opt->name);
         }
     }
-    if (optind < argc)
-        return usage_error("unexpected argument", argv[optind]);
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_EXIT_OK : PV_EXIT_USAGE;
+    char **rest;
+    if (pv_cli_operands(&ps, &rest) > 0)
+        return pv_cli_usage_error(&ps, "unexpected argument", rest[0]);
     if (!recipe && !sp.target)
-        return usage_error("give --recipe FILE or --probe TARGET", NULL);
+        return pv_cli_usage_error(&ps, "give --recipe FILE or --probe TARGET", NULL);
     if (recipe) {
         pv_recipe_diags d;
         int st = pv_recipe_load(recipe, 0, &rc, &d);
@@ -213,9 +190,14 @@ static int run(int argc, char **argv)
     return match == 0 ? PV_EXIT_WRONG_CHIP : PV_EXIT_OK;
 }
 
-const struct pv_command pv_cmd_chip_info = {
+const struct pv_cli_cmd pv_cmd_chip_info = {
     .name = "info",
     .summary = "identify the chip on the probe and compare it with a recipe",
+    .usage = "info [--recipe FILE] [--probe TARGET] [-c CMD]... [--ledger DB] [--json]",
+    .about = "Connects to the chip, halts it and prints its identity: DEV_ID and part, REV_ID, "
+             "flash size, 96-bit UID, RDP level and nWRP bits; with a recipe, whether the chip "
+             "matches it; and the chip's ledger row if the ledger has one. Writes nothing.",
+    .opts = opts,
+    .exits = exits,
     .run = run,
-    .help = help,
 };

@@ -1,41 +1,11 @@
 /* provision recipe check|show: validate product recipes and print them resolved
  * (provisioner/recipe.h, docs/recipes.md). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "../hsm-bridge/recipe.h"
-
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: provision recipe check [--files] FILE...\n"
-            "       provision recipe show  [--json] [--files] FILE\n"
-            "\n"
-            "Product recipes (docs/recipes.md): chip, probe, stub, images, flash layout, token\n"
-            "key labels, protection and quota of one batch, in YAML.\n"
-            "\n"
-            "check   validates each FILE and prints every problem on stderr as\n"
-            "        FILE:LINE:COLUMN: FIELD: what is wrong and how to fix it\n"
-            "show    prints the recipe as provision resolved it: relative paths taken from the\n"
-            "        recipe's directory, defaults filled in, the flash sectors of each region\n"
-            "\n"
-            "  --files   also check the files the recipe names: the stub, bootloader and\n"
-            "            application images exist, fit their regions and match their sha256\n"
-            "  --json    (show) one JSON object instead of text\n"
-            "\n"
-            "exit status: 0 valid (warnings allowed); 1 a recipe is not valid; 2 bad command\n"
-            "line; 3 a recipe cannot be read.\n");
-}
-
-static int usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "provision recipe: %s%s%s (see provision recipe --help)\n", msg, arg ? " " : "",
-            arg ? arg : "");
-    return PV_EXIT_USAGE;
-}
 
 static int check(int argc, char **argv, unsigned flags)
 {
@@ -93,57 +63,75 @@ static int show(const char *file, unsigned flags, int json)
     return ex;
 }
 
+enum { OPT_FILES = 256, OPT_JSON };
+static const struct pv_cli_opt opts[] = {
+    {OPT_FILES, 0, "files", NULL,
+     "also check the files the recipe names: the stub, bootloader and application images exist, "
+     "fit their regions and match their sha256",
+     NULL},
+    {OPT_JSON, 0, "json", NULL, "(show) one JSON object instead of text", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_EXIT_OK, PV_EXIT_INVALID, PV_EXIT_USAGE, PV_EXIT_IO, -1};
+
 static int run(int argc, char **argv)
 {
+    struct pv_cli_parser ps;
+    pv_cmd_begin(&ps, &pv_cmd_recipe, argc, argv);
     if (argc < 2)
-        return usage_error("missing subcommand (check or show)", NULL);
+        return pv_cli_usage_error(&ps, "missing subcommand (check or show)", NULL);
     const char *sub = argv[1];
     if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        help(stdout);
+        pv_cli_cmd_help(stdout, &pv_provision_cli, &pv_cmd_recipe);
         return PV_EXIT_OK;
     }
     if (strcmp(sub, "check") != 0 && strcmp(sub, "show") != 0)
-        return usage_error("unknown subcommand", sub);
-    static const struct option opts[] = {{"files", no_argument, NULL, 'f'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+        return pv_cli_usage_error(&ps, "unknown subcommand", sub);
+    pv_cmd_begin(&ps, &pv_cmd_recipe, argc - 1, argv + 1);
     unsigned flags = 0;
     int json = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+    while ((c = pv_cli_next(&ps)) >= 0) {
         switch (c) {
-        case 'f':
+        case OPT_FILES:
             flags |= PV_RECIPE_CHECK_FILES;
             break;
-        case 'j':
+        case OPT_JSON:
             json = 1;
             break;
-        case 'h':
-            help(stdout);
-            return PV_EXIT_OK;
         default:
-            return usage_error("unknown option", (argv + 1)[optind - 1]);
+            return pv_cli_usage_error(&ps, "option not handled", ps.opt->name);
         }
     }
-    int nfiles = argc - 1 - optind;
-    char **files = argv + 1 + optind;
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_EXIT_OK : PV_EXIT_USAGE;
+    char **files;
+    int nfiles = pv_cli_operands(&ps, &files);
     if (strcmp(sub, "check") == 0) {
         if (json)
-            return usage_error("--json is for show", NULL);
+            return pv_cli_usage_error(&ps, "--json is for show", NULL);
         if (nfiles < 1)
-            return usage_error("check needs at least one FILE", NULL);
+            return pv_cli_usage_error(&ps, "check needs at least one FILE", NULL);
         return check(nfiles, files, flags);
     }
     if (nfiles != 1)
-        return usage_error("show takes exactly one FILE", NULL);
+        return pv_cli_usage_error(&ps, "show takes exactly one FILE", NULL);
     return show(files[0], flags, json);
 }
 
-const struct pv_command pv_cmd_recipe = {
+const struct pv_cli_cmd pv_cmd_recipe = {
     .name = "recipe",
     .summary = "check or show a product recipe (YAML)",
+    .usage = "recipe check [--files] FILE...\n"
+             "recipe show [--json] [--files] FILE",
+    .about = "Product recipes (docs/recipes.md): chip, probe, stub, images, flash layout, token "
+             "key labels, protection and quota of one batch, in YAML.\n\n"
+             "check validates each FILE and prints every problem on stderr as "
+             "FILE:LINE:COLUMN: FIELD: what is wrong and how to fix it.\n"
+             "show prints the recipe as provision resolved it: relative paths taken from the "
+             "recipe's directory, defaults filled in, the flash sectors of each region.",
+    .opts = opts,
+    .exits = exits,
+    .exit_note = "check: 0 when every recipe is valid (warnings allowed), otherwise the worst "
+                 "status of its FILEs (3 outranks 1).",
     .run = run,
-    .help = help,
 };

@@ -14,7 +14,6 @@
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
@@ -62,64 +61,89 @@ struct run {
     char err[4096];
 };
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: provision run --bridge URL --cert FILE --key FILE --ca FILE\n"
-            "                     --product P --batch B --probe TARGET [options]\n"
-            "       provision run --config STATION.yaml [options]\n"
-            "       provision run --recipe FILE [options]          (local mode)\n\n"
-            "Provisions the one chip on the probe: identifies it, runs the RAM stub, relays its\n"
-            "encrypted session with the trusted side, which reserves the chip, installs the\n"
-            "bootloader and the chip's key and has it locked; confirms the lock from outside.\n"
-            "With several --probe options, the chips on all of them at once (gang programming).\n\n"
-            "The trusted side is `hsm-bridge` (--bridge: this station then holds no key, no PIN,\n"
-            "no plaintext image and decides nothing), or, with --recipe, the bridge library in\n"
-            "this process with your own token (local mode: this station IS the trusted side).\n\n"
-            "options:\n"
-            "  --config FILE        the station's configuration: bridge, certificate, key,\n"
-            "                       probe, product and batch (docs/bridge.md, \"Stations\");\n"
-            "                       options given as well take precedence\n"
-            "  --bridge URL         the bridge, https://HOST:PORT (mutual TLS 1.3)\n"
-            "  --cert FILE          this station's certificate (hsm-bridge station enroll)\n"
-            "  --key FILE           its private key\n"
-            "  --ca FILE            the CA the bridge's certificate must chain to\n"
-            "  --product P, --batch B\n"
-            "                       what to run (the bridge holds the recipe)\n"
-            "  --recipe FILE        local mode: the product recipe (docs/recipes.md)\n"
-            "  --probe TARGET       where the chip is: gdb:HOST:PORT, openocd (start OpenOCD),\n"
-            "                       openocd:HOST:PORT (attach to its Tcl port),\n"
-            "                       cmsis-dap:usb[:SERIAL], cmsis-dap:tcp:HOST:PORT, or\n"
-            "                       HOST:PORT for the recipe's backend; repeat it for a gang\n"
-            "                       of up to 16 chips, each line then tagged [TARGET]\n"
-            "  -c, --openocd-command CMD\n"
-            "                       extra OpenOCD command before the target configuration\n"
-            "                       (e.g. \"remote_bitbang port 3335\"); repeatable\n"
-            "  --ledger DB          local mode: the ledger (default $%s, else %s)\n"
-            "  --station ID         local mode: this station's name in the ledger (default:\n"
-            "                       host name; through a bridge the name is the certificate's)\n"
-            "  --pin-file FILE      local mode: the token's user PIN, first line of FILE (mode\n"
-            "                       0600 or 0400, yours; default: $PROVISION_PIN)\n"
-            "  --module LIB         local mode: the PKCS#11 module (default: SoftHSM2's)\n"
-            "  --allow-plain-image  local mode, development: accept images not sealed at rest\n"
-            "  --json               one JSON object per device on stdout (for MES systems)\n"
-            "  --quiet              no progress lines\n"
-            "  -h, --help           this text\n\n"
-            "exit status: 0 provisioned; 1 recipe or image not valid; 2 bad command line;\n"
-            "3 file unreadable; 4 token, PIN or key missing; 5 wrong chip for the recipe;\n"
-            "6 chip already locked or provisioned; 7 batch quota used up; 8 probe unreachable\n"
-            "or failing; 9 install session failed (chip left unlocked, rerun); 10 ledger error;\n"
-            "11 the bridge refused this station or cannot be reached.\n"
-            "A gang exits 0 when every chip is done, otherwise with the first failing chip's\n"
-            "status (in --probe order).\n",
-            PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH);
-}
+enum {
+    OPT_RECIPE = 256,
+    OPT_CONFIG,
+    OPT_BRIDGE,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_CA,
+    OPT_PRODUCT,
+    OPT_BATCH,
+    OPT_PROBE,
+    OPT_LEDGER,
+    OPT_STATION,
+    OPT_PIN_FILE,
+    OPT_MODULE,
+    OPT_ALLOW_PLAIN,
+    OPT_JSON,
+    OPT_QUIET,
+};
+static const struct pv_cli_opt opts[] = {
+    {OPT_CONFIG, 0, "config", "FILE",
+     "the station's configuration: bridge, certificate, key, probe, product and batch "
+     "(docs/bridge.md, \"Stations\"); options given as well take precedence",
+     NULL},
+    {OPT_BRIDGE, 0, "bridge", "URL", "the bridge, https://HOST:PORT (mutual TLS 1.3)", NULL},
+    {OPT_CERT, 0, "cert", "FILE", "this station's certificate (hsm-bridge station enroll)", NULL},
+    {OPT_KEY, 0, "key", "FILE", "its private key", NULL},
+    {OPT_CA, 0, "ca", "FILE", "the CA the bridge's certificate must chain to", NULL},
+    {OPT_PRODUCT, 0, "product", "P", "the product to run (the bridge holds its recipe)", NULL},
+    {OPT_BATCH, 0, "batch", "B", "the product's batch to count the chip in", NULL},
+    {OPT_RECIPE, 0, "recipe", "FILE", "local mode: the product recipe (docs/recipes.md)", NULL},
+    {OPT_PROBE, 0, "probe", "TARGET",
+     "where the chip is: gdb:HOST:PORT, openocd (start OpenOCD), openocd:HOST:PORT (attach to "
+     "its Tcl port), cmsis-dap:usb[:SERIAL], cmsis-dap:tcp:HOST:PORT, or HOST:PORT for the "
+     "recipe's backend; repeat it for a gang of up to 16 chips, each line then tagged [TARGET]",
+     "A gang runs a process per chip, the whole sequence on its probe, with its own token "
+     "session, ledger connection and probe; with --json each chip prints its own object. The "
+     "ledger keeps the quota exact across them (chips racing for the last place: one is "
+     "provisioned, the others are refused). The -c commands are the same for every chip: to "
+     "gang chips behind OpenOCD, start one OpenOCD per adapter and give each as "
+     "openocd:HOST:PORT."},
+    {'c', 'c', "openocd-command", "CMD",
+     "extra OpenOCD command before the target configuration (e.g. \"remote_bitbang port "
+     "3335\"); repeatable",
+     NULL},
+    {OPT_LEDGER, 0, "ledger", "DB",
+     "local mode: the ledger (default $" PV_LEDGER_ENV ", else " PV_LEDGER_DEFAULT_PATH
+     "; created if missing)",
+     NULL},
+    {OPT_STATION, 0, "station", "ID",
+     "local mode: this station's name in the ledger (default: host name; through a bridge the "
+     "name is the certificate's)",
+     NULL},
+    {OPT_PIN_FILE, 0, "pin-file", "FILE",
+     "local mode: the token's user PIN, first line of FILE (mode 0600 or 0400, yours; default: "
+     "$PROVISION_PIN)",
+     NULL},
+    {OPT_MODULE, 0, "module", "LIB", "local mode: the PKCS#11 module (default: SoftHSM2's)", NULL},
+    {OPT_ALLOW_PLAIN, 0, "allow-plain-image", NULL,
+     "local mode, development: accept images not sealed at rest", NULL},
+    {OPT_JSON, 0, "json", NULL, "one JSON object per device on stdout (for MES systems)",
+     "Its fields: uid, batch, station, recipe and its SHA-256, image SHA-256, probe, rdp, "
+     "ledger_state, resumed, phase_ms (per phase), total_ms, result, exit_code, and on failure "
+     "failed_phase and error."},
+    {OPT_QUIET, 0, "quiet", NULL, "no progress lines", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_EXIT_OK,
+                            PV_EXIT_INVALID,
+                            PV_EXIT_USAGE,
+                            PV_EXIT_IO,
+                            PV_EXIT_KEY,
+                            PV_EXIT_WRONG_CHIP,
+                            PV_EXIT_LOCKED,
+                            PV_EXIT_QUOTA,
+                            PV_EXIT_PROBE,
+                            PV_EXIT_SESSION,
+                            PV_EXIT_LEDGER,
+                            PV_EXIT_BRIDGE,
+                            -1};
 
 static int usage_error(const char *msg, const char *arg)
 {
-    fprintf(stderr, "provision run: %s%s%s (see provision run --help)\n", msg, arg ? " " : "",
-            arg ? arg : "");
-    return PV_EXIT_USAGE;
+    return pv_cli_usage_error_of(&pv_provision_cli, "provision run", msg, arg);
 }
 
 /* The exit code for a refusal of the trusted side (docs/bridge-protocol.md "Errors"). */
@@ -726,98 +750,76 @@ static int run(int argc, char **argv)
     int quiet = 0, json = 0, n_probes = 0;
     const char *probes[GANG_MAX], *config = NULL;
     static struct pv_station_config sc;
-    static const struct option opts[] = {
-        {"recipe", required_argument, NULL, 'r'},
-        {"config", required_argument, NULL, 'F'},
-        {"bridge", required_argument, NULL, 'B'},
-        {"cert", required_argument, NULL, 'C'},
-        {"key", required_argument, NULL, 'K'},
-        {"ca", required_argument, NULL, 'a'},
-        {"product", required_argument, NULL, 'd'},
-        {"batch", required_argument, NULL, 'b'},
-        {"probe", required_argument, NULL, 'p'},
-        {"openocd-command", required_argument, NULL, 'c'},
-        {"ledger", required_argument, NULL, 'l'},
-        {"station", required_argument, NULL, 's'},
-        {"pin-file", required_argument, NULL, 'P'},
-        {"module", required_argument, NULL, 'm'},
-        {"allow-plain-image", no_argument, NULL, 'A'},
-        {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    optind = 1;
-    opterr = 0;
+    struct pv_cli_parser ps;
+    pv_cmd_begin(&ps, &pv_cmd_run, argc, argv);
     int c;
-    while ((c = getopt_long(argc, argv, ":hc:", opts, NULL)) != -1) {
+    while ((c = pv_cli_next(&ps)) >= 0) {
+        const char *v = ps.value;
         switch (c) {
-        case 'r':
-            r.recipe_path = optarg;
+        case OPT_RECIPE:
+            r.recipe_path = v;
             break;
-        case 'F':
-            config = optarg;
+        case OPT_CONFIG:
+            config = v;
             break;
-        case 'B':
-            r.bridge_url = optarg;
+        case OPT_BRIDGE:
+            r.bridge_url = v;
             break;
-        case 'C':
-            r.cert = optarg;
+        case OPT_CERT:
+            r.cert = v;
             break;
-        case 'K':
-            r.key = optarg;
+        case OPT_KEY:
+            r.key = v;
             break;
-        case 'a':
-            r.ca = optarg;
+        case OPT_CA:
+            r.ca = v;
             break;
-        case 'd':
-            r.product = optarg;
+        case OPT_PRODUCT:
+            r.product = v;
             break;
-        case 'b':
-            r.batch = optarg;
+        case OPT_BATCH:
+            r.batch = v;
             break;
-        case 'p':
+        case OPT_PROBE:
             if (n_probes >= GANG_MAX)
                 return usage_error("too many --probe options (at most 16 chips at once)", NULL);
-            probes[n_probes++] = optarg;
+            probes[n_probes++] = v;
             break;
         case 'c':
             if (r.sp.n_ocd_cmds >= PV_STATION_MAX_OCD_CMDS)
                 return usage_error("too many --openocd-command options", NULL);
-            r.sp.ocd_cmds[r.sp.n_ocd_cmds++] = optarg;
+            r.sp.ocd_cmds[r.sp.n_ocd_cmds++] = v;
             break;
-        case 'l':
-            r.ledger_path = optarg;
+        case OPT_LEDGER:
+            r.ledger_path = v;
             break;
-        case 's':
-            r.station = optarg;
+        case OPT_STATION:
+            r.station = v;
             break;
-        case 'P':
-            r.pin_file = optarg;
+        case OPT_PIN_FILE:
+            r.pin_file = v;
             break;
-        case 'm':
-            r.module = optarg;
+        case OPT_MODULE:
+            r.module = v;
             break;
-        case 'A':
+        case OPT_ALLOW_PLAIN:
             r.allow_plain = 1;
             break;
-        case 'j':
+        case OPT_JSON:
             json = 1;
             break;
-        case 'q':
+        case OPT_QUIET:
             quiet = 1;
             break;
-        case 'h':
-            help(stdout);
-            return PV_EXIT_OK;
-        case ':':
-            return usage_error("missing value for", argv[optind - 1]);
         default:
-            return usage_error("unknown option", argv[optind - 1]);
+            return usage_error("option not handled", ps.opt->name);
         }
     }
-    if (optind < argc)
-        return usage_error("unexpected argument", argv[optind]);
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_EXIT_OK : PV_EXIT_USAGE;
+    char **rest;
+    if (pv_cli_operands(&ps, &rest) > 0)
+        return usage_error("unexpected argument", rest[0]);
     if (config) {
         char err[1200];
         if (pv_station_config_load(config, &sc, err, sizeof err)) {
@@ -863,9 +865,25 @@ static int run(int argc, char **argv)
     return one_device(&r, quiet, json, NULL);
 }
 
-const struct pv_command pv_cmd_run = {
+const struct pv_cli_cmd pv_cmd_run = {
     .name = "run",
     .summary = "provision the chip on the probe: check, key, install, verify, lock",
+    .usage = "run --bridge URL --cert FILE --key FILE --ca FILE --product P --batch B "
+             "--probe TARGET [options]\n"
+             "run --config STATION.yaml [options]\n"
+             "run --recipe FILE [options]",
+    .about = "Provisions the one chip on the probe: identifies it, runs the RAM stub, relays its "
+             "encrypted session with the trusted side, which reserves the chip, installs the "
+             "bootloader and the chip's key and has it locked; confirms the lock from outside. "
+             "With several --probe options, the chips on all of them at once (gang "
+             "programming).\n\n"
+             "The trusted side is `hsm-bridge` (--bridge: this station then holds no key, no "
+             "PIN, no plaintext image and decides nothing), or, with --recipe, the bridge "
+             "library in this process with your own token (local mode: this station IS the "
+             "trusted side).",
+    .opts = opts,
+    .exits = exits,
+    .exit_note = "A gang exits 0 when every chip is done, otherwise with the first failing "
+                 "chip's status (in --probe order).",
     .run = run,
-    .help = help,
 };
