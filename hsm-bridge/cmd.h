@@ -45,9 +45,6 @@ enum pv_bx_exit {
  * (cmd_table.c). */
 extern const struct pv_cli_prog pv_hsm_bridge_cli;
 
-/* A command not yet described by tables keeps its own help function (cli.h: help). */
-#define pv_bx_command pv_cli_cmd
-
 extern const struct pv_cli_cmd pv_bx_serve;
 extern const struct pv_cli_cmd pv_bx_station;
 extern const struct pv_cli_cmd pv_bx_ca;

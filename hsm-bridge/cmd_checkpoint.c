@@ -1,7 +1,6 @@
 /* hsm-bridge checkpoint: a signed checkpoint of the ledger's audit chain head
  * (ledger_checkpoint.h), signed by the audit key of the bridge's token, for
  * `provision ledger verify --head` to catch a ledger whose newest entries were deleted. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,63 +8,36 @@
 #include "cmd.h"
 #include "ledger_checkpoint.h"
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: hsm-bridge checkpoint --config FILE -o CHECKPOINT\n"
-            "\n"
-            "Reads the ledger (read-only) and writes a checkpoint of its audit chain: the number\n"
-            "of entries, the newest entry's hash and the time, signed by the audit key of the\n"
-            "first product recipe (keys.audit_key) in the token, as JSON (docs/ledger.md,\n"
-            "\"Checkpoints\"). Keep it where the ledger's database users cannot write (another\n"
-            "host, a ticket, a mail); run it from cron or a systemd timer as often as entries\n"
-            "may not go missing. `provision ledger verify --key AUDIT.pub --head CHECKPOINT`\n"
-            "then reports a ledger cut back below it.\n"
-            "\n"
-            "  --config FILE  the bridge's configuration (docs/bridge.md)\n"
-            "  -o CHECKPOINT  where the checkpoint goes (written whole, then renamed)\n"
-            "\n"
-            "exit status: 0 written; 2 bad command line; 3 file error; 4 token, PIN or audit key\n"
-            "error; 5 configuration not valid; 10 the ledger cannot be read.\n");
-}
+enum { OPT_CONFIG = 256 };
+static const struct pv_cli_opt opts[] = {
+    {OPT_CONFIG, 0, "config", "FILE", "the bridge's configuration (docs/bridge.md)", NULL},
+    {'o', 'o', "output", "CHECKPOINT", "where the checkpoint goes (written whole, then renamed)",
+     NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_BX_OK,     PV_BX_USAGE,  PV_BX_IO, PV_BX_KEY,
+                            PV_BX_CONFIG, PV_BX_LEDGER, -1};
 
 static int run(int argc, char **argv)
 {
     const char *prog = "hsm-bridge checkpoint";
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *config = NULL, *outp = NULL;
+    struct pv_cli_parser ps;
+    pv_bx_begin(&ps, &pv_bx_checkpoint, prog, argc, argv);
     int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'o':
-            outp = optarg;
-            break;
-        case 'h':
-            help(stdout);
-            return PV_BX_OK;
-        case ':':
-            fprintf(stderr, "%s: %s needs a value (see --help)\n", prog, argv[optind - 1]);
-            return PV_BX_USAGE;
-        default:
-            fprintf(stderr, "%s: unknown option %s (see --help)\n", prog, argv[optind - 1]);
-            return PV_BX_USAGE;
-        }
+    while ((c = pv_cli_next(&ps)) >= 0) {
+        if (c == OPT_CONFIG)
+            config = ps.value;
+        else if (c == 'o')
+            outp = ps.value;
+        else
+            return pv_cli_usage_error(&ps, "option not handled", ps.opt->name);
     }
-    if (!config || !outp || optind < argc) {
-        fprintf(stderr, "%s: needs --config FILE and -o CHECKPOINT, nothing else (see --help)\n",
-                prog);
-        return PV_BX_USAGE;
-    }
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_BX_OK : PV_BX_USAGE;
+    char **rest;
+    if (!config || !outp || pv_cli_operands(&ps, &rest) > 0)
+        return pv_cli_usage_error(&ps, "needs --config FILE and -o CHECKPOINT, nothing else", NULL);
     struct pv_bridge_server_config cfg;
     int rc = pv_bx_load_config(prog, config, &cfg);
     if (rc != PV_BX_OK)
@@ -110,9 +82,19 @@ static int run(int argc, char **argv)
     return rc;
 }
 
-const struct pv_bx_command pv_bx_checkpoint = {
+const struct pv_cli_cmd pv_bx_checkpoint = {
     .name = "checkpoint",
     .summary = "write a signed checkpoint of the ledger's audit chain head",
+    .usage = "checkpoint --config FILE -o CHECKPOINT",
+    .about = "Reads the ledger (read-only) and writes a checkpoint of its audit chain: the number "
+             "of entries, the newest entry's hash and the time, signed by the audit key of the "
+             "first product recipe (keys.audit_key) in the token, as JSON (docs/ledger.md, "
+             "\"Checkpoints\"). Keep it where the ledger's database users cannot write (another "
+             "host, a ticket, a mail); run it from cron or a systemd timer as often as entries "
+             "may not go missing. `provision ledger verify --key AUDIT.pub --head CHECKPOINT` "
+             "then reports a ledger cut back below it.",
+    .opts = opts,
+    .exits = exits,
+    .exit_note = "10 here: the ledger cannot be read.",
     .run = run,
-    .help = help,
 };

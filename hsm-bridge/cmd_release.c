@@ -4,7 +4,6 @@
  * configuration, and the lines the configuration's `releases:` needs are printed. The bridge
  * checks every release again when it opens. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,18 +18,18 @@
 
 #define PROG "hsm-bridge release"
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: hsm-bridge release add --config FILE --product P --image FILE [-o OUT]\n\n"
-            "Checks a signed application image against product P's image-signing key and its\n"
-            "recipe's application region, and seals it under the token's at-rest key into OUT\n"
-            "(default: releases/P-VERSION.pvseal next to the configuration). Prints the lines to\n"
-            "add under `releases:` in the configuration; the bridge serves the latest version of\n"
-            "a product unless a batch is pinned (docs/bridge.md, \"Releases\").\n\n"
-            "exit status: 0 sealed; 1 refused (signature, key, region); 2 usage; 3 a file cannot\n"
-            "be read or written; 4 token or PIN; 5 configuration or recipe not valid.\n");
-}
+static const struct pv_cli_opt opts[] = {
+    {'c', 'c', "config", "FILE", "the bridge's configuration (docs/bridge.md)", NULL},
+    {'p', 'p', "product", "P", "the product the image is a release of", NULL},
+    {'i', 'i', "image", "FILE", "the signed application image (provision image sign)", NULL},
+    {'o', 'o', "out", "OUT",
+     "where the sealed image goes (default: releases/P-VERSION.pvseal next to the "
+     "configuration)",
+     NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_BX_OK,  PV_BX_REFUSED, PV_BX_USAGE, PV_BX_IO,
+                            PV_BX_KEY, PV_BX_CONFIG,  -1};
 
 static int usage_error(const char *what)
 {
@@ -143,51 +142,53 @@ done:
 static int run(int argc, char **argv)
 {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        help(stdout);
+        pv_cli_cmd_help(stdout, &pv_hsm_bridge_cli, &pv_bx_release);
         return PV_BX_OK;
     }
     if (argc < 2 || strcmp(argv[1], "add") != 0)
         return usage_error("the subcommand is add");
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"product", required_argument, NULL, 'p'},
-        {"image", required_argument, NULL, 'i'},  {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *config = NULL, *product = NULL, *image = NULL, *out = NULL;
+    struct pv_cli_parser ps;
+    pv_bx_begin(&ps, &pv_bx_release, PROG " add", argc - 1, argv + 1);
     int c;
-    optind = 1;
-    opterr = 0;
-    argc--, argv++;
-    while ((c = getopt_long(argc, argv, "c:p:i:o:h", opts, NULL)) != -1) {
+    while ((c = pv_cli_next(&ps)) >= 0) {
         switch (c) {
         case 'c':
-            config = optarg;
+            config = ps.value;
             break;
         case 'p':
-            product = optarg;
+            product = ps.value;
             break;
         case 'i':
-            image = optarg;
+            image = ps.value;
             break;
         case 'o':
-            out = optarg;
+            out = ps.value;
             break;
-        case 'h':
-            help(stdout);
-            return PV_BX_OK;
         default:
-            return usage_error("unknown option or missing value");
+            return pv_cli_usage_error(&ps, "option not handled", ps.opt->name);
         }
     }
-    if (optind != argc)
-        return usage_error("unexpected argument");
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_BX_OK : PV_BX_USAGE;
+    char **rest;
+    if (pv_cli_operands(&ps, &rest) > 0)
+        return pv_cli_usage_error(&ps, "unexpected argument", rest[0]);
     if (!config || !product || !image)
-        return usage_error("add needs --config, --product and --image");
+        return pv_cli_usage_error(&ps, "add needs --config, --product and --image", NULL);
     return add(config, product, image, out);
 }
 
-const struct pv_bx_command pv_bx_release = {
+const struct pv_cli_cmd pv_bx_release = {
     .name = "release",
     .summary = "add a signed application image to the release policy (sealed at rest)",
+    .usage = "release add --config FILE --product P --image FILE [-o OUT]",
+    .about = "Checks a signed application image against product P's image-signing key and its "
+             "recipe's application region, and seals it under the token's at-rest key into OUT. "
+             "Prints the lines to add under `releases:` in the configuration; the bridge serves "
+             "the latest version of a product unless a batch is pinned (docs/bridge.md, "
+             "\"Releases\").",
+    .opts = opts,
+    .exits = exits,
     .run = run,
-    .help = help,
 };

@@ -1,6 +1,5 @@
 /* hsm-bridge station enroll|list|revoke: the registry of stations (ledger.h, "stations"), each
  * known by the client certificate the station CA issued it. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,40 +10,25 @@
 #include "cmd.h"
 #include "station_ca.h"
 
-#define STATION_DAYS_DEFAULT 365u
+#define STATION_DAYS_DEFAULT 365 /* no suffix: also written into the help text */
 #define CSR_MAX              (64u * 1024u)
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: hsm-bridge station enroll NAME --csr FILE [--rights PRODUCT/BATCH ...]\n"
-            "                                 [--days N] --config FILE [-o CERT]\n"
-            "       hsm-bridge station list [--json] --config FILE\n"
-            "       hsm-bridge station revoke NAME --reason TEXT --config FILE\n"
-            "\n"
-            "enroll  issues a client certificate for the CSR's public key with CN = NAME from\n"
-            "        the station CA in the token, and records the station, its certificate's\n"
-            "        SHA-256 and serial and its rights in the ledger (an audited change). The\n"
-            "        certificate goes to CERT (else stdout). NAME: 1..%u of [A-Za-z0-9._-].\n"
-            "        A revoked name may be enrolled again (with a new certificate).\n"
-            "list    every station: name, active or revoked, rights, enrolment date.\n"
-            "revoke  the station's certificate stops working at its next request (403\n"
-            "        station_revoked); the reason is recorded.\n"
-            "\n"
-            "  --config FILE           the bridge's configuration (docs/bridge.md)\n"
-            "  --csr FILE              the station's certificate request (PEM or DER)\n"
-            "  --rights PRODUCT/BATCH  what the station may run (repeat; BATCH may be *);\n"
-            "                          none: it may read /metrics only\n"
-            "  --days N                validity (default %u)\n"
-            "  -o CERT                 where the certificate (PEM) goes\n"
-            "  --json                  list as a JSON array\n"
-            "  --reason TEXT           why the station is revoked\n"
-            "\n"
-            "exit status: 0 done; 1 refused (CSR not valid, name enrolled, unknown or revoked\n"
-            "station); 2 bad command line; 3 file error; 4 token, PIN or CA key error;\n"
-            "5 configuration not valid; 10 ledger error.\n",
-            PV_STATION_NAME_MAX, STATION_DAYS_DEFAULT);
-}
+static const struct pv_cli_opt opts[] = {
+    {'c', 'c', "config", "FILE", "the bridge's configuration (docs/bridge.md)", NULL},
+    {'r', 'r', "csr", "FILE", "enroll: the station's certificate request (PEM or DER)", NULL},
+    {'R', 'R', "rights", "PRODUCT/BATCH",
+     "enroll: what the station may run (repeat; BATCH may be *); none: it may read /metrics "
+     "only",
+     NULL},
+    {'d', 'd', "days", "N",
+     "enroll: validity in days (default " PV_CLI_STR(STATION_DAYS_DEFAULT) ")", NULL},
+    {'o', 'o', "output", "CERT", "enroll: where the certificate (PEM) goes (else stdout)", NULL},
+    {'j', 'j', "json", NULL, "list: a JSON array", NULL},
+    {'e', 'e', "reason", "TEXT", "revoke: why the station is revoked", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_BX_OK,  PV_BX_REFUSED, PV_BX_USAGE,  PV_BX_IO,
+                            PV_BX_KEY, PV_BX_CONFIG,  PV_BX_LEDGER, -1};
 
 struct opts {
     const char *config, *csr, *out, *reason, *name;
@@ -76,69 +60,58 @@ static int right_ok(const char *r)
 
 static int parse(const char *prog, int argc, char **argv, struct opts *o)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"csr", required_argument, NULL, 'r'},
-        {"rights", required_argument, NULL, 'R'},
-        {"days", required_argument, NULL, 'd'},
-        {"output", required_argument, NULL, 'o'},
-        {"json", no_argument, NULL, 'j'},
-        {"reason", required_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     memset(o, 0, sizeof *o);
     o->days = STATION_DAYS_DEFAULT;
     int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:r:R:d:o:je:h", opts, NULL)) != -1) {
+    struct pv_cli_parser ps;
+    pv_bx_begin(&ps, &pv_bx_station, prog, argc, argv);
+    while ((c = pv_cli_next(&ps)) >= 0) {
+        const char *v = ps.value;
         switch (c) {
         case 'c':
-            o->config = optarg;
+            o->config = v;
             break;
         case 'r':
-            o->csr = optarg;
+            o->csr = v;
             break;
         case 'R': {
-            if (!right_ok(optarg))
-                return usage_error(prog, "--rights takes PRODUCT/BATCH (BATCH may be *), got",
-                                   optarg);
+            if (!right_ok(v))
+                return usage_error(prog, "--rights takes PRODUCT/BATCH (BATCH may be *), got", v);
             size_t used = strlen(o->rights);
-            if (used + strlen(optarg) + 2 > sizeof o->rights)
+            if (used + strlen(v) + 2 > sizeof o->rights)
                 return usage_error(prog, "too many --rights", NULL);
-            snprintf(o->rights + used, sizeof o->rights - used, "%s%s", used ? " " : "", optarg);
+            snprintf(o->rights + used, sizeof o->rights - used, "%s%s", used ? " " : "", v);
             break;
         }
         case 'd': {
             char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || optarg[0] == '-' || v == 0 || v > PV_STATION_DAYS_MAX)
-                return usage_error(prog, "--days takes 1..36500, got", optarg);
-            o->days = (unsigned)v;
+            unsigned long n = strtoul(v, &end, 10);
+            if (!*v || *end || v[0] == '-' || n == 0 || n > PV_STATION_DAYS_MAX)
+                return usage_error(prog, "--days takes 1..36500, got", v);
+            o->days = (unsigned)n;
             break;
         }
         case 'o':
-            o->out = optarg;
+            o->out = v;
             break;
         case 'j':
             o->json = 1;
             break;
         case 'e':
-            o->reason = optarg;
+            o->reason = v;
             break;
-        case 'h':
-            help(stdout);
-            return -1;
         default:
-            return usage_error(prog, c == ':' ? "missing value for" : "unknown option",
-                               argv[optind - 1]);
+            return usage_error(prog, "option not handled", ps.opt->name);
         }
     }
-    if (optind < argc)
-        o->name = argv[optind++];
-    if (optind < argc)
-        return usage_error(prog, "unexpected argument", argv[optind]);
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? -1 : PV_BX_USAGE;
+    char **rest;
+    int n = pv_cli_operands(&ps, &rest);
+    if (n > 0)
+        o->name = rest[0];
+    if (n > 1)
+        return usage_error(prog, "unexpected argument", rest[1]);
     if (!o->config)
         return usage_error(prog, "--config FILE is required", NULL);
     return 0;
@@ -346,7 +319,7 @@ static int revoke_station(const char *prog, struct opts *o)
 static int run(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        help(argc < 2 ? stderr : stdout);
+        pv_cli_cmd_help(argc < 2 ? stderr : stdout, &pv_hsm_bridge_cli, &pv_bx_station);
         return argc < 2 ? PV_BX_USAGE : PV_BX_OK;
     }
     static const struct {
@@ -371,9 +344,23 @@ static int run(int argc, char **argv)
     return PV_BX_USAGE;
 }
 
-const struct pv_bx_command pv_bx_station = {
+const struct pv_cli_cmd pv_bx_station = {
     .name = "station",
     .summary = "enrol, list and revoke stations (client certificates and rights)",
+    .usage = "station enroll NAME --csr FILE [--rights PRODUCT/BATCH]... [--days N] --config "
+             "FILE [-o CERT]\n"
+             "station list [--json] --config FILE\n"
+             "station revoke NAME --reason TEXT --config FILE",
+    .about = "enroll issues a client certificate for the CSR's public key with CN = NAME from the "
+             "station CA in the token, and records the station, its certificate's SHA-256 and "
+             "serial and its rights in the ledger (an audited change). The certificate goes to "
+             "CERT (else stdout). NAME: letters, digits and ._- (the refusal of a longer one "
+             "says how long it may be). A revoked name may be enrolled again (with a new "
+             "certificate).\n\n"
+             "list: every station, name, active or revoked, rights, enrolment date.\n\n"
+             "revoke: the station's certificate stops working at its next request (403 "
+             "station_revoked); the reason is recorded.",
+    .opts = opts,
+    .exits = exits,
     .run = run,
-    .help = help,
 };
