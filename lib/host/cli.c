@@ -379,7 +379,9 @@ static void man_synopsis(FILE *out, const char *prog, const struct pv_cli_cmd *c
     for (const char *u = c->usage; *u;) {
         {
             size_t n = strcspn(u, "\n");
-            fprintf(out, "\\fB%s\\fR", prog);
+            fputs("\\fB", out);
+            roff_text(out, prog);
+            fputs("\\fR", out);
             for (size_t j = 0; j < n;) {
                 if (u[j] == ' ') {
                     j++;
