@@ -612,9 +612,17 @@ static int provision(struct run *r)
     test_stop_at("stop-after-verified");
 #endif
 
-    /* the final frame: its reply, the ack, then the lock seen from outside */
-    if (sync_reply(r, &st, buf, sizeof buf, &len, "final"))
+    /* the final frame: its reply, the ack, then the lock seen from outside. A chip that dies
+     * before answering may have committed the option bytes already (docs/power-cuts.md). */
+    if (sync_reply(r, &st, buf, sizeof buf, &len, "final")) {
+        size_t n = strlen(r->err);
+        snprintf(r->err + n, sizeof r->err - n,
+                 "; the final frame (RDP Level %u) was sent, so the chip may be locked: run "
+                 "again, and if the rerun finds its debug port dead, confirm the row (provision "
+                 "ledger confirm-locked)",
+                 (unsigned)r->plan.rdp_level);
         return fail(r, PV_EXIT_SESSION, "lock");
+    }
     if (st.state != PV_STATE_DONE) {
         snprintf(r->err, sizeof r->err, "the stub is %s after the final frame",
                  pv_state_name(st.state));

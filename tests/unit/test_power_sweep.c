@@ -271,6 +271,12 @@ static void cut_at(unsigned k, unsigned cut_seed, struct cut_result *res)
         if (res->first_exit != PV_EXIT_SESSION)
             CUT_FAIL(res, "the cut run exited %d, not %d (the session failed):\n%s",
                      res->first_exit, PV_EXIT_SESSION, tail(r.err));
+        /* the final frame went out: the station must not suggest the chip is unlocked */
+        if (option && !strstr(r.err, "the chip may be locked"))
+            CUT_FAIL(res,
+                     "a cut in the option byte commit: the run does not say the chip may be "
+                     "locked:\n%s",
+                     tail(r.err));
         if (rdp != want_rdp || lrc != PV_LEDGER_OK || row.state != want)
             CUT_FAIL(res, "after the cut: RDP byte 0x%02x (want 0x%02x), row %s (want %s)", rdp,
                      want_rdp, lrc == PV_LEDGER_OK ? pv_ledger_state_name(row.state) : "missing",
