@@ -126,12 +126,12 @@ int main(void)
     uint8_t signer_pub[32];
     pv_image img;
 
-    int update = plat_take_update_request(); /* first: a request holds for one reset only */
+    int update = boot_update_wanted(); /* first: a request holds for one reset only */
     plat_clock_init();
     plat_console_init();
     con_puts("pvboot " PVBOOT_VERSION);
     con_eol();
-    update = boot_update_wanted(update);
+    boot_update_say_why(update);
     int rc = pv_flash_init();
     if (rc != PV_FLASH_OK)
         refuse(BOOT_REASON_FLASH, NULL, pv_flash_strerror(rc));

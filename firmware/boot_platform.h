@@ -19,7 +19,7 @@
 
 /* Core clock 168 MHz from the HSI through the PLL (APB2 84 MHz), flash wait states set. */
 void plat_clock_init(void);
-/* USART1 on PA9/PA10, 115200 8N1. */
+/* USART1 on PA9/PA10, 115200 8N1 at the clock in force (again after plat_clock_init). */
 void plat_console_init(void);
 void plat_console_putc(char c);
 /* The next byte received on USART1, or -1 when none is waiting (an overrun only loses bytes:

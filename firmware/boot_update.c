@@ -37,15 +37,13 @@ static struct {
 
 /* ---- entry ---- */
 
-int boot_update_wanted(int requested)
+int boot_update_wanted(void)
 {
-    if (requested) {
-        con_puts("boot: update requested by the application");
-        con_eol();
-        return 1;
-    }
+    if (plat_take_update_request())
+        return BOOT_UPDATE_REQUESTED;
     static const char brk[] = BOOT_UPDATE_BREAK;
     unsigned matched = 0;
+    plat_console_init();
     plat_timer_start(BOOT_UPDATE_BREAK_MS);
     while (!plat_timer_done() && matched < sizeof brk - 1) {
         int c = plat_console_getc();
@@ -57,11 +55,17 @@ int boot_update_wanted(int requested)
             matched = c == 'P' ? 1u : (matched == 4 && c == 'V') ? 2u : 0u;
     }
     plat_timer_stop();
-    if (matched < sizeof brk - 1)
-        return 0;
-    con_puts("boot: update requested on USART1 (" BOOT_UPDATE_BREAK ")");
+    return matched == sizeof brk - 1 ? BOOT_UPDATE_ON_LINE : BOOT_UPDATE_NO;
+}
+
+void boot_update_say_why(int why)
+{
+    if (why == BOOT_UPDATE_NO)
+        return;
+    con_puts(why == BOOT_UPDATE_REQUESTED ? "boot: update requested by the application"
+                                          : "boot: update requested on USART1 (" BOOT_UPDATE_BREAK
+                                            ")");
     con_eol();
-    return 1;
 }
 
 /* ---- session ---- */

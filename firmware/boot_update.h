@@ -13,10 +13,18 @@
 #define BOOT_UPDATE_BREAK    "PVUPDATE" /* asks for update mode when it arrives on USART1 ... */
 #define BOOT_UPDATE_BREAK_MS 100u       /* ... within this many milliseconds after reset */
 
-/* Whether this start is to enter update mode: requested (the application's request word, read
- * by plat_take_update_request) or BOOT_UPDATE_BREAK on USART1 within BOOT_UPDATE_BREAK_MS.
- * Prints the reason when it is. */
-int boot_update_wanted(int requested);
+enum boot_update_why {
+    BOOT_UPDATE_NO = 0,
+    BOOT_UPDATE_REQUESTED, /* the application's request word (plat_take_update_request) */
+    BOOT_UPDATE_ON_LINE,   /* BOOT_UPDATE_BREAK on USART1 within BOOT_UPDATE_BREAK_MS */
+};
+/* Whether this start is to enter update mode. Reads and clears the request word; without one,
+ * listens on USART1 for the window. Called first thing, at the reset clock (HSI 16 MHz): the
+ * window is device time either way, and waiting on the slow clock costs a tenth of the cycles
+ * (which is what a simulated chip spends on it). Prints nothing: the console is not up yet. */
+int boot_update_wanted(void);
+/* The line that says why, after the banner (nothing for BOOT_UPDATE_NO). */
+void boot_update_say_why(int why);
 
 /* Runs update sessions until one ends in a reset (an image installed, nothing newer, or an OFFER
  * refused before anything was erased); never returns.

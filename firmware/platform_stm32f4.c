@@ -42,9 +42,12 @@ void plat_console_init(void)
 {
     RCC_AHB1ENR |= 1u << 0;
     RCC_APB2ENR |= 1u << 4;
-    GPIOA_MODER = (GPIOA_MODER & ~(0xFu << 18)) | (0xAu << 18);           /* PA9, PA10 alternate */
-    GPIOA_AFRH = (GPIOA_AFRH & ~0xFF0u) | 0x770u;                         /* AF7 = USART1 */
-    uint32_t pclk2 = ((RCC_CFGR >> 2) & 3u) == 2u ? 84000000u : 8000000u; /* APB2 = SYSCLK / 2 */
+    GPIOA_MODER = (GPIOA_MODER & ~(0xFu << 18)) | (0xAu << 18); /* PA9, PA10 alternate */
+    GPIOA_AFRH = (GPIOA_AFRH & ~0xFF0u) | 0x770u;               /* AF7 = USART1 */
+    /* APB2 = SYSCLK (HSI 16 MHz or the PLL's 168 MHz) over PPRE2 (0xx: 1, 1xx: 2 << xx) */
+    uint32_t ppre2 = (RCC_CFGR >> 13) & 7u;
+    uint32_t pclk2 = (((RCC_CFGR >> 2) & 3u) == 2u ? 168000000u : 16000000u) >>
+                     (ppre2 & 4u ? (ppre2 & 3u) + 1u : 0u);
     USART1_BRR = (pclk2 + 57600u) / 115200u;
     USART1_CR1 = (1u << 13) | (1u << 3) | (1u << 2); /* UE TE RE */
 }
