@@ -2,7 +2,6 @@
  * (lib/image/image.h, docs/image-format.md). Parsing is lib/image's, the same code the
  * bootloader runs; hashing and Ed25519 are OpenSSL's (or the PKCS#11 token's for signing). */
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,56 +15,56 @@
 #include "../hsm-bridge/p11.h"
 #include "../hsm-bridge/pin_source.h"
 #include "commands.h"
+#include "hal/stm32f4_map.h"
 #include "image/image.h"
 #include "image/layout.h"
 #include "signer_key.h"
 #include "util/le.h"
 
-#define DEFAULT_HDR_SIZE  512u
+#define DEFAULT_HDR_SIZE  512 /* no suffix: also written into the help text */
 #define DEFAULT_LOAD_ADDR (PV_LAYOUT_DEFAULT_APP_ADDR + DEFAULT_HDR_SIZE)
 #define VTOR_ALIGN        512u /* vector table alignment of the largest STM32F4 table */
 #define MAX_FILE          (16u << 20)
 /* Where an application's initial stack pointer may point (SRAM, or CCM on F42x). */
-#define SRAM_LO 0x20000000u
-#define SRAM_HI 0x20030000u
-#define CCM_LO  0x10000000u
-#define CCM_HI  0x10010000u
+#define SRAM_LO PV_F4_SRAM_BASE
+#define SRAM_HI (PV_F4_SRAM_BASE + (192u << 10))
+#define CCM_LO  PV_F4_CCM_BASE
+#define CCM_HI  (PV_F4_CCM_BASE + (64u << 10))
 
-static void help(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: provision image sign   --in APP.bin --out APP.img --image-version X.Y.Z KEY\n"
-        "                              [--load-addr ADDR] [--header-size N] [--region-size N]\n"
-        "       provision image verify IMAGE KEY [--region ADDR] [--min-version X.Y.Z]\n"
-        "       provision image info   IMAGE\n"
-        "\n"
-        "Signed application images for the bootloader (docs/image-format.md): a header (magic,\n"
-        "sizes, load address, version, flags), the application, and a TLV area with the SHA-256\n"
-        "of header and application and an Ed25519 signature of it by the product owner's key.\n"
-        "\n"
-        "sign     APP.bin is the application linked at its load address (its vector table\n"
-        "         first). Default load address 0x%08X (application region 0x%08X + a\n"
-        "         %u-byte header); the region size bounds the image (default %u bytes).\n"
-        "verify   checks what the bootloader checks: header fields, TLV area, digest, key,\n"
-        "         signature, vector table; --region also checks the load address against the\n"
-        "         region start, --min-version plays the device's rollback floor.\n"
-        "info     prints the header and TLV fields and whether the digest matches.\n"
-        "\n"
-        "KEY is one of\n"
-        "  --key FILE.pem         Ed25519 key in PEM (private to sign; private or public to "
-        "verify)\n"
-        "  --pkcs11 --token LABEL --key-label LABEL [--module LIB.so] [--pin-file F]\n"
-        "                         a key pair on a PKCS#11 token (default module %s);\n"
-        "                         the user PIN is the first line of F (mode 0600 or 0400,\n"
-        "                         yours), else $%s (read once, then removed from the\n"
-        "                         environment); never on the command line, never echoed\n"
-        "\n"
-        "exit status: 0 done / image valid; 1 image or input not valid; 2 bad command line;\n"
-        "3 file cannot be read or written; 4 key or token error.\n",
-        DEFAULT_LOAD_ADDR, PV_LAYOUT_DEFAULT_APP_ADDR, DEFAULT_HDR_SIZE, PV_LAYOUT_DEFAULT_APP_SIZE,
-        PV_P11_DEFAULT_MODULE, PV_PIN_ENV);
-}
+static const struct pv_cli_opt opts[] = {
+    {'i', 0, "in", "APP.bin",
+     "sign: the application linked at its load address (its vector table first)", NULL},
+    {'o', 0, "out", "APP.img", "sign: where the signed image goes", NULL},
+    {'v', 0, "image-version", "X.Y.Z", "sign: the image's version (0-255.0-255.0-65535)", NULL},
+    {'a', 0, "load-addr", "ADDR",
+     "sign: the load address (default: the default layout's application region plus the "
+     "header)",
+     NULL},
+    {'s', 0, "header-size", "N",
+     "sign: the header's size, 32..4096, a multiple of 4 (default " PV_CLI_STR(
+         DEFAULT_HDR_SIZE) ")",
+     NULL},
+    {'r', 0, "region-size", "N",
+     "sign: the most the image may take (default: the default layout's application region)", NULL},
+    {'g', 0, "region", "ADDR", "verify: also check the load address against the region start",
+     NULL},
+    {'m', 0, "min-version", "X.Y.Z", "verify: play the device's rollback floor", NULL},
+    {'k', 0, "key", "FILE.pem",
+     "sign, verify: an Ed25519 key in PEM (private to sign; private or public to verify)", NULL},
+    {'P', 0, "pkcs11", NULL,
+     "sign, verify: use a key pair on a PKCS#11 token (--token, --key-label) instead", NULL},
+    {'T', 0, "token", "LABEL", "with --pkcs11: the token", NULL},
+    {'L', 0, "key-label", "LABEL", "with --pkcs11: the key pair's label", NULL},
+    {'M', 0, "module", "LIB.so", "with --pkcs11: the module (default " PV_P11_DEFAULT_MODULE ")",
+     NULL},
+    {'N', 0, "pin-file", "F",
+     "with --pkcs11: the user PIN is the first line of F (mode 0600 or 0400, yours), else "
+     "$" PV_PIN_ENV " (read once, then removed from the environment); never on the command line",
+     NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_EXIT_OK, PV_EXIT_INVALID, PV_EXIT_USAGE,
+                            PV_EXIT_IO, PV_EXIT_KEY,     -1};
 
 /* ---- small helpers ---- */
 
@@ -233,39 +232,45 @@ static void explain(char *out, size_t cap, int rc, const uint8_t *b, size_t len,
 }
 
 /* Key options shared by sign and verify; returns 1 if opt was one of them. */
-static int key_option(int opt, struct pv_key_source *src)
+static int key_option(int opt, const char *value, struct pv_key_source *src)
 {
     switch (opt) {
     case 'k':
-        src->pem = optarg;
+        src->pem = value;
         return 1;
     case 'P':
         src->pkcs11 = 1;
         return 1;
     case 'M':
-        src->module = optarg;
+        src->module = value;
         return 1;
     case 'T':
-        src->token = optarg;
+        src->token = value;
         return 1;
     case 'L':
-        src->key_label = optarg;
+        src->key_label = value;
         return 1;
     case 'N':
-        src->pin_file = optarg;
+        src->pin_file = value;
         return 1;
     default:
         return 0;
     }
 }
 
-#define KEY_LONGOPTS                                                                               \
-    {"key", required_argument, NULL, 'k'}, {"pkcs11", no_argument, NULL, 'P'},                     \
-        {"module", required_argument, NULL, 'M'}, {"token", required_argument, NULL, 'T'},         \
-        {"key-label", required_argument, NULL, 'L'}, {"pin-file", required_argument, NULL, 'N'},   \
-    {                                                                                              \
-        "help", no_argument, NULL, 'h'                                                             \
-    }
+/* The parser of subcommand sub ("provision image sign" in its messages). */
+static void begin(struct pv_cli_parser *ps, const char *sub, int argc, char **argv)
+{
+    static char who[64];
+    snprintf(who, sizeof who, "provision image %s", sub);
+    pv_cli_begin(ps, &pv_provision_cli, &pv_cmd_image, who, argc, argv);
+}
+
+/* An option of another subcommand. */
+static int not_here(const char *sub, const struct pv_cli_opt *o)
+{
+    return usage_error(sub, "--%s is not an option of %s", o->name, sub);
+}
 
 static int key_source_check(const char *sub, const struct pv_key_source *src)
 {
@@ -284,60 +289,48 @@ static int key_source_check(const char *sub, const struct pv_key_source *src)
 
 static int cmd_sign(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"in", required_argument, NULL, 'i'},
-        {"out", required_argument, NULL, 'o'},
-        {"image-version", required_argument, NULL, 'v'},
-        {"load-addr", required_argument, NULL, 'a'},
-        {"header-size", required_argument, NULL, 's'},
-        {"region-size", required_argument, NULL, 'r'},
-        KEY_LONGOPTS,
-        {NULL, 0, NULL, 0},
-    };
     struct pv_key_source src = {0};
     const char *in = NULL, *out = NULL, *ver = NULL;
     uint32_t load_addr = DEFAULT_LOAD_ADDR, hdr_size = DEFAULT_HDR_SIZE,
              region_size = PV_LAYOUT_DEFAULT_APP_SIZE, version;
     int opt;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (key_option(opt, &src))
+    struct pv_cli_parser ps;
+    begin(&ps, "sign", argc, argv);
+    while ((opt = pv_cli_next(&ps)) >= 0) {
+        const char *v = ps.value;
+        if (key_option(opt, v, &src))
             continue;
         switch (opt) {
         case 'i':
-            in = optarg;
+            in = v;
             break;
         case 'o':
-            out = optarg;
+            out = v;
             break;
         case 'v':
-            ver = optarg;
+            ver = v;
             break;
         case 'a':
-            if (parse_u32(optarg, &load_addr))
-                return usage_error("sign", "--load-addr %s: expected a number like 0x08010200",
-                                   optarg);
+            if (parse_u32(v, &load_addr))
+                return usage_error("sign", "--load-addr %s: expected a number like 0x08010200", v);
             break;
         case 's':
-            if (parse_u32(optarg, &hdr_size))
-                return usage_error("sign", "--header-size %s: expected a number", optarg);
+            if (parse_u32(v, &hdr_size))
+                return usage_error("sign", "--header-size %s: expected a number", v);
             break;
         case 'r':
-            if (parse_u32(optarg, &region_size))
-                return usage_error("sign", "--region-size %s: expected a number", optarg);
+            if (parse_u32(v, &region_size))
+                return usage_error("sign", "--region-size %s: expected a number", v);
             break;
-        case 'h':
-            help(stdout);
-            return PV_EXIT_OK;
-        case ':':
-            return usage_error("sign", "%s needs a value", argv[optind - 1]);
         default:
-            return usage_error("sign", "unknown option %s", argv[optind - 1]);
+            return not_here("sign", ps.opt);
         }
     }
-    if (optind < argc)
-        return usage_error("sign", "unexpected argument '%s'", argv[optind]);
+    if (opt != PV_CLI_END)
+        return opt == PV_CLI_HELP ? PV_EXIT_OK : PV_EXIT_USAGE;
+    char **rest;
+    if (pv_cli_operands(&ps, &rest) > 0)
+        return usage_error("sign", "unexpected argument '%s'", rest[0]);
     if (!in || !out || !ver)
         return usage_error("sign", "%s", "--in, --out and --image-version are required");
     if (pv_image_version_parse(ver, &version) != 0)
@@ -485,43 +478,34 @@ static int load_image(const char *sub, const char *path, uint32_t region, uint8_
 
 static int cmd_verify(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"region", required_argument, NULL, 'g'},
-        {"min-version", required_argument, NULL, 'm'},
-        KEY_LONGOPTS,
-        {NULL, 0, NULL, 0},
-    };
     struct pv_key_source src = {0};
     uint32_t region = PV_IMAGE_ANY_ADDR, floor = 0;
     int opt;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (key_option(opt, &src))
+    struct pv_cli_parser ps;
+    begin(&ps, "verify", argc, argv);
+    while ((opt = pv_cli_next(&ps)) >= 0) {
+        const char *v = ps.value;
+        if (key_option(opt, v, &src))
             continue;
         switch (opt) {
         case 'g':
-            if (parse_u32(optarg, &region) || region == PV_IMAGE_ANY_ADDR)
-                return usage_error("verify", "--region %s: expected an address like 0x08010000",
-                                   optarg);
+            if (parse_u32(v, &region) || region == PV_IMAGE_ANY_ADDR)
+                return usage_error("verify", "--region %s: expected an address like 0x08010000", v);
             break;
         case 'm':
-            if (pv_image_version_parse(optarg, &floor) != 0)
-                return usage_error("verify", "--min-version %s: expected major.minor.patch",
-                                   optarg);
+            if (pv_image_version_parse(v, &floor) != 0)
+                return usage_error("verify", "--min-version %s: expected major.minor.patch", v);
             break;
-        case 'h':
-            help(stdout);
-            return PV_EXIT_OK;
-        case ':':
-            return usage_error("verify", "%s needs a value", argv[optind - 1]);
         default:
-            return usage_error("verify", "unknown option %s", argv[optind - 1]);
+            return not_here("verify", ps.opt);
         }
     }
-    if (optind != argc - 1)
+    if (opt != PV_CLI_END)
+        return opt == PV_CLI_HELP ? PV_EXIT_OK : PV_EXIT_USAGE;
+    char **files;
+    if (pv_cli_operands(&ps, &files) != 1)
         return usage_error("verify", "%s", "expected exactly one IMAGE file");
-    const char *path = argv[optind];
+    const char *path = files[0];
     int rc = key_source_check("verify", &src);
     if (rc)
         return rc;
@@ -595,20 +579,17 @@ static int cmd_verify(int argc, char **argv)
 
 static int cmd_info(int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int opt;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            help(stdout);
-            return PV_EXIT_OK;
-        }
-        return usage_error("info", "unknown option %s", argv[optind - 1]);
-    }
-    if (optind != argc - 1)
+    struct pv_cli_parser ps;
+    begin(&ps, "info", argc, argv);
+    if ((opt = pv_cli_next(&ps)) >= 0)
+        return not_here("info", ps.opt);
+    if (opt != PV_CLI_END)
+        return opt == PV_CLI_HELP ? PV_EXIT_OK : PV_EXIT_USAGE;
+    char **files;
+    if (pv_cli_operands(&ps, &files) != 1)
         return usage_error("info", "%s", "expected exactly one IMAGE file");
-    const char *path = argv[optind];
+    const char *path = files[0];
     uint8_t *buf;
     size_t len;
     pv_image img;
@@ -652,7 +633,7 @@ static int cmd_info(int argc, char **argv)
 static int run(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        help(argc < 2 ? stderr : stdout);
+        pv_cli_cmd_help(argc < 2 ? stderr : stdout, &pv_provision_cli, &pv_cmd_image);
         return argc < 2 ? PV_EXIT_USAGE : PV_EXIT_OK;
     }
     if (strcmp(argv[1], "sign") == 0)
@@ -665,9 +646,25 @@ static int run(int argc, char **argv)
     return PV_EXIT_USAGE;
 }
 
-const struct pv_command pv_cmd_image = {
+const struct pv_cli_cmd pv_cmd_image = {
     .name = "image",
     .summary = "sign, verify and inspect application images for the bootloader",
+    .usage = "image sign --in APP.bin --out APP.img --image-version X.Y.Z KEY [--load-addr ADDR] "
+             "[--header-size N] [--region-size N]\n"
+             "image verify IMAGE KEY [--region ADDR] [--min-version X.Y.Z]\n"
+             "image info IMAGE",
+    .about = "Signed application images for the bootloader (docs/image-format.md): a header "
+             "(magic, sizes, load address, version, flags), the application, and a TLV area with "
+             "the SHA-256 of header and application and an Ed25519 signature of it by the "
+             "product owner's key.\n\n"
+             "sign: APP.bin is the application linked at its load address (its vector table "
+             "first); the region size bounds the image.\n"
+             "verify: checks what the bootloader checks: header fields, TLV area, digest, key, "
+             "signature, vector table.\n"
+             "info: prints the header and TLV fields and whether the digest matches.\n\n"
+             "KEY is --key FILE.pem, or --pkcs11 --token LABEL --key-label LABEL [--module "
+             "LIB.so] [--pin-file F].",
+    .opts = opts,
+    .exits = exits,
     .run = run,
-    .help = help,
 };

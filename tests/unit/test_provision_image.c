@@ -155,7 +155,7 @@ static void test_cli_help_and_usage(void **state)
     expect(RUN("image", "stamp"), 2, "unknown subcommand 'stamp'");
     expect(RUN("image", "sign", "--bogus"), 2, "unknown option --bogus");
     expect(RUN("image", "sign", "--in", app, "--out", "x.img"), 2, "--image-version");
-    expect(RUN("image", "sign", "--in"), 2, "needs a value");
+    expect(RUN("image", "sign", "--in"), 2, "missing value for --in");
     expect(RUN("image", "sign", "--in", app, "--out", "x", "--image-version", "1.2"), 2,
            "--image-version 1.2: expected major.minor.patch");
     expect(RUN("image", "sign", "--in", app, "--out", "x", "--image-version", "256.0.0", "--key",
