@@ -18,6 +18,7 @@
 #include "recipe.h"
 #include "recipe_yaml.h"
 #include "station_ca.h"
+#include "text_safe.h"
 
 /* ---- what libcyaml loads into ---- */
 
@@ -232,6 +233,13 @@ static void convert_releases(struct ctx *c, const struct cy_conf *in,
     char path[96];
     for (unsigned i = 0; i < in->releases_count; i++) {
         const struct cy_release *r = &in->releases[i];
+        if (!pv_text_name_ok(r->product)) {
+            char shown[4 * PV_NAME_MAX + 16];
+            snprintf(path, sizeof path, "releases[%u].product", i);
+            report(c, path, "\"%s\" is not a product name (" PV_NAME_RULE ")",
+                   pv_text_escape(r->product, shown, sizeof shown));
+            continue;
+        }
         for (unsigned j = 0; j < i; j++)
             if (strcmp(in->releases[j].product, r->product) == 0) {
                 snprintf(path, sizeof path, "releases[%u].product", i);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "cmd.h"
+#include "text_safe.h"
 #include "station_ca.h"
 
 #define STATION_DAYS_DEFAULT 365 /* no suffix: also written into the help text */
@@ -121,9 +122,12 @@ static int parse(const char *prog, int argc, char **argv, struct opts *o)
 
 static int enroll(const char *prog, struct opts *o)
 {
+    char shown[4 * PV_NAME_MAX + 16];
     if (!o->name || !pv_station_name_valid(o->name))
-        return usage_error(prog, "NAME must be 1..63 of [A-Za-z0-9._-], got",
-                           o->name ? o->name : "none");
+        return usage_error(prog,
+                           "station name: NAME must be " PV_NAME_RULE " (it becomes the "
+                           "certificate's CN and every ledger row's station), got",
+                           o->name ? pv_text_escape(o->name, shown, sizeof shown) : "none");
     if (!o->csr)
         return usage_error(prog, "--csr FILE is required", NULL);
     size_t csr_len;
@@ -220,8 +224,12 @@ out_cfg:
 static int print_row(void *ctx, const pv_ledger_station *s)
 {
     (void)ctx;
-    printf("%-20s %-8s %-24s %.16s  %s\n", s->name, s->revoked_at[0] ? "revoked" : "active",
-           s->enrolled_at, s->cert_sha256, s->rights[0] ? s->rights : "-");
+    /* the registry's text escaped: a row written outside hsm-bridge may hold terminal escapes */
+    char name[4 * PV_LEDGER_TEXT_MAX], at[4 * 32], sha[4 * 65], rights[4 * PV_LEDGER_RIGHTS_MAX];
+    printf("%-20s %-8s %-24s %.16s  %s\n", pv_text_escape(s->name, name, sizeof name),
+           s->revoked_at[0] ? "revoked" : "active", pv_text_escape(s->enrolled_at, at, sizeof at),
+           pv_text_escape(s->cert_sha256, sha, sizeof sha),
+           s->rights[0] ? pv_text_escape(s->rights, rights, sizeof rights) : "-");
     return 0;
 }
 

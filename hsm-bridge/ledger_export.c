@@ -1,10 +1,12 @@
-/* Ledger export for MES systems and people: CSV (RFC 4180, one header line) or a JSON array,
- * one record per device with every state's time and the failures. */
+/* Ledger export for MES systems and people: CSV (RFC 4180, one header line; cells made safe for
+ * spreadsheets by text_safe.h) or a JSON array, one record per device with every state's time
+ * and the failures. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ledger_internal.h"
+#include "text_safe.h"
 
 static const char *const columns[] = {
     "batch",        "uid",       "state",       "station",     "recipe_name",  "recipe_digest",
@@ -13,20 +15,24 @@ static const char *const columns[] = {
 };
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
 
-/* Quoted only when it must be: comma, quote, CR or LF inside. */
-static void csv_field(FILE *out, const char *s, int last)
+/* One cell (text_safe.h: control bytes escaped, formulas neutralised, quoted where needed) and
+ * its separator. */
+static int csv_field(FILE *out, const char *s, int last)
 {
-    if (strpbrk(s, ",\"\r\n")) {
-        fputc('"', out);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', out);
-            fputc(*s, out);
-        }
-        fputc('"', out);
-    } else
-        fputs(s, out);
+    int rc = pv_text_csv_cell(out, s);
     fputs(last ? "\r\n" : ",", out);
+    return rc;
+}
+
+/* A JSON string: jansson escapes control characters itself (\u001b) but takes only UTF-8, so
+ * text that is not (a crafted row) goes in escaped rather than being dropped. */
+static json_t *jstr(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char e[4 * (PV_LEDGER_TEXT_MAX + PV_LEDGER_REASON_MAX)];
+    return json_string(pv_text_escape(s, e, sizeof e));
 }
 
 /* The row's values as text, in columns[] order ("" for absent values). */
@@ -67,30 +73,31 @@ static int csv_row(void *ctx, const pv_ledger_row *r)
 {
     struct csv *c = ctx;
     values(r, c->v);
+    int rc = 0;
     for (size_t i = 0; i < NCOLUMNS; i++)
-        csv_field(c->out, c->v[i], i + 1 == NCOLUMNS);
-    return ferror(c->out) ? -1 : 0;
+        rc |= csv_field(c->out, c->v[i], i + 1 == NCOLUMNS);
+    return rc || ferror(c->out) ? -1 : 0;
 }
 
 static int json_row(void *ctx, const pv_ledger_row *r)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "batch", json_string(r->batch));
-    json_object_set_new(o, "uid", json_string(r->uid_hex));
+    json_object_set_new(o, "batch", jstr(r->batch));
+    json_object_set_new(o, "uid", jstr(r->uid_hex));
     json_object_set_new(o, "state", json_string(pv_ledger_state_name(r->state)));
-    json_object_set_new(o, "station", json_string(r->station));
-    json_object_set_new(o, "recipe_name", json_string(r->recipe_name));
-    json_object_set_new(o, "recipe_digest", json_string(r->recipe_digest));
+    json_object_set_new(o, "station", jstr(r->station));
+    json_object_set_new(o, "recipe_name", jstr(r->recipe_name));
+    json_object_set_new(o, "recipe_digest", jstr(r->recipe_digest));
     json_object_set_new(o, "image_digest",
-                        r->image_digest[0] ? json_string(r->image_digest) : json_null());
+                        r->image_digest[0] ? jstr(r->image_digest) : json_null());
     json_object_set_new(o, "key_id", r->has_key ? json_integer(r->key_id) : json_null());
     json_object_set_new(o, "key_version", r->has_key ? json_integer(r->key_version) : json_null());
     for (int i = 0; i < 5; i++)
-        json_object_set_new(o, columns[9 + i], r->at[i][0] ? json_string(r->at[i]) : json_null());
+        json_object_set_new(o, columns[9 + i], r->at[i][0] ? jstr(r->at[i]) : json_null());
     json_object_set_new(o, "attempts", json_integer(r->attempts));
     json_object_set_new(o, "failures", json_integer(r->failures));
     json_object_set_new(o, "last_failure",
-                        r->last_failure[0] ? json_string(r->last_failure) : json_null());
+                        r->last_failure[0] ? jstr(r->last_failure) : json_null());
     json_object_set_new(o, "rdp_level",
                         r->state == PV_LEDGER_LOCKED ? json_integer(r->rdp_level) : json_null());
     return json_array_append_new(ctx, o);

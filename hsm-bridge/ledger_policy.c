@@ -9,6 +9,9 @@
 #include <time.h>
 
 #include "ledger_internal.h"
+#include "text_safe.h"
+
+_Static_assert(PV_NAME_MAX == PV_LEDGER_TEXT_MAX, "a name fills a ledger text field");
 
 static const char *const state_names[] = {"reserved", "keyed", "written", "verified", "locked"};
 
@@ -194,23 +197,17 @@ static int printable(const char *s)
     return 1;
 }
 
-/* 1..63 of [A-Za-z0-9._-]: station and batch names. */
+/* Station and batch names: text_safe.h's rule. */
 static int name_ok(const char *s)
 {
-    if (!text_ok(s, PV_LEDGER_TEXT_MAX))
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '.' || *s == '_' || *s == '-'))
-            return 0;
-    return 1;
+    return pv_text_name_ok(s);
 }
 
 static int bad_name(pv_ledger *l, const char *field, const char *value)
 {
-    return pv_ledger_fail_msg(l, PV_LEDGER_E_ARG,
-                              "ledger: %s name '%.80s' is not 1 to %u of A-Z a-z 0-9 . _ -", field,
-                              value ? value : "", PV_LEDGER_TEXT_MAX - 1);
+    char shown[96];
+    return pv_ledger_fail_msg(l, PV_LEDGER_E_ARG, "ledger: %s name '%s' is not " PV_NAME_RULE,
+                              field, pv_text_escape(value, shown, sizeof shown));
 }
 
 static int hex_ok(const char *s, size_t min, size_t max)
@@ -705,13 +702,14 @@ int pv_ledger_fail(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN], const cha
                                   "ledger: a failure needs a UID, a phase (1 to %u characters) "
                                   "and a reason (1 to %u)",
                                   PV_LEDGER_TEXT_MAX - 1, PV_LEDGER_REASON_MAX - 1);
-    if (!printable(phase) || !printable(reason))
-        return pv_ledger_fail_msg(l, PV_LEDGER_E_ARG,
-                                  "ledger: a failure's phase and reason may not contain control "
-                                  "characters");
+    /* A station's own words: kept, with control bytes and anything that is not UTF-8 written
+     * as \xNN (text_safe.h), so the record is never lost and never raw. */
+    char safe_phase[PV_LEDGER_TEXT_MAX], safe_reason[PV_LEDGER_REASON_MAX];
+    pv_text_escape(phase, safe_phase, sizeof safe_phase);
+    pv_text_escape(reason, safe_reason, sizeof safe_reason);
     char hex[2 * PV_LEDGER_UID_LEN + 1];
     uid_hex(uid, hex);
-    struct failure a = {hex, phase, reason};
+    struct failure a = {hex, safe_phase, safe_reason};
     return write_txn(l, fail_body, &a);
 }
 

@@ -16,6 +16,7 @@
 #include "file_read.h"
 #include "recipe_chip.h"
 #include "recipe_yaml.h"
+#include "text_safe.h"
 
 /* ---- what libcyaml loads into (pointers mark optional parts) ---- */
 
@@ -303,16 +304,28 @@ static void check_endpoint(struct ctx *c, const char *path, const char *v, int s
         }
 }
 
-static void check_batch(struct ctx *c, const char *b)
+/* batch and product: names (text_safe.h) - they name ledger rows, files, rights and log lines,
+ * and reach terminals and spreadsheets; the value is shown escaped. */
+static void check_name(struct ctx *c, const char *field, const char *v)
 {
-    for (const char *p = b; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
-            ERR(c, "batch",
-                "\"%s\" contains '%c'; a batch name uses letters, digits, '.', '_' and '-' (it "
-                "names ledger rows and files)",
-                b, isprint((unsigned char)*p) ? *p : '?');
-            return;
-        }
+    if (!v || pv_text_name_ok(v))
+        return;
+    char shown[4 * PV_NAME_MAX + 16];
+    const char *bad = v;
+    while (*bad && (isalnum((unsigned char)*bad) || *bad == '.' || *bad == '_' || *bad == '-'))
+        bad++;
+    char what[8];
+    if (*bad >= 0x20 && *bad < 0x7f)
+        snprintf(what, sizeof what, "'%c'", *bad);
+    else
+        snprintf(what, sizeof what, "\\x%02x", (unsigned char)*bad);
+    if (*bad)
+        ERR(c, field,
+            "\"%s\" contains %s; a %s name is " PV_NAME_RULE " (it names ledger rows and files)",
+            pv_text_escape(v, shown, sizeof shown), what, field);
+    else
+        ERR(c, field, "\"%s\" is longer than %u characters; a %s name is " PV_NAME_RULE,
+            pv_text_escape(v, shown, sizeof shown), PV_NAME_MAX - 1, field);
 }
 
 static void check_chip(struct ctx *c, const struct cy_chip *in)
@@ -847,7 +860,8 @@ static void convert(struct ctx *c, const struct cy_recipe *in, unsigned flags)
             in->format, PV_RECIPE_FORMAT);
     copy(r->product, sizeof r->product, in->product);
     copy(r->batch, sizeof r->batch, in->batch);
-    check_batch(c, in->batch);
+    check_name(c, "batch", in->batch);
+    check_name(c, "product", in->product);
     check_chip(c, &in->chip);
     check_probe(c, &in->probe);
     check_stub(c, &in->stub);

@@ -28,6 +28,9 @@
 #include <openssl/x509v3.h>
 
 #include "station_ca.h"
+#include "text_safe.h"
+
+_Static_assert(PV_STATION_NAME_MAX + 1 == PV_NAME_MAX, "a station name is a name (text_safe.h)");
 
 #define LABEL_MAX   128u
 #define CSR_MAX     65536u /* a CSR larger than this is not one a station makes */
@@ -84,17 +87,7 @@ static void to_hex(const uint8_t *b, size_t n, char *out)
 
 int pv_station_name_valid(const char *name)
 {
-    if (!name)
-        return 0;
-    size_t n = 0;
-    for (; name[n]; n++) {
-        unsigned char c = (unsigned char)name[n];
-        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '-';
-        if (!ok || n >= PV_STATION_NAME_MAX)
-            return 0;
-    }
-    return n >= 1;
+    return pv_text_name_ok(name);
 }
 
 static int ca_cn_valid(const char *cn)

@@ -9,6 +9,7 @@
 #include "../hsm-bridge/ledger.h"
 #include "commands.h"
 #include "../hsm-bridge/recipe.h"
+#include "../hsm-bridge/text_safe.h"
 #include "station.h"
 
 enum { OPT_RECIPE = 256, OPT_PROBE, OPT_LEDGER, OPT_JSON };
@@ -180,11 +181,16 @@ static int run(int argc, char **argv)
                nwrp == (id.flash_kb == 2048 ? 0xFFFFFFu : 0xFFFu) ? " (no sector protected)" : "");
         if (recipe)
             printf("recipe    %s: %s\n", rc.name, match ? "matches" : why);
-        if (have_row)
+        if (have_row) {
+            /* the row's text escaped (hsm-bridge/text_safe.h): it may have been written raw */
+            static char b[4 * sizeof row.batch], st[4 * sizeof row.station],
+                lf[4 * sizeof row.last_failure];
             printf("ledger    batch %s, %s, station %s, %u attempt(s), %u failure(s)%s%s\n",
-                   row.batch, pv_ledger_state_name(row.state), row.station, row.attempts,
-                   row.failures, row.last_failure[0] ? ", last: " : "", row.last_failure);
-        else
+                   pv_text_escape(row.batch, b, sizeof b), pv_ledger_state_name(row.state),
+                   pv_text_escape(row.station, st, sizeof st), row.attempts, row.failures,
+                   row.last_failure[0] ? ", last: " : "",
+                   pv_text_escape(row.last_failure, lf, sizeof lf));
+        } else
             printf("ledger    no row for this UID in %s\n", lp);
     }
     return match == 0 ? PV_EXIT_WRONG_CHIP : PV_EXIT_OK;

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "../hsm-bridge/keys_config.h"
 #include "../hsm-bridge/recipe.h"
+#include "../hsm-bridge/text_safe.h"
 
 static void help(FILE *out)
 {
@@ -112,15 +113,24 @@ static int print_row(void *ctx, const pv_ledger_row *r)
     if (c->rows++ == 0)
         printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5s  %5s  %3s  %s\n", "UID", "BATCH", "STATE",
                "STATION", "UPDATED", "TRIES", "FAILS", "RDP", "LEASE");
-    char rdp[8] = "-", lease[PV_LEDGER_TEXT_MAX * 2 + 48] = "-";
+    /* Every text column escaped (text_safe.h): a row written outside provision may hold
+     * terminal escapes. */
+    char rdp[8] = "-", lease[4 * (PV_LEDGER_TEXT_MAX * 2 + 48)] = "-";
+    char raw_lease[PV_LEDGER_TEXT_MAX * 2 + 48];
+    char batch[4 * PV_LEDGER_TEXT_MAX], station[4 * PV_LEDGER_TEXT_MAX], at[4 * 32],
+        updated[4 * 32];
     if (r->state == PV_LEDGER_LOCKED)
         snprintf(rdp, sizeof rdp, "%u", r->rdp_level);
-    if (r->lease_station[0])
-        snprintf(lease, sizeof lease, "%s/%s until %s", r->lease_station, r->lease_session,
+    if (r->lease_station[0]) {
+        snprintf(raw_lease, sizeof raw_lease, "%s/%s until %s", r->lease_station, r->lease_session,
                  r->lease_until);
-    printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5u  %5u  %3s  %s\n", r->uid_hex, r->batch,
-           pv_ledger_state_name(r->state), r->station, latest_time(r), r->attempts, r->failures,
-           rdp, lease);
+        pv_text_escape(raw_lease, lease, sizeof lease);
+    }
+    printf("%-24s  %-16s  %-8s  %-16s  %-24s  %5u  %5u  %3s  %s\n",
+           pv_text_escape(r->uid_hex, at, sizeof at), pv_text_escape(r->batch, batch, sizeof batch),
+           pv_ledger_state_name(r->state), pv_text_escape(r->station, station, sizeof station),
+           pv_text_escape(latest_time(r), updated, sizeof updated), r->attempts, r->failures, rdp,
+           lease);
     int seen = 0;
     for (int i = 0; i < c->nbatches; i++)
         seen |= strcmp(c->batches[i], r->batch) == 0;
@@ -147,10 +157,12 @@ static int list(pv_ledger *l, const char *batch, pv_ledger_state state, int json
     if (!c->rows)
         printf("no devices%s%s%s%s\n", batch ? " in batch " : "", batch ? batch : "",
                state ? " in state " : "", state ? pv_ledger_state_name(state) : "");
+    char shown[4 * PV_LEDGER_TEXT_MAX];
     for (int i = 0; i < c->nbatches; i++) {
         uint32_t quota, used;
         if (pv_ledger_batch(l, c->batches[i], &quota, &used) == PV_LEDGER_OK)
-            printf("batch %s: %u of %u devices counted\n", c->batches[i], used, quota);
+            printf("batch %s: %u of %u devices counted\n",
+                   pv_text_escape(c->batches[i], shown, sizeof shown), used, quota);
     }
     free(c);
     return PV_EXIT_OK;
@@ -274,7 +286,9 @@ static int verify(pv_ledger *l, const char *path, const char *key_path, const ch
     pv_ledger_verify_report rep;
     int rc = pv_ledger_verify_chain(l, key ? pv_ledger_ed25519_verify : NULL, key, &rep);
     if (rc == PV_LEDGER_E_CHAIN) {
-        fprintf(stderr, "%s: audit chain broken: %s\n", path, rep.message);
+        char msg[4 * sizeof rep.message];
+        fprintf(stderr, "%s: audit chain broken: %s\n", path,
+                pv_text_escape(rep.message, msg, sizeof msg));
         EVP_PKEY_free(key);
         return PV_EXIT_INVALID;
     }

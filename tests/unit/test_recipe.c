@@ -333,8 +333,8 @@ static void test_chip_probe_protection_errors(void **state)
     INVALID("sha.yaml", MUT("  image: boot.bin\n", "  image: boot.bin\n  sha256: 12ab\n"),
             "19:3: bootloader.sha256: has 4 hex digits; a SHA-256 has 64 (sha256sum prints it)");
     INVALID("batch.yaml", MUT("batch: w-001", "batch: w 001"),
-            "3:1: batch: \"w 001\" contains ' '; a batch name uses letters, digits, '.', '_' "
-            "and '-' (it names ledger rows and files)");
+            "3:1: batch: \"w 001\" contains ' '; a batch name is 1 to 63 of A-Z a-z 0-9 . _ - "
+            "(it names ledger rows and files)");
     INVALID("quota.yaml", MUT("quota: 10", "quota: 0"),
             "4:1: quota: 0 allows no device; set how many devices this batch may provision");
     INVALID("format.yaml", MUT("format: 1", "format: 2"),
