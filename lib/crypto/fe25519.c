@@ -207,7 +207,7 @@ void pv_fe_tobytes(uint8_t s[32], const pv_fe a)
         y[i] = (uint32_t)t;
         t >>= 32;
     }
-    uint32_t m = 0 - (y[7] >> 31);
+    uint32_t m = pv_ct_barrier(0 - (y[7] >> 31));
     y[7] &= 0x7fffffff;
     for (int i = 0; i < 8; i++) {
         pv_st32(s + 4 * i, x[i] ^ ((x[i] ^ y[i]) & m));
@@ -216,7 +216,7 @@ void pv_fe_tobytes(uint8_t s[32], const pv_fe a)
 
 void pv_fe_cmov(pv_fe r, const pv_fe a, uint32_t bit)
 {
-    uint32_t m = 0 - bit;
+    uint32_t m = pv_ct_barrier(0 - bit);
     for (int i = 0; i < 8; i++)
         r[i] ^= (r[i] ^ a[i]) & m;
 }

@@ -179,7 +179,8 @@ static void ge_select(ge_cached *sel, const ge_cached tab[8], int e)
         for (int w = 0; w < 8; w++) {
             acc = w == 0 && j != T2D ? (j == Z2 ? 2 : 1) & (0 - none) : 0;
             for (uint32_t k = 0; k < 8; k++) {
-                uint32_t m = 0 - ((((abs ^ (k + 1)) - 1) >> 31) & 1); /* abs == k + 1 */
+                /* abs == k + 1 */
+                uint32_t m = pv_ct_barrier(0 - ((((abs ^ (k + 1)) - 1) >> 31) & 1));
                 acc |= tab[k].v[j][w] & m;
             }
             sel->v[j][w] = acc;

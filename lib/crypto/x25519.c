@@ -24,7 +24,7 @@ int pv_x25519(uint8_t shared[32], const uint8_t scalar[32], const uint8_t point[
          * cofactor 8, fixed length). t = -1 only performs the final swap back. */
         uint32_t bit = t == 254 ? 1 : t < 3 ? 0 : (uint32_t)(scalar[t >> 3] >> (t & 7)) & 1;
         swap ^= bit;
-        m = 0 - swap;
+        m = pv_ct_barrier(0 - swap);
         for (int i = 0; i < 16; i++) {
             uint32_t x = (st[i] ^ st[i + 16]) & m;
             st[i] ^= x;
