@@ -1184,9 +1184,11 @@ static void test_power_cut_at_flash_ops(void **state)
     struct chip golden;
     provision(&golden, "golden", 400, &app_v1);
     uint64_t total = update_flash_ops();
+    /* PV_UPDATE_SWEEP=all: every operation (make soak); =FROM-TO: those operations only */
     const char *sweep = getenv("PV_UPDATE_SWEEP");
-    if (sweep && strcmp(sweep, "all") == 0) {
-        for (uint64_t op = 1; op <= total; op++)
+    unsigned long long from = 1, to = total;
+    if (sweep && (strcmp(sweep, "all") == 0 || sscanf(sweep, "%llu-%llu", &from, &to) == 2)) {
+        for (uint64_t op = from ? from : 1; op <= to && op <= total; op++)
             cut_and_rerun(&golden, op, op);
         return;
     }
@@ -1258,8 +1260,7 @@ static int teardown(void **state)
 
 int main(void)
 {
-    const char *sweep = getenv("PV_UPDATE_SWEEP");
-    if (!sp_install(sweep && strcmp(sweep, "all") == 0 ? 7200 : 600))
+    if (!sp_install(getenv("PV_UPDATE_SWEEP") ? 7200 : 600))
         return 1;
     trng_seed_from_env();
     if (getenv("PV_TEST_FILTER"))
