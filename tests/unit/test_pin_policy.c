@@ -309,6 +309,28 @@ static void test_serve_loose_pin_file(void **state)
     assert_int_equal(access(b.ledger, F_OK), -1);
 }
 
+/* provision run in local mode: a loose PIN file stops it before a probe, a ledger or the token
+ * is touched (ledger checkpoint: test_ledger_checkpoint.c). */
+static void test_station_commands_loose_pin_file(void **state)
+{
+    (void)state;
+    char loose[200], ledger[200], errf[200], out[16384];
+    snprintf(loose, sizeof loose, "%s/run-pin", dir);
+    snprintf(ledger, sizeof ledger, "%s/run-ledger.db", dir);
+    snprintf(errf, sizeof errf, "%s/run.err", dir);
+    write_pin(loose, BH_PIN "\n", 0640);
+    int rc = sp_run_capture(env.prov,
+                            (const char *const[]){"run", "--recipe", env.recipe, "--pin-file",
+                                                  loose, "--ledger", ledger, "--probe",
+                                                  "gdb:127.0.0.1:1", NULL},
+                            errf, out, sizeof out, NULL, 0);
+    assert_int_equal(rc, 4);
+    if (!strstr(out, "has mode 0640") || !strstr(out, "fix: chmod 600"))
+        fail_msg("%s", out);
+    assert_null(strstr(out, BH_PIN));
+    assert_int_equal(access(ledger, F_OK), -1);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -329,9 +351,12 @@ int main(void)
     if (!sp_install(120))
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_file_modes),           cmocka_unit_test(test_argv),
-        cmocka_unit_test(test_env_taken_in_process), cmocka_unit_test(test_serve_environ),
+        cmocka_unit_test(test_file_modes),
+        cmocka_unit_test(test_argv),
+        cmocka_unit_test(test_env_taken_in_process),
+        cmocka_unit_test(test_serve_environ),
         cmocka_unit_test(test_serve_loose_pin_file),
+        cmocka_unit_test(test_station_commands_loose_pin_file),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     if (rc == 0)
