@@ -1,6 +1,6 @@
-/* A hash function as generic code (HMAC) sees it: its sizes and its three steps on a context the
- * caller owns. Each hash defines one constant descriptor next to its code (pv_hash_sha256,
- * pv_hash_sha512). */
+/* A hash function as generic code (HMAC) sees it: its sizes, its three steps on a context the
+ * caller owns, and the three at once. Each hash defines one constant descriptor next to its code
+ * (pv_hash_sha256, pv_hash_sha512). */
 #ifndef PV_CRYPTO_HASH_H
 #define PV_CRYPTO_HASH_H
 
