@@ -1,7 +1,6 @@
 /* provision keys init|show|seal: the trusted side's keys in the PKCS#11 token
  * (hsm-bridge/keystore.h, docs/keystore.md). */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,49 +15,27 @@
 #include "commands.h"
 #include "../hsm-bridge/keys_config.h"
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: provision keys init --recipe R [--so-pin-file F] [--pin-file F] [--force]\n"
-            "       provision keys show --recipe R [--pin-file F]\n"
-            "       provision keys seal --recipe R [--pin-file F] IN OUT\n"
-            "       provision keys export --recipe R --key signing|audit|noise -o PUB.pem\n"
-            "   common: [--module LIB.so] [--dev]\n"
-            "\n"
-            "The keys of the recipe's `keys:` section in its PKCS#11 token (docs/keystore.md):\n"
-            "the product master key (PSKs are HMAC-SHA256 of it, computed in the token), the\n"
-            "Noise static key (sealed under a token AES key), the Ed25519 image-signing and\n"
-            "audit keys, and the AES key that seals images at rest (label: the master key's\n"
-            "label + \"%s\").\n"
-            "\n"
-            "init   creates the token if it is missing (needs the SO PIN) and every key the\n"
-            "       recipe names, all or none; refuses if one exists already unless --force\n"
-            "       (which destroys and recreates them: devices keyed before no longer match).\n"
-            "       Prints the Noise static and the image-signing public keys in hex.\n"
-            "show   labels, types, whether each key is present, sensitive and non-extractable,\n"
-            "       and the public keys. Exit 4 if a key is missing or not protected.\n"
-            "seal   seals image IN with AES-GCM under the at-rest key into OUT (PVSEAL1 file).\n"
-            "export writes the public half of a key as PEM (SubjectPublicKeyInfo): signing\n"
-            "       (Ed25519, for provision image verify), audit (Ed25519, for provision ledger\n"
-            "       verify --key) or noise (X25519, the trusted side's Noise static key).\n"
-            "\n"
-            "  --recipe R      the recipe (its keys: section names the token and the labels)\n"
-            "  --pin-file F    the user PIN, first line of F (mode 0600 or 0400, yours; else $%s)\n"
-            "  --so-pin-file F the security officer PIN, to create the token (same rules; else\n"
-            "                  $%s)\n"
-            "  --module LIB    the PKCS#11 module (default $%s, else\n"
-            "                  %s; SoftHSM2 reads $SOFTHSM2_CONF\n"
-            "                  for its token directory)\n"
-            "  --dev           development only: PINs not given default to %s / %s\n"
-            "  --force         init: replace existing keys\n"
-            "\n"
-            "PINs are never taken from the command line (--pin is refused) and never printed;\n"
-            "the variables are read once and removed from the environment.\n"
-            "exit status: 0 done; 1 recipe not valid; 2 bad command line; 3 a file cannot be\n"
-            "read or written; 4 token, PIN or key error (missing, or not protected).\n",
-            PV_KEYS_AT_REST_SUFFIX, PV_PIN_ENV, PV_SO_PIN_ENV, PV_KEYS_MODULE_ENV,
-            PV_P11_DEFAULT_MODULE, PV_KEYS_DEV_PIN, PV_KEYS_DEV_SO_PIN);
-}
+static const struct pv_cli_opt opts[] = {
+    {'r', 0, "recipe", "R", "the recipe (its keys: section names the token and the labels)", NULL},
+    {'p', 0, "pin-file", "F",
+     "the user PIN, first line of F (mode 0600 or 0400, yours; else $" PV_PIN_ENV ")", NULL},
+    {'s', 0, "so-pin-file", "F",
+     "init: the security officer PIN, to create the token (same rules; else $" PV_SO_PIN_ENV ")",
+     NULL},
+    {'m', 0, "module", "LIB",
+     "the PKCS#11 module (default $" PV_KEYS_MODULE_ENV ", else " PV_P11_DEFAULT_MODULE
+     "; SoftHSM2 reads $SOFTHSM2_CONF for its token directory)",
+     NULL},
+    {'d', 0, "dev", NULL,
+     "development only: PINs not given default to " PV_KEYS_DEV_PIN " / " PV_KEYS_DEV_SO_PIN, NULL},
+    {'f', 0, "force", NULL, "init: replace existing keys (devices keyed before no longer match)",
+     NULL},
+    {'k', 0, "key", "signing|audit|noise", "export: which public key", NULL},
+    {'o', 'o', "output", "PUB.pem", "export: where the PEM goes", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_EXIT_OK, PV_EXIT_INVALID, PV_EXIT_USAGE,
+                            PV_EXIT_IO, PV_EXIT_KEY,     -1};
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -351,48 +328,38 @@ static int run(int argc, char **argv)
         return usage_error("missing subcommand: init, show, seal or export", NULL);
     const char *sub = argv[1];
     if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        help(stdout);
+        pv_cli_cmd_help(stdout, &pv_provision_cli, &pv_cmd_keys);
         return PV_EXIT_OK;
     }
     if (strcmp(sub, "init") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "seal") != 0 &&
         strcmp(sub, "export") != 0)
         return usage_error("unknown subcommand", sub);
-    static const struct option lopts[] = {
-        {"recipe", required_argument, NULL, 'r'},
-        {"pin-file", required_argument, NULL, 'p'},
-        {"so-pin-file", required_argument, NULL, 's'},
-        {"module", required_argument, NULL, 'm'},
-        {"force", no_argument, NULL, 'f'},
-        {"dev", no_argument, NULL, 'd'},
-        {"key", required_argument, NULL, 'k'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct opts o = {0};
-    optind = 1;
-    opterr = 0;
     int c;
-    argc--, argv++; /* argv[0] = the subcommand */
-    while ((c = getopt_long(argc, argv, ":o:", lopts, NULL)) != -1) {
+    struct pv_cli_parser ps;
+    static char who[64];
+    snprintf(who, sizeof who, "provision keys %s", sub);
+    pv_cli_begin(&ps, &pv_provision_cli, &pv_cmd_keys, who, argc - 1, argv + 1);
+    while ((c = pv_cli_next(&ps)) >= 0) {
+        const char *v = ps.value;
         switch (c) {
         case 'k':
-            o.key = optarg;
+            o.key = v;
             break;
         case 'o':
-            o.out = optarg;
+            o.out = v;
             break;
         case 'r':
-            o.recipe = optarg;
+            o.recipe = v;
             break;
         case 'p':
-            o.pin_file = optarg;
+            o.pin_file = v;
             break;
         case 's':
-            o.so_pin_file = optarg;
+            o.so_pin_file = v;
             break;
         case 'm':
-            o.module = optarg;
+            o.module = v;
             break;
         case 'f':
             o.force = 1;
@@ -400,22 +367,20 @@ static int run(int argc, char **argv)
         case 'd':
             o.dev = 1;
             break;
-        case 'h':
-            help(stdout);
-            return PV_EXIT_OK;
-        case ':':
-            return usage_error("option needs a value:", argv[optind - 1]);
         default:
-            return usage_error("unknown option", argv[optind - 1]);
+            return usage_error("option not handled", ps.opt->name);
         }
     }
-    int nargs = argc - optind;
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_EXIT_OK : PV_EXIT_USAGE;
+    char **args;
+    int nargs = pv_cli_operands(&ps, &args);
     int want = strcmp(sub, "seal") == 0 ? 2 : 0;
     if (!o.recipe)
         return usage_error("--recipe R is required", NULL);
     if (nargs != want)
         return usage_error(want ? "seal needs IN and OUT" : "unexpected argument",
-                           nargs > want ? argv[optind + want] : NULL);
+                           nargs > want ? args[want] : NULL);
     if ((o.force || o.so_pin_file) && strcmp(sub, "init") != 0)
         return usage_error("--force and --so-pin-file are for init only", NULL);
     if ((o.key || o.out) != (strcmp(sub, "export") == 0) || (o.key && !o.out) || (o.out && !o.key))
@@ -434,14 +399,37 @@ static int run(int argc, char **argv)
     else if (strcmp(sub, "export") == 0)
         ex = do_export(&o, r);
     else
-        ex = do_seal(&o, r, argv[optind], argv[optind + 1]);
+        ex = do_seal(&o, r, args[0], args[1]);
     free(r);
     return ex;
 }
 
-const struct pv_command pv_cmd_keys = {
+const struct pv_cli_cmd pv_cmd_keys = {
     .name = "keys",
     .summary = "create, show and use the trusted side's keys in the PKCS#11 token",
+    .usage = "keys init --recipe R [--so-pin-file F] [--pin-file F] [--force]\n"
+             "keys show --recipe R [--pin-file F]\n"
+             "keys seal --recipe R [--pin-file F] IN OUT\n"
+             "keys export --recipe R --key signing|audit|noise -o PUB.pem",
+    .about = "The keys of the recipe's `keys:` section in its PKCS#11 token (docs/keystore.md): "
+             "the product master key (PSKs are HMAC-SHA256 of it, computed in the token), the "
+             "Noise static key (sealed under a token AES key), the Ed25519 image-signing and "
+             "audit keys, and the AES key that seals images at rest (label: the master key's "
+             "label + \"" PV_KEYS_AT_REST_SUFFIX "\"). Every subcommand also takes --module LIB "
+             "and --dev.\n\n"
+             "init: creates the token if it is missing (needs the SO PIN) and every key the "
+             "recipe names, all or none; refuses if one exists already unless --force. Prints "
+             "the Noise static and the image-signing public keys in hex.\n"
+             "show: labels, types, whether each key is present, sensitive and non-extractable, "
+             "and the public keys. Exit 4 if a key is missing or not protected.\n"
+             "seal: seals image IN with AES-GCM under the at-rest key into OUT (a " PV_KS_SEAL_MAGIC
+             " file).\n"
+             "export: writes the public half of a key as PEM (SubjectPublicKeyInfo): signing "
+             "(Ed25519, for provision image verify), audit (Ed25519, for provision ledger verify "
+             "--key) or noise (X25519, the trusted side's Noise static key).\n\n"
+             "PINs are never taken from the command line (--pin is refused) and never printed; "
+             "the variables are read once and removed from the environment.",
+    .opts = opts,
+    .exits = exits,
     .run = run,
-    .help = help,
 };
