@@ -153,9 +153,17 @@ int main(int argc, char **argv)
     if (!k || EVP_PKEY_get_raw_public_key(k, ks.signer_pub, &n) != 1)
         die("cannot read the test key %s", key);
     fclose(f);
+    /* the slot is signed by the same key as the image, as the trusted side signs it */
+    uint8_t slot[PV_KEYSLOT_LEN], tbs[PV_KEYSLOT_TBS_LEN], sig[64];
+    pv_keyslot_tbs(tbs, &ks);
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    n = sizeof sig;
+    if (!mc || EVP_DigestSignInit(mc, NULL, NULL, NULL, k) != 1 ||
+        EVP_DigestSign(mc, sig, &n, tbs, sizeof tbs) != 1)
+        die("cannot sign the key slot with %s", key);
+    EVP_MD_CTX_free(mc);
     EVP_PKEY_free(k);
-    uint8_t slot[PV_KEYSLOT_LEN];
-    pv_keyslot_encode(slot, &ks);
+    pv_keyslot_encode(slot, &ks, sig);
     rsp_monitor(&r, "reset halt", NULL, 0);
     rsp_flash(&r, PV_LAYOUT_DEFAULT_BOOT_ADDR, boot, boot_len);
     rsp_flash(&r, PV_LAYOUT_DEFAULT_KEYSLOT_ADDR, slot, sizeof slot);

@@ -43,7 +43,8 @@ static void load_layout(pv_layout *l)
         refuse(BOOT_REASON_LAYOUT, NULL, pv_layout_strerror(rc));
 }
 
-/* The key slot must be intact and carry this chip's UID; only the signer key leaves here. */
+/* The key slot must verify under its own signer key (so only that key's owner made it) and carry
+ * this chip's UID; only the signer key leaves here. */
 static void load_signer(const pv_layout *l, uint8_t signer_pub[32])
 {
     pv_keyslot ks;

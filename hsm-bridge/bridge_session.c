@@ -256,6 +256,8 @@ static int emit_begin(pv_bridge *b, struct pv_bridge_sess *s, pv_bridge_frame_si
     spec.keyslot.key_id = p->rc.keys.key_id;
     spec.keyslot.key_version = p->rc.keys.key_version;
     memcpy(spec.keyslot.signer_pub, p->signer_pub, 32);
+    spec.sign_slot = pv_keystore_signer_sign; /* the slot is signed in the token */
+    spec.sign_ctx = p->ks;
     uint64_t t0 = pv_bridge_now_ms();
     if (pv_keystore_device_psk(p->ks, s->uid, spec.keyslot.psk)) {
         refuse(b, e, 500, "internal: token: %s", pv_keystore_error(p->ks));

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "crypto/sha256.h"
 #include "crypto/wipe.h"
 #include "hal/stm32f4_sectors.h"
@@ -183,17 +185,59 @@ int pv_install_frames_accept(struct pv_install_frames *f, const uint8_t static_p
     return 0;
 }
 
-int pv_install_frames_begin(struct pv_install_frames *f, const struct pv_install_spec *in,
-                            pv_frame_sink sink, void *ctx)
+/* OpenSSL's verdict on an Ed25519 signature. */
+static int ed25519_ok(const uint8_t pub[32], const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = k && c && EVP_DigestVerifyInit(c, NULL, NULL, NULL, k) == 1 &&
+             EVP_DigestVerify(c, sig, 64, msg, len) == 1;
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(k);
+    return ok;
+}
+
+/* The key slot for the chip message 1 named, signed by the product's key through in's signer.
+ * slot holds the PSK: the caller wipes it. */
+static int build_slot(struct pv_install_frames *f, const struct pv_install_spec *in,
+                      uint8_t slot[PV_KEYSLOT_LEN])
+{
+    uint8_t tbs[PV_KEYSLOT_TBS_LEN], sig[64];
+    char err[192] = "";
+    if (!in->sign_slot)
+        return FAIL(f, "install: no key slot signer given (the product's image-signing key)");
+    pv_keyslot ks = in->keyslot;
+    memcpy(ks.uid, f->s.id.uid, sizeof ks.uid);
+    pv_keyslot_tbs(tbs, &ks);
+    if (in->sign_slot(in->sign_ctx, tbs, sizeof tbs, sig, err, sizeof err)) {
+        pv_wipe(&ks, sizeof ks);
+        return FAIL(f, "install: cannot sign the key slot: %s", err);
+    }
+    /* A token whose signing key is not the slot's signer_pub makes a slot no chip boots. */
+    int ok = ed25519_ok(ks.signer_pub, tbs, sizeof tbs, sig);
+    pv_keyslot_encode(slot, &ks, sig);
+    pv_wipe(&ks, sizeof ks);
+    if (!ok)
+        return FAIL(f, "install: the key slot's signature does not verify under its signer_pub: "
+                       "the signer is not that key's private half (recipe "
+                       "keys.image_signing_key)");
+    return 0;
+}
+
+/* begin's body; slot (the signed key slot, with the PSK) is wiped by the caller on every path. */
+static int begin(struct pv_install_frames *f, const struct pv_install_spec *in, pv_frame_sink sink,
+                 void *ctx, uint8_t slot[PV_KEYSLOT_LEN])
 {
     struct pv_session *s = &f->s;
     struct packer *k = &f->k;
-    uint8_t frame[512], cmd[PV_CMD_HDR + PV_KEYSLOT_LEN], digest[32], slot[PV_KEYSLOT_LEN];
+    uint8_t frame[512], cmd[PV_CMD_HDR + PV_KEYSLOT_LEN], digest[32];
     if (!s->id.version || s->established || f->verify_seq)
         return FAIL(f, "install: begin out of order (message 1 not accepted, or begun already)");
     if (in->slot_size < PV_SLOT_MIN || in->slot_size > PV_SLOT_MAX)
         return FAIL(f, "install: slot size %u outside %u..%u", (unsigned)in->slot_size, PV_SLOT_MIN,
                     PV_SLOT_MAX);
+    if (build_slot(f, in, slot))
+        return -1;
     f->rdp = in->rdp;
     f->nwrp = in->nwrp;
     k->s = s;
@@ -242,14 +286,10 @@ int pv_install_frames_begin(struct pv_install_frames *f, const struct pv_install
     /* The key slot and the verifies get a frame of their own: the one the stub answers. */
     if (k->n && send_frame(k, 0, f->err, sizeof f->err))
         return -1;
-    pv_keyslot ks = in->keyslot;
-    memcpy(ks.uid, s->id.uid, sizeof ks.uid);
-    pv_keyslot_encode(slot, &ks);
-    pv_wipe(&ks, sizeof ks);
     int rc = add(k, cmd, pv_cmd_keyslot(cmd, in->keyslot_addr, slot), f->err, sizeof f->err);
     pv_wipe(cmd, sizeof cmd);
-    pv_sha256(digest, slot, sizeof slot);
-    pv_wipe(slot, sizeof slot);
+    pv_sha256(digest, slot, PV_KEYSLOT_LEN);
+    pv_wipe(slot, PV_KEYSLOT_LEN);
     if (rc || add_verify(k, cmd, in->image_addr, in->image, in->image_len, f->err, sizeof f->err) ||
         (in->app &&
          add_verify(k, cmd, in->app_addr, in->app, in->app_len, f->err, sizeof f->err)) ||
@@ -258,6 +298,15 @@ int pv_install_frames_begin(struct pv_install_frames *f, const struct pv_install
         return -1;
     f->verify_seq = s->next_seq;
     return send_frame(k, PV_FLAG_REPLY, f->err, sizeof f->err);
+}
+
+int pv_install_frames_begin(struct pv_install_frames *f, const struct pv_install_spec *in,
+                            pv_frame_sink sink, void *ctx)
+{
+    uint8_t slot[PV_KEYSLOT_LEN];
+    int rc = begin(f, in, sink, ctx, slot);
+    pv_wipe(slot, sizeof slot);
+    return rc;
 }
 
 /* Opens a reply to frame seq and requires success. */

@@ -18,6 +18,11 @@
  * trailer). Non-zero stops the install. */
 typedef int (*pv_frame_sink)(void *ctx, const uint8_t *frame, size_t len);
 
+/* Signs msg (a key slot's pv_keyslot_tbs) with the product's image-signing key, the private half
+ * of the slot's signer_pub, inside the token; 0, or -1 with a reason in err. */
+typedef int (*pv_slot_sign_fn)(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64],
+                               char *err, size_t err_len);
+
 /* What goes into the chip. Pointers are read during the call they are passed to only. */
 struct pv_install_spec {
     uint32_t slot_size; /* the stub's slot size (stub_image.h's SRAM plan) */
@@ -28,9 +33,11 @@ struct pv_install_spec {
     const uint8_t *app; /* NULL: none */
     size_t app_len;
     uint32_t keyslot_addr;
-    pv_keyslot keyslot; /* its uid is the one message 1 carried */
-    uint8_t rdp;        /* PV_RDP_LEVEL* */
-    uint32_t nwrp;      /* nWRP bits written with the RDP byte */
+    pv_keyslot keyslot;        /* its uid is the one message 1 carried */
+    pv_slot_sign_fn sign_slot; /* signs the key slot (required) */
+    void *sign_ctx;
+    uint8_t rdp;   /* PV_RDP_LEVEL* */
+    uint32_t nwrp; /* nWRP bits written with the RDP byte */
 };
 
 struct pv_install_frames;
@@ -45,7 +52,8 @@ const char *pv_install_frames_error(const struct pv_install_frames *f);
 int pv_install_frames_accept(struct pv_install_frames *f, const uint8_t static_priv[32],
                              const uint8_t *msg1, size_t msg1_len,
                              const struct pv_session_expect *ex, struct pv_stub_identity *id);
-/* Message 2 (the grant) and every frame through the key slot and verify. */
+/* Message 2 (the grant) and every frame through the key slot and verify. The key slot is
+ * signed first: if that fails, no frame is sent. */
 int pv_install_frames_begin(struct pv_install_frames *f, const struct pv_install_spec *spec,
                             pv_frame_sink sink, void *ctx);
 /* Opens the stub's reply to the verify frame; 0 only if it is that frame's and says OK. */

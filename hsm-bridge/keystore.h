@@ -6,7 +6,8 @@
  *  - Noise static key (X25519): SoftHSM2 has no X25519, so the private key is kept sealed
  *    (AES-GCM under a token AES key, the blob stored as a CKO_DATA object) and opened into the
  *    trusted side's memory only while it runs; the caller wipes it.
- *  - image-signing key (Ed25519 key pair): its public half goes into every key slot.
+ *  - image-signing key (Ed25519 key pair): its public half goes into every key slot, and the
+ *    private half signs images and every key slot.
  *  - at-rest key (AES-256, sensitive): images (the bootloader) are stored sealed with AES-GCM and
  *    opened only in the trusted side's memory.
  *  - audit key (Ed25519 key pair): signs the ledger's audit chain.
@@ -41,6 +42,10 @@ int pv_keystore_device_psk(pv_keystore *ks, const uint8_t uid[12], uint8_t psk[3
 int pv_keystore_noise_static(pv_keystore *ks, uint8_t priv[32], uint8_t pub[32]);
 /* Public half of the image-signing key (the key slot's signer_pub). */
 int pv_keystore_signer_public(pv_keystore *ks, uint8_t pub[32]);
+/* Signs msg with the image-signing private key in the token (CKM_EDDSA): the key slot's
+ * signature (lib/keyslot). ctx = the keystore; 0, or -1 with the reason in err. */
+int pv_keystore_signer_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64], char *err,
+                            size_t err_len);
 /* Opens an image sealed at rest (file written by pv_keystore_seal_file / `provision keys
  * seal`); *image is malloc'd, the caller wipes and frees it. */
 int pv_keystore_open_sealed(pv_keystore *ks, const char *path, uint8_t **image, size_t *len);

@@ -27,8 +27,8 @@ struct pv_keystore {
     /* "" when the configuration named no such key */
     char master[PV_KS_LABEL_MAX], noise[PV_KS_LABEL_MAX], signing[PV_KS_LABEL_MAX],
         at_rest[PV_KS_LABEL_MAX], audit[PV_KS_LABEL_MAX];
-    pv_p11_obj master_h, noise_key_h, noise_data_h, signing_pub_h, at_rest_h, audit_priv_h,
-        audit_pub_h;
+    pv_p11_obj master_h, noise_key_h, noise_data_h, signing_pub_h, signing_priv_h, at_rest_h,
+        audit_priv_h, audit_pub_h;
     char err[640];
 };
 

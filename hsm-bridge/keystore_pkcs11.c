@@ -79,8 +79,10 @@ static int find_keys(pv_keystore *ks)
                          find_one(ks, PV_P11_DATA, ks->noise,
                                   "sealed Noise static key (data object)", &ks->noise_data_h) != 0))
         return -1;
-    if (ks->signing[0] && find_one(ks, PV_P11_PUBLIC_KEY, ks->signing, "image-signing public key",
-                                   &ks->signing_pub_h) != 0)
+    if (ks->signing[0] && (find_one(ks, PV_P11_PUBLIC_KEY, ks->signing, "image-signing public key",
+                                    &ks->signing_pub_h) != 0 ||
+                           find_one(ks, PV_P11_PRIVATE_KEY, ks->signing,
+                                    "image-signing private key", &ks->signing_priv_h) != 0))
         return -1;
     if (ks->at_rest[0] &&
         find_one(ks, PV_P11_SECRET_KEY, ks->at_rest, "at-rest key (AES)", &ks->at_rest_h) != 0)
@@ -228,6 +230,24 @@ int pv_keystore_signer_public(pv_keystore *ks, uint8_t pub[32])
     if (pv_p11_ed25519_public(ks->p, ks->signing_pub_h, pub, err, sizeof err) != 0)
         return pv_ks_fail(ks, "keystore: image-signing key '%s' on token '%s': %s", ks->signing,
                           ks->token, err);
+    return 0;
+}
+
+int pv_keystore_signer_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64], char *err,
+                            size_t err_len)
+{
+    pv_keystore *ks = ctx;
+    if (need(ks, ks->signing, "image-signing key", "keys.image_signing_key") != 0) {
+        snprintf(err, err_len, "%s", ks->err);
+        return -1;
+    }
+    char e[256];
+    if (pv_p11_sign_eddsa(ks->p, ks->signing_priv_h, msg, len, sig, e, sizeof e) != 0) {
+        pv_ks_fail(ks, "keystore: image-signing key '%s' on token '%s': %s", ks->signing, ks->token,
+                   e);
+        snprintf(err, err_len, "%s", ks->err);
+        return -1;
+    }
     return 0;
 }
 

@@ -20,8 +20,10 @@ int pv_session_init(struct pv_session *s, const uint8_t static_priv[32])
     int rc = pv_noise_handshake_init(&s->hs, &pv_noise_provider_openssl, &pv_noise_pattern_NK, 0,
                                      (const uint8_t *)PV_PROTO_PROLOGUE, PV_PROTO_PROLOGUE_LEN, &k);
     pv_wipe(e, sizeof e);
-    if (rc < 0)
+    if (rc < 0) {
+        pv_session_end(s); /* whatever the handshake state took of the keys */
         return FAIL(s, -1, "session: Noise initialisation failed (%d)", rc);
+    }
     s->next_seq = 1;
     return 0;
 }

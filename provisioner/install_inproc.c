@@ -83,6 +83,8 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
         .app_len = in->app_len,
         .keyslot_addr = in->keyslot_addr,
         .keyslot = in->keyslot,
+        .sign_slot = in->sign_slot,
+        .sign_ctx = in->sign_ctx,
         .rdp = in->rdp,
         .nwrp = in->nwrp,
     };

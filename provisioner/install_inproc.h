@@ -4,6 +4,7 @@
 #ifndef PV_PROVISIONER_INSTALL_INPROC_H
 #define PV_PROVISIONER_INSTALL_INPROC_H
 
+#include "../hsm-bridge/install_frames.h"
 #include "../hsm-bridge/session.h"
 #include "relay.h"
 
@@ -29,7 +30,9 @@ struct pv_install {
     const uint8_t *app; /* NULL: none */
     size_t app_len;
     uint32_t keyslot_addr;
-    pv_keyslot keyslot; /* its uid is filled from the stub's message 1 */
+    pv_keyslot keyslot;        /* its uid is filled from the stub's message 1 */
+    pv_slot_sign_fn sign_slot; /* signs the key slot with the private half of its signer_pub */
+    void *sign_ctx;
     uint8_t rdp;        /* PV_RDP_LEVEL*: Level 2 is the final command (its reset follows);
                            below it the final frame also resets the chip */
     uint32_t nwrp;      /* nWRP bits written with the RDP byte */

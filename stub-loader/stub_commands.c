@@ -11,8 +11,7 @@
 #include "stub.h"
 #include "stub_platform.h"
 
-#define ANY_LEN        0xFFFFu
-#define PV_KEYSLOT_UID 16 /* offset of the UID in an encoded slot (keyslot.h) */
+#define ANY_LEN 0xFFFFu
 
 /* Data bytes each operation takes (PV_OP_* order). */
 static const uint16_t data_len[] = {0, 0, 0, ANY_LEN, 32, PV_KEYSLOT_LEN, 0, 0};
@@ -119,7 +118,7 @@ int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint
         case PV_OP_KEYSLOT:
             /* Encoded by the trusted side (lib/keyslot); programmed only if it names this chip's
              * UID as the stub read it itself. */
-            st = memcmp(d + PV_KEYSLOT_UID, s->id + PV_ID_UID, 12)
+            st = memcmp(d + PV_KEYSLOT_UID_OFF, s->id + PV_ID_UID, 12)
                      ? PV_ST_KEYSLOT
                      : flash_status(pv_flash_program(a, d, n));
             break;

@@ -10,9 +10,9 @@
  *     4    2 format (1)
  *     6    2 length (40)
  *     8    8 boot_addr, boot_size        the bootloader's own region (starts at flash base)
- *    16    8 keyslot_addr, keyslot_size  the key slot (lib/keyslot, 128 bytes at its start)
- *    24    8 counter_addr, counter_size  the anti-rollback counter (lib/image/rollback.h)
- *    32    8 app_addr, app_size          the application region (image header at its start)
+ *    16    8 keyslot_addr, keyslot_size  the key slot (lib/keyslot, PV_KEYSLOT_LEN bytes at its
+ * start) 24    8 counter_addr, counter_size  the anti-rollback counter (lib/image/rollback.h) 32 8
+ * app_addr, app_size          the application region (image header at its start)
  */
 #ifndef PV_IMAGE_LAYOUT_H
 #define PV_IMAGE_LAYOUT_H
@@ -46,10 +46,11 @@ typedef struct pv_layout {
 
 enum pv_layout_err {
     PV_LAYOUT_OK = 0,
-    PV_LAYOUT_ERR_MAGIC = -1,   /* no table at the offset */
-    PV_LAYOUT_ERR_FORMAT = -2,  /* unknown format or length */
-    PV_LAYOUT_ERR_BOOT = -3,    /* boot region: not at flash base, or too small for the table */
-    PV_LAYOUT_ERR_KEYSLOT = -4, /* key slot region: empty, < 128 bytes, unaligned or off flash */
+    PV_LAYOUT_ERR_MAGIC = -1,  /* no table at the offset */
+    PV_LAYOUT_ERR_FORMAT = -2, /* unknown format or length */
+    PV_LAYOUT_ERR_BOOT = -3,   /* boot region: not at flash base, or too small for the table */
+    PV_LAYOUT_ERR_KEYSLOT =
+        -4, /* key slot region: empty, < PV_KEYSLOT_LEN, unaligned or off flash */
     PV_LAYOUT_ERR_COUNTER = -5, /* counter region: < 8 bytes, not a multiple of 8, off flash */
     PV_LAYOUT_ERR_APP = -6,     /* app region: too small, not 512-byte aligned, off flash */
     PV_LAYOUT_ERR_OVERLAP = -7, /* two regions share bytes */

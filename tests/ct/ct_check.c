@@ -162,29 +162,38 @@ static void check_hashes(void)
 static void check_keyslot(void)
 {
     pv_keyslot ks, back;
-    uint8_t raw[PV_KEYSLOT_LEN], uid[12];
+    uint8_t raw[PV_KEYSLOT_LEN], uid[12], seed[32], tbs[PV_KEYSLOT_TBS_LEN], sig[64];
     memset(&ks, 0, sizeof ks);
     ks.key_id = 7;
     ks.key_version = 1;
     fill(ks.uid, 12, 70);
     fill(ks.psk, 32, 71);
-    fill(ks.signer_pub, 32, 72);
-    /* The PSK is the secret; the UIDs are marked too, to check that their comparison does not
-     * stop at the first differing byte. */
+    fill(seed, 32, 72);
+    pv_ed25519_public(ks.signer_pub, seed);
+    /* The PSK is the secret; the UID the slot is compared with is marked too, to check that the
+     * comparison does not stop at the first differing byte. (The slot's own UID is signed, and
+     * Ed25519 verification is variable time on public data, so it stays public.) */
     ct_secret(ks.psk, 32);
-    ct_secret(ks.uid, 12);
-    pv_keyslot_encode(raw, &ks);
+    pv_keyslot_tbs(tbs, &ks); /* the PSK's commitment is declassified inside */
+    ct_expect(!ct_tainted(tbs, sizeof tbs), "key slot signed message free of the PSK's taint");
+    pv_ed25519_sign(sig, seed, ks.signer_pub, tbs, sizeof tbs);
+    pv_keyslot_encode(raw, &ks, sig);
     memcpy(uid, ks.uid, 12);
+    ct_secret(uid, 12);
     ct_expect(pv_keyslot_decode(&back, raw, uid) == PV_KEYSLOT_OK, "key slot decodes");
     ct_reveal("key slot PSK", back.psk, 32);
     (void)VALGRIND_MAKE_MEM_DEFINED(ks.psk, 32);
     ct_expect(memcmp(back.psk, ks.psk, 32) == 0, "key slot PSK round trip");
 
+    (void)VALGRIND_MAKE_MEM_DEFINED(uid, 12);
     uid[11] ^= 0x80; /* another chip, differing in the last byte only */
+    ct_secret(uid, 12);
     ct_expect(pv_keyslot_decode(&back, raw, uid) == PV_KEYSLOT_ERR_UID, "foreign UID refused");
+    (void)VALGRIND_MAKE_MEM_DEFINED(uid, 12);
     uid[11] ^= 0x80;
-    raw[40] ^= 1; /* a corrupted PSK: the digest comparison fails */
-    ct_expect(pv_keyslot_decode(&back, raw, uid) == PV_KEYSLOT_ERR_DIGEST, "corrupt slot refused");
+    raw[40] ^= 1; /* another PSK: its commitment, and so the signature, no longer match */
+    ct_expect(pv_keyslot_decode(&back, raw, uid) == PV_KEYSLOT_ERR_SIGNATURE,
+              "forged slot refused");
 }
 
 /* One handshake of pattern pat with every secret marked, then transport both ways (a forged

@@ -15,9 +15,11 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sanitizer/lsan_interface.h>
 
 #include "../../hsm-bridge/p11.h"
 #include "../../hsm-bridge/pin_source.h"
+#include "common/slot_sign.h"
 #include "common/test_rng.h"
 #include "crypto/sha256.h"
 #include "image/image.h"
@@ -34,9 +36,21 @@
 #define APP_ADDR     PV_LAYOUT_DEFAULT_APP_ADDR
 #define BANNER       "pvboot 1.0.0\r\n"
 #define STAY         "boot: staying in the bootloader\r\n"
+#define SLOT_FORGED                                                                                \
+    "key slot signature does not verify (forged, corrupt, or not signed by its signer key)"
 
 static char tmpdir[64], fw_dir[4200], prov_bin[4200];
-static uint8_t test_pub[32]; /* the build's test signing key */
+/* Who makes a key slot: the signer_pub that goes into it, and the signer of its message (the
+ * private half, as the trusted side's token signs it). */
+struct owner {
+    const uint8_t *pub;
+    int (*sign)(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64], char *err,
+                size_t err_len);
+    void *ctx;
+};
+static struct test_slot_key test_key; /* the build's test signing key */
+static struct owner test_owner = {test_key.pub, test_slot_sign, &test_key};
+static const uint8_t *const test_pub = test_key.pub;
 
 struct blob {
     uint8_t *data;
@@ -202,20 +216,32 @@ static struct blob load(const char *name)
     return b;
 }
 
-static void keyslot_for(uint8_t out[PV_KEYSLOT_LEN], const uint8_t uid[12], const uint8_t pub[32])
+/* A slot naming o's key, signed by signer (o itself for a genuine slot). */
+static void keyslot_signed(uint8_t out[PV_KEYSLOT_LEN], const uint8_t uid[12],
+                           const struct owner *o, const struct owner *signer)
 {
     pv_keyslot ks = {.key_id = 1, .key_version = 1};
+    uint8_t tbs[PV_KEYSLOT_TBS_LEN], sig[64];
+    char err[256];
     memcpy(ks.uid, uid, 12);
     trng_bytes(ks.psk, 32);
-    memcpy(ks.signer_pub, pub, 32);
-    pv_keyslot_encode(out, &ks);
+    memcpy(ks.signer_pub, o->pub, 32);
+    pv_keyslot_tbs(tbs, &ks);
+    if (signer->sign(signer->ctx, tbs, sizeof tbs, sig, err, sizeof err))
+        fail_msg("%s", err);
+    pv_keyslot_encode(out, &ks, sig);
 }
 
-/* Bootloader, this chip's key slot (for pub) and an application image. */
-static void install(struct chip *c, const uint8_t pub[32], const struct blob *app)
+static void keyslot_for(uint8_t out[PV_KEYSLOT_LEN], const uint8_t uid[12], const struct owner *o)
+{
+    keyslot_signed(out, uid, o, o);
+}
+
+/* Bootloader, this chip's key slot (for o) and an application image. */
+static void install(struct chip *c, const struct owner *o, const struct blob *app)
 {
     uint8_t ks[PV_KEYSLOT_LEN];
-    keyslot_for(ks, c->uid, pub);
+    keyslot_for(ks, c->uid, o);
     chip_halt_quiet(c);
     rsp_flash(&c->gdb, BOOT_ADDR, boot_bin.data, boot_bin.len);
     rsp_flash(&c->gdb, KEYSLOT_ADDR, ks, sizeof ks);
@@ -281,7 +307,7 @@ static void test_valid_app_boots(void **state)
     (void)state;
     struct chip c;
     chip_on(&c, "valid", 101, true, NULL, NULL);
-    install(&c, test_pub, &app_v1);
+    install(&c, &test_owner, &app_v1);
     chip_reset_run(&c);
     expect_boot(&c, app_v1.data, "0.0.0");
     /* the floor record: value then complement */
@@ -307,7 +333,7 @@ static void test_flipped_bits_refused(void **state)
     (void)state;
     struct chip c;
     chip_on(&c, "flips", 102, true, NULL, NULL);
-    install(&c, test_pub, NULL);
+    install(&c, &test_owner, NULL);
     const size_t len = app_v1.len, hdr = 512, pay = le32(app_v1.data + 8), tlv = hdr + pay;
     static const char *const digest = "image digest mismatch (header or payload corrupted)";
     struct {
@@ -381,18 +407,6 @@ static void run_provision(const char *const *args)
     }
 }
 
-static void pub_of_pem(const char *path, uint8_t pub[32])
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(k);
-    size_t n = 32;
-    assert_int_equal(EVP_PKEY_get_raw_public_key(k, pub, &n), 1);
-    EVP_PKEY_free(k);
-}
-
 static void test_wrong_key_refused(void **state)
 {
     (void)state;
@@ -410,7 +424,7 @@ static void test_wrong_key_refused(void **state)
 
     struct chip c;
     chip_on(&c, "wrongkey", 103, true, NULL, NULL);
-    install(&c, test_pub, &other);
+    install(&c, &test_owner, &other);
     chip_reset_run(&c);
     expect_refusal(&c, "image signed by another key (key hash differs from the key slot's)");
     /* the key hash forged to the trusted key's: the signature itself fails */
@@ -422,13 +436,15 @@ static void test_wrong_key_refused(void **state)
     expect_refusal(&c, "image signature invalid");
     /* the same chip with the other key in its key slot boots that image (so the key, not the
      * image, was the reason) */
-    uint8_t other_pub[32];
-    pub_of_pem(key, other_pub);
+    struct test_slot_key other_key;
+    assert_int_equal(test_slot_key_pem(&other_key, key), 0);
+    struct owner other_owner = {other_key.pub, test_slot_sign, &other_key};
     free(other.data);
     other.data = (uint8_t *)sp_slurp(img_path, &other.len);
-    install(&c, other_pub, &other);
+    install(&c, &other_owner, &other);
     chip_reset_run(&c);
     expect_boot(&c, other.data, "0.0.0");
+    test_slot_key_free(&other_key);
     free(other.data);
     chip_off(&c);
 }
@@ -438,7 +454,7 @@ static void test_rollback_refused(void **state)
     (void)state;
     struct chip c;
     chip_on(&c, "rollback", 104, true, NULL, NULL);
-    install(&c, test_pub, &app_v2);
+    install(&c, &test_owner, &app_v2);
     chip_reset_run(&c);
     expect_boot(&c, app_v2.data, "0.0.0");
     install_app(&c, app_v1.data, app_v1.len);
@@ -459,7 +475,7 @@ static void test_chip_a_flash_on_chip_b_refused(void **state)
     (void)state;
     struct chip a, b;
     chip_on(&a, "chip-a", 105, true, NULL, NULL);
-    install(&a, test_pub, &app_v1);
+    install(&a, &test_owner, &app_v1);
     chip_reset_run(&a);
     expect_boot(&a, app_v1.data, "0.0.0");
     /* read A back as an attacker with a debugger would, region by region */
@@ -484,7 +500,7 @@ static void test_chip_a_flash_on_chip_b_refused(void **state)
     expect_refusal(&b, "key slot belongs to another chip (UID mismatch)");
     /* B's own key slot makes the same flash boot: the UID binding was the reason */
     uint8_t own[PV_KEYSLOT_LEN];
-    keyslot_for(own, b.uid, test_pub);
+    keyslot_for(own, b.uid, &test_owner);
     chip_halt_quiet(&b);
     rsp_flash(&b.gdb, KEYSLOT_ADDR, own, sizeof own);
     chip_reset_run(&b);
@@ -496,14 +512,79 @@ static void test_chip_a_flash_on_chip_b_refused(void **state)
     rsp_flash(&b.gdb, KEYSLOT_ADDR, blank, sizeof blank);
     chip_reset_run(&b);
     expect_refusal(&b, "no key slot (bad magic: device not provisioned)");
-    own[70] ^= 0x01; /* signer key changed, digest not updated */
+    own[70] ^= 0x01; /* signer key changed, signature not */
     chip_halt_quiet(&b);
     rsp_flash(&b.gdb, KEYSLOT_ADDR, own, sizeof own);
     chip_reset_run(&b);
-    expect_refusal(&b, "key slot is corrupt (digest mismatch)");
+    expect_refusal(&b, SLOT_FORGED);
     chip_off(&b);
     free(boot);
     free(app);
+}
+
+/* Finding 7 of the hardening issue: chip A provisioned, its key slot read back, and a slot for
+ * chip B made from it the ways an attacker with a debugger (Level 0) and no access to the token
+ * can: B's UID written in with A's signature kept, B's UID re-signed with his own key under the
+ * owner's signer_pub, and a byte-for-byte copy. Each is written to B with the bootloader and the
+ * owner's signed application: none boots. A slot naming the attacker's own key verifies, and then
+ * the owner's image is refused. */
+static void test_forged_slot_refused(void **state)
+{
+    (void)state;
+    struct chip a, b;
+    chip_on(&a, "forge-a", 110, true, NULL, NULL);
+    install(&a, &test_owner, &app_v1);
+    chip_reset_run(&a);
+    expect_boot(&a, app_v1.data, "0.0.0");
+    uint8_t genuine[PV_KEYSLOT_LEN], forged[PV_KEYSLOT_LEN];
+    chip_halt_quiet(&a);
+    rsp_read(&a.gdb, KEYSLOT_ADDR, genuine, sizeof genuine);
+    chip_off(&a);
+    pv_keyslot ks;
+    assert_int_equal(pv_keyslot_decode(&ks, genuine, a.uid), PV_KEYSLOT_OK);
+
+    uint8_t seed[32];
+    trng_bytes(seed, sizeof seed);
+    struct test_slot_key mine;
+    assert_int_equal(test_slot_key_raw(&mine, seed), 0);
+    struct owner attacker = {mine.pub, test_slot_sign, &mine};
+
+    chip_on(&b, "forge-b", 111, true, NULL, NULL);
+    assert_memory_not_equal(a.uid, b.uid, 12);
+    chip_halt_quiet(&b);
+    rsp_flash(&b.gdb, BOOT_ADDR, boot_bin.data, boot_bin.len);
+    rsp_flash(&b.gdb, APP_ADDR, app_v1.data, app_v1.len);
+    /* B's UID in A's slot, A's signature kept */
+    memcpy(forged, genuine, sizeof forged);
+    memcpy(forged + PV_KEYSLOT_UID_OFF, b.uid, 12);
+    rsp_flash(&b.gdb, KEYSLOT_ADDR, forged, sizeof forged);
+    chip_reset_run(&b);
+    expect_refusal(&b, SLOT_FORGED);
+    /* B's UID with the owner's signer_pub (needed for the owner's image), signed by the
+     * attacker's key */
+    keyslot_signed(forged, b.uid, &test_owner, &attacker);
+    chip_halt_quiet(&b);
+    rsp_flash(&b.gdb, KEYSLOT_ADDR, forged, sizeof forged);
+    chip_reset_run(&b);
+    expect_refusal(&b, SLOT_FORGED);
+    /* the attacker's own key as the signer: the slot verifies, the owner's image does not */
+    keyslot_for(forged, b.uid, &attacker);
+    chip_halt_quiet(&b);
+    rsp_flash(&b.gdb, KEYSLOT_ADDR, forged, sizeof forged);
+    chip_reset_run(&b);
+    expect_refusal(&b, "image signed by another key (key hash differs from the key slot's)");
+    assert_non_null(strstr(since_banner(&b), "boot: key slot ok (key id 1)\r\n"));
+    /* A's slot byte for byte: genuine, but A's */
+    chip_halt_quiet(&b);
+    rsp_flash(&b.gdb, KEYSLOT_ADDR, genuine, sizeof genuine);
+    chip_reset_run(&b);
+    expect_refusal(&b, "key slot belongs to another chip (UID mismatch)");
+    /* and the flash really holds what was written last */
+    chip_halt_quiet(&b);
+    rsp_read(&b.gdb, KEYSLOT_ADDR, forged, sizeof forged);
+    assert_memory_equal(forged, genuine, sizeof genuine);
+    chip_off(&b);
+    test_slot_key_free(&mine);
 }
 
 /* Power fails in the middle of the op-th flash operation after power-on: with v2 installed over
@@ -516,7 +597,7 @@ static void cut_and_recover(int op, uint64_t seed)
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
     struct chip c;
     chip_on(&c, name, 200 + seed, true, NULL, NULL);
-    install(&c, test_pub, &app_v1);
+    install(&c, &test_owner, &app_v1);
     chip_reset_run(&c);
     expect_boot(&c, app_v1.data, "0.0.0");
     install_app(&c, app_v2.data, app_v2.len);
@@ -579,7 +660,7 @@ static void test_app_cannot_erase_counter(void **state)
     (void)state;
     struct chip c;
     chip_on(&c, "attack", 107, true, NULL, NULL);
-    install(&c, test_pub, &app_attack);
+    install(&c, &test_owner, &app_attack);
     chip_reset_run(&c);
     assert_true(usart_until(&c, "app: count 1\r\n", 30000));
     if (!strstr(c.out, "app: attack: flash unlock refused") || strstr(c.out, "erased"))
@@ -621,6 +702,24 @@ static void test_app_cannot_erase_counter(void **state)
     chip_off(&c);
 }
 
+struct p11_signer {
+    pv_p11 *p;
+    pv_p11_obj priv;
+};
+
+static int p11_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64], char *err,
+                    size_t err_len)
+{
+    struct p11_signer *t = ctx;
+    /* SoftHSM2 keeps an OpenSSL allocation from the signature until the process ends; the
+     * suppression for it (p11_module.c) needs a full stack, which the default fast unwinder does
+     * not get through libcrypto, so LeakSanitizer is told here. */
+    __lsan_disable();
+    int rc = pv_p11_sign_eddsa(t->p, t->priv, msg, len, sig, err, err_len);
+    __lsan_enable();
+    return rc;
+}
+
 static void test_pkcs11_signed_image_boots(void **state)
 {
     (void)state;
@@ -647,7 +746,7 @@ static void test_pkcs11_signed_image_boots(void **state)
     if (pv_p11_generate_ed25519(p, "fw-signer", &pub_h, &priv_h, err, sizeof err) != 0 ||
         pv_p11_ed25519_public(p, pub_h, pub, err, sizeof err) != 0)
         fail_msg("%s", err);
-    pv_p11_close(p);
+    pv_p11_close(p); /* the token is the image signer's while it runs */
     snprintf(bin, sizeof bin, "%s/app_v2.bin", fw_dir);
     snprintf(img_path, sizeof img_path, "%s/hsm.img", tmpdir);
     setenv(PV_PIN_ENV, "5566", 1);
@@ -658,13 +757,20 @@ static void test_pkcs11_signed_image_boots(void **state)
     struct blob img;
     img.data = (uint8_t *)sp_slurp(img_path, &img.len);
     assert_non_null(img.data);
+    /* the key slot is signed in the token too, by the same key */
+    struct p11_signer tok = {pv_p11_open(NULL, "boot-owner", "5566", err, sizeof err), 0};
+    if (!tok.p ||
+        pv_p11_find_key(tok.p, PV_P11_PRIVATE_KEY, "fw-signer", &tok.priv, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    struct owner token_owner = {pub, p11_sign, &tok};
     struct chip c;
     chip_on(&c, "pkcs11", 108, true, NULL, NULL);
-    install(&c, pub, &img);
+    install(&c, &token_owner, &img);
+    pv_p11_close(tok.p);
     chip_reset_run(&c);
     expect_boot(&c, img.data, "0.0.0");
     /* with the build's test key in the key slot instead, the token's image is refused */
-    install(&c, test_pub, NULL);
+    install(&c, &test_owner, NULL);
     chip_reset_run(&c);
     expect_refusal(&c, "image signed by another key (key hash differs from the key slot's)");
     free(img.data);
@@ -683,7 +789,8 @@ static int setup(void **state)
     app_attack = load("app_attack.img");
     char key[4400];
     snprintf(key, sizeof key, "%s/keys/test-signer.pem", fw_dir);
-    pub_of_pem(key, test_pub);
+    if (test_slot_key_pem(&test_key, key))
+        fail_msg("cannot read the test signing key %s", key);
     return 0;
 }
 
@@ -698,12 +805,13 @@ static int teardown(void **state)
     free(app_v1.data);
     free(app_v2.data);
     free(app_attack.data);
+    test_slot_key_free(&test_key);
     return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
 {
-    if (!sp_install(150))
+    if (!sp_install(300))
         return 1;
     trng_seed_from_env();
     if (getenv("PV_TEST_FILTER")) /* e.g. PV_TEST_FILTER='*rollback*' */
@@ -714,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_wrong_key_refused),
         cmocka_unit_test(test_rollback_refused),
         cmocka_unit_test(test_chip_a_flash_on_chip_b_refused),
+        cmocka_unit_test(test_forged_slot_refused),
         cmocka_unit_test(test_power_cut_during_counter_update),
         cmocka_unit_test(test_app_cannot_erase_counter),
         cmocka_unit_test(test_pkcs11_signed_image_boots),

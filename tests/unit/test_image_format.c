@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/test_rng.h"
+#include "keyslot/keyslot.h"
 #include "crypto/sha256.h"
 #include "image/image.h"
 #include "image/layout.h"
@@ -448,14 +449,14 @@ static void test_layout(void **state)
         uint32_t value;
         int err;
     } c[] = {
-        {0, 0x08004000u, PV_LAYOUT_ERR_BOOT},    /* boot not at flash base */
-        {1, 0x200u, PV_LAYOUT_ERR_BOOT},         /* too small for the table */
-        {1, 0x224u, PV_LAYOUT_ERR_BOOT},         /* table would end past the region */
-        {1, 0x228u, PV_LAYOUT_OK},               /* just the vectors and the table */
-        {1, 0x300000u, PV_LAYOUT_ERR_BOOT},      /* past flash */
-        {2, 0x07ff0000u, PV_LAYOUT_ERR_KEYSLOT}, /* below flash */
-        {2, 0x08008002u, PV_LAYOUT_ERR_KEYSLOT}, /* unaligned */
-        {3, 127u, PV_LAYOUT_ERR_KEYSLOT},        /* smaller than a key slot */
+        {0, 0x08004000u, PV_LAYOUT_ERR_BOOT},           /* boot not at flash base */
+        {1, 0x200u, PV_LAYOUT_ERR_BOOT},                /* too small for the table */
+        {1, 0x224u, PV_LAYOUT_ERR_BOOT},                /* table would end past the region */
+        {1, 0x228u, PV_LAYOUT_OK},                      /* just the vectors and the table */
+        {1, 0x300000u, PV_LAYOUT_ERR_BOOT},             /* past flash */
+        {2, 0x07ff0000u, PV_LAYOUT_ERR_KEYSLOT},        /* below flash */
+        {2, 0x08008002u, PV_LAYOUT_ERR_KEYSLOT},        /* unaligned */
+        {3, PV_KEYSLOT_LEN - 4, PV_LAYOUT_ERR_KEYSLOT}, /* smaller than a key slot */
         {3, 0u, PV_LAYOUT_ERR_KEYSLOT},
         {2, 0x081fffc0u, PV_LAYOUT_ERR_KEYSLOT}, /* runs off the end */
         {2, 0xffffff80u, PV_LAYOUT_ERR_KEYSLOT}, /* would wrap */
@@ -482,13 +483,13 @@ static void test_layout(void **state)
             fail_msg("case %zu: field %d = 0x%08x gave %d (%s), expected %d", i, c[i].field,
                      c[i].value, rc, pv_layout_strerror(rc), c[i].err);
     }
-    /* Two-field cases: the last 128 bytes of flash hold a key slot; a counter of two records
-     * ending 8 bytes into the application region overlaps it. */
+    /* Two-field cases: the last PV_KEYSLOT_LEN bytes of flash hold a key slot; a counter of two
+     * records ending 8 bytes into the application region overlaps it. */
     pv_layout_default(&l);
-    l.keyslot_addr = 0x081fff80u;
-    l.keyslot_size = 128;
+    l.keyslot_addr = 0x08200000u - PV_KEYSLOT_LEN;
+    l.keyslot_size = PV_KEYSLOT_LEN;
     assert_int_equal(pv_layout_check(&l, FLASH_BASE, FLASH_2M), PV_LAYOUT_OK);
-    l.keyslot_size = 136;
+    l.keyslot_size = PV_KEYSLOT_LEN + 8;
     assert_int_equal(pv_layout_check(&l, FLASH_BASE, FLASH_2M), PV_LAYOUT_ERR_KEYSLOT);
     pv_layout_default(&l);
     l.counter_addr = 0x0800fff8u;

@@ -11,9 +11,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "../../hsm-bridge/install_frames.h"
 #include "../../hsm-bridge/session.h"
 #include "../../stub-loader/stub.h"
 #include "../../stub-loader/stub_platform.h"
+#include "common/slot_sign.h"
 #include "crypto/sha256.h"
 #include "crypto/x25519.h"
 #include "hal/flash.h"
@@ -296,6 +298,10 @@ static void assert_failed_with(int st)
 
 /* ---- tests ---- */
 
+/* The stub checks a key slot's UID only (the bootloader checks its signature), so these slots
+ * carry an all-zero signature. */
+static const uint8_t unsigned_slot[64];
+
 static void test_full_session(void **state_)
 {
     (void)state_;
@@ -319,7 +325,7 @@ static void test_full_session(void **state_)
     pv_keyslot ks = {.key_id = 9, .key_version = 2};
     memcpy(ks.uid, uid, 12);
     memset(ks.psk, 0x42, 32);
-    pv_keyslot_encode(slot, &ks);
+    pv_keyslot_encode(slot, &ks, unsigned_slot);
     n = pv_cmd_keyslot(cmds, 0x0800C000u, slot);
     pv_sha256(h, image, sizeof image);
     n += pv_cmd_verify(cmds + n, FLASH_BASE, sizeof image, h);
@@ -675,7 +681,7 @@ static void test_keyslot_bound_to_uid(void **state_)
     pv_keyslot ks = {.key_id = 1};
     memcpy(ks.uid, uid, 12);
     ks.uid[11] ^= 1; /* another chip's */
-    pv_keyslot_encode(slot, &ks);
+    pv_keyslot_encode(slot, &ks, unsigned_slot);
     start_session(&whole, 1);
     size_t n = pv_cmd_keyslot(cmds, FLASH_BASE + 0x4000, slot);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_KEYSLOT);
@@ -715,6 +721,69 @@ static void test_entropy_mix(void **state_)
     assert_memory_not_equal(a, b, 32);
 }
 
+static int count_frames(void *ctx, const uint8_t *frame, size_t len)
+{
+    (void)frame, (void)len;
+    ++*(int *)ctx;
+    return 0;
+}
+
+/* The trusted side signs the key slot after message 1 and checks the signature under the slot's
+ * signer_pub before it sends anything: a token whose key is not that one, or no signer, stops
+ * the install with no frame out (a slot no chip would boot is never written). */
+static void test_slot_signed_before_any_frame(void **state_)
+{
+    (void)state_;
+    static uint8_t image[1024];
+    uint8_t a[32], b[32];
+    memset(a, 0x31, sizeof a);
+    memset(b, 0x32, sizeof b);
+    struct test_slot_key owner, other;
+    assert_int_equal(test_slot_key_raw(&owner, a), 0);
+    assert_int_equal(test_slot_key_raw(&other, b), 0);
+    for (int round = 0; round < 3; round++) {
+        reset_chip();
+        write_params();
+        assert_int_equal(stub_start(&stub, MBOX), PV_ST_OK);
+        const uint8_t *h = stub_mem(MBOX + PV_MBOX_REPLY);
+        struct pv_install_frames *f = pv_install_frames_new();
+        struct pv_stub_identity id;
+        assert_non_null(f);
+        assert_int_equal(pv_install_frames_accept(f, bridge_priv, h + PV_TRAILER_LEN,
+                                                  pv_ld16(h + PV_TRAILER_LEN16), NULL, &id),
+                         0);
+        struct pv_install_spec spec = {
+            .slot_size = SLOT_SIZE,
+            .image_addr = FLASH_BASE,
+            .image = image,
+            .image_len = sizeof image,
+            .keyslot_addr = FLASH_BASE + 0x8000,
+            .keyslot = {.key_id = 1},
+            .sign_slot = round == 2 ? NULL : test_slot_sign,
+            .sign_ctx = round == 0 ? &owner : &other,
+            .rdp = PV_RDP_LEVEL2,
+            .nwrp = 0xFFFFFF,
+        };
+        memcpy(spec.keyslot.signer_pub, owner.pub, 32);
+        int frames = 0;
+        int rc = pv_install_frames_begin(f, &spec, count_frames, &frames);
+        if (round == 0) {
+            assert_int_equal(rc, 0);
+            assert_true(frames >= 2); /* message 2, then the install */
+        } else {
+            assert_int_equal(rc, -1);
+            assert_int_equal(frames, 0);
+            const char *want =
+                round == 1 ? "does not verify under its signer_pub" : "no key slot signer";
+            if (!strstr(pv_install_frames_error(f), want))
+                fail_msg("round %d: expected '%s' in: %s", round, want, pv_install_frames_error(f));
+        }
+        pv_install_frames_free(f);
+    }
+    test_slot_key_free(&owner);
+    test_slot_key_free(&other);
+}
+
 int main(void)
 {
     for (int i = 0; i < 32; i++)
@@ -734,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_keyslot_bound_to_uid),
         cmocka_unit_test(test_flash_error_reported),
         cmocka_unit_test(test_entropy_mix),
+        cmocka_unit_test(test_slot_signed_before_any_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

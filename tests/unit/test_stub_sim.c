@@ -15,6 +15,7 @@
 #include "sim_process.h"
 
 #include "../../provisioner/install_inproc.h"
+#include "common/slot_sign.h"
 #include "crypto/sha256.h"
 #include "crypto/x25519.h"
 #include "keyslot/keyslot.h"
@@ -115,6 +116,9 @@ static void copy_file(const char *from, const char *to)
     free(b);
 }
 
+/* The product's image-signing key (the trusted side's token in production). */
+static struct test_slot_key slot_key;
+
 static void base_install(struct pv_install *in, const uint8_t *image, uint8_t rdp)
 {
     static uint8_t entropy[32];
@@ -134,7 +138,9 @@ static void base_install(struct pv_install *in, const uint8_t *image, uint8_t rd
     in->keyslot.key_id = 3;
     in->keyslot.key_version = 1;
     fill(in->keyslot.psk, 32, 5);
-    fill(in->keyslot.signer_pub, 32, 6);
+    memcpy(in->keyslot.signer_pub, slot_key.pub, 32);
+    in->sign_slot = test_slot_sign;
+    in->sign_ctx = &slot_key;
     in->rdp = rdp;
     in->nwrp = 0xFFFFFF;
     in->flags = PV_MBOX_F_CLOCK_168;
@@ -757,6 +763,10 @@ int main(void)
     pv_x25519_public(other_pub, other_priv);
     fill(image_a, sizeof image_a, 10);
     fill(image_b, sizeof image_b, 11);
+    uint8_t signer[32];
+    fill(signer, sizeof signer, 6);
+    if (test_slot_key_raw(&slot_key, signer))
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_session_level2),
         cmocka_unit_test(test_live_mode_session),
@@ -777,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_attack_level2_before_verify),
     };
     int rc = cmocka_run_group_tests(tests, make_chip_p, NULL);
+    test_slot_key_free(&slot_key);
     if (rc == 0 && sp_remove_tmpdir(tmpdir) != 0)
         rc = 1;
     return rc;

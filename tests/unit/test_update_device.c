@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "common/slot_sign.h"
 #include "common/test_rng.h"
 #include "crypto/sha256.h"
 #include "host/noise_provider_openssl.h"
@@ -53,6 +54,7 @@ struct blob {
 };
 static struct blob boot_bin, app_v1, app_v2, other_v2; /* other_v2: signed by another key */
 static uint8_t test_pub[32];
+static struct test_slot_key test_key; /* signs the key slots, as the token does */
 
 /* ---- one virtual chip and the line to it ---- */
 
@@ -464,7 +466,7 @@ static void provision(struct chip *c, const char *name, uint64_t seed, const str
     memcpy(c->psk, ks.psk, 32);
     memcpy(ks.signer_pub, test_pub, 32);
     uint8_t slot[PV_KEYSLOT_LEN];
-    pv_keyslot_encode(slot, &ks);
+    test_slot_encode(slot, &ks, &test_key);
     rsp_monitor(&c->gdb, "reset halt", NULL, 0);
     rsp_flash(&c->gdb, BOOT_ADDR, boot_bin.data, boot_bin.len);
     rsp_flash(&c->gdb, KEYSLOT_ADDR, slot, sizeof slot);
@@ -1233,14 +1235,8 @@ static int setup(void **state)
     app_v2 = load(fw_dir, "app_v2.img");
     char key[4400];
     snprintf(key, sizeof key, "%s/keys/test-signer.pem", fw_dir);
-    FILE *f = fopen(key, "r");
-    assert_non_null(f);
-    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(k);
-    size_t n = 32;
-    assert_int_equal(EVP_PKEY_get_raw_public_key(k, test_pub, &n), 1);
-    EVP_PKEY_free(k);
+    assert_int_equal(test_slot_key_pem(&test_key, key), 0);
+    memcpy(test_pub, test_key.pub, 32);
     sign_other();
     return 0;
 }
@@ -1249,6 +1245,7 @@ static int teardown(void **state)
 {
     (void)state;
     sp_kill_all();
+    test_slot_key_free(&test_key);
     free(boot_bin.data);
     free(app_v1.data);
     free(app_v2.data);
