@@ -95,6 +95,16 @@ bench-bridge:
 
 HOST_PROGRAMS += $(BRIDGE_LOAD_BIN) $(DELAY_PROXY_BIN)
 
+# A firmware update of a 128 KB application on the virtual chip through hsm-bridge and
+# `provision update` (the end-to-end test test_update_run, which prints the figures): wall time
+# split into handshake, transfer and the device's checks, bytes on the link against image bytes,
+# bridge round trips, and from the sim's counters the device's instructions, cycles, device time
+# and flash time of the session (bench/update_bench.sh).
+BENCH_TARGETS += bench-update-bridge
+.PHONY: bench-update-bridge
+bench-update-bridge: all
+	bench/update_bench.sh $(HOSTDIR)/tests/test_update_run
+
 # The benchmark programs are built by `make all` (so `make test` catches them breaking); only
 # running them is left to `make bench`.
 HOST_PROGRAMS += $(BOOT_BENCH) $(STUB_BENCH_BIN)

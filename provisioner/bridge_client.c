@@ -3,6 +3,7 @@
  * answers (application/x-pv-frames: a 4-byte little-endian length, then the frame) that hands
  * each frame to the sink as soon as its last byte arrives. */
 #include "bridge_client.h"
+#include "image/image.h"
 #include "bridge_client_parse.h"
 
 #include <ctype.h>
@@ -447,4 +448,127 @@ int pv_bridge_client_fail(pv_bridge_client *c, const char *session_id, const cha
     json_decref(doc);
     pv_bc_response_free(&r);
     return rc;
+}
+
+/* ---- firmware updates ---- */
+
+static const char *jstr(json_t *doc, const char *key)
+{
+    const char *v = json_string_value(json_object_get(doc, key));
+    return v ? v : "";
+}
+
+int pv_bridge_client_update_begin(pv_bridge_client *c, const uint8_t *msg1, size_t msg1_len,
+                                  uint8_t msg2[PV_UPD_MSG2_LEN],
+                                  char session_id[PV_BRIDGE_SESSION_ID_LEN],
+                                  struct pv_bridge_update_offer *offer, struct pv_bridge_err *e)
+{
+    clear_err(e);
+    session_id[0] = 0;
+    memset(offer, 0, sizeof *offer);
+    struct request req = {.method = "POST",
+                          .path = "/v1/update/begin",
+                          .type = "application/octet-stream",
+                          .body = msg1,
+                          .body_len = msg1_len};
+    struct pv_bc_response r = {0};
+    int rc = perform(c, &req, &r, e);
+    json_t *doc = rc == 0 ? json_loadb(r.body ? r.body : "", r.body_len, 0, NULL) : NULL;
+    pv_bc_response_free(&r);
+    if (rc != 0)
+        return rc;
+    const char *hexm = jstr(doc, "msg2"), *sid = jstr(doc, "session");
+    uint32_t v = 0;
+    int ok = doc && strlen(hexm) == 2 * PV_UPD_MSG2_LEN && pv_bc_session_id_ok(sid);
+    for (size_t i = 0; ok && i < PV_UPD_MSG2_LEN; i++) {
+        unsigned b;
+        ok = sscanf(hexm + 2 * i, "%2x", &b) == 1;
+        msg2[i] = (uint8_t)b;
+    }
+    if (ok) {
+        snprintf(session_id, PV_BRIDGE_SESSION_ID_LEN, "%s", sid);
+        snprintf(offer->uid_hex, sizeof offer->uid_hex, "%s", jstr(doc, "uid"));
+        snprintf(offer->product, sizeof offer->product, "%s", jstr(doc, "product"));
+        snprintf(offer->batch, sizeof offer->batch, "%s", jstr(doc, "batch"));
+        offer->kind =
+            strcmp(jstr(doc, "offer"), "image") == 0 ? PV_UPD_OFFER_IMAGE : PV_UPD_OFFER_NONE;
+        if (pv_image_version_parse(jstr(doc, "running"), &v) == 0)
+            offer->running = v;
+        if (offer->kind && pv_image_version_parse(jstr(doc, "version"), &v) == 0)
+            offer->version = v;
+        offer->size = (uint32_t)json_integer_value(json_object_get(doc, "size"));
+        offer->chunks = (uint32_t)json_integer_value(json_object_get(doc, "chunks"));
+        offer->stream_len = (size_t)json_integer_value(json_object_get(doc, "stream_len"));
+    }
+    json_decref(doc);
+    if (!ok) {
+        set_err(e, 0, "bad_response",
+                "POST /v1/update/begin: the answer lacks session or msg2 (%u hex digits)",
+                2 * PV_UPD_MSG2_LEN);
+        return -1;
+    }
+    return 0;
+}
+
+static int update_path(const char *session_id, const char *step, char *out, size_t cap,
+                       struct pv_bridge_err *e)
+{
+    if (!pv_bc_session_id_ok(session_id)) {
+        set_err(e, 404, "unknown_session", "'%s' is not a session id (32 hex digits)",
+                session_id ? session_id : "");
+        return -1;
+    }
+    snprintf(out, cap, "/v1/update/%s/%s", session_id, step);
+    return 0;
+}
+
+int pv_bridge_client_update_stream(pv_bridge_client *c, const char *session_id, uint8_t **data,
+                                   size_t *len, struct pv_bridge_err *e)
+{
+    clear_err(e);
+    *data = NULL;
+    *len = 0;
+    char path[96];
+    if (update_path(session_id, "stream", path, sizeof path, e))
+        return -1;
+    struct request req = {.method = "GET", .path = path};
+    struct pv_bc_response r = {0};
+    int rc = perform(c, &req, &r, e);
+    if (rc == 0) {
+        *data = (uint8_t *)r.body;
+        *len = r.body_len;
+        r.body = NULL;
+    }
+    pv_bc_response_free(&r);
+    return rc;
+}
+
+int pv_bridge_client_update_report(pv_bridge_client *c, const char *session_id,
+                                   const uint8_t *report, size_t len, char result[24],
+                                   char version[16], struct pv_bridge_err *e)
+{
+    clear_err(e);
+    result[0] = version[0] = 0;
+    char path[96];
+    if (update_path(session_id, "report", path, sizeof path, e))
+        return -1;
+    struct request req = {.method = "POST",
+                          .path = path,
+                          .type = "application/octet-stream",
+                          .body = report,
+                          .body_len = len};
+    struct pv_bc_response r = {0};
+    int rc = perform(c, &req, &r, e);
+    json_t *doc = rc == 0 ? json_loadb(r.body ? r.body : "", r.body_len, 0, NULL) : NULL;
+    pv_bc_response_free(&r);
+    if (rc != 0)
+        return rc;
+    snprintf(result, 24, "%s", jstr(doc, "result"));
+    snprintf(version, 16, "%s", jstr(doc, "version"));
+    json_decref(doc);
+    if (!result[0]) {
+        set_err(e, 0, "bad_response", "POST %s: the answer has no result", path);
+        return -1;
+    }
+    return 0;
 }

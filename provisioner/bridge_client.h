@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "../hsm-bridge/bridge.h"
+#include "../hsm-bridge/update_bridge.h"
 
 #define PV_BRIDGE_CLIENT_TIMEOUT_DEFAULT_S 30u
 #define PV_BRIDGE_CLIENT_FRAME_MAX         65536u     /* a frame longer than this is refused */
@@ -68,5 +69,23 @@ int pv_bridge_client_lock(pv_bridge_client *c, const char *session_id, const uin
 /* POST /v1/sessions/ID/fail. */
 int pv_bridge_client_fail(pv_bridge_client *c, const char *session_id, const char *phase,
                           const char *reason, struct pv_bridge_err *e);
+
+/* ---- firmware updates (docs/bridge-protocol.md, "Firmware updates") ---- */
+
+/* POST /v1/update/begin with message 1's body: msg2 gets message 2's body, session_id the
+ * session, offer what the bridge decided. */
+int pv_bridge_client_update_begin(pv_bridge_client *c, const uint8_t *msg1, size_t msg1_len,
+                                  uint8_t msg2[PV_UPD_MSG2_LEN],
+                                  char session_id[PV_BRIDGE_SESSION_ID_LEN],
+                                  struct pv_bridge_update_offer *offer, struct pv_bridge_err *e);
+/* GET /v1/update/ID/stream: *data (malloc'd, the caller frees) gets every DATA message, each a
+ * u16 little-endian length and the ciphertext. */
+int pv_bridge_client_update_stream(pv_bridge_client *c, const char *session_id, uint8_t **data,
+                                   size_t *len, struct pv_bridge_err *e);
+/* POST /v1/update/ID/report with the REPORT frame's body: result gets the bridge's reading of it
+ * ("installed", ...), version the version now in the application region. */
+int pv_bridge_client_update_report(pv_bridge_client *c, const char *session_id,
+                                   const uint8_t *report, size_t len, char result[24],
+                                   char version[16], struct pv_bridge_err *e);
 
 #endif

@@ -2,6 +2,7 @@
  * (hsm-bridge/ledger.h, docs/ledger.md). Nothing here writes to the ledger except
  * confirm-locked, the recovery for a chip locked before its row said so (docs/ledger.md,
  * "A lock the ledger missed"), signed with the recipe's audit key in the token. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/pem.h>
 
 #include "../hsm-bridge/file_read.h"
@@ -17,9 +19,82 @@
 #include "../hsm-bridge/ledger_checkpoint.h"
 #include "../hsm-bridge/ledger_ed25519.h"
 #include "commands.h"
+#include "image/image.h"
 #include "../hsm-bridge/keys_config.h"
 #include "../hsm-bridge/recipe.h"
 #include "../hsm-bridge/text_safe.h"
+
+/* ---- history: a device's firmware updates ---- */
+
+static int history_line(void *ctx, const pv_ledger_update *u)
+{
+    json_t *arr = ctx;
+    char from[14], offered[14], now[14];
+    pv_image_version_str(from, u->from_version);
+    pv_image_version_str(offered, u->offered_version);
+    pv_image_version_str(now, u->now_version);
+    if (arr) {
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id",
+                           (json_int_t)u->id, "started_at", u->started_at, "ended_at", u->ended_at,
+                           "station", u->station, "from_version", from, "offered_version",
+                           u->offered_version ? offered : "", "result", u->result, "reason",
+                           u->reason, "now_version", u->now_version ? now : "", "session",
+                           u->session, "bytes_written", (json_int_t)u->bytes_written));
+        return 0;
+    }
+    /* the reason is the bridge's text: control characters shown escaped */
+    printf("%-24s  %-16s %-8s -> %-8s %-16s ", u->started_at, u->station,
+           u->from_version ? from : "-", u->offered_version ? offered : "-", u->result);
+    for (const char *c = u->reason; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            printf("\\x%02x", (unsigned char)*c);
+        else
+            putchar(*c);
+    putchar('\n');
+    return 0;
+}
+
+static int history(const char *path, const char *uid_hex, int json)
+{
+    uint8_t uid[PV_LEDGER_UID_LEN];
+    unsigned b;
+    if (strlen(uid_hex) != 2 * PV_LEDGER_UID_LEN) {
+        fprintf(stderr, "provision ledger history: '%s' is not a UID (24 hex digits)\n", uid_hex);
+        return PV_EXIT_USAGE;
+    }
+    for (unsigned i = 0; i < PV_LEDGER_UID_LEN; i++) {
+        if (sscanf(uid_hex + 2 * i, "%2x", &b) != 1 || !isxdigit((unsigned char)uid_hex[2 * i]) ||
+            !isxdigit((unsigned char)uid_hex[2 * i + 1])) {
+            fprintf(stderr, "provision ledger history: '%s' is not a UID (24 hex digits)\n",
+                    uid_hex);
+            return PV_EXIT_USAGE;
+        }
+        uid[i] = (uint8_t)b;
+    }
+    char err[1024];
+    pv_ledger *l = pv_ledger_open(path, PV_LEDGER_READ_ONLY, err, sizeof err);
+    if (!l) {
+        fprintf(stderr, "provision ledger: %s\n", err);
+        return PV_EXIT_IO;
+    }
+    json_t *arr = json ? json_array() : NULL;
+    if (!json)
+        printf("%-24s  %-16s %-8s    %-8s %-16s %s\n", "started", "station", "from", "offered",
+               "result", "reason");
+    int rc = pv_ledger_update_list(l, uid, history_line, arr);
+    if (rc != PV_LEDGER_OK)
+        fprintf(stderr, "provision ledger history: %s\n", pv_ledger_error(l));
+    else if (arr) {
+        char *text = json_dumps(arr, JSON_INDENT(1));
+        if (text)
+            printf("%s\n", text);
+        free(text);
+    }
+    json_decref(arr);
+    pv_ledger_close(l);
+    return rc == PV_LEDGER_OK ? PV_EXIT_OK : PV_EXIT_LEDGER;
+}
 
 static void help(FILE *out)
 {
@@ -30,6 +105,7 @@ static void help(FILE *out)
             "       provision ledger verify [--key PUB.pem [--head CHECKPOINT]] [--ledger PATH]\n"
             "       provision ledger checkpoint --recipe R -o FILE [--pin-file F] [--module LIB]\n"
             "                                                              [--ledger PATH]\n"
+            "       provision ledger history UID [--json]                  [--ledger PATH]\n"
             "       provision ledger confirm-locked --uid UID --recipe R [--reason TEXT]\n"
             "                 [--station ID] [--pin-file F] [--module LIB] [--ledger PATH]\n"
             "\n"
@@ -40,6 +116,8 @@ static void help(FILE *out)
             "\n"
             "list     one line per device and each batch's quota use (--json: a JSON array)\n"
             "export   every field of every device as CSV (RFC 4180) or JSON, to stdout or FILE\n"
+            "history  the device's firmware updates, one line per attempt: when, station,\n"
+            "         from version, offered version, result and reason (refusals too)\n"
             "verify   checks the audit chain (order, hashes, and with --key the Ed25519\n"
             "         signatures) and that the tables say what the audit log says; names the\n"
             "         first broken entry or row. With --head, also that the chain still holds\n"
@@ -565,6 +643,11 @@ static int run(int argc, char **argv)
     if (strcmp(sub, "help") == 0) {
         help(stdout);
         return PV_EXIT_OK;
+    }
+    if (strcmp(sub, "history") == 0) {
+        if (optind + 2 < argc || (optind + 1 < argc) == (co.uid != NULL))
+            return usage_error("history takes one UID (24 hex digits)", NULL);
+        return history(path, optind + 1 < argc ? argv[optind + 1] : co.uid, json);
     }
     if (optind + 1 < argc)
         return usage_error("unexpected argument", argv[optind + 1]);

@@ -5,7 +5,8 @@
 #define PV_VERSION "0.1.0"
 
 static const struct pv_cli_cmd *const commands[] = {
-    &pv_cmd_image, &pv_cmd_recipe, &pv_cmd_ledger, &pv_cmd_keys, &pv_cmd_chip_info, &pv_cmd_run,
+    &pv_cmd_image,     &pv_cmd_recipe, &pv_cmd_ledger, &pv_cmd_keys,
+    &pv_cmd_chip_info, &pv_cmd_run,    &pv_cmd_update,
 };
 
 static const struct pv_cli_exit exits[] = {

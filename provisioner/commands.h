@@ -24,15 +24,25 @@
       "On a dead debug port the message also lists the batch's rows at this station left at "      \
       "verified (see RECOVERY AFTER A LOCK THE LEDGER MISSED).")                                   \
     X(PV_EXIT_QUOTA, 7, "the batch's quota is used up", NULL)                                      \
-    X(PV_EXIT_PROBE, 8, "the probe is unreachable or failed", NULL)                                \
+    X(PV_EXIT_PROBE, 8, "the probe is unreachable or failed",                                      \
+      "For update: the link cannot be opened, or the device does not answer START (not in update " \
+      "mode).")                                                                                    \
     X(PV_EXIT_SESSION, 9, "the install session failed; the chip is left unlocked: run again",      \
-      NULL)                                                                                        \
+      "For update: the session broke off (the link dropped, the device stopped answering, or it "  \
+      "reported frame_auth, bad_offset or flash_error); the device stays in update mode: run "     \
+      "again.")                                                                                    \
     X(PV_EXIT_LEDGER, 10, "the ledger cannot be opened or refused a step",                         \
       "For ledger confirm-locked: no such UID, or its row is not at verified (nothing written); "  \
       "for run: also a chip locked whose lock the trusted side did not record (the message names " \
       "the UID and the confirmation).")                                                            \
     X(PV_EXIT_BRIDGE, 11, "the bridge refused this station or cannot be reached",                  \
-      "For run through a bridge: the station's certificate or rights, or the network.")
+      "For run through a bridge: the station's certificate or rights, or the network; for "        \
+      "update: also a UID the bridge never provisioned or not locked, a message 1 under another "  \
+      "device's PSK, a replayed message 1, or no release for the device (each recorded in the "    \
+      "ledger).")                                                                                  \
+    X(PV_EXIT_REFUSED_UPDATE, 12, "update: the device refused the offered image",                  \
+      "Older than its floor or running version, another load address, or an image that does not "  \
+      "verify; an application that was valid still runs.")
 
 enum pv_exit {
 #define PV_EXIT_ENUM(name, value, help, more) name = value,
@@ -51,6 +61,7 @@ extern const struct pv_cli_cmd pv_cmd_recipe;
 extern const struct pv_cli_cmd pv_cmd_ledger;
 extern const struct pv_cli_cmd pv_cmd_keys;
 extern const struct pv_cli_cmd pv_cmd_run;
+extern const struct pv_cli_cmd pv_cmd_update;
 /* `provision info` (pv_cmd_info is the stub command encoder in session.h) */
 extern const struct pv_cli_cmd pv_cmd_chip_info;
 

@@ -39,3 +39,4 @@ $(HOSTDIR)/tests/test_update_session: | $(BRIDGE_BIN) $(PROV_BIN) $(DEVICE_IMAGE
 # The power cut sweep (test_power_sweep) drives the built hsm-bridge, provision and sim.
 $(HOSTDIR)/tests/test_power_sweep: | $(BRIDGE_BIN) $(PROV_BIN) $(PROV_HOOKS_BIN) $(HOSTDIR)/bin/sim \
     $(ARMDIR)/stub-loader/stub.bin $(ARMDIR)/firmware/bootloader.bin $(ARMDIR)/firmware/app_v1.bin
+$(HOSTDIR)/tests/test_update_run: | $(BRIDGE_BIN) $(PROV_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
