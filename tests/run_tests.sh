@@ -17,7 +17,7 @@ trap 'rm -rf "$out"' EXIT
 
 # The slow ones first (whole devices through sims, servers and PostgreSQL), then the rest.
 slow='bridge_run bridge_faults provision_run power_sweep bridge_quota stub_sim bridge_demo ledger sim_openocd
-      boot_sim update_device bridge_server probe_backends keystore'
+      boot_sim update_device update_run update_session bridge_server probe_backends keystore'
 programs=()
 for s in $slow; do
     [ -x "$dir/test_$s" ] && programs+=("$dir/test_$s")
