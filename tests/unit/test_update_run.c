@@ -70,10 +70,10 @@ static bool sign(const char *bin, const char *out, const char *version, const ch
     if (key_pem)
         return BH_CMD(&env, env.prov, "image", "sign", "--in", bin, "--out", out, "--image-version",
                       version, "--key", key_pem) == 0;
-    setenv("PV_PKCS11_PIN", BH_PIN, 1);
+    setenv("PROVISION_PIN", BH_PIN, 1);
     rc = BH_CMD(&env, env.prov, "image", "sign", "--in", bin, "--out", out, "--image-version",
                 version, "--pkcs11", "--token", BH_TOKEN, "--key-label", "image-signing");
-    unsetenv("PV_PKCS11_PIN");
+    unsetenv("PROVISION_PIN");
     if (rc != 0)
         fprintf(stderr, "image sign %s: %s\n", out, env.out);
     return rc == 0;

@@ -338,11 +338,11 @@ static int bridge_setup(void **state)
     snprintf(v1_sealed, sizeof v1_sealed, "%s/app.sealed", env.dir); /* bh_env_init's v1 */
     char v2_bin[4200];
     snprintf(v2_bin, sizeof v2_bin, "%s/firmware/app_v2.bin", sp_arm_dir);
-    setenv("PV_PKCS11_PIN", BH_PIN, 1);
+    setenv("PROVISION_PIN", BH_PIN, 1);
     int rc =
         BH_CMD(&env, env.prov, "image", "sign", "--in", v2_bin, "--out", v2_img, "--image-version",
                "2.0.0", "--pkcs11", "--token", BH_TOKEN, "--key-label", "image-signing");
-    unsetenv("PV_PKCS11_PIN");
+    unsetenv("PROVISION_PIN");
     if (rc != 0 ||
         BH_CMD(&env, "openssl", "genpkey", "-algorithm", "ed25519", "-out", other_key) != 0 ||
         BH_CMD(&env, env.prov, "image", "sign", "--in", v2_bin, "--out", other_img,
