@@ -12,11 +12,13 @@
  *    claiming the device's UID with its own PSK (403 psk_mismatch) and a UID never provisioned
  *    (403 unknown_uid) are refused; the station's memory in the middle of the transfer holds
  *    no run of the image in clear (the bridge's does); the rerun installs, bytes on the link
- * within 1.05 of the image; the killed session ends abandoned at the TTL; every attempt is in the
- * ledger, whose audit chain verifies;
+ *    within 1.05 of the image; the killed session ends abandoned at the TTL; every attempt is in
+ *    the ledger, whose audit chain verifies;
  *  - an image signed by another key: `hsm-bridge release add` refuses it (exit 1);
  *  - local mode (`--recipe --image`, the token in the station's process) installs too, and
- *    `provision ledger history UID` lists every attempt.
+ *    `provision ledger history UID` lists every attempt;
+ *  - `--serial` on a pty, the test playing the device (its PSK from the token): the image arrives
+ *    whole and in order, the report is recorded; /dev/null is refused as not a serial port.
  * The figures of the 128 KB update are printed (make bench-update-bridge runs this program for
  * them). */
 #define _GNU_SOURCE /* memmem */
@@ -33,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "../../hsm-bridge/keys_config.h"
 #include "../../hsm-bridge/keystore.h"
 #include "../../provisioner/bridge_client.h"
 #include "../../provisioner/update_link.h"
@@ -640,6 +643,149 @@ static void test_local_mode(void **state)
     assert_int_equal(BH_CMD(&env, env.prov, "ledger", "history", "xyz", "--ledger", br.ledger), 2);
 }
 
+/* ---- a serial port: provision update on a pty, the test playing the device ---- */
+
+static int dev_frame(int fd, pv_upd_reader *rd, pv_upd_frame *f, int ms)
+{
+    uint64_t end = sp_now_ms() + (uint64_t)ms;
+    while (sp_now_ms() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        uint8_t c;
+        if (read(fd, &c, 1) != 1)
+            return -1;
+        if (pv_upd_reader_push(rd, c, f) == PV_UPD_FRAME)
+            return 1;
+    }
+    return 0;
+}
+
+static void dev_send(int fd, uint8_t type, const uint8_t *body, size_t len)
+{
+    uint8_t wire[PV_UPD_WIRE_MAX];
+    int n = pv_upd_frame_encode(wire, sizeof wire, type, body, len);
+    assert_true(n > 0);
+    assert_int_equal(write(fd, wire, (size_t)n), n);
+}
+
+static void test_serial_port(void **state)
+{
+    (void)state;
+    /* the device's PSK, as the token derives it (this test is the trusted side's owner) */
+    pv_recipe *rc = calloc(1, sizeof *rc);
+    pv_recipe_diags d;
+    assert_int_equal(pv_recipe_load(env.recipe, 0, rc, &d), PV_RECIPE_OK);
+    pv_recipe_diags_free(&d);
+    char err[512];
+    int unreadable = 0;
+    pv_keystore *ks =
+        pv_keys_open(rc, NULL, env.pin, 0, PV_KEYS_MASTER, err, sizeof err, &unreadable);
+    if (!ks)
+        fail_msg("keystore: %s", err);
+    uint8_t psk[32];
+    assert_int_equal(pv_keystore_device_psk(ks, uid, psk), 0);
+    pv_keystore_close(ks);
+    free(rc);
+
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    char pts[64];
+    snprintf(pts, sizeof pts, "%s", ptsname(master));
+    const char *envs[] = {"-PROVISION_PIN", NULL};
+    const char *args[] = {"update",  "--serial",  pts,           "--recipe", env.recipe,
+                          "--image", v2_img,      "--ledger",    br.ledger,  "--pin-file",
+                          env.pin,   "--station", "desk-serial", "--json",   NULL};
+    assert_true(bh_run_start(&env, &run, env.prov, envs, args));
+
+    /* the device: START -> message 1 (it claims to run 1.0.0) */
+    pv_upd_reader rd;
+    pv_upd_reader_init(&rd);
+    pv_upd_frame f;
+    assert_int_equal(dev_frame(master, &rd, &f, 20000), 1);
+    assert_int_equal(f.type, PV_UPD_START);
+    pv_upd_hello h = {.version = PV_UPD_VERSION,
+                      .key_id = 1,
+                      .boot_version = 0x01000000,
+                      .app_version = 0x01000000,
+                      .floor = 0x01000000,
+                      .region_size = 0x60000,
+                      .chunk_max = PV_UPD_CHUNK_MAX};
+    memcpy(h.uid, uid, 12);
+    uint8_t msg1[PV_UPD_MSG1_LEN], prologue[PV_UPD_PROLOGUE_LEN], e[32], offer[PV_UPD_OFFER_LEN];
+    pv_upd_hello_encode(msg1, &h);
+    pv_upd_prologue(prologue, msg1);
+    assert_int_equal(RAND_bytes(e, 32), 1);
+    pv_noise_keys k = {{[PV_NOISE_KEY_E] = e, [PV_NOISE_KEY_PSK] = psk}};
+    pv_noise_handshake hs;
+    pv_noise_cipherstate tx, rx;
+    assert_int_equal(pv_noise_handshake_init(&hs, &pv_noise_provider_pv, &pv_noise_pattern_NNpsk0,
+                                             1, prologue, sizeof prologue, &k),
+                     0);
+    assert_int_equal(pv_noise_handshake_write(&hs, NULL, 0, msg1 + PV_UPD_HELLO_LEN, 48), 48);
+    dev_send(master, PV_UPD_MSG1, msg1, sizeof msg1);
+    assert_int_equal(dev_frame(master, &rd, &f, 20000), 1);
+    assert_int_equal(f.type, PV_UPD_MSG2);
+    assert_int_equal(pv_noise_handshake_read(&hs, f.body, f.body_len, offer, sizeof offer),
+                     PV_UPD_OFFER_LEN);
+    assert_int_equal(pv_noise_handshake_split(&hs, &tx, &rx), 0);
+    pv_upd_offer o;
+    assert_int_equal(pv_upd_offer_decode(&o, offer), PV_UPD_OK);
+    assert_int_equal(o.version, 0x02000000);
+    uint8_t u32[4];
+    pv_upd_put32(u32, 0);
+    dev_send(master, PV_UPD_READY, u32, 4);
+    /* DATA until the image is whole, each ACKed */
+    size_t v2_len = 0;
+    uint8_t *v2 = (uint8_t *)sp_slurp(v2_img, &v2_len), *got = calloc(1, o.size);
+    uint32_t have = 0;
+    while (have < o.size) {
+        assert_int_equal(dev_frame(master, &rd, &f, 20000), 1);
+        assert_int_equal(f.type, PV_UPD_DATA);
+        uint8_t pt[PV_UPD_OFFSET_LEN + PV_UPD_CHUNK_MAX];
+        int m = pv_noise_cipher_decrypt(&rx, NULL, 0, f.body, f.body_len, pt, sizeof pt);
+        assert_true(m > 4);
+        assert_int_equal(pv_upd_get32(pt), have);
+        memcpy(got + have, pt + 4, (size_t)m - 4);
+        have += (uint32_t)m - 4;
+        if (have < o.size) {
+            pv_upd_put32(u32, have);
+            dev_send(master, PV_UPD_ACK, u32, 4);
+        }
+    }
+    assert_int_equal(o.size, v2_len);
+    assert_memory_equal(got, v2, v2_len); /* the line carried the image, in order, intact */
+    pv_upd_report rep = {.result = PV_UPD_INSTALLED,
+                         .app_version = 0x02000000,
+                         .floor = 0x02000000,
+                         .written = have};
+    uint8_t pt[PV_UPD_REPORT_LEN], ct[PV_UPD_REPORT_MSG_LEN];
+    pv_upd_report_encode(pt, &rep);
+    assert_int_equal(pv_noise_cipher_encrypt(&tx, NULL, 0, pt, sizeof pt, ct, sizeof ct),
+                     PV_UPD_REPORT_MSG_LEN);
+    dev_send(master, PV_UPD_REPORT, ct, sizeof ct);
+    int st = bh_run_wait(&run, RUN_WAIT_MS);
+    close(master);
+    free(v2);
+    free(got);
+    if (st != 0)
+        fail_msg("serial: exit %d:\n%s%s", st, run.out, run.err);
+    json_t *out = outcome();
+    assert_string_equal(jstr(out, "result"), "installed");
+    json_decref(out);
+    struct rows hist = history(uid);
+    assert_string_equal(hist.u[hist.n - 1].station, "desk-serial");
+    assert_string_equal(hist.u[hist.n - 1].result, "installed");
+    /* not a serial port: refused at once */
+    const char *bad[] = {"update", "--serial", "/dev/null", "--recipe",   env.recipe, "--image",
+                         v2_img,   "--ledger", br.ledger,   "--pin-file", env.pin,    NULL};
+    assert_true(bh_run_start(&env, &run, env.prov, envs, bad));
+    assert_int_equal(bh_run_wait(&run, RUN_WAIT_MS), 8);
+    assert_non_null(strstr(run.err, "not a serial port"));
+}
+
 int main(void)
 {
     if (!sp_install(600))
@@ -647,7 +793,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v1_to_v2),           cmocka_unit_test(test_downgrade_refused),
         cmocka_unit_test(test_drop_attacks_rerun), cmocka_unit_test(test_foreign_image_refused),
-        cmocka_unit_test(test_local_mode),
+        cmocka_unit_test(test_local_mode),         cmocka_unit_test(test_serial_port),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
