@@ -4,7 +4,6 @@
  * "A lock the ledger missed"), signed with the recipe's audit key in the token. */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,70 +95,42 @@ static int history(const char *path, const char *uid_hex, int json)
     return rc == PV_LEDGER_OK ? PV_EXIT_OK : PV_EXIT_LEDGER;
 }
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: provision ledger list   [--batch B] [--state S] [--json] [--ledger PATH]\n"
-            "       provision ledger export --format csv|json [-o FILE] [--batch B]\n"
-            "                                                              [--ledger PATH]\n"
-            "       provision ledger verify [--key PUB.pem [--head CHECKPOINT]] [--ledger PATH]\n"
-            "       provision ledger checkpoint --recipe R -o FILE [--pin-file F] [--module LIB]\n"
-            "                                                              [--ledger PATH]\n"
-            "       provision ledger history UID [--json]                  [--ledger PATH]\n"
-            "       provision ledger confirm-locked --uid UID --recipe R [--reason TEXT]\n"
-            "                 [--station ID] [--pin-file F] [--module LIB] [--ledger PATH]\n"
-            "\n"
-            "The ledger (docs/ledger.md) holds one row per device UID: its batch and state\n"
-            "(reserved, keyed, written, verified, locked), station, recipe, image digest, key\n"
-            "id and version, the time of each state and the failed attempts; per batch the\n"
-            "quota; and a hash-chained, signed audit log of every change.\n"
-            "\n"
-            "list     one line per device and each batch's quota use (--json: a JSON array)\n"
-            "export   every field of every device as CSV (RFC 4180) or JSON, to stdout or FILE\n"
-            "history  the device's firmware updates, one line per attempt: when, station,\n"
-            "         from version, offered version, result and reason (refusals too)\n"
-            "verify   checks the audit chain (order, hashes, and with --key the Ed25519\n"
-            "         signatures) and that the tables say what the audit log says; names the\n"
-            "         first broken entry or row. With --head, also that the chain still holds\n"
-            "         the head a signed checkpoint recorded: deleting the newest entries and\n"
-            "         their rows (which the chain alone cannot see) is reported as truncation\n"
-            "checkpoint\n"
-            "         writes a checkpoint of the chain's head (entries, head hash, time) signed\n"
-            "         by the recipe's audit key in the token, as JSON to FILE, for verify --head\n"
-            "confirm-locked\n"
-            "         records that the chip UID, whose row is at verified, is locked: for a chip\n"
-            "         locked by a run that died before the ledger said so (provision run then\n"
-            "         exits 6 on its dead debug port and lists such rows). Only a verified row\n"
-            "         moves; the audit entry names who (user@station) and why, signed with the\n"
-            "         recipe's audit key. Check the chip first (e.g. its bootloader boots)\n"
-            "\n"
-            "  --ledger PATH  the ledger file or a postgresql:// URL (default $%s, else ./%s)\n"
-            "  --batch B      only devices of batch B\n"
-            "  --state S      list: only devices in state S (reserved, keyed, written,\n"
-            "                 verified, locked)\n"
-            "  --key PUB.pem  the audit signing key's public key (PEM)\n"
-            "  --head FILE    verify: a checkpoint (needs --key, which must have signed it)\n"
-            "  -o FILE        export, checkpoint: where to write\n"
-            "  --uid UID      confirm-locked: the device (24 hex digits, as listed)\n"
-            "  --recipe R     confirm-locked, checkpoint: the recipe whose keys: name the token\n"
-            "                 and the audit key (confirm-locked: the row's batch's recipe)\n"
-            "  --reason TEXT  confirm-locked: why, for the audit log (default: the debug port\n"
-            "                 is dead after an interrupted run)\n"
-            "  --station ID   confirm-locked: this station's name (default: host name)\n"
-            "  --pin-file F   the token's user PIN, first line of F (mode 0600 or 0400, yours;\n"
-            "                 else $%s)\n"
-            "  --module LIB   the PKCS#11 module (default: SoftHSM2's)\n"
-            "\n"
-            "list, export, verify and checkpoint open the ledger read-only: a missing, empty or\n"
-            "foreign file is reported as not a ledger and left as it was.\n"
-            "\n"
-            "exit status: 0 done / chain intact; 1 chain or tables broken, truncated against the\n"
-            "checkpoint, the checkpoint's signature or format wrong, or the recipe is not\n"
-            "valid; 2 bad command line; 3 ledger cannot be opened or output not written; 4 key\n"
-            "cannot be loaded (token, PIN); 10 confirm-locked refused (no such UID, or its row\n"
-            "is not at verified): nothing written.\n",
-            PV_LEDGER_ENV, PV_LEDGER_DEFAULT_PATH, PV_PIN_ENV);
-}
+static const struct pv_cli_opt opts[] = {
+    {'l', 0, "ledger", "PATH",
+     "the ledger file or a postgresql:// URL (default $" PV_LEDGER_ENV
+     ", else ./" PV_LEDGER_DEFAULT_PATH ")",
+     NULL},
+    {'b', 0, "batch", "B", "list, export: only devices of batch B", NULL},
+    {'S', 0, "state", "S",
+     "list: only devices in state S (reserved, keyed, written, verified, locked)", NULL},
+    {'j', 0, "json", NULL, "list, history: a JSON array", NULL},
+    {'f', 0, "format", "csv|json", "export: CSV (RFC 4180) or JSON", NULL},
+    {'o', 'o', "output", "FILE", "export, checkpoint: where to write (export: else stdout)", NULL},
+    {'k', 0, "key", "PUB.pem", "verify: the audit signing key's public key (PEM)", NULL},
+    {'H', 0, "head", "CHECKPOINT", "verify: a checkpoint (needs --key, which must have signed it)",
+     NULL},
+    {'u', 0, "uid", "UID", "confirm-locked, history: the device (24 hex digits, as listed)", NULL},
+    {'r', 0, "recipe", "R",
+     "confirm-locked, checkpoint: the recipe whose keys: name the token and the audit key "
+     "(confirm-locked: the row's batch's recipe)",
+     NULL},
+    {'R', 0, "reason", "TEXT",
+     "confirm-locked: why, for the audit log (default: the debug port is dead after an "
+     "interrupted run)",
+     NULL},
+    {'s', 0, "station", "ID", "confirm-locked: this station's name (default: host name)", NULL},
+    {'P', 0, "pin-file", "F",
+     "confirm-locked, checkpoint: the token's user PIN, first line of F (mode 0600 or 0400, "
+     "yours; else $" PV_PIN_ENV ")",
+     NULL},
+    {'m', 0, "module", "LIB",
+     "confirm-locked, checkpoint: the PKCS#11 module (default: "
+     "SoftHSM2's)",
+     NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {
+    PV_EXIT_OK, PV_EXIT_INVALID, PV_EXIT_USAGE, PV_EXIT_IO, PV_EXIT_KEY, PV_EXIT_LEDGER, -1};
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -557,15 +528,6 @@ static int checkpoint(pv_ledger *l, const struct confirm_opts *o, const char *ou
 
 static int run(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ledger", required_argument, NULL, 'l'},   {"batch", required_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},           {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},   {"key", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},           {"state", required_argument, NULL, 'S'},
-        {"uid", required_argument, NULL, 'u'},      {"recipe", required_argument, NULL, 'r'},
-        {"reason", required_argument, NULL, 'R'},   {"station", required_argument, NULL, 's'},
-        {"pin-file", required_argument, NULL, 'P'}, {"module", required_argument, NULL, 'm'},
-        {"head", required_argument, NULL, 'H'},     {NULL, 0, NULL, 0}};
     struct confirm_opts co = {0};
     const char *state_name = NULL;
     int confirm_opt = 0, key_opt = 0; /* confirm-locked only; confirm-locked or checkpoint */
@@ -575,82 +537,82 @@ static int run(int argc, char **argv)
     int json = 0, c;
     if (!path || !path[0])
         path = PV_LEDGER_DEFAULT_PATH;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+    struct pv_cli_parser ps;
+    pv_cmd_begin(&ps, &pv_cmd_ledger, argc, argv);
+    while ((c = pv_cli_next(&ps)) >= 0) {
+        const char *v = ps.value;
         switch (c) {
         case 'l':
-            path = optarg;
+            path = v;
             break;
         case 'b':
-            batch = optarg;
+            batch = v;
             break;
         case 'j':
             json = 1;
             break;
         case 'f':
-            format = optarg;
+            format = v;
             break;
         case 'o':
-            out = optarg;
+            out = v;
             break;
         case 'k':
-            key = optarg;
+            key = v;
             break;
         case 'S':
-            state_name = optarg;
+            state_name = v;
             break;
         case 'u':
-            co.uid = optarg;
+            co.uid = v;
             confirm_opt = 1;
             break;
         case 'r':
-            co.recipe = optarg;
+            co.recipe = v;
             key_opt = 1;
             break;
         case 'R':
-            co.reason = optarg;
+            co.reason = v;
             confirm_opt = 1;
             break;
         case 's':
-            co.station = optarg;
+            co.station = v;
             confirm_opt = 1;
             break;
         case 'P':
-            co.pin_file = optarg;
+            co.pin_file = v;
             key_opt = 1;
             break;
         case 'm':
-            co.module = optarg;
+            co.module = v;
             key_opt = 1;
             break;
         case 'H':
-            head = optarg;
+            head = v;
             break;
-        case 'h':
-            help(stdout);
-            return PV_EXIT_OK;
-        case ':':
-            return usage_error("option needs a value:", argv[optind - 1]);
         default:
-            return usage_error("unknown option", argv[optind - 1]);
+            return usage_error("option not handled", ps.opt->name);
         }
     }
-    if (optind >= argc)
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_EXIT_OK : PV_EXIT_USAGE;
+    char **args;
+    int nargs = pv_cli_operands(&ps, &args);
+    if (nargs < 1)
         return usage_error(
             "missing subcommand (list, export, verify, checkpoint or confirm-locked)", NULL);
-    const char *sub = argv[optind];
+    const char *sub = args[0];
     if (strcmp(sub, "help") == 0) {
-        help(stdout);
+        pv_cli_cmd_help(stdout, &pv_provision_cli, &pv_cmd_ledger);
         return PV_EXIT_OK;
     }
     if (strcmp(sub, "history") == 0) {
-        if (optind + 2 < argc || (optind + 1 < argc) == (co.uid != NULL))
+        if (nargs > 2 || (nargs == 2) == (co.uid != NULL))
             return usage_error("history takes one UID (24 hex digits)", NULL);
-        return history(path, optind + 1 < argc ? argv[optind + 1] : co.uid, json);
+        return history(path, nargs == 2 ? args[1] : co.uid, json);
     }
-    if (optind + 1 < argc)
-        return usage_error("unexpected argument", argv[optind + 1]);
+    if (nargs > 1)
+        return usage_error("unexpected argument", args[1]);
     int is_list = strcmp(sub, "list") == 0, is_export = strcmp(sub, "export") == 0,
         is_verify = strcmp(sub, "verify") == 0, is_confirm = strcmp(sub, "confirm-locked") == 0,
         is_checkpoint = strcmp(sub, "checkpoint") == 0;
@@ -694,9 +656,45 @@ static int run(int argc, char **argv)
     return ex;
 }
 
-const struct pv_command pv_cmd_ledger = {
+const struct pv_cli_cmd pv_cmd_ledger = {
     .name = "ledger",
     .summary = "list, export (CSV, JSON), verify, checkpoint the ledger; confirm a lock it missed",
+    .usage = "ledger list [--batch B] [--state S] [--json] [--ledger PATH]\n"
+             "ledger export --format csv|json [-o FILE] [--batch B] [--ledger PATH]\n"
+             "ledger verify [--key PUB.pem [--head CHECKPOINT]] [--ledger PATH]\n"
+             "ledger checkpoint --recipe R -o FILE [--pin-file F] [--module LIB] [--ledger PATH]\n"
+             "ledger history UID [--json] [--ledger PATH]\n"
+             "ledger confirm-locked --uid UID --recipe R [--reason TEXT] [--station ID] "
+             "[--pin-file F] [--module LIB] [--ledger PATH]",
+    .about = "The ledger (docs/ledger.md) holds one row per device UID: its batch and state "
+             "(reserved, keyed, written, verified, locked), station, recipe, image digest, key id "
+             "and version, the time of each state and the failed attempts; per batch the quota; "
+             "and a hash-chained, signed audit log of every change.\n\n"
+             "list: one line per device and each batch's quota use.\n"
+             "export: every field of every device as CSV or JSON, to stdout or FILE.\n"
+             "history: the device's firmware updates, one line per attempt: when, station, from "
+             "version, offered version, result and reason (refusals too).\n"
+             "verify: checks the audit chain (order, hashes, and with --key the Ed25519 "
+             "signatures) and that the tables say what the audit log says; names the first "
+             "broken entry or row. With --head, also that the chain still holds the head a "
+             "signed checkpoint recorded: deleting the newest entries and their rows (which the "
+             "chain alone cannot see) is reported as truncation.\n"
+             "checkpoint: writes a checkpoint of the chain's head (entries, head hash, time) "
+             "signed by the recipe's audit key in the token, as JSON to FILE, for verify "
+             "--head.\n"
+             "confirm-locked: records that the chip UID, whose row is at verified, is locked: "
+             "for a chip locked by a run that died before the ledger said so (provision run then "
+             "exits 6 on its dead debug port and lists such rows). Only a verified row moves; "
+             "the audit entry names who (user@station) and why, signed with the recipe's audit "
+             "key. Check the chip first (e.g. its bootloader boots).\n\n"
+             "list, export, history, verify and checkpoint open the ledger read-only: a missing, "
+             "empty or "
+             "foreign file is reported as not a ledger and left as it was.",
+    .opts = opts,
+    .exits = exits,
+    .exit_note = "Here 1 also means: the chain or tables are broken, truncated against the "
+                 "checkpoint, or the checkpoint's signature or format is wrong; 3: the ledger "
+                 "cannot be opened or the output not written; 10: confirm-locked refused (no such "
+                 "UID, or its row is not at verified), nothing written.",
     .run = run,
-    .help = help,
 };

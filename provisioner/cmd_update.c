@@ -4,7 +4,6 @@
  * the REPORT), or in local mode the bridge library in this process with the engineer's token and
  * one release image (the desk: this process is then the trusted side, as for `provision run`).
  * Three bridge round trips per update: begin, stream, report. */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +29,7 @@
 #define ANSWER_WAIT_MS   5000  /* READY, ACK, NAK or REPORT after a frame */
 #define REPORT_WAIT_MS   30000 /* the device's checks after the last DATA */
 #define DATA_TRIES       5
-#define BREAK_DEFAULT_MS 3000
+#define BREAK_DEFAULT_MS 3000 /* no suffix: also written into the help text */
 
 struct opts {
     const char *usart, *serial, *bridge, *cert, *key, *ca, *config;
@@ -62,42 +61,45 @@ struct run {
     char session[PV_BRIDGE_SESSION_ID_LEN];
 };
 
-static void help(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: provision update (--usart tcp:HOST:PORT | --serial DEVICE)\n"
-        "                        (--bridge URL --cert F --key F --ca F | --config STATION.yaml\n"
-        "                         | --recipe FILE --image FILE [--ledger DB] [--pin-file F]\n"
-        "                           [--module SO] [--station ID])\n"
-        "                        [--break [--break-ms N]] [--json] [--verbose]\n\n"
-        "Updates a provisioned device's application over its USART1: the device (in update\n"
-        "mode) and the trusted side authenticate each other with the device's PSK and the\n"
-        "image arrives encrypted under a fresh session key (docs/update-protocol.md). This\n"
-        "command only relays: START, message 1 to the bridge, message 2 and the DATA frames\n"
-        "to the device, its REPORT back. Three bridge round trips, whatever the image size.\n\n"
-        "  --usart tcp:HOST:PORT  the device's USART1 over TCP (the sim's --usart-port)\n"
-        "  --serial DEVICE        a serial port (115200 8N1, raw)\n"
-        "  --break                send PVUPDATE for --break-ms (default %u) first, while the\n"
-        "                         device is reset, so the bootloader enters update mode\n"
-        "  --bridge URL, --cert, --key, --ca   the bridge and this station's TLS identity\n"
-        "                         (needs the product's rights on the bridge)\n"
-        "  --config FILE          the station configuration (url, cert, key, ca)\n"
-        "  --recipe, --image      local mode: this process is the trusted side, with the\n"
-        "                         recipe's token and this signed image as the only release\n"
-        "                         (plain image allowed); --ledger, --pin-file, --module,\n"
-        "                         --station as for `provision run`\n"
-        "  --json                 one JSON object on stdout at the end\n"
-        "  --verbose              the device's console lines on stderr\n\n"
-        "exit status: 0 installed, or nothing newer; 2 usage; 3 a file cannot be read; 4 key\n"
-        "or token (local mode); 8 the link cannot be opened or the device does not answer\n"
-        "START (not in update mode?); 9 the session broke off (link dropped, no answer, or\n"
-        "the device reported frame_auth, bad_offset or flash_error): the device stays in\n"
-        "update mode, rerun; 10 ledger (local mode); 11 the bridge refused (unknown or\n"
-        "unlocked UID, another PSK, replay, no release, rights) or cannot be reached; 12 the\n"
-        "device refused the offered image (older version, address, bad image).\n",
-        BREAK_DEFAULT_MS);
-}
+static const struct pv_cli_opt opts[] = {
+    {'u', 0, "usart", "tcp:HOST:PORT", "the device's USART1 over TCP (the sim's --usart-port)",
+     NULL},
+    {'s', 0, "serial", "DEVICE", "a serial port (115200 8N1, raw)", NULL},
+    {'b', 0, "break", NULL,
+     "send PVUPDATE for --break-ms first, while the device is reset, so the bootloader enters "
+     "update mode",
+     NULL},
+    {'T', 0, "break-ms", "N",
+     "how long --break sends (default " PV_CLI_STR(BREAK_DEFAULT_MS) ", 1..60000)", NULL},
+    {'B', 0, "bridge", "URL",
+     "the bridge, https://HOST:PORT (needs the product's rights on the bridge)", NULL},
+    {'C', 0, "cert", "F", "this station's certificate", NULL},
+    {'K', 0, "key", "F", "its private key", NULL},
+    {'a', 0, "ca", "F", "the CA the bridge's certificate must chain to", NULL},
+    {'F', 0, "config", "STATION.yaml", "the station configuration (url, cert, key, ca)", NULL},
+    {'r', 0, "recipe", "FILE",
+     "local mode: this process is the trusted side, with the recipe's token", NULL},
+    {'i', 0, "image", "FILE",
+     "local mode: the signed image, the only release (plain image allowed)", NULL},
+    {'l', 0, "ledger", "DB", "local mode: as for provision run", NULL},
+    {'P', 0, "pin-file", "F", "local mode: as for provision run", NULL},
+    {'m', 0, "module", "SO", "local mode: as for provision run", NULL},
+    {'S', 0, "station", "ID", "local mode: as for provision run", NULL},
+    {'j', 0, "json", NULL, "one JSON object on stdout at the end", NULL},
+    {'v', 0, "verbose", NULL, "the device's console lines on stderr", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+static const int exits[] = {PV_EXIT_OK,
+                            PV_EXIT_INVALID,
+                            PV_EXIT_USAGE,
+                            PV_EXIT_IO,
+                            PV_EXIT_KEY,
+                            PV_EXIT_PROBE,
+                            PV_EXIT_SESSION,
+                            PV_EXIT_LEDGER,
+                            PV_EXIT_BRIDGE,
+                            PV_EXIT_REFUSED_UPDATE,
+                            -1};
 
 static int usage_error(const char *what)
 {
@@ -511,77 +513,57 @@ static int run(int argc, char **argv)
     static struct run r;
     memset(&r, 0, sizeof r);
     r.o.break_ms = BREAK_DEFAULT_MS;
-    static const struct option opts[] = {
-        {"usart", required_argument, NULL, 'u'},
-        {"serial", required_argument, NULL, 's'},
-        {"bridge", required_argument, NULL, 'B'},
-        {"cert", required_argument, NULL, 'C'},
-        {"key", required_argument, NULL, 'K'},
-        {"ca", required_argument, NULL, 'a'},
-        {"config", required_argument, NULL, 'F'},
-        {"recipe", required_argument, NULL, 'r'},
-        {"image", required_argument, NULL, 'i'},
-        {"ledger", required_argument, NULL, 'l'},
-        {"pin-file", required_argument, NULL, 'P'},
-        {"module", required_argument, NULL, 'm'},
-        {"station", required_argument, NULL, 'S'},
-        {"break", no_argument, NULL, 'b'},
-        {"break-ms", required_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'j'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    optind = 1;
-    opterr = 0;
     int c;
     char *end;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    struct pv_cli_parser ps;
+    pv_cmd_begin(&ps, &pv_cmd_update, argc, argv);
+    while ((c = pv_cli_next(&ps)) >= 0) {
+        const char *v = ps.value;
         switch (c) {
         case 'u':
-            r.o.usart = optarg;
+            r.o.usart = v;
             break;
         case 's':
-            r.o.serial = optarg;
+            r.o.serial = v;
             break;
         case 'B':
-            r.o.bridge = optarg;
+            r.o.bridge = v;
             break;
         case 'C':
-            r.o.cert = optarg;
+            r.o.cert = v;
             break;
         case 'K':
-            r.o.key = optarg;
+            r.o.key = v;
             break;
         case 'a':
-            r.o.ca = optarg;
+            r.o.ca = v;
             break;
         case 'F':
-            r.o.config = optarg;
+            r.o.config = v;
             break;
         case 'r':
-            r.o.recipe = optarg;
+            r.o.recipe = v;
             break;
         case 'i':
-            r.o.image = optarg;
+            r.o.image = v;
             break;
         case 'l':
-            r.o.ledger = optarg;
+            r.o.ledger = v;
             break;
         case 'P':
-            r.o.pin_file = optarg;
+            r.o.pin_file = v;
             break;
         case 'm':
-            r.o.module = optarg;
+            r.o.module = v;
             break;
         case 'S':
-            r.o.station = optarg;
+            r.o.station = v;
             break;
         case 'b':
             r.o.brk = 1;
             break;
         case 'T':
-            r.o.break_ms = (unsigned)strtoul(optarg, &end, 10);
+            r.o.break_ms = (unsigned)strtoul(v, &end, 10);
             if (*end || !r.o.break_ms || r.o.break_ms > 60000)
                 return usage_error("--break-ms takes 1..60000");
             break;
@@ -591,14 +573,14 @@ static int run(int argc, char **argv)
         case 'v':
             r.o.verbose = 1;
             break;
-        case 'h':
-            help(stdout);
-            return PV_EXIT_OK;
         default:
-            return usage_error("unknown option or missing value");
+            return usage_error("option not handled");
         }
     }
-    if (optind != argc)
+    if (c != PV_CLI_END)
+        return c == PV_CLI_HELP ? PV_EXIT_OK : PV_EXIT_USAGE;
+    char **rest;
+    if (pv_cli_operands(&ps, &rest) > 0)
         return usage_error("unexpected argument");
     if (!r.o.usart == !r.o.serial)
         return usage_error("give the device's link: --usart tcp:HOST:PORT or --serial DEVICE");
@@ -629,9 +611,21 @@ static int run(int argc, char **argv)
     return run_update(&r);
 }
 
-const struct pv_command pv_cmd_update = {
+const struct pv_cli_cmd pv_cmd_update = {
     .name = "update",
     .summary = "update a provisioned device's application over its USART1 (through the bridge)",
+    .usage = "update --usart tcp:HOST:PORT|--serial DEVICE --bridge URL --cert F --key F --ca F "
+             "[--break [--break-ms N]] [--json] [--verbose]\n"
+             "update --usart tcp:HOST:PORT|--serial DEVICE --config STATION.yaml [options]\n"
+             "update --usart tcp:HOST:PORT|--serial DEVICE --recipe FILE --image FILE [--ledger "
+             "DB] [--pin-file F] [--module SO] [--station ID] [options]",
+    .about = "Updates a provisioned device's application over its USART1: the device (in update "
+             "mode) and the trusted side authenticate each other with the device's PSK and the "
+             "image arrives encrypted under a fresh session key (docs/update-protocol.md). This "
+             "command only relays: START, message 1 to the bridge, message 2 and the DATA frames "
+             "to the device, its REPORT back. Three bridge round trips, whatever the image size.",
+    .opts = opts,
+    .exits = exits,
+    .exit_note = "0 here also means nothing newer was offered.",
     .run = run,
-    .help = help,
 };

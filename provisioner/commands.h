@@ -53,9 +53,6 @@ enum pv_exit {
 /* The program: its commands and exit codes (commands.c). */
 extern const struct pv_cli_prog pv_provision_cli;
 
-/* A command not yet described by tables keeps its own help function (cli.h: help). */
-#define pv_command pv_cli_cmd
-
 extern const struct pv_cli_cmd pv_cmd_image;
 extern const struct pv_cli_cmd pv_cmd_recipe;
 extern const struct pv_cli_cmd pv_cmd_ledger;

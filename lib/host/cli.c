@@ -92,10 +92,6 @@ static void usage_lines(FILE *out, const struct pv_cli_prog *p, const struct pv_
 
 void pv_cli_cmd_help(FILE *out, const struct pv_cli_prog *p, const struct pv_cli_cmd *c)
 {
-    if (c->help) {
-        c->help(out);
-        return;
-    }
     usage_lines(out, p, c);
     if (c->about) {
         fputc('\n', out);
@@ -464,8 +460,8 @@ int pv_cli_man_update(const struct pv_cli_prog *p, const char *in, char **out, c
                 man_options(f, c);
             else {
                 snprintf(why, why_len,
-                         "line %u: nothing called \"%s\" to generate (exit "
-                         "status, synopsis COMMAND or options COMMAND of a command with tables)",
+                         "line %u: nothing called \"%s\" to generate (exit status, synopsis "
+                         "COMMAND or options COMMAND)",
                          line, what);
                 rc = -1;
                 break;

@@ -42,9 +42,6 @@ struct pv_cli_cmd {
     const int *exits;              /* the exit codes it returns, ending with -1 */
     const char *exit_note;         /* `--help` after the exit codes, or NULL */
     int (*run)(int argc, char **argv); /* argv[0] is the command's name; returns an exit code */
-    /* A command whose help is not drawn from the tables prints it with this instead; it has
-     * no generated part in the manual page. NULL for a command described by its tables. */
-    void (*help)(FILE *out);
 };
 
 struct pv_cli_prog {
