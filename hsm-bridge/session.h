@@ -47,8 +47,6 @@ struct pv_reply {
     int status;   /* PV_ST_* */
     unsigned index;
     uint32_t detail;
-    uint8_t data[PV_MBOX_REPLY_MAX];
-    size_t data_len;
 };
 
 /* ---- pv_session: the Noise responder and the commands ---------------------------------------- */
@@ -88,7 +86,6 @@ static inline size_t pv_frame_capacity(uint32_t slot_size)
 
 /* Command encoders: write the command at out (room for PV_CMD_HDR + data) and return its length
  * (session_trusted.c). */
-size_t pv_cmd_info(uint8_t *out);
 size_t pv_cmd_erase(uint8_t *out, uint32_t addr, uint32_t len);
 size_t pv_cmd_write(uint8_t *out, uint32_t addr, const void *data, uint16_t n);
 size_t pv_cmd_verify(uint8_t *out, uint32_t addr, uint32_t len, const uint8_t digest[32]);

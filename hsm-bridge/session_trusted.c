@@ -146,14 +146,12 @@ int pv_session_open(struct pv_session *s, const uint8_t *hdr_body, size_t len, s
                     "session: reply does not authenticate (%d): not from this session's "
                     "stub, or altered",
                     n);
-    if (n < PV_REPLY_HDR)
-        return FAIL(s, -1, "session: reply too short (%d bytes)", n);
+    if (n != PV_REPLY_HDR)
+        return FAIL(s, -1, "session: reply of %d bytes, a stub reply has %d", n, PV_REPLY_HDR);
     r->seq = pv_ld32(hdr_body + PV_TRAILER_SEQ);
     r->status = pt[PV_REPLY_STATUS];
     r->index = pt[PV_REPLY_INDEX];
     r->detail = pv_ld32(pt + PV_REPLY_DETAIL);
-    r->data_len = (size_t)n - PV_REPLY_HDR;
-    memcpy(r->data, pt + PV_REPLY_HDR, r->data_len);
     pv_wipe(pt, sizeof pt);
     return 0;
 }
@@ -167,12 +165,6 @@ void pv_session_end(struct pv_session *s)
 }
 
 /* ---- command encodings ---- */
-
-size_t pv_cmd_info(uint8_t *out)
-{
-    pv_cmd_put(out, PV_OP_INFO, 0, 0, 0, 0);
-    return PV_CMD_HDR;
-}
 
 size_t pv_cmd_erase(uint8_t *out, uint32_t addr, uint32_t len)
 {

@@ -59,7 +59,7 @@ extern const struct pv_cli_cmd pv_cmd_ledger;
 extern const struct pv_cli_cmd pv_cmd_keys;
 extern const struct pv_cli_cmd pv_cmd_run;
 extern const struct pv_cli_cmd pv_cmd_update;
-/* `provision info` (pv_cmd_info is the stub command encoder in session.h) */
+/* `provision info` */
 extern const struct pv_cli_cmd pv_cmd_chip_info;
 
 /* The parser for a command of provision: "provision NAME" in its messages. */

@@ -18,8 +18,9 @@ enum stub_phase {
     STUB_STOPPED = 3    /* failed: nothing more happens */
 };
 
-/* Reply data that fits the mailbox next to the reply header and the tag. */
-#define STUB_REPLY_DATA (PV_MBOX_REPLY_MAX - PV_REPLY_HDR - PV_NOISE_TAGLEN)
+/* Separate written ranges a session may have (PV_ST_RANGES beyond): an install writes its two
+ * images and the key slot, each in consecutive pieces that join into one range. */
+#define STUB_WRITTEN_MAX 8
 
 struct stub {
     uint8_t *mbox;
@@ -27,11 +28,15 @@ struct stub {
     uint32_t slot_size;
     uint32_t done; /* last frame consumed */
     uint8_t phase;
-    uint8_t verified;    /* a VERIFY passed and nothing was written since */
     uint8_t reset_after; /* RESET or RDP Level 2 done: no command may follow */
     uint8_t nregions;
+    uint8_t nwritten;
     uint32_t region[PV_MAX_REGIONS][2]; /* address, length */
-    uint8_t id[PV_ID_LEN];              /* identity block, read once at start */
+    /* Flash written in this session (WRITE, KEYSLOT) and not covered by a passing VERIFY since,
+     * for the Level 2 gate: start and end of each range (a write continuing a range joins it; a
+     * verified range is emptied to [end, end)). */
+    uint32_t written[STUB_WRITTEN_MAX][2];
+    uint8_t id[PV_ID_LEN]; /* identity block, read once at start */
     struct {
         pv_noise_handshake hs;
         pv_noise_cipherstate tx, rx;
@@ -51,11 +56,10 @@ void stub_publish(struct stub *s, int state, int status, uint32_t detail);
 /* The complete frame the host posted as number `seq`, or NULL; *status gets PV_ST_SEQ or
  * PV_ST_FRAME when the slot holds something that is neither the frame nor a stale one. */
 uint8_t *stub_frame(struct stub *s, uint32_t seq, uint8_t **trailer, int *status);
-/* Runs the commands of a decrypted transport frame; reply data goes to out (at most
- * STUB_REPLY_DATA bytes) and its length to *out_len. Returns a status; *index = commands
+/* Runs the commands of a decrypted transport frame. Returns a status; *index = commands
  * completed before the one that failed, *detail = error detail (an address). */
-int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint8_t *out,
-              size_t *out_len, uint8_t *index, uint32_t *detail);
+int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint8_t *index,
+              uint32_t *detail);
 /* e = SHA-256(hardware RNG || host entropy): rng_mix.c. */
 void stub_mix_entropy(uint8_t e[32], const uint8_t hw[32], const uint8_t host[32]);
 

@@ -1,7 +1,8 @@
-/* The commands a transport frame carries (lib/proto/proto.h): info, erase, write, verify, key
- * slot, option bytes / RDP, reset. Every address range must lie inside one region the trusted side
- * allowed in message 2. RDP Level 2 is accepted only as the last command of the final frame, and
- * only if a verify passed after the last change to flash. */
+/* The commands a transport frame carries (lib/proto/proto.h): erase, write, verify, key slot,
+ * option bytes / RDP, reset. Every address range must lie inside one region the trusted side
+ * allowed in message 2. Erases come before the session's first write. RDP Level 2 is accepted
+ * only as the last command of the final frame, and only if every byte written in this session
+ * (WRITE, KEYSLOT) was covered by one passing VERIFY after it was written. */
 #include <string.h>
 
 #include "crypto/sha256.h"
@@ -11,10 +12,10 @@
 #include "stub.h"
 #include "stub_platform.h"
 
-#define ANY_LEN 0xFFFFu
+#define ANY_LEN 0xFFu
 
 /* Data bytes each operation takes (PV_OP_* order). */
-static const uint16_t data_len[] = {0, 0, 0, ANY_LEN, 32, PV_KEYSLOT_LEN, 0, 0};
+static const uint8_t data_len[] = {0, 0, 0, ANY_LEN, 32, PV_KEYSLOT_LEN, 0, 0};
 
 /* [a, a + len) inside flash and inside one region granted in message 2. */
 static int allowed(const struct stub *s, uint32_t a, uint32_t len)
@@ -51,29 +52,57 @@ static int erase(uint32_t a, uint32_t len, uint32_t *detail)
     }
 }
 
-static int options(struct stub *s, uint8_t rdp, uint32_t nwrp, int final_last)
+/* The written-range table (stub.h): a WRITE of [a, e) continues the range that ends at a, or
+ * opens one; a passing VERIFY of [a, e) empties every range inside it. */
+__attribute__((noinline)) static int track(struct stub *s, int verify, uint32_t a, uint32_t e)
+{
+    for (unsigned i = 0; i < s->nwritten; i++) {
+        uint32_t *r = s->written[i];
+        if (verify) {
+            if (a <= r[0] && r[1] <= e)
+                r[0] = r[1];
+        } else if (r[1] == a) {
+            r[1] = e;
+            return PV_ST_OK;
+        }
+    }
+    if (verify)
+        return PV_ST_OK;
+    if (s->nwritten == STUB_WRITTEN_MAX)
+        return PV_ST_RANGES;
+    s->written[s->nwritten][0] = a;
+    s->written[s->nwritten++][1] = e;
+    return PV_ST_OK;
+}
+
+static int options(struct stub *s, uint8_t rdp, uint32_t nwrp, int final_last, uint32_t *detail)
 {
     if (rdp == PV_RDP_LEVEL2) {
         if (!final_last)
             return PV_ST_ORDER;
-        if (!s->verified)
+        if (!s->nwritten)
             return PV_ST_NOT_VERIFIED;
+        for (unsigned i = 0; i < s->nwritten; i++)
+            if (s->written[i][0] != s->written[i][1]) {
+                *detail = s->written[i][0]; /* the first byte of a range not verified */
+                return PV_ST_UNVERIFIED;
+            }
         s->reset_after = 1; /* Level 2 takes effect at the reset */
     }
     return flash_status(pv_flash_options_write(rdp, nwrp));
 }
 
-int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint8_t *out,
-              size_t *out_len, uint8_t *index, uint32_t *detail)
+int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint8_t *index,
+              uint32_t *detail)
 {
-    size_t off = 0, olen = 0;
+    size_t off = 0;
     for (*index = 0; off < len; ++*index) {
         const uint8_t *c = pt + off, *d = c + PV_CMD_HDR;
         if (len - off < PV_CMD_HDR)
             return PV_ST_CMD;
         uint32_t op = c[PV_CMD_OP], n = pv_ld16(c + PV_CMD_N), a = pv_ld32(c + PV_CMD_A),
                  b = pv_ld32(c + PV_CMD_B);
-        if (n > len - off - PV_CMD_HDR || op == 0 || op > PV_OP_RESET ||
+        if (n > len - off - PV_CMD_HDR || op < PV_OP_ERASE || op > PV_OP_RESET ||
             (data_len[op] != ANY_LEN && n != data_len[op]))
             return PV_ST_CMD;
         off += PV_CMD_HDR + n;
@@ -82,48 +111,42 @@ int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint
         if (s->reset_after)
             return PV_ST_ORDER;
         *detail = a;
+        uint32_t rlen = op == PV_OP_WRITE || op == PV_OP_KEYSLOT ? n : b;
         if (op >= PV_OP_ERASE && op <= PV_OP_KEYSLOT) {
-            if (!allowed(s, a, op == PV_OP_WRITE || op == PV_OP_KEYSLOT ? n : b))
+            if (!allowed(s, a, rlen))
                 return PV_ST_REGION;
-            if (op != PV_OP_VERIFY)
-                s->verified = 0;
+            /* Flash changes after a write only by writes, each tracked (allowed() keeps
+             * a + rlen inside flash: no wrap). */
+            if (op == PV_OP_ERASE && s->nwritten)
+                return PV_ST_ORDER;
+            if (op != PV_OP_ERASE && op != PV_OP_VERIFY && track(s, 0, a, a + rlen))
+                return PV_ST_RANGES;
         }
         int st = PV_ST_OK;
         switch (op) {
-        case PV_OP_INFO:
-            if (olen + PV_ID_LEN > STUB_REPLY_DATA)
-                return PV_ST_CMD;
-            memcpy(out + olen, s->id, PV_ID_LEN);
-            olen += PV_ID_LEN;
-            break;
         case PV_OP_ERASE:
             st = b ? erase(a, b, detail) : PV_ST_CMD;
             break;
-        case PV_OP_WRITE:
-            st = (a | n) & 3u ? PV_ST_ALIGN : flash_status(pv_flash_program(a, d, n));
-            break;
         case PV_OP_VERIFY: {
             uint8_t h[32];
-            if (olen + sizeof h > STUB_REPLY_DATA)
-                return PV_ST_CMD;
             pv_sha256(h, stub_mem(a), b);
-            s->verified = (uint8_t)pv_ct_equal(h, d, sizeof h);
-            if (!s->verified) {
-                memcpy(out + olen, h, sizeof h); /* what is really there */
-                olen += sizeof h;
+            if (pv_ct_equal(h, d, sizeof h))
+                track(s, 1, a, a + b);
+            else
                 st = PV_ST_VERIFY;
-            }
             break;
         }
         case PV_OP_KEYSLOT:
-            /* Encoded by the trusted side (lib/keyslot); programmed only if it names this chip's
+            /* Made by the trusted side (lib/keyslot); programmed only if it names this chip's
              * UID as the stub read it itself. */
-            st = memcmp(d + PV_KEYSLOT_UID_OFF, s->id + PV_ID_UID, 12)
-                     ? PV_ST_KEYSLOT
-                     : flash_status(pv_flash_program(a, d, n));
+            if (memcmp(d + PV_KEYSLOT_UID_OFF, s->id + PV_ID_UID, 12))
+                return PV_ST_KEYSLOT;
+            __attribute__((fallthrough)); /* written as any data */
+        case PV_OP_WRITE:
+            st = (a | n) & 3u ? PV_ST_ALIGN : flash_status(pv_flash_program(a, d, n));
             break;
         case PV_OP_OPTIONS:
-            st = options(s, c[PV_CMD_ARG], a, final_last);
+            st = options(s, c[PV_CMD_ARG], a, final_last, detail);
             break;
         default: /* PV_OP_RESET */
             if (!final_last)
@@ -131,7 +154,6 @@ int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint
             s->reset_after = 1;
             break;
         }
-        *out_len = olen;
         if (st)
             return st;
     }

@@ -95,26 +95,23 @@ static int handshake2(struct stub *s, const uint8_t *msg, uint32_t len)
 }
 
 /* A transport frame: decrypt in place, run its commands, wipe the plaintext, reply if asked (or
- * on failure): [status][index][0][0][detail][data], encrypted, AD = the reply header. */
+ * on failure): [status][index][0][0][detail], encrypted, AD = the reply header. */
 static int transport(struct stub *s, uint8_t *body, const uint8_t tr[PV_TRAILER_LEN])
 {
     uint8_t *h = s->mbox + PV_MBOX_REPLY, *b = h + PV_TRAILER_LEN, index = 0;
     uint32_t len = pv_ld16(tr + PV_TRAILER_LEN16), detail = 0;
-    size_t dlen = 0;
     int st = PV_ST_FRAME;
     if (tr[PV_TRAILER_TYPE] == PV_FRAME_TRANSPORT) {
         int n = pv_noise_cipher_decrypt(&s->k.rx, tr, PV_TRAILER_LEN, body, len, body, len);
         st = n < 0 ? PV_ST_AUTH
-                   : stub_exec(s, body, (size_t)n, tr[PV_TRAILER_FLAGS], b + PV_REPLY_HDR, &dlen,
-                               &index, &detail);
+                   : stub_exec(s, body, (size_t)n, tr[PV_TRAILER_FLAGS], &index, &detail);
     }
     pv_wipe(body, len); /* the plaintext (a PSK, say) must not linger where the probe reads */
     if ((tr[PV_TRAILER_FLAGS] & PV_FLAG_REPLY) || st) {
-        size_t pt = PV_REPLY_HDR + dlen;
         pv_st32(b, (uint32_t)st | (uint32_t)index << 8); /* status, index, two zero bytes */
         pv_st32(b + PV_REPLY_DETAIL, detail);
-        pv_trailer_put(h, pv_ld32(tr), (uint16_t)(pt + PV_NOISE_TAGLEN), PV_FRAME_TRANSPORT, 0);
-        pv_noise_cipher_encrypt(&s->k.tx, h, PV_TRAILER_LEN, b, pt, b, PV_MBOX_REPLY_MAX);
+        pv_trailer_put(h, pv_ld32(tr), PV_REPLY_HDR + PV_NOISE_TAGLEN, PV_FRAME_TRANSPORT, 0);
+        pv_noise_cipher_encrypt(&s->k.tx, h, PV_TRAILER_LEN, b, PV_REPLY_HDR, b, PV_MBOX_REPLY_MAX);
     }
     if (st)
         fail(s, st, detail);

@@ -106,8 +106,9 @@ enum pv_stub_state {
 #define PV_CMD_B   8
 
 enum pv_cmd_op {
-    PV_OP_INFO = 1,    /* reply data: the identity block (PV_ID_LEN) */
-    PV_OP_ERASE = 2,   /* a = address, b = length: whole sectors inside an allowed region */
+    /* 1 is not used: the stub's identity comes in message 1, authenticated */
+    PV_OP_ERASE = 2,   /* a = address, b = length: whole sectors inside an allowed region, before
+                          the session's first WRITE or KEYSLOT */
     PV_OP_WRITE = 3,   /* a = address, data = n bytes (a and n multiples of 4) */
     PV_OP_VERIFY = 4,  /* a = address, b = length, data = expected SHA-256 (32) */
     PV_OP_KEYSLOT = 5, /* a = address, data = the encoded key slot (PV_KEYSLOT_LEN); the stub
@@ -121,7 +122,7 @@ enum pv_cmd_op {
 #define PV_REPLY_STATUS 0 /* u8 status code (0 = every command succeeded) */
 #define PV_REPLY_INDEX  1 /* u8 commands executed before the failing one (or in all) */
 #define PV_REPLY_DETAIL 4 /* u32 error detail */
-#define PV_REPLY_HDR    8 /* then data: INFO's identity, a failed VERIFY's digest */
+#define PV_REPLY_HDR    8 /* the whole reply: no command returns data */
 
 /* ---- Status codes (reply status, PV_MBOX_STATE byte 1) ------------------------------------- */
 enum pv_status {
@@ -140,13 +141,17 @@ enum pv_status {
     PV_ST_CMD = 11,          /* malformed command (unknown op, bad length) */
     PV_ST_REGION = 12,       /* address range outside the regions allowed for this session */
     PV_ST_ALIGN = 13,        /* erase not on sector bounds, or write not word aligned */
-    PV_ST_ORDER = 14,        /* command not allowed at this point of the session */
-    PV_ST_NOT_VERIFIED = 15, /* RDP Level 2 requested before a verify passed */
+    PV_ST_ORDER = 14,        /* command not allowed at this point of the session (Level 2 or
+                                RESET not last of the final frame, ERASE after a write) */
+    PV_ST_NOT_VERIFIED = 15, /* RDP Level 2 requested in a session that wrote nothing */
     PV_ST_VERIFY = 16,       /* verify: flash digest differs from the expected one */
     PV_ST_RDP_REGRESS = 17,  /* option change would lower read protection */
     PV_ST_ENDED = 18,        /* frame after the session ended or failed */
     PV_ST_CLOCK = 19,        /* PLL did not lock or the clock switch did not happen */
     PV_ST_KEYSLOT = 20,      /* key slot malformed (lib/keyslot) or bound to another UID */
+    PV_ST_UNVERIFIED = 21,   /* RDP Level 2 refused: bytes written in this session that no
+                                passing verify covered since; detail = the first such address */
+    PV_ST_RANGES = 22,       /* more separate written ranges than the stub tracks (8) */
     PV_ST_FLASH = 32         /* + (-pv_flash_err): flash driver error, see pv_status_name */
 };
 

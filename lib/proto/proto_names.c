@@ -20,13 +20,19 @@ const char *pv_status_name(int status)
         [PV_ST_CMD] = "CMD: malformed command (unknown operation or bad length)",
         [PV_ST_REGION] = "REGION: address range outside the regions allowed for this session",
         [PV_ST_ALIGN] = "ALIGN: erase not on sector bounds, or write not word aligned",
-        [PV_ST_ORDER] = "ORDER: command not allowed at this point of the session",
-        [PV_ST_NOT_VERIFIED] = "NOT_VERIFIED: RDP Level 2 requested before a verify passed",
+        [PV_ST_ORDER] = "ORDER: command not allowed at this point of the session (RDP Level 2 or "
+                        "RESET not last of the final frame, or ERASE after a write)",
+        [PV_ST_NOT_VERIFIED] = "NOT_VERIFIED: RDP Level 2 requested in a session that wrote "
+                               "nothing (nothing verified to lock)",
         [PV_ST_VERIFY] = "VERIFY: flash contents differ from the expected digest",
         [PV_ST_RDP_REGRESS] = "RDP_REGRESS: option change would lower read protection",
         [PV_ST_ENDED] = "ENDED: frame after the session ended or failed",
         [PV_ST_CLOCK] = "CLOCK: PLL did not lock or the system clock did not switch",
         [PV_ST_KEYSLOT] = "KEYSLOT: key slot malformed, or bound to another chip's UID",
+        [PV_ST_UNVERIFIED] = "UNVERIFIED: RDP Level 2 refused: flash written in this session is "
+                             "not covered by a passing verify (detail: its first address)",
+        [PV_ST_RANGES] = "RANGES: more separate written flash ranges in one session than the "
+                         "stub tracks (8)",
     };
     static const char *const flash[] = {
         "flash OK",

@@ -7,7 +7,8 @@
  *   odd   a decrypted frame's commands (stub_exec) with 1..4 regions granted and the frame flags
  *         from the next byte: the command parser an authenticated trusted side drives.
  * Aborts when the stub touches memory outside the fake chip, programs or erases flash outside
- * the granted regions, writes more reply than the mailbox holds, or reads a slot past its end. */
+ * the granted regions, reads a slot past its end, or writes RDP Level 2 with a written range not
+ * verified. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,7 +161,15 @@ int pv_flash_options_read(uint8_t *r, uint32_t *w)
 
 int pv_flash_options_write(uint8_t r, uint32_t w)
 {
-    (void)r, (void)w;
+    (void)w;
+    /* Level 2 only after something was written and every written range verified */
+    if (r == 0xCC) {
+        if (!stub.nwritten)
+            abort();
+        for (unsigned i = 0; i < stub.nwritten; i++)
+            if (stub.written[i][0] != stub.written[i][1])
+                abort();
+    }
     return PV_FLASH_OK;
 }
 
@@ -189,15 +198,11 @@ static void exec_commands(const uint8_t *data, size_t size)
     if (!pt)
         return;
     memcpy(pt, data + 2, len);
-    uint8_t out[STUB_REPLY_DATA];
-    size_t out_len = 0;
     uint8_t index;
     uint32_t detail;
     pv_flash_unlock();
-    (void)stub_exec(&stub, pt, len, flags, out, &out_len, &index, &detail);
+    (void)stub_exec(&stub, pt, len, flags, &index, &detail);
     pv_flash_lock();
-    if (out_len > STUB_REPLY_DATA)
-        abort();
     free(pt);
 }
 

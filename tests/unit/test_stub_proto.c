@@ -331,11 +331,8 @@ static void test_full_session(void **state_)
     n += pv_cmd_verify(cmds + n, FLASH_BASE, sizeof image, h);
     pv_sha256(h, slot, sizeof slot);
     n += pv_cmd_verify(cmds + n, 0x0800C000u, PV_KEYSLOT_LEN, h);
-    n += pv_cmd_info(cmds + n);
     assert_int_equal(run_frame(cmds, n, PV_FLAG_REPLY, &rep), PV_ST_OK);
-    assert_int_equal(rep.index, 4);
-    assert_int_equal(rep.data_len, PV_ID_LEN); /* INFO's identity */
-    assert_memory_equal(rep.data + PV_ID_UID, uid, 12);
+    assert_int_equal(rep.index, 3);
     assert_memory_equal(flash + 0xC000, slot, sizeof slot);
     /* the decrypted frame (with the PSK) does not stay in the slot */
     for (size_t i = 0; i < 2 * SLOT_SIZE; i++)
@@ -533,7 +530,7 @@ static void test_malformed_commands(void **state_)
     size_t n;
     /* a header cut short */
     start_session(&whole, 1);
-    n = pv_cmd_info(cmds);
+    n = pv_cmd_reset(cmds);
     assert_int_equal(one(n - 1, cmds, PV_FLAG_REPLY), PV_ST_CMD);
     assert_failed_with(PV_ST_CMD);
     /* data length past the frame */
@@ -541,13 +538,16 @@ static void test_malformed_commands(void **state_)
     n = pv_cmd_write(cmds, FLASH_BASE, cmds, 8);
     pv_st16(cmds + PV_CMD_N, 9);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_CMD);
-    /* unknown operation, and 0 */
+    /* unknown operation, 0, and 1 (INFO once: the identity is in message 1) */
     start_session(&whole, 1);
-    n = pv_cmd_info(cmds);
+    n = pv_cmd_reset(cmds);
     cmds[PV_CMD_OP] = 8;
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_CMD);
     start_session(&whole, 1);
     cmds[PV_CMD_OP] = 0;
+    assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_CMD);
+    start_session(&whole, 1);
+    cmds[PV_CMD_OP] = 1;
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_CMD);
     /* a verify without its 32-byte digest */
     start_session(&whole, 1);
@@ -557,13 +557,6 @@ static void test_malformed_commands(void **state_)
     start_session(&whole, 1);
     n = pv_cmd_erase(cmds, FLASH_BASE, 0);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_CMD);
-    /* two INFOs do not fit the reply */
-    start_session(&whole, 1);
-    n = pv_cmd_info(cmds);
-    n += pv_cmd_info(cmds + n);
-    struct pv_reply rep;
-    assert_int_equal(run_frame(cmds, n, PV_FLAG_REPLY, &rep), PV_ST_CMD);
-    assert_int_equal(rep.index, 1);
 }
 
 static void test_regions_and_alignment(void **state_)
@@ -638,29 +631,27 @@ static void test_level2_rules(void **state_)
     start_session(&whole, 1);
     n = pv_cmd_verify(cmds, FLASH_BASE, 64, h);
     n += pv_cmd_options(cmds + n, 0xCC, 0xFFFFFF);
-    n += pv_cmd_info(cmds + n);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE, 64, h);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY | PV_FLAG_FINAL), PV_ST_ORDER);
     assert_int_equal(options_calls, 0); /* refused before anything was written */
     assert_int_equal(rdp, 0xAA);
 
-    /* a write after the verify cancels it */
+    /* a write after the verify is not covered by it */
     start_session(&whole, 1);
     n = pv_cmd_verify(cmds, FLASH_BASE + 64, 64, h);
     n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data, 4);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_OK);
     n = pv_cmd_options(cmds, 0xCC, 0xFFFFFF);
-    assert_int_equal(one(n, cmds, PV_FLAG_REPLY | PV_FLAG_FINAL), PV_ST_NOT_VERIFIED);
+    assert_int_equal(one(n, cmds, PV_FLAG_REPLY | PV_FLAG_FINAL), PV_ST_UNVERIFIED);
 
-    /* a failed verify: the stub says what is really there */
+    /* a failed verify: the status and where */
     start_session(&whole, 1);
     memset(flash, 0x11, 64);
-    uint8_t bad[32] = {0}, real[32];
-    pv_sha256(real, flash, 64);
+    uint8_t bad[32] = {0};
     n = pv_cmd_verify(cmds, FLASH_BASE, 64, bad);
     struct pv_reply rep;
     assert_int_equal(run_frame(cmds, n, PV_FLAG_REPLY, &rep), PV_ST_VERIFY);
-    assert_int_equal(rep.data_len, 32);
-    assert_memory_equal(rep.data, real, 32);
+    assert_int_equal(rep.detail, FLASH_BASE);
 
     /* RESET must be last of the final frame; a Level 1 change is fine anywhere */
     start_session(&whole, 1);
@@ -672,6 +663,132 @@ static void test_level2_rules(void **state_)
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY | PV_FLAG_FINAL), PV_ST_OK);
     assert_int_equal(rdp, 0xBB);
     assert_int_equal(state(), PV_STATE_DONE);
+}
+
+/* Finding 8 of the hardening issue: Level 2 needs a passing VERIFY, in this session, over every
+ * byte written (WRITE and KEYSLOT) since it was last written or erased. Returns the final frame's
+ * status after cmds ran in one frame, with the RDP byte and option calls checked. */
+static int lock_after(const uint8_t *cmds, size_t n, struct pv_reply *rep)
+{
+    uint8_t lock[PV_CMD_HDR];
+    if (n)
+        assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_OK);
+    int st =
+        run_frame(lock, pv_cmd_options(lock, 0xCC, 0xFFFFFF), PV_FLAG_REPLY | PV_FLAG_FINAL, rep);
+    if (st != PV_ST_OK) {
+        assert_failed_with(st);
+        assert_int_equal(options_calls, 0);
+        assert_int_equal(rdp, 0xAA);
+    } else {
+        assert_int_equal(rdp, 0xCC);
+    }
+    return st;
+}
+
+static void test_level2_needs_every_write_verified(void **state_)
+{
+    (void)state_;
+    static const struct pv_region two[2] = {{FLASH_BASE, 0x8000}, {0x0800C000u, 0x4000}};
+    uint8_t cmds[SLOT_SIZE], data[256], h[32], slot[PV_KEYSLOT_LEN];
+    struct pv_reply rep;
+    size_t n;
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i ^ 0x5C);
+    pv_keyslot ks = {.key_id = 4};
+    memcpy(ks.uid, uid, 12);
+    pv_keyslot_encode(slot, &ks, unsigned_slot);
+
+    /* a zero-length verify, nothing written: there is nothing verified to lock */
+    pv_sha256(h, data, 0);
+    start_session(two, 2);
+    n = pv_cmd_verify(cmds, FLASH_BASE, 0, h);
+    assert_int_equal(lock_after(cmds, n, &rep), PV_ST_NOT_VERIFIED);
+
+    /* data written, then a zero-length verify (which passes): refused, naming the first byte */
+    start_session(two, 2);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE, 0, h);
+    assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
+    assert_int_equal(rep.detail, FLASH_BASE);
+
+    /* a verify over part of what was written */
+    start_session(two, 2);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
+    pv_sha256(h, data, 128);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE, 128, h);
+    assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
+    assert_int_equal(rep.detail, FLASH_BASE); /* the start of the range not covered */
+
+    /* the image verified, the key slot written but not verified */
+    start_session(two, 2);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
+    n += pv_cmd_keyslot(cmds + n, 0x0800C000u, slot);
+    pv_sha256(h, data, sizeof data);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE, sizeof data, h);
+    assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
+    assert_int_equal(rep.detail, 0x0800C000u);
+
+    /* verified, then partly written again: no longer covered; and verified, then continued */
+    start_session(two, 2);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE, sizeof data, h);
+    n += pv_cmd_write(cmds + n, FLASH_BASE + 64, data + 64, 8); /* the same bytes again */
+    assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
+    assert_int_equal(rep.detail, FLASH_BASE + 64);
+    start_session(two, 2);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, 128);
+    pv_sha256(h, data, 128);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE, 128, h);
+    n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data + 128, 128);
+    assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
+    assert_int_equal(rep.detail, FLASH_BASE + 128);
+    /* an erase once something is written (it could undo a verified write): refused */
+    start_session(two, 2);
+    n = pv_cmd_write(cmds, 0x0800C000u, data, sizeof data);
+    pv_sha256(h, data, sizeof data);
+    n += pv_cmd_verify(cmds + n, 0x0800C000u, sizeof data, h);
+    n += pv_cmd_erase(cmds + n, 0x0800C000u, 0x4000);
+    assert_int_equal(run_frame(cmds, n, PV_FLAG_REPLY, &rep), PV_ST_ORDER);
+    assert_int_equal(rep.index, 2);
+    assert_failed_with(PV_ST_ORDER);
+    assert_int_equal(erase_calls, 0);
+
+    /* a range counts only when one verify covers all of it: two verifies of its halves do not */
+    start_session(two, 2);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
+    pv_sha256(h, data, 200);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE, 200, h);
+    pv_sha256(h, data + 200, 56);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE + 200, 56, h);
+    assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
+    assert_int_equal(rep.detail, FLASH_BASE);
+
+    /* the whole: written in pieces (one range), a verify over it (and more), and the key slot
+     * verified: accepted */
+    start_session(two, 2);
+    n = pv_cmd_erase(cmds, 0x0800C000u, 0x4000); /* erases come first */
+    n += pv_cmd_write(cmds + n, FLASH_BASE, data, 128);
+    n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data + 128, 128);
+    n += pv_cmd_keyslot(cmds + n, 0x0800C000u, slot);
+    uint8_t more[512];
+    memcpy(more, data, sizeof data);
+    memset(more + sizeof data, 0xFF, sizeof more - sizeof data);
+    pv_sha256(h, more, sizeof more);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE, sizeof more, h);
+    pv_sha256(h, slot, sizeof slot);
+    n += pv_cmd_verify(cmds + n, 0x0800C000u, PV_KEYSLOT_LEN, h);
+    assert_int_equal(lock_after(cmds, n, &rep), PV_ST_OK);
+    assert_int_equal(state(), PV_STATE_DONE);
+
+    /* more separate written ranges than the stub tracks: refused, not forgotten */
+    start_session(two, 2);
+    n = 0;
+    for (uint32_t i = 0; i <= STUB_WRITTEN_MAX; i++)
+        n += pv_cmd_write(cmds + n, FLASH_BASE + 0x400 * i, data, 4);
+    assert_int_equal(run_frame(cmds, n, PV_FLAG_REPLY, &rep), PV_ST_RANGES);
+    assert_int_equal(rep.index, STUB_WRITTEN_MAX);
+    assert_int_equal(rep.detail, FLASH_BASE + 0x400 * STUB_WRITTEN_MAX);
+    assert_failed_with(PV_ST_RANGES);
 }
 
 static void test_keyslot_bound_to_uid(void **state_)
@@ -800,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_malformed_commands),
         cmocka_unit_test(test_regions_and_alignment),
         cmocka_unit_test(test_level2_rules),
+        cmocka_unit_test(test_level2_needs_every_write_verified),
         cmocka_unit_test(test_keyslot_bound_to_uid),
         cmocka_unit_test(test_flash_error_reported),
         cmocka_unit_test(test_entropy_mix),

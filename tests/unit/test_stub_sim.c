@@ -659,17 +659,27 @@ static int manual_frame(struct manual *m, const uint8_t *cmds, size_t len, uint8
     return rep.status;
 }
 
-static void manual_end(struct manual *m)
+/* Ends the session: the chip must still be at Level 0, its flash as before but for len bytes
+ * of data written at addr (len 0: nothing). */
+static void manual_end_written(struct manual *m, uint32_t addr, const uint8_t *data, size_t len)
 {
-    static uint8_t flash[FLASH_SIZE];
+    static uint8_t flash[FLASH_SIZE], want[FLASH_SIZE];
     uint32_t optcr;
     pv_session_end(&m->ses);
     pv_probe_disconnect(&m->l);
     sim_stop(&m->s);
     read_state(m->path, flash, &optcr);
     assert_int_equal((optcr >> 8) & 0xFF, 0xAA);
-    if (memcmp(flash, flash_p, FLASH_SIZE) != 0)
+    memcpy(want, flash_p, FLASH_SIZE);
+    if (len)
+        memcpy(want + (addr - FLASH_BASE), data, len);
+    if (memcmp(flash, want, FLASH_SIZE) != 0)
         fail_msg("%s: flash changed", m->path);
+}
+
+static void manual_end(struct manual *m)
+{
+    manual_end_written(m, FLASH_BASE, NULL, 0);
 }
 
 /* The stub was given the real trusted side's key; an impostor with another key cannot read
@@ -731,6 +741,33 @@ static void test_attack_level2_before_verify(void **state)
     manual_end(&m);
 }
 
+/* Data written, then a VERIFY of zero bytes (which passes), then RDP Level 2 in the final frame:
+ * refused (UNVERIFIED, naming where the range not covered starts), the chip stays at Level 0
+ * with the data. The same with a verify of half the data. */
+static void test_attack_level2_after_empty_verify(void **state)
+{
+    (void)state;
+    static struct manual m;
+    const uint32_t erased_at = 0x08010000u; /* sector 4: erased on the provisioned chip */
+    uint8_t cmd[2 * PV_CMD_HDR + 256 + 32], data[256], h[32];
+    struct pv_stub_status st;
+    fill(data, sizeof data, 31);
+    for (int half = 0; half < 2; half++) {
+        manual_start(&m, half ? "l2half" : "l2empty", bridge_priv);
+        manual_grant(&m, erased_at, 0x10000);
+        pv_sha256(h, data, half ? 128 : 0);
+        size_t n = pv_cmd_write(cmd, erased_at, data, sizeof data);
+        n += pv_cmd_verify(cmd + n, erased_at, half ? 128 : 0, h);
+        assert_int_equal(manual_frame(&m, cmd, n, PV_FLAG_REPLY, &st), PV_ST_OK);
+        n = pv_cmd_options(cmd, 0xCC, 0xFFFFFF);
+        assert_int_equal(manual_frame(&m, cmd, n, PV_FLAG_REPLY | PV_FLAG_FINAL, &st),
+                         PV_ST_UNVERIFIED);
+        assert_int_equal(st.state, PV_STATE_FAILED);
+        assert_int_equal(st.detail, erased_at); /* the range not covered */
+        manual_end_written(&m, erased_at, data, sizeof data);
+    }
+}
+
 /* ---- setup ---- */
 
 static int load_stub(void)
@@ -785,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_attack_wrong_trusted_key),
         cmocka_unit_test(test_attack_write_outside_regions),
         cmocka_unit_test(test_attack_level2_before_verify),
+        cmocka_unit_test(test_attack_level2_after_empty_verify),
     };
     int rc = cmocka_run_group_tests(tests, make_chip_p, NULL);
     test_slot_key_free(&slot_key);
