@@ -12,6 +12,8 @@ set -uo pipefail
 dir=${1:?usage: run_tests.sh DIR}
 jobs=${PV_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
 limit=${PV_TEST_TIMEOUT:-900}
+# The programs see it too: their own watchdogs (sim_process.h) stretch to just under it.
+export PV_TEST_TIMEOUT=$limit
 out=$(mktemp -d /tmp/run_tests.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 

@@ -11,6 +11,7 @@
 #endif
 
 #include "hal/stm32f4_usart1.h"
+#include "image/layout.h"
 #include "pv_update_request.h"
 
 int main(void);
@@ -33,8 +34,8 @@ void HardFault_Handler(void)
 }
 
 #if APP_ATTACK
-/* Default layout: the counter is sector 3 at 0x0800C000 (lib/image/layout.h). */
-#define COUNTER_ADDR   0x0800C000u
+/* Default layout: the counter is sector 3 (lib/image/layout.h). */
+#define COUNTER_ADDR   PV_LAYOUT_DEFAULT_COUNTER_ADDR
 #define COUNTER_SECTOR 3u
 
 static void attack_counter(void)

@@ -880,7 +880,7 @@ static void test_pin_file_not_regular(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    alarm(85);
+    alarm(sp_watchdog_seconds(85));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys_created_protected),
         cmocka_unit_test(test_psk_derivation),

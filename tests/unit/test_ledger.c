@@ -1911,7 +1911,7 @@ static void test_updates(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    alarm(170);
+    alarm(sp_watchdog_seconds(170));
     setup_keys();
     const struct CMUnitTest sqlite_tests[] = {
         cmocka_unit_test(test_durability_settings),

@@ -485,7 +485,7 @@ int main(void)
 {
     trng_seed_from_env();
     signal(SIGPIPE, SIG_IGN);
-    alarm(85);
+    alarm(sp_watchdog_seconds(85));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_help_and_usage), cmocka_unit_test(test_pem_sign_verify_info),
         cmocka_unit_test(test_tampered_images),    cmocka_unit_test(test_bad_inputs),

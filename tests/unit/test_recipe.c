@@ -990,7 +990,7 @@ static int teardown(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    alarm(85);
+    alarm(sp_watchdog_seconds(85));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demo_recipe),
         cmocka_unit_test(test_wrong_types),
