@@ -19,7 +19,7 @@ struct pv_p11 {
 /* err = "<what>: <CKR name>" and -1. */
 int pv_p11_fail(char *err, size_t err_len, const char *what, CK_RV rv);
 
-/* Added by the keystore helper (p11_token.c and p11_object.c share them). */
+/* Module loading and token lookup, shared by p11_token.c and p11_object.c. */
 /* dlopen the module, C_GetFunctionList, C_Initialize; sets p->dl, p->f, p->initialized. */
 int pv_p11_load(pv_p11 *p, const char *module, char *err, size_t err_len);
 /* The slot of the initialised token labelled label; err lists the labels seen otherwise. */
