@@ -1,5 +1,6 @@
 /* The bridge's lifetime and its sessions table (bridge.h): open the products and the ledger,
  * check stations against the registry, expire sessions, report health. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,23 @@ int pv_bridge_check_station(pv_bridge *b, const struct pv_bridge_station *st,
                  st->name, st->name);
     else
         snprintf(e->reason, sizeof e->reason, "ledger: %s", pv_ledger_error(b->ledger));
+    pv_bridge_count_refusal(b, e->error);
+    return -1;
+}
+
+int pv_bridge_refusev(struct pv_bridge *b, struct pv_bridge_err *e, int status, const char *fmt,
+                      va_list ap)
+{
+    char buf[600];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    const char *colon = strchr(buf, ':');
+    size_t n = colon ? (size_t)(colon - buf) : strlen(buf);
+    if (n >= sizeof e->error)
+        n = sizeof e->error - 1;
+    e->status = status;
+    memcpy(e->error, buf, n);
+    e->error[n] = 0;
+    snprintf(e->reason, sizeof e->reason, "%s", colon ? colon + 2 : "");
     pv_bridge_count_refusal(b, e->error);
     return -1;
 }

@@ -2,6 +2,8 @@
 #ifndef PV_HSM_BRIDGE_BRIDGE_INTERNAL_H
 #define PV_HSM_BRIDGE_BRIDGE_INTERNAL_H
 
+#include <stdarg.h>
+
 #include "bridge.h"
 #include "host/stub_image.h"
 #include "install_frames.h"
@@ -86,6 +88,11 @@ struct pv_bridge {
     struct pv_bridge_stats stats;
     struct pv_bridge_updates *upd; /* update sessions and their counters (update_bridge.c) */
 };
+
+/* bridge_core.c: fills e from "error_code: reason" (fmt) and status, counts the refusal; -1. */
+__attribute__((format(printf, 4, 0))) int pv_bridge_refusev(struct pv_bridge *b,
+                                                            struct pv_bridge_err *e, int status,
+                                                            const char *fmt, va_list ap);
 
 /* bridge_session.c: the station's rights for product/batch (always in local mode). */
 int pv_bridge_may_run(pv_bridge *b, const char *station, const char *product, const char *batch);

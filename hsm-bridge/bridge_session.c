@@ -14,20 +14,10 @@ __attribute__((format(printf, 4, 5))) static int refuse(pv_bridge *b, struct pv_
                                                         int status, const char *fmt, ...)
 {
     /* fmt starts with the error code, then ": " and the reason */
-    char buf[600];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    pv_bridge_refusev(b, e, status, fmt, ap);
     va_end(ap);
-    const char *colon = strchr(buf, ':');
-    size_t n = colon ? (size_t)(colon - buf) : strlen(buf);
-    if (n >= sizeof e->error)
-        n = sizeof e->error - 1;
-    e->status = status;
-    memcpy(e->error, buf, n);
-    e->error[n] = 0;
-    snprintf(e->reason, sizeof e->reason, "%s", colon ? colon + 2 : "");
-    pv_bridge_count_refusal(b, e->error);
     return -1;
 }
 
