@@ -45,7 +45,9 @@ check() {
             cat "$log.out" "$log"
             echo "ct-check: $name: self-test FAILED: the $mode leak was not reported"
             fail=1
-        elif ! grep -A8 "$what" "$log" | grep -q "$where"; then
+        # Not "grep | grep -q": with pipefail, the first grep's SIGPIPE when -q stops reading
+        # early would fail the pipeline although the leak was found.
+        elif ! grep -A8 "$what" "$log" | grep "$where" >/dev/null; then
             cat "$log.out" "$log"
             echo "ct-check: $name: self-test FAILED: the $mode leak was not reported as '$what' in $where"
             fail=1
