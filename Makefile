@@ -19,7 +19,8 @@ DEB_PACKAGES := build-essential make pkg-config clang-format \
     libssl-dev openssl libcmocka-dev libjansson-dev \
     libunicorn-dev openocd gdb-multiarch clang libclang-rt-14-dev \
     softhsm2 libp11-kit-dev libcyaml-dev libyaml-dev libsqlite3-dev sqlite3 libusb-1.0-0-dev \
-    libevent-dev libcurl4-openssl-dev postgresql libpq-dev gdb zlib1g-dev valgrind
+    libevent-dev libcurl4-openssl-dev postgresql libpq-dev gdb zlib1g-dev valgrind \
+    chromium
 
 # Host: warnings are errors, and the test build runs under ASan+UBSan.
 CC        ?= gcc

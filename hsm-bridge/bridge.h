@@ -93,6 +93,18 @@ struct pv_bridge_station {
 int pv_bridge_check_station(pv_bridge *b, const struct pv_bridge_station *st,
                             struct pv_bridge_err *e);
 
+/* What an accepted certificate may do. A station provisions and updates devices within its
+ * rights. An operator (enrolled with `hsm-bridge station enroll NAME --operator`: its registry
+ * rights are exactly PV_BRIDGE_OPERATOR_RIGHTS, which names no product) reads the operator's
+ * view and /metrics, and nothing else; no other certificate reads the operator's view. */
+enum pv_bridge_role { PV_BRIDGE_ROLE_STATION, PV_BRIDGE_ROLE_OPERATOR };
+#define PV_BRIDGE_OPERATOR_RIGHTS "operator"
+
+/* pv_bridge_check_station, and on success the certificate's role in *role. Local mode: a
+ * station. */
+int pv_bridge_station_role(pv_bridge *b, const struct pv_bridge_station *st,
+                           enum pv_bridge_role *role, struct pv_bridge_err *e);
+
 /* ---- one device ---- */
 
 /* What a station needs to drive a product's chip: nothing secret. Pointers are the bridge's

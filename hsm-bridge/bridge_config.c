@@ -50,6 +50,7 @@ struct cy_conf {
     unsigned products_count;
     uint32_t *session_ttl_s, *shutdown_grace_s, *max_sessions;
     char *station_ca_key;
+    char *operator_socket;
     bool *allow_plain_images;
     struct cy_release *releases;
     unsigned releases_count;
@@ -113,6 +114,8 @@ static const cyaml_schema_field_t conf_fields[] = {
     CYAML_FIELD_STRING_PTR("station_ca_key", PTR | OPT, struct cy_conf, station_ca_key, 1,
                            PV_RECIPE_LABEL_MAX - 1),
     CYAML_FIELD_BOOL_PTR("allow_plain_images", PTR | OPT, struct cy_conf, allow_plain_images),
+    CYAML_FIELD_STRING_PTR("operator_socket", PTR | OPT, struct cy_conf, operator_socket, 1,
+                           PV_BRIDGE_SOCKET_PATH_MAX),
     CYAML_FIELD_SEQUENCE("releases", PTR | OPT, struct cy_conf, releases, &release_entry, 0,
                          PV_BRIDGE_PRODUCTS_MAX),
     CYAML_FIELD_END,
@@ -340,6 +343,14 @@ static void convert(struct ctx *c, const struct cy_conf *in, struct pv_bridge_se
     cf->station_ca_key = strdup(in->station_ca_key ? in->station_ca_key : PV_STATION_CA_LABEL);
     cf->allow_plain_images = in->allow_plain_images ? *in->allow_plain_images : 0;
     convert_releases(c, in, cf);
+    if (in->operator_socket) {
+        cf->operator_socket = resolve(c, in->operator_socket);
+        if (!cf->operator_socket)
+            report(c, NULL, "out of memory");
+        else if (strlen(cf->operator_socket) > PV_BRIDGE_SOCKET_PATH_MAX)
+            report(c, "operator_socket", "%s: a Unix socket's path has at most %u bytes",
+                   cf->operator_socket, PV_BRIDGE_SOCKET_PATH_MAX);
+    }
 
     int oom = !cf->tls_cert || !cf->tls_key || !cf->station_ca || !cf->station_ca_key ||
               (in->token && in->token->module && !cf->module) ||
@@ -493,6 +504,7 @@ void pv_bridge_config_free(struct pv_bridge_server_config *cf)
     for (unsigned i = 0; i < cf->n_products; i++)
         free(cf->products[i]);
     free(cf->station_ca_key);
+    free(cf->operator_socket);
     for (unsigned i = 0; i < cf->n_releases; i++) {
         free((char *)(uintptr_t)cf->releases[i].product);
         free((char *)(uintptr_t)cf->releases[i].image);

@@ -14,6 +14,7 @@
  *   shutdown_grace_s: 10
  *   station_ca_key: station-ca
  *   allow_plain_images: false
+ *   operator_socket: /run/hsm-bridge/operator.sock  # the operator's view over plain HTTP
  *   releases:                                    # the release policy (docs/bridge.md)
  *     - product: demo-stm32f427
  *       images: [{version: 1.0.0, image: releases/app-1.0.0.pvseal}]
@@ -29,6 +30,7 @@
 #define PV_BRIDGE_CONFIG_MAX_BYTES (256u * 1024u)
 #define PV_BRIDGE_GRACE_DEFAULT_S  10u
 #define PV_BRIDGE_HOST_MAX         256u
+#define PV_BRIDGE_SOCKET_PATH_MAX  107u /* sockaddr_un's sun_path less its NUL */
 
 struct pv_bridge_server_config {
     char file[4096];               /* the config file as given */
@@ -46,6 +48,7 @@ struct pv_bridge_server_config {
     unsigned shutdown_grace_s; /* default PV_BRIDGE_GRACE_DEFAULT_S */
     char *station_ca_key;      /* token label of the CA key pair; default PV_STATION_CA_LABEL */
     int allow_plain_images;
+    char *operator_socket; /* the operator's view on a Unix socket (docs/bridge.md); NULL: none */
     struct pv_bridge_release releases[PV_BRIDGE_RELEASES_MAX]; /* strings malloc'd */
     unsigned n_releases;
     struct pv_bridge_pin pins[PV_BRIDGE_RELEASES_MAX];

@@ -150,6 +150,14 @@ unsigned pv_bridge_sessions(const pv_bridge *b)
 int pv_bridge_check_station(pv_bridge *b, const struct pv_bridge_station *st,
                             struct pv_bridge_err *e)
 {
+    enum pv_bridge_role role;
+    return pv_bridge_station_role(b, st, &role, e);
+}
+
+int pv_bridge_station_role(pv_bridge *b, const struct pv_bridge_station *st,
+                           enum pv_bridge_role *role, struct pv_bridge_err *e)
+{
+    *role = PV_BRIDGE_ROLE_STATION;
     if (b->cfg.local)
         return 0;
     pv_ledger_station reg;
@@ -162,8 +170,11 @@ int pv_bridge_check_station(pv_bridge *b, const struct pv_bridge_station *st,
         pv_bridge_count_refusal(b, e->error);
         return -1;
     }
-    if (rc == PV_LEDGER_OK && st->cert_sha256 && strcmp(reg.cert_sha256, st->cert_sha256) == 0)
+    if (rc == PV_LEDGER_OK && st->cert_sha256 && strcmp(reg.cert_sha256, st->cert_sha256) == 0) {
+        if (strcmp(reg.rights, PV_BRIDGE_OPERATOR_RIGHTS) == 0)
+            *role = PV_BRIDGE_ROLE_OPERATOR;
         return 0;
+    }
     e->status = rc == PV_LEDGER_OK || rc == PV_LEDGER_E_UNKNOWN ? 403 : 500;
     snprintf(e->error, sizeof e->error, e->status == 403 ? "station_unknown" : "internal");
     if (rc == PV_LEDGER_OK)

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "bridge.h"
 #include "cmd.h"
 #include "text_safe.h"
 #include "station_ca.h"
@@ -20,6 +21,10 @@ static const struct pv_cli_opt opts[] = {
     {'R', 'R', "rights", "PRODUCT/BATCH",
      "enroll: what the station may run (repeat; BATCH may be *); none: it may read /metrics "
      "only",
+     NULL},
+    {'O', 'O', "operator", NULL,
+     "enroll: an operator's certificate: it reads the operator's view (/operator) and /metrics "
+     "and provisions nothing (not with --rights)",
      NULL},
     {'d', 'd', "days", "N",
      "enroll: validity in days (default " PV_CLI_STR(STATION_DAYS_DEFAULT) ")", NULL},
@@ -35,7 +40,7 @@ struct opts {
     const char *config, *csr, *out, *reason, *name;
     char rights[PV_LEDGER_RIGHTS_MAX];
     unsigned days;
-    int json;
+    int json, operator_role;
 };
 
 static int usage_error(const char *prog, const char *msg, const char *arg)
@@ -92,6 +97,9 @@ static int parse(const char *prog, int argc, char **argv, struct opts *o)
             o->days = (unsigned)n;
             break;
         }
+        case 'O':
+            o->operator_role = 1;
+            break;
         case 'o':
             o->out = v;
             break;
@@ -115,6 +123,13 @@ static int parse(const char *prog, int argc, char **argv, struct opts *o)
         return usage_error(prog, "unexpected argument", rest[1]);
     if (!o->config)
         return usage_error(prog, "--config FILE is required", NULL);
+    if (o->operator_role && o->rights[0])
+        return usage_error(prog,
+                           "--operator and --rights exclude each other: an operator provisions "
+                           "nothing; enrol a station under another name for that",
+                           NULL);
+    if (o->operator_role)
+        snprintf(o->rights, sizeof o->rights, "%s", PV_BRIDGE_OPERATOR_RIGHTS);
     return 0;
 }
 
@@ -357,6 +372,7 @@ const struct pv_cli_cmd pv_bx_station = {
     .summary = "enrol, list and revoke stations (client certificates and rights)",
     .usage = "station enroll NAME --csr FILE [--rights PRODUCT/BATCH]... [--days N] --config "
              "FILE [-o CERT]\n"
+             "station enroll NAME --operator --csr FILE [--days N] --config FILE [-o CERT]\n"
              "station list [--json] --config FILE\n"
              "station revoke NAME --reason TEXT --config FILE",
     .about = "enroll issues a client certificate for the CSR's public key with CN = NAME from the "
@@ -364,7 +380,9 @@ const struct pv_cli_cmd pv_bx_station = {
              "serial and its rights in the ledger (an audited change). The certificate goes to "
              "CERT (else stdout). NAME: letters, digits and ._- (the refusal of a longer one "
              "says how long it may be). A revoked name may be enrolled again (with a new "
-             "certificate).\n\n"
+             "certificate). With --operator the certificate is an operator's: it reads the "
+             "operator's view (https://BRIDGE/operator) and /metrics, and every provisioning "
+             "or update request is refused (403).\n\n"
              "list: every station, name, active or revoked, rights, enrolment date.\n\n"
              "revoke: the station's certificate stops working at its next request (403 "
              "station_revoked); the reason is recorded.",

@@ -3,6 +3,8 @@
 #ifndef PV_HSM_BRIDGE_LEDGER_INTERNAL_H
 #define PV_HSM_BRIDGE_LEDGER_INTERNAL_H
 
+#include <time.h>
+
 #include <jansson.h>
 
 #include "ledger.h"
@@ -40,6 +42,8 @@ int pv_ledger_txn(pv_ledger *l, enum pv_store_txn mode, txn_body body, void *arg
 int pv_ledger_write_txn(pv_ledger *l, txn_body body, void *arg);
 /* UTC now, ISO 8601 with milliseconds (sorts as text). */
 void pv_ledger_now(char out[32]);
+/* ts as the ledger writes times (UTC ISO 8601 with milliseconds). */
+void pv_ledger_format_time(struct timespec ts, char out[32]);
 
 /* One audit entry as hashed; NULL fields are allowed except at, action and detail. */
 typedef struct pv_audit_entry {

@@ -1051,3 +1051,8 @@ void pv_ledger_now(char out[32])
 {
     now(out);
 }
+
+void pv_ledger_format_time(struct timespec ts, char out[32])
+{
+    fmt_time(ts, out);
+}

@@ -94,6 +94,13 @@ typedef struct pv_store_ops {
     int (*update_seen)(pv_store *s, const char *ephemeral, int *found);
     int (*update_list)(pv_store *s, const char *uid_hex /* NULL: all */,
                        int (*fn)(void *ctx, const pv_ledger_update *u), void *ctx);
+
+    /* A read-only query for figures (ledger_stats.c): sql's parameters are $1..$n, text, both
+     * stores read them; fn gets each row's n_cols columns as text (NULL for an SQL NULL);
+     * non-zero from fn stops the walk and is returned. what names the query in an error. */
+    int (*select_rows)(pv_store *s, const char *what, const char *sql, const char *const *params,
+                       unsigned n_params,
+                       int (*fn)(void *ctx, const char *const *cols, unsigned n_cols), void *ctx);
 } pv_store_ops;
 
 struct pv_store {

@@ -730,6 +730,39 @@ static int update_list(pv_store *s, const char *uid, int (*fn)(void *, const pv_
     return ret;
 }
 
+/* ---- figures ---- */
+
+#define SELECT_COLS_MAX 16u
+
+static int select_rows(pv_store *s, const char *what, const char *sql, const char *const *params,
+                       unsigned n_params,
+                       int (*fn)(void *ctx, const char *const *cols, unsigned n_cols), void *ctx)
+{
+    if (n_params > MAXPARAMS)
+        return fail(s, PV_LEDGER_E_DB, "ledger: %s: %u parameters, at most %d", what, n_params,
+                    MAXPARAMS);
+    PGresult *r = PQexecParams(CONN(s), sql, (int)n_params, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = db_error(s, what, r);
+        PQclear(r);
+        return rc;
+    }
+    int n = PQnfields(r), ret = PV_LEDGER_OK;
+    if ((unsigned)n > SELECT_COLS_MAX) {
+        PQclear(r);
+        return fail(s, PV_LEDGER_E_DB, "ledger: %s: %d columns, at most %u", what, n,
+                    SELECT_COLS_MAX);
+    }
+    for (int i = 0; i < PQntuples(r) && ret == PV_LEDGER_OK; i++) {
+        const char *cols[SELECT_COLS_MAX];
+        for (int c = 0; c < n; c++)
+            cols[c] = val(r, i, c);
+        ret = fn(ctx, cols, (unsigned)n);
+    }
+    PQclear(r);
+    return ret;
+}
+
 /* ---- open ---- */
 
 /* Creates or migrates the schema under a transaction-scoped advisory lock (another bridge may be
@@ -843,6 +876,7 @@ static const pv_store_ops ops = {
     .update_get = update_get,
     .update_seen = update_seen,
     .update_list = update_list,
+    .select_rows = select_rows,
 };
 
 pv_store *pv_store_pg_open(const char *conninfo, unsigned flags, char *err, size_t err_len)

@@ -718,6 +718,45 @@ static int update_list(pv_store *s, const char *uid, int (*fn)(void *, const pv_
     return ret;
 }
 
+/* ---- figures ---- */
+
+#define SELECT_COLS_MAX 16u
+
+static int select_rows(pv_store *s, const char *what, const char *sql, const char *const *params,
+                       unsigned n_params,
+                       int (*fn)(void *ctx, const char *const *cols, unsigned n_cols), void *ctx)
+{
+    sqlite3_stmt *st = prepare(s, sql);
+    if (!st)
+        return PV_LEDGER_E_DB;
+    /* "$N" is a named parameter to SQLite: bound by name, whatever order the text uses. */
+    for (unsigned i = 0; i < n_params; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "$%u", i + 1);
+        int idx = sqlite3_bind_parameter_index(st, name);
+        if (idx > 0 && sqlite3_bind_text(st, idx, params[i], -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+            sqlite3_finalize(st);
+            return db_error(s, what);
+        }
+    }
+    int n = sqlite3_column_count(st), rc, ret = PV_LEDGER_OK;
+    if (n < 0 || (unsigned)n > SELECT_COLS_MAX) {
+        sqlite3_finalize(st);
+        return fail(s, PV_LEDGER_E_DB, "ledger: %s: %d columns, at most %u", what, n,
+                    SELECT_COLS_MAX);
+    }
+    while (ret == PV_LEDGER_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *cols[SELECT_COLS_MAX];
+        for (int c = 0; c < n; c++)
+            cols[c] = (const char *)sqlite3_column_text(st, c);
+        ret = fn(ctx, cols, (unsigned)n);
+    }
+    if (ret == PV_LEDGER_OK && rc != SQLITE_DONE)
+        ret = db_error(s, what);
+    sqlite3_finalize(st);
+    return ret;
+}
+
 /* ---- open ---- */
 
 static int migrate(pv_store *s, const char *path)
@@ -802,6 +841,7 @@ static const pv_store_ops ops = {
     .update_get = update_get,
     .update_seen = update_seen,
     .update_list = update_list,
+    .select_rows = select_rows,
 };
 
 /* Before a read-only open: the file is there, regular, not empty and an SQLite database, so

@@ -6,6 +6,9 @@
  *   server_http.c     evhttp, the listener, one request's life: who asks, route, reply, log line
  *   server_routes.c   the protocol's endpoints on pv_bridge_*
  *   server_metrics.c  the HTTP layer's Prometheus series
+ *   server_operator.c the operator's view: its page, and the figures the page polls
+ *   server_operator_page.c  the page's HTML, style sheet and script
+ *   server_operator_socket.c  the operator's view on a Unix socket (plain HTTP for browsers)
  *   server_log.c      one line per event on stderr (journald)
  *   server_run.c      startup, the once-a-second timer, SIGTERM/SIGINT and the drain
  */
@@ -47,6 +50,7 @@ enum pv_route {
     PV_ROUTE_UPDATE_BEGIN,  /* POST /v1/update/begin */
     PV_ROUTE_UPDATE_STREAM, /* GET /v1/update/ID/stream */
     PV_ROUTE_UPDATE_REPORT, /* POST /v1/update/ID/report */
+    PV_ROUTE_OPERATOR,      /* GET /operator and below: the operator's view */
     PV_ROUTE_OTHER,
     PV_ROUTE_COUNT
 };
@@ -77,6 +81,20 @@ void pv_metrics_request(struct pv_server_metrics *m, enum pv_route r, int status
 /* The HTTP layer's series in Prometheus text format. */
 void pv_metrics_write(const struct pv_server_metrics *m, FILE *out, int shutting_down);
 
+/* ---- the operator's view: live state (server_operator.c) ---- */
+
+#define PV_OPERATOR_STATIONS_MAX 256u /* stations remembered as seen; the oldest is forgotten */
+
+struct pv_operator_state {
+    struct {
+        char name[64];
+        time_t last_seen; /* the station's last accepted request (CLOCK_REALTIME seconds) */
+    } seen[PV_OPERATOR_STATIONS_MAX];
+    unsigned n_seen;
+    char *status;       /* the figures as last computed (JSON text), shared by every poll */
+    struct timespec at; /* when (CLOCK_MONOTONIC) */
+};
+
 /* ---- the server ---- */
 
 struct pv_server {
@@ -91,6 +109,9 @@ struct pv_server {
     int shutting_down;
     time_t deadline;
     struct pv_server_metrics metrics;
+    struct pv_operator_state op;
+    struct evhttp *op_http; /* operator_socket's listener, or NULL */
+    char op_path[PV_BRIDGE_SOCKET_PATH_MAX + 1];
 };
 
 /* ---- TLS (server_tls.c) ---- */
@@ -120,7 +141,8 @@ struct pv_req {
     struct evhttp_request *req;
     enum pv_route route;
     struct pv_peer peer;
-    const char *station; /* peer.name once the registry accepted it; else NULL */
+    const char *station;      /* peer.name once the registry accepted it; else NULL */
+    enum pv_bridge_role role; /* what the registry says the accepted certificate may do */
     char session[PV_BRIDGE_SESSION_ID_LEN];
     char detail[384]; /* what the log line says about the request (no secrets) */
     int status;       /* what was answered */
@@ -157,6 +179,23 @@ enum pv_route pv_route_of(const char *path, int method, int *method_ok,
                           char session[PV_BRIDGE_SESSION_ID_LEN]);
 /* The endpoint's work (the station is accepted already, the body within the limit). */
 void pv_route_handle(struct pv_req *r);
+
+/* ---- the operator's view (server_operator.c) ---- */
+
+/* A station's request was accepted: it is online. */
+void pv_operator_seen(struct pv_server *srv, const char *station);
+/* GET /operator, /operator/app.js, /operator/app.css, /operator/status (the accepted peer is an
+ * operator). */
+void pv_operator_handle(struct pv_req *r, const char *path);
+void pv_operator_free(struct pv_server *srv);
+/* Listens on the Unix socket path (server_operator_socket.c): mode 0660, the operator's view
+ * only. 0, or -1 with err. */
+int pv_operator_listen(struct pv_server *srv, const char *path, char *err, size_t err_len);
+/* Stops listening and removes the socket. */
+void pv_operator_close(struct pv_server *srv);
+
+/* The page (server_operator_page.c): NUL-terminated texts. */
+extern const char pv_operator_html[], pv_operator_css[], pv_operator_js[];
 
 /* ---- log (server_log.c) ---- */
 

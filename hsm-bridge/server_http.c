@@ -157,11 +157,36 @@ static int admit(struct pv_req *r)
     }
     struct pv_bridge_station st = {.name = r->peer.name, .cert_sha256 = r->peer.cert_sha256};
     struct pv_bridge_err e = {0};
-    if (pv_bridge_check_station(r->srv->bridge, &st, &e) != 0) {
+    if (pv_bridge_station_role(r->srv->bridge, &st, &r->role, &e) != 0) {
         pv_refuse_err(r, &e);
         return -1;
     }
     r->station = r->peer.name;
+    return 0;
+}
+
+/* The role's routes: an operator reads the operator's view and /metrics; a station everything
+ * but the operator's view. 0 if r may go on, else refused (403). */
+static int role_allows(struct pv_req *r)
+{
+    int operator_route = r->route == PV_ROUTE_OPERATOR;
+    int shared = r->route == PV_ROUTE_METRICS || r->route == PV_ROUTE_OTHER;
+    if (r->role == PV_BRIDGE_ROLE_OPERATOR && !operator_route && !shared) {
+        pv_refuse(r, 403, "operator_certificate",
+                  "'%s' is an operator's certificate: it reads /operator and /metrics and may "
+                  "not provision or update devices; a station uses its own certificate",
+                  r->station);
+        return -1;
+    }
+    if (r->role != PV_BRIDGE_ROLE_OPERATOR && operator_route) {
+        pv_refuse(r, 403, "not_operator",
+                  "station '%s' may not read the operator's view; an operator's certificate "
+                  "does (hsm-bridge station enroll NAME --operator)",
+                  r->station);
+        return -1;
+    }
+    if (r->role == PV_BRIDGE_ROLE_STATION)
+        pv_operator_seen(r->srv, r->station);
     return 0;
 }
 
@@ -211,7 +236,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         pv_refuse(&r, 503, "shutting_down",
                   "the bridge is stopping and begins no new session; retry on another bridge "
                   "or after the restart");
-    } else if (admit(&r) != 0) {
+    } else if (admit(&r) != 0 || role_allows(&r) != 0) {
         /* refused: 401 or 403 */
     } else if (r.route == PV_ROUTE_OTHER) {
         pv_refuse(&r, 404, "not_found", "no endpoint %s (docs/bridge-protocol.md)",
@@ -219,7 +244,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else if (!method_ok) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           r.route == PV_ROUTE_PLAN || r.route == PV_ROUTE_HEALTHZ ||
-                                  r.route == PV_ROUTE_METRICS || r.route == PV_ROUTE_UPDATE_STREAM
+                                  r.route == PV_ROUTE_METRICS ||
+                                  r.route == PV_ROUTE_UPDATE_STREAM || r.route == PV_ROUTE_OPERATOR
                               ? "GET"
                               : "POST");
         pv_refuse(&r, 405, "method_not_allowed", "%s is not a method of %s", method_name(m), path);
@@ -231,7 +257,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     double secs = since(&r.t0);
     pv_metrics_request(&srv->metrics, r.route, r.status, r.error[0] ? r.error : NULL, secs);
-    if (!(r.route == PV_ROUTE_HEALTHZ && r.status == 200)) /* probes every few seconds */
+    /* probes every few seconds, and the operator's page polls: their successes are not logged */
+    if (!((r.route == PV_ROUTE_HEALTHZ || r.route == PV_ROUTE_OPERATOR) && r.status == 200))
         pv_log_request(&r);
 }
 

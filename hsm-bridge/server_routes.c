@@ -22,8 +22,8 @@
 const char *pv_route_name(enum pv_route r)
 {
     static const char *const names[PV_ROUTE_COUNT] = {
-        "plan",    "begin",        "verified",      "lock",          "fail", "healthz",
-        "metrics", "update_begin", "update_stream", "update_report", "other"};
+        "plan",    "begin",        "verified",      "lock",          "fail",     "healthz",
+        "metrics", "update_begin", "update_stream", "update_report", "operator", "other"};
     return (unsigned)r < PV_ROUTE_COUNT ? names[r] : "other";
 }
 
@@ -52,6 +52,8 @@ enum pv_route pv_route_of(const char *path, int method, int *method_ok,
         r = PV_ROUTE_HEALTHZ, want = EVHTTP_REQ_GET;
     else if (strcmp(path, "/metrics") == 0)
         r = PV_ROUTE_METRICS, want = EVHTTP_REQ_GET;
+    else if (strcmp(path, "/operator") == 0 || strncmp(path, "/operator/", 10) == 0)
+        r = PV_ROUTE_OPERATOR, want = EVHTTP_REQ_GET;
     else if (strcmp(path, "/v1/update/begin") == 0)
         r = PV_ROUTE_UPDATE_BEGIN;
     else if (strncmp(path, "/v1/update/", 11) == 0) {
@@ -478,6 +480,12 @@ void pv_route_handle(struct pv_req *r)
     case PV_ROUTE_UPDATE_REPORT:
         do_update_report(r);
         break;
+    case PV_ROUTE_OPERATOR: {
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r->req);
+        const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+        pv_operator_handle(r, path ? path : "");
+        break;
+    }
     default:
         pv_refuse(r, 404, "not_found", "no such endpoint");
         break;

@@ -72,6 +72,8 @@ static void teardown(struct pv_server *srv)
     if (srv->sigint)
         event_free(srv->sigint);
     pv_http_free(srv);
+    pv_operator_close(srv);
+    pv_operator_free(srv);
     if (srv->bridge)
         pv_bridge_close(srv->bridge);
     if (srv->ssl)
@@ -112,6 +114,12 @@ int pv_server_run(const struct pv_bridge_server_config *cfg)
         teardown(&srv);
         return 6;
     }
+    if (cfg->operator_socket &&
+        pv_operator_listen(&srv, cfg->operator_socket, err, sizeof err) != 0) {
+        pv_log("%s", err);
+        teardown(&srv);
+        return 6;
+    }
     const struct timeval second = {1, 0};
     srv.tick = event_new(srv.base, -1, EV_PERSIST, on_tick, &srv);
     srv.sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
@@ -126,6 +134,9 @@ int pv_server_run(const struct pv_bridge_server_config *cfg)
            srv.listen_addr, cfg->n_products,
            strncmp(cfg->ledger, "postgres", 8) == 0 ? "postgresql" : cfg->ledger,
            cfg->session_ttl_s, cfg->shutdown_grace_s);
+    if (cfg->operator_socket)
+        pv_log("operator's view on unix:%s (http://HOST/operator through ssh -L)",
+               cfg->operator_socket);
     int rc = event_base_dispatch(srv.base);
     unsigned left = pv_bridge_sessions(srv.bridge);
     teardown(&srv);

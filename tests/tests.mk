@@ -40,3 +40,7 @@ $(HOSTDIR)/tests/test_update_session: | $(BRIDGE_BIN) $(PROV_BIN) $(DEVICE_IMAGE
 $(HOSTDIR)/tests/test_power_sweep: | $(BRIDGE_BIN) $(PROV_BIN) $(PROV_HOOKS_BIN) $(HOSTDIR)/bin/sim \
     $(ARMDIR)/stub-loader/stub.bin $(ARMDIR)/firmware/bootloader.bin $(ARMDIR)/firmware/app_v1.bin
 $(HOSTDIR)/tests/test_update_run: | $(BRIDGE_BIN) $(PROV_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
+# The operator's view (test_operator_view.c, through bridge_harness.h): a real bridge, a station
+# provisioning virtual chips, and Debian's chromium headless reading the page.
+$(HOSTDIR)/tests/test_operator_view: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim \
+    $(DEVICE_IMAGES)
