@@ -185,7 +185,8 @@ static int role_allows(struct pv_req *r)
                   r->station);
         return -1;
     }
-    if (r->role == PV_BRIDGE_ROLE_STATION)
+    /* online: a station at work (a Prometheus scraper's /metrics is not a station online) */
+    if (r->role == PV_BRIDGE_ROLE_STATION && !shared)
         pv_operator_seen(r->srv, r->station);
     return 0;
 }
