@@ -20,7 +20,8 @@ DEB_PACKAGES := build-essential make pkg-config clang-format \
     libunicorn-dev openocd gdb-multiarch clang libclang-rt-14-dev \
     softhsm2 libp11-kit-dev libcyaml-dev libyaml-dev libsqlite3-dev sqlite3 libusb-1.0-0-dev \
     libevent-dev libcurl4-openssl-dev postgresql libpq-dev gdb zlib1g-dev valgrind \
-    chromium
+    chromium \
+    debhelper dpkg-dev lintian adduser systemd curl
 
 # Host: warnings are errors, and the test build runs under ASan+UBSan.
 CC        ?= gcc
@@ -28,7 +29,12 @@ HOST_WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-protot
              -Wformat=2 -Wpointer-arith -Wcast-qual
 SANITIZE  ?= -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 HOST_OPT    ?= -O1
-HOST_CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -g $(HOST_OPT) $(HOST_WARN) $(SANITIZE) -Ilib -Itests -MMD -MP
+# The version: debian/changelog's first line is the one place it is set; the programs get it as
+# PV_VERSION (`provision --version`, `hsm-bridge --version`, the manual pages' headers).
+PV_VERSION     := ${shell sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog}
+PV_VERSION_DEF := -DPV_VERSION='"$(PV_VERSION)"'
+HOST_CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -g $(HOST_OPT) $(HOST_WARN) $(SANITIZE) -Ilib -Itests -MMD -MP \
+                $(PV_VERSION_DEF)
 HOST_LDFLAGS := $(SANITIZE)
 
 # Device: Cortex-M4, size-optimised, every function and object in its own section so a final link
@@ -39,7 +45,7 @@ ARM_ARCH   := -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
 ARM_CFLAGS := -std=c11 -Os $(ARM_ARCH) -ffunction-sections -fdata-sections -ffreestanding \
               -fstack-usage $(HOST_WARN) -Ilib -MMD -MP
 
-.PHONY: all host device deps test soak demo release install fuzz bench format format-check clean help
+.PHONY: all host device deps test soak demo release install deb fuzz bench format format-check clean help
 all: host device
 
 help:
@@ -51,6 +57,7 @@ help:
 	@echo "make device        cross-compile lib/ for Cortex-M4, print size table, check budgets"
 	@echo "make release       provision, hsm-bridge and sim without sanitizers, -O2 ($(BUILD)/release)"
 	@echo "make install       install the release build under PREFIX (default /usr/local)"
+	@echo "make deb           Debian packages of the release build and device images ($(BUILD)/deb)"
 	@echo "make soak          long sweeps (power cut at every flash op of an update)"
 	@echo "make format        reformat the tree with .clang-format"
 	@echo "make format-check  fail if any file is not formatted"
@@ -81,6 +88,7 @@ include sim/sim.mk
 include tests/fuzz/fuzz.mk
 include tools/man.mk
 include tests/ct/ct.mk
+include debian/deb.mk
 
 host: $(HOST_LIB_OBJS) $(HOST_TESTS) $(HOST_PROGRAMS) $(ARM_TEST_PROGRAMS)
 device: $(ARMDIR)/size-report.txt $(DEVICE_IMAGES)
@@ -88,6 +96,7 @@ device: $(ARMDIR)/size-report.txt $(DEVICE_IMAGES)
 test: deps
 	$(MAKE) all
 	$(MAKE) release
+	$(MAKE) deb $(HOSTDIR)/tests/test_deb
 	$(MAKE) format-check
 	$(MAKE) man-check
 	$(MAKE) fuzz-smoke

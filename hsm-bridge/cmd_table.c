@@ -2,7 +2,10 @@
  * tools/gen_man.c writes the manual page's generated parts from. */
 #include "cmd.h"
 
-#define PV_BRIDGE_VERSION "0.1.0"
+/* PV_VERSION: the Makefile passes it from debian/changelog, the one place the version is set. */
+#ifndef PV_VERSION
+#error "PV_VERSION is set by the Makefile (from debian/changelog)"
+#endif
 
 static const struct pv_cli_cmd *const commands[] = {
     &pv_bx_serve, &pv_bx_station, &pv_bx_ca, &pv_bx_tls_cert, &pv_bx_release, &pv_bx_checkpoint,
@@ -16,7 +19,7 @@ static const struct pv_cli_exit exits[] = {
 
 const struct pv_cli_prog pv_hsm_bridge_cli = {
     .name = "hsm-bridge",
-    .version = PV_BRIDGE_VERSION,
+    .version = PV_VERSION,
     .about = "The trusted side of provisioning: keys in a PKCS#11 token, product recipes, quota "
              "and ledger, served to stations over mutual TLS.",
     .manual = "man -l docs/hsm-bridge.8",

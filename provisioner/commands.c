@@ -2,7 +2,10 @@
  * tools/gen_man.c writes the manual page's generated parts from. */
 #include "commands.h"
 
-#define PV_VERSION "0.1.0"
+/* PV_VERSION: the Makefile passes it from debian/changelog, the one place the version is set. */
+#ifndef PV_VERSION
+#error "PV_VERSION is set by the Makefile (from debian/changelog)"
+#endif
 
 static const struct pv_cli_cmd *const commands[] = {
     &pv_cmd_image,     &pv_cmd_recipe, &pv_cmd_ledger, &pv_cmd_keys,

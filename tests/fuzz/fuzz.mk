@@ -10,7 +10,7 @@ FUZZ_DIR        := $(BUILD)/fuzz
 FUZZ_CC         := clang
 FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS     := -std=c11 -D_DEFAULT_SOURCE -g -O1 -Ilib -Itests $(FUZZ_SAN) \
-                   -fsanitize=fuzzer-no-link -MMD -MP
+                   -fsanitize=fuzzer-no-link -MMD -MP $(PV_VERSION_DEF)
 FUZZ_SRCS       := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS         := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
 FUZZ_O           = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(1))
