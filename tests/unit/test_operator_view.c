@@ -218,6 +218,11 @@ static void test_access(void **state)
                      2);
     assert_non_null(strstr(env.out, "--operator and --rights exclude each other"));
     assert_int_not_equal(access(sd, F_OK), 0);
+
+    /* a revoked operator reads nothing, at its next request */
+    assert_true(bh_station_revoke(&br, "op-1", "left the line"));
+    request(&r, "GET", "/operator/status", op_crt, op_key, 0);
+    expect_refusal(&r, 403, "station_revoked");
 }
 
 /* ---- a loopback forwarder to the socket (what `ssh -L PORT:SOCKET` is on a line PC) ---- */
