@@ -22,6 +22,8 @@ DEB_PACKAGES := build-essential make pkg-config clang-format \
     libevent-dev libcurl4-openssl-dev postgresql libpq-dev gdb zlib1g-dev valgrind \
     chromium \
     debhelper dpkg-dev lintian adduser systemd curl
+# libprovision's Python binding and the --json schema check (tests/unit/test_line_api.c).
+DEB_PACKAGES += python3 python3-jsonschema
 
 # Host: warnings are errors, and the test build runs under ASan+UBSan.
 CC        ?= gcc
@@ -129,7 +131,8 @@ RELEASE_DIR := $(BUILD)/release
 RELEASE_BIN := $(RELEASE_DIR)/host/bin
 release:
 	$(MAKE) BUILD=$(RELEASE_DIR) SANITIZE= HOST_OPT=-O2 \
-	    $(RELEASE_BIN)/provision $(RELEASE_BIN)/hsm-bridge $(RELEASE_BIN)/sim
+	    $(RELEASE_BIN)/provision $(RELEASE_BIN)/hsm-bridge $(RELEASE_BIN)/sim \
+	    $(RELEASE_DIR)/pic/host/lib/libprovision.so
 
 PREFIX ?= /usr/local
 install: release

@@ -11,14 +11,14 @@ $(PROV_BIN): $(HOSTDIR)/provisioner/main.o $(PROV_CORE_OBJS) $(BRIDGE_OBJS) $(HO
 
 HOST_PROGRAMS += $(if $(wildcard provisioner/main.c),$(PROV_BIN))
 
-# The same CLI with the test hooks compiled in (cmd_run.c: PV_TEST_HOOKS, a station crash at a
+# The same CLI with the test hooks compiled in (run_flow.c: PV_TEST_HOOKS, a station crash at a
 # chosen point), for test_provision_run only; the provision above has none.
 PROV_HOOKS_BIN := $(HOSTDIR)/tests/provision-hooks
-$(HOSTDIR)/tests/hooks/cmd_run.o: provisioner/cmd_run.c
+$(HOSTDIR)/tests/hooks/run_flow.o: provisioner/run_flow.c
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) -DPV_TEST_HOOKS -c $< -o $@
-$(PROV_HOOKS_BIN): $(HOSTDIR)/provisioner/main.o $(HOSTDIR)/tests/hooks/cmd_run.o \
-                   $(filter-out %/cmd_run.o,$(PROV_CORE_OBJS)) $(BRIDGE_OBJS) $(HOST_LIB_OBJS)
+$(PROV_HOOKS_BIN): $(HOSTDIR)/provisioner/main.o $(HOSTDIR)/tests/hooks/run_flow.o \
+                   $(filter-out %/run_flow.o,$(PROV_CORE_OBJS)) $(BRIDGE_OBJS) $(HOST_LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) $^ $(PROV_LIBS) -o $@
 
@@ -48,3 +48,24 @@ $(HOSTDIR)/tests/test_bridge_demo: | $(PROV_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/si
 # the hooks build of provision, the sim and the device images.
 $(HOSTDIR)/tests/test_bridge_run: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
 $(HOSTDIR)/tests/test_bridge_faults: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES)
+
+# libprovision as a shared library for line software (docs/libprovision.md): the run's code
+# without the CLI, exporting only the pv_prov_ API (libprovision.map). Its objects need -fPIC and
+# no sanitizers (a sanitized .so cannot load into an unsanitized host such as python3), so a
+# sub-make builds them in their own tree, $(BUILD)/pic, with release flags.
+LIBPROV_SRCS := $(filter-out provisioner/main.c provisioner/cmd_%.c provisioner/commands.c \
+                             provisioner/run_output.c,$(PROV_SRCS))
+LIBPROV_SO   := $(HOSTDIR)/lib/libprovision.so
+LIBPROV_PIC  := $(BUILD)/pic/host/lib/libprovision.so
+$(LIBPROV_SO).1: $(patsubst %.c,$(HOSTDIR)/%.o,$(LIBPROV_SRCS)) $(BRIDGE_OBJS) $(HOST_LIB_OBJS) \
+                 provisioner/libprovision.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libprovision.so.1 -Wl,--version-script=provisioner/libprovision.map \
+	    -Wl,-z,defs $(HOST_LDFLAGS) $(filter %.o,$^) $(PROV_LIBS) -o $@
+$(LIBPROV_SO): $(LIBPROV_SO).1
+	ln -sfn libprovision.so.1 $@
+.PHONY: libprovision-pic
+$(LIBPROV_PIC): libprovision-pic
+libprovision-pic:
+	$(MAKE) BUILD=$(BUILD)/pic SANITIZE= HOST_OPT="-O2 -fPIC" $(LIBPROV_PIC)
+HOST_PROGRAMS += $(LIBPROV_PIC)

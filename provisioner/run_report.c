@@ -1,20 +1,10 @@
-/* Progress and results of `provision run` (run_report.h). */
+/* Progress and results of a run (run_report.h). */
 #include "run_report.h"
 
-#include <jansson.h>
 #include <stdarg.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-
-static const char *const names[PV_RUN_NPHASES] = {"load",  "identify", "stub",   "reserve", "key",
-                                                  "erase", "write",    "verify", "lock"};
-
-const char *pv_run_phase_name(enum pv_run_phase p)
-{
-    return (unsigned)p < PV_RUN_NPHASES ? names[p] : "?";
-}
 
 uint64_t pv_run_now_ms(void)
 {
@@ -23,17 +13,29 @@ uint64_t pv_run_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void pv_run_report_init(struct pv_run_report *r, int quiet, int json)
+void pv_run_report_init(struct pv_run_report *r, pv_prov_progress_fn cb, void *cb_ctx)
 {
     memset(r, 0, sizeof *r);
-    r->quiet = quiet;
-    r->json = json;
-    r->out = stderr;
-    r->tty = isatty(fileno(stderr));
+    r->cb = cb;
+    r->cb_ctx = cb_ctx;
     r->t0 = r->t_phase = pv_run_now_ms();
     for (int i = 0; i < PV_RUN_NPHASES; i++)
         r->ms[i] = -1;
     snprintf(r->ledger_state, sizeof r->ledger_state, "none");
+}
+
+static void tell(const struct pv_run_report *r, enum pv_prov_event ev, int phase, int64_t ms,
+                 uint64_t done, uint64_t total, const char *msg)
+{
+    if (!r->cb)
+        return;
+    struct pv_prov_progress p = {.event = ev,
+                                 .phase = (enum pv_prov_phase)phase,
+                                 .phase_ms = ms,
+                                 .bytes_done = done,
+                                 .bytes_total = total,
+                                 .message = msg ? msg : ""};
+    r->cb(r->cb_ctx, &p);
 }
 
 void pv_run_phase_done(struct pv_run_report *r, enum pv_run_phase p, const char *detail)
@@ -42,81 +44,48 @@ void pv_run_phase_done(struct pv_run_report *r, enum pv_run_phase p, const char 
     r->ms[p] = (int64_t)(now - r->t_phase);
     r->t_phase = now;
     r->current = (int)p + 1;
-    if (r->quiet)
-        return;
-    if (r->tty) {
-        /* a bar of the phases done so far, one line per phase */
-        char bar[PV_RUN_NPHASES + 1];
-        for (int i = 0; i < PV_RUN_NPHASES; i++)
-            bar[i] = i <= (int)p ? '#' : '.';
-        bar[PV_RUN_NPHASES] = 0;
-        fprintf(r->out, "[%s] %-8s %6lld ms  %s\n", bar, names[p], (long long)r->ms[p],
-                detail ? detail : "");
-    } else {
-        fprintf(r->out, "%sprovision: %-8s done in %lld ms%s%s\n", r->tag, names[p],
-                (long long)r->ms[p], detail ? ": " : "", detail ? detail : "");
-    }
-    fflush(r->out);
+    r->bytes = 0;
+    tell(r, PV_PROV_EV_PHASE, p, r->ms[p], 0, 0, detail);
 }
 
 void pv_run_note(struct pv_run_report *r, const char *fmt, ...)
 {
-    if (r->quiet)
-        return;
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(r->out, "%sprovision: ", r->tag);
-    vfprintf(r->out, fmt, ap);
-    fputc('\n', r->out);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fflush(r->out);
+    tell(r, PV_PROV_EV_NOTE, r->current < PV_RUN_NPHASES ? r->current : PV_RUN_LOCK, -1, 0, 0,
+         line);
 }
 
-static void put_str(json_t *o, const char *k, const char *v)
+void pv_run_bytes(struct pv_run_report *r, uint64_t n, uint64_t total)
 {
-    json_object_set_new(o, k, v && v[0] ? json_string(v) : json_null());
+    r->bytes += n;
+    tell(r, PV_PROV_EV_BYTES, r->current < PV_RUN_NPHASES ? r->current : PV_RUN_LOCK, -1, r->bytes,
+         total, "");
 }
 
-void pv_run_finish(struct pv_run_report *r, int exit_code, const char *error)
+#define COPY(f) snprintf(res->f, sizeof res->f, "%s", r->f)
+
+void pv_run_finish(const struct pv_run_report *r, int status, const char *error,
+                   struct pv_prov_result *res)
 {
-    int64_t total = (int64_t)(pv_run_now_ms() - r->t0);
-    if (error)
-        fprintf(stderr, "%sprovision run: %s\n", r->tag, error);
-    if (r->json) {
-        json_t *o = json_object(), *ph = json_object();
-        put_str(o, "uid", r->uid);
-        put_str(o, "batch", r->batch);
-        put_str(o, "station", r->station);
-        put_str(o, "recipe", r->recipe);
-        put_str(o, "recipe_sha256", r->recipe_sha256);
-        put_str(o, "image_sha256", r->image_sha256);
-        put_str(o, "probe", r->probe);
-        put_str(o, "rdp", r->rdp);
-        put_str(o, "ledger_state", r->ledger_state);
-        json_object_set_new(o, "resumed", json_boolean(r->resumed));
-        for (int i = 0; i < PV_RUN_NPHASES; i++)
-            if (r->ms[i] >= 0)
-                json_object_set_new(ph, names[i], json_integer(r->ms[i]));
-        json_object_set_new(o, "phase_ms", ph);
-        json_object_set_new(o, "total_ms", json_integer(total));
-        json_object_set_new(o, "result", json_string(exit_code == 0 ? "ok" : "error"));
-        json_object_set_new(o, "exit_code", json_integer(exit_code));
-        if (exit_code != 0) {
-            put_str(o, "failed_phase",
-                    r->current < PV_RUN_NPHASES ? names[r->current] : "after lock");
-            put_str(o, "error", error);
-        }
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (s) {
-            printf("%s\n", s);
-            free(s);
-        }
-        json_decref(o);
-    } else if (!r->quiet && exit_code == 0) {
-        printf("%suid %s  batch %s  station %s  recipe %s\n", r->tag, r->uid, r->batch, r->station,
-               r->recipe);
-        printf("%simage sha256 %s\n", r->tag, r->image_sha256);
-        printf("%srdp %s  ledger %s  %lld ms\n", r->tag, r->rdp, r->ledger_state, (long long)total);
-    }
-    fflush(stdout);
+    memset(res, 0, sizeof *res);
+    res->status = status;
+    res->failed_phase = status == PV_PROV_OK ? -1 : r->current;
+    COPY(uid);
+    COPY(batch);
+    COPY(station);
+    COPY(recipe);
+    COPY(recipe_sha256);
+    COPY(image_sha256);
+    COPY(probe);
+    COPY(rdp);
+    COPY(ledger_state);
+    res->resumed = r->resumed;
+    memcpy(res->phase_ms, r->ms, sizeof res->phase_ms);
+    res->total_ms = (int64_t)(pv_run_now_ms() - r->t0);
+    if (error && status != PV_PROV_OK)
+        snprintf(res->error, sizeof res->error, "%s", error);
 }

@@ -1,5 +1,5 @@
 /* The trusted side as the station sees it: one interface, two implementations, one code path
- * above (cmd_run.c). Remote: `hsm-bridge` over HTTPS with mutual TLS (bridge_client.h); the
+ * above (run_flow.c). Remote: `hsm-bridge` over HTTPS with mutual TLS (bridge_client.h); the
  * station then holds no key, no PIN, no plaintext image and makes no decision. Local: the same
  * bridge library in this process with the engineer's own token (hsm-bridge/bridge.h); there the
  * station IS the trusted side, and nothing is protected from its operator. */
