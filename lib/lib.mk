@@ -37,3 +37,14 @@ $(ARMDIR)/budget/ed25519_verify.elf: $(ARMDIR)/budget/ed25519_verify.o $(ARMDIR)
 BUDGETS := stub_crypto ed25519_verify
 $(ARMDIR)/size-report.txt: $(ARM_LIB_OBJS) $(BUDGETS:%=$(ARMDIR)/budget/%.elf) tools/size_report.sh
 	set -o pipefail; tools/size_report.sh $(ARMDIR) $(ARM_LIB_OBJS) | tee $@
+
+# SHA-256 with the Cortex-M4 assembly block function (lib/crypto/sha256_cm4.S) in place of the C
+# one (sha256.c built with PV_SHA256_CM4): what the bootloader links, for its validation time.
+# The RAM stub and the other device images keep the smaller portable C.
+ARM_SHA256_CM4_OBJS := $(ARMDIR)/lib/crypto/cm4/sha256.o $(ARMDIR)/lib/crypto/cm4/sha256_cm4.o
+$(ARMDIR)/lib/crypto/cm4/sha256.o: lib/crypto/sha256.c
+	@mkdir -p $(@D)
+	$(ARM_CC) $(ARM_CFLAGS) -DPV_SHA256_CM4 -c $< -o $@
+$(ARMDIR)/lib/crypto/cm4/sha256_cm4.o: lib/crypto/sha256_cm4.S
+	@mkdir -p $(@D)
+	$(ARM_CC) $(ARM_ARCH) -c $< -o $@

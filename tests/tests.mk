@@ -44,3 +44,7 @@ $(HOSTDIR)/tests/test_update_run: | $(BRIDGE_BIN) $(PROV_BIN) $(HOSTDIR)/bin/sim
 # provisioning virtual chips, and Debian's chromium headless reading the page.
 $(HOSTDIR)/tests/test_operator_view: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim \
     $(DEVICE_IMAGES)
+# The bootloader's SHA-256 (build/arm/tests/sha256_probe.bin, tests/arm/arm.mk) under Unicorn,
+# with the sim's fix for Unicorn 2.0.1's slow stores (sim/unicorn_store_fix.c, SIM_LIBS).
+$(HOSTDIR)/tests/test_sha256_cm4: $(HOSTDIR)/sim/unicorn_store_fix.o | $(ARMDIR)/tests/sha256_probe.bin
+$(HOSTDIR)/tests/test_sha256_cm4: TEST_LIBS += $(SIM_LIBS)

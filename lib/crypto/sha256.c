@@ -1,11 +1,14 @@
 /* SHA-256 per FIPS 180-4, sized for the RAM stub: one rolled round loop, the message schedule
- * kept in a 16-word ring (W[t] only ever needs W[t-16..t-1]). */
+ * kept in a 16-word ring (W[t] only ever needs W[t-16..t-1]). Built with PV_SHA256_CM4, the
+ * file leaves out its block function (pv_sha256_blocks) and the K table for the Cortex-M4
+ * assembly one (sha256_cm4.S), which the bootloader links. */
 #include "crypto/sha256.h"
 
 #include "crypto/wipe.h"
 
 #include <string.h>
 
+#ifndef PV_SHA256_CM4
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -27,9 +30,10 @@ static uint32_t load_be(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* One block into h. w is caller-owned scratch so update wipes it once per call rather than once
- * per block. */
-static void compress(uint32_t h[8], uint32_t w[16], const uint8_t *blk)
+/* One block into h. w is caller-owned scratch so pv_sha256_blocks wipes it once per call rather
+ * than once per block. Not inlined: in the stub's LTO build one copy of the rounds is the
+ * smallest. */
+__attribute__((noinline)) static void compress(uint32_t h[8], uint32_t w[16], const uint8_t *blk)
 {
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
     for (unsigned t = 0; t < 64; t++) {
@@ -63,6 +67,16 @@ static void compress(uint32_t h[8], uint32_t w[16], const uint8_t *blk)
     h[7] += k;
 }
 
+/* The block function (sha256.h); not inlined into update either, for the same reason. */
+__attribute__((noinline)) void pv_sha256_blocks(uint32_t h[8], const uint8_t *data, size_t nblocks)
+{
+    uint32_t w[16];
+    for (; nblocks > 0; nblocks--, data += 64)
+        compress(h, w, data);
+    pv_wipe(w, sizeof w);
+}
+#endif
+
 /* Big-endian serialisation of n words; serves both the digest and the length field. */
 static void store_be(uint8_t *out, const uint32_t *in, unsigned n)
 {
@@ -88,42 +102,45 @@ void pv_sha256_update_raw(void *c, const void *data, size_t len)
 {
     pv_sha256_ctx *ctx = (pv_sha256_ctx *)c;
     const uint8_t *p = (const uint8_t *)data;
-    uint32_t w[16];
     if (len == 0)
         return; /* also keeps a NULL data pointer out of the pointer arithmetic */
     ctx->total += len;
     while (len > 0) {
-        if (ctx->fill == 0 && len >= 64) {
-            /* Whole blocks straight from the input, no copy. */
-            compress(ctx->h, w, p);
-            p += 64;
-            len -= 64;
-            continue;
-        }
-        ctx->buf[ctx->fill++] = *p++;
-        len--;
-        if (ctx->fill == 64) {
-            compress(ctx->h, w, ctx->buf);
+        const uint8_t *blocks = p;
+        size_t n = len / 64;
+        if (ctx->fill == 0 && n > 0) {
+            /* Whole blocks straight from the input, no copy, in one call. */
+            p += 64 * n;
+            len -= 64 * n;
+        } else {
+            ctx->buf[ctx->fill++] = *p++;
+            len--;
+            if (ctx->fill < 64)
+                continue;
+            blocks = ctx->buf;
+            n = 1;
             ctx->fill = 0;
         }
+        pv_sha256_blocks(ctx->h, blocks, n);
     }
-    pv_wipe(w, sizeof w);
 }
 
 void pv_sha256_final_raw(void *c, uint8_t *out)
 {
     pv_sha256_ctx *ctx = (pv_sha256_ctx *)c;
-    /* Padding (0x80, zeros to 56 mod 64, the length) goes through update, so the block logic
-     * exists once; total is read first and the context is wiped at the end anyway. */
-    uint8_t pad[72];
+    /* Padding (0x80, zeros to 56 mod 64, the length) goes through update a byte at a time, so
+     * the block logic exists once and the stub stays small; total is read first and the
+     * context is wiped at the end anyway. */
+    uint8_t b[8];
     /* Message length in bits as two big-endian words (the byte count can exceed 2^29). */
     uint32_t bits[2] = {(uint32_t)(ctx->total >> 29), (uint32_t)ctx->total << 3};
-    unsigned n = 1 + ((119 - ctx->fill) & 63); /* 0x80 and the zeros: 1..64 bytes */
-    pad[0] = 0x80;
-    for (unsigned i = 1; i < n; i++)
-        pad[i] = 0;
-    store_be(pad + n, bits, 2);
-    pv_sha256_update(ctx, pad, n + sizeof bits);
+    b[0] = 0x80;
+    do {
+        pv_sha256_update(ctx, b, 1);
+        b[0] = 0;
+    } while (ctx->fill != 56);
+    store_be(b, bits, 2);
+    pv_sha256_update(ctx, b, sizeof b);
     store_be(out, ctx->h, 8);
     pv_wipe(ctx, sizeof *ctx);
 }

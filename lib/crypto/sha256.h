@@ -42,4 +42,9 @@ static inline void pv_sha256_final(pv_sha256_ctx *ctx, uint8_t out[PV_SHA256_LEN
 
 void pv_sha256(uint8_t out[PV_SHA256_LEN], const void *data, size_t len);
 
+/* The compression function over nblocks whole 64-byte blocks at data (any alignment): h is the
+ * chaining state, updated in place; the message schedule is wiped before returning. Portable C
+ * in sha256.c; the bootloader links the Cortex-M4 assembly (sha256_cm4.S) in its place. */
+void pv_sha256_blocks(uint32_t h[8], const uint8_t *data, size_t nblocks);
+
 #endif

@@ -29,3 +29,15 @@ $(ARM_TEST_DIR)/%.elf: tests/arm/%.S
 
 $(ARM_TEST_DIR)/%.bin: $(ARM_TEST_DIR)/%.elf
 	$(ARM_OBJCOPY) -O binary $< $@
+
+# The bootloader's SHA-256 (C front end, Cortex-M4 block function) with HMAC and HKDF on top,
+# which test_sha256_cm4 runs under Unicorn against OpenSSL, the C version and the vectors.
+ARM_TEST_PROGRAMS += $(ARM_TEST_DIR)/sha256_probe.elf $(ARM_TEST_DIR)/sha256_probe.bin
+SHA256_PROBE_OBJS := $(ARM_SHA256_CM4_OBJS) $(ARMDIR)/lib/crypto/hmac.o \
+                     $(ARMDIR)/lib/crypto/hkdf_sha256.o $(ARMDIR)/lib/crypto/wipe.o \
+                     $(ARMDIR)/lib/device/mem.o
+$(ARM_TEST_DIR)/sha256_probe.elf: tests/arm/sha256_probe.c tests/arm/sha256_probe.h \
+                                  tests/arm/sha256_probe.ld $(SHA256_PROBE_OBJS)
+	@mkdir -p $(@D)
+	$(ARM_CC) $(ARM_TEST_CFLAGS) -Ilib $(ARM_TEST_LDFLAGS) -T tests/arm/sha256_probe.ld \
+	    $< $(SHA256_PROBE_OBJS) -lgcc -o $@
