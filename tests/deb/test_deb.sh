@@ -3,36 +3,42 @@
 # programs and manual pages, the unit and its enablement, the system user and the directories;
 # then the bridge set up and served as the unit runs it (its user, environment, working directory
 # and umask, ExecStart read from the installed unit) with the packaged programs and images; then
-# `apt-get purge` and what purge removes and keeps (debian/hsm-bridge.postrm says why).
+# `apt-get purge` and what purge removes and keeps (debian/hsm-bridge.postrm says why), and a
+# purge with nothing kept.
 #
 # Runs as root (it installs packages) and refuses to start if any of the packages, the hsm-bridge
 # user or its directories are on the machine already: it would not know what to give back. On
 # exit, passed or not, it purges what it installed and removes what the packages left (trap).
 # One run at a time (a lock in /run/lock). Prints cmocka's summary lines so tests/run_tests.sh
-# counts its checks. About a minute (lintian ~25 s, install and purge ~15 s, the bridge ~10 s).
+# counts its checks. About two minutes here: lintian ~25 s, the bridge ~15 s, two installs and
+# purges.
 set -uo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
 DEB_DIR=${PV_DEB_DIR:-build/deb}
 PKGS=(provision hsm-bridge provision-firmware)
 UNIT=/lib/systemd/system/hsm-bridge.service
 WANTS=/etc/systemd/system/multi-user.target.wants/hsm-bridge.service
+DSH_STATE=/var/lib/systemd/deb-systemd-helper-enabled/hsm-bridge.service.dsh-also
 ETC=/etc/hsm-bridge
 DATA=/var/lib/hsm-bridge
 APT=(apt-get -y -q -o DPkg::Lock::Timeout=300)
 export DEBIAN_FRONTEND=noninteractive
 
-passed=0 failed=0 failures=() installed=0 user_was_absent=0
+passed=0 failed=0 failures=() installed=0 user_was_absent=0 last_rc=0
 tmp=$(mktemp -d /tmp/test_deb.XXXXXX)
 
-# check NAME FUNCTION: one check, cmocka's way, in a subshell under set -e (not in an `if`, where
-# bash would ignore set -e): its first failing command fails it, and says why on stderr.
+# check NAME FUNCTION: one check, cmocka's way, in a subshell under set -e: its first failing
+# command fails it, and says why on stderr. The subshell is a statement of its own: in an `if`
+# or an && / || list bash would ignore set -e inside it.
 check() {
-    local rc=0
+    local rc
     echo "[ RUN      ] $1"
     (
         set -e
         "$2"
-    ) >"$tmp/$1.log" 2>&1 || rc=$?
+    ) >"$tmp/$1.log" 2>&1
+    rc=$?
+    last_rc=$rc
     if [ "$rc" = 0 ]; then
         echo "[       OK ] $1"
         passed=$((passed + 1))
@@ -85,6 +91,7 @@ trap cleanup EXIT
 
 version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog)
 arch=$(dpkg --print-architecture)
+case $DEB_DIR in /*) ;; *) DEB_DIR=./$DEB_DIR ;; esac # apt-get takes a path, not a name
 debs=("$DEB_DIR/provision_${version}_$arch.deb" "$DEB_DIR/hsm-bridge_${version}_$arch.deb"
       "$DEB_DIR/provision-firmware_${version}_all.deb")
 
@@ -117,7 +124,7 @@ lintian_clean() {
 }
 
 install_packages() {
-    "${APT[@]}" install --no-install-recommends "./${debs[0]}" "./${debs[1]}" "./${debs[2]}" ||
+    "${APT[@]}" install --no-install-recommends "${debs[@]}" ||
         fail "apt-get install: exit $?"
     for p in "${PKGS[@]}"; do
         expect "dpkg status of $p" "$(dpkg-query -W -f '${db:Status-Abbrev}${Version}' "$p")" \
@@ -151,7 +158,8 @@ unit_enabled() {
     grep -qx 'ExecStart=/usr/sbin/hsm-bridge serve --config /etc/hsm-bridge/bridge.yaml' "$UNIT" ||
         fail "$UNIT: ExecStart is not the packaged program"
     expect "$WANTS" "$(readlink "$WANTS")" "$UNIT"
-    deb-systemd-helper --quiet is-enabled hsm-bridge.service || fail "deb-systemd-helper: not enabled"
+    expect "systemctl is-enabled hsm-bridge" "$(systemctl is-enabled hsm-bridge.service 2>&1)" enabled
+    [ -f "$DSH_STATE" ] || fail "$DSH_STATE missing: deb-systemd-helper did not enable the unit"
     systemd-analyze verify "$UNIT" >"$tmp/verify" 2>&1 || fail "systemd-analyze verify: $(cat "$tmp/verify")"
     [ ! -s "$tmp/verify" ] || fail "systemd-analyze verify: $(cat "$tmp/verify")"
     # Not started: there is no configuration yet (and no systemd running here).
@@ -254,11 +262,12 @@ purge_packages() {
     "${APT[@]}" purge "${PKGS[@]}" >"$tmp/purge.out" 2>&1 || { cat "$tmp/purge.out"; fail "purge: exit $?"; }
     cat "$tmp/purge.out"
     for p in "${PKGS[@]}"; do
-        expect "dpkg status of $p after purge" \
-            "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" "not-installed"
+        # Purged: not-installed, or forgotten altogether.
+        st=$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null || true)
+        [ -z "$st" ] || [ "$st" = not-installed ] || fail "$p after purge: dpkg status '$st'"
     done
     for f in /usr/bin/provision /usr/sbin/hsm-bridge "$UNIT" "$WANTS" "$ETC/bridge.yaml" \
-        "$ETC/softhsm2.conf" /usr/share/provision /var/lib/systemd/deb-systemd-helper-enabled/hsm-bridge.service.dsh-also; do
+        "$ETC/softhsm2.conf" /usr/share/provision "$DSH_STATE"; do
         [ ! -e "$f" ] || fail "$f is still there after purge"
     done
     ! dpkg-statoverride --list "$ETC" | grep . || fail "the statoverride of $ETC is still there"
@@ -269,6 +278,23 @@ purge_packages() {
     getent passwd hsm-bridge >/dev/null || fail "purge removed the user that owns $DATA"
 }
 
+# With nothing of the bridge's own in them, purge removes the directories and the user too. The
+# first purge's leftovers go first (as an administrator would, once backed up).
+purge_leaves_nothing() {
+    rm -rf "$ETC" "$DATA"
+    deluser --system --quiet hsm-bridge
+    "${APT[@]}" install --no-install-recommends "${debs[1]}" >"$tmp/install2.out" 2>&1 ||
+        { cat "$tmp/install2.out"; fail "apt-get install hsm-bridge: exit $?"; }
+    "${APT[@]}" purge hsm-bridge >"$tmp/purge2.out" 2>&1 ||
+        { cat "$tmp/purge2.out"; fail "apt-get purge hsm-bridge: exit $?"; }
+    for f in "$ETC" "$DATA" "$WANTS" "$DSH_STATE"; do
+        [ ! -e "$f" ] || fail "$f is still there after purge"
+    done
+    ! getent passwd hsm-bridge || fail "purge left the user hsm-bridge, which owned nothing"
+    ! getent group hsm-bridge || fail "purge left the group hsm-bridge"
+    ! grep kept "$tmp/purge2.out" || fail "postrm said it kept something"
+}
+
 start=$(date +%s)
 exec 9>/run/lock/provision-test-deb.lock
 if ! flock -w 600 9; then
@@ -277,19 +303,20 @@ if ! flock -w 600 9; then
     exit 1
 fi
 check preconditions preconditions
-if [ "$failed" = 0 ]; then
+if [ "$last_rc" = 0 ]; then
     user_was_absent=1
     dpkg-query -W -f '${db:Status-Status} ${Package}\n' | awk '$1 == "installed" {print $2}' |
         sort >"$tmp/before"
     check lintian lintian_clean
     installed=1
     check install install_packages
-    if [ "$failed" = 0 ]; then
+    if [ "$last_rc" = 0 ]; then
         check programs programs_run
         check unit unit_enabled
         check user_and_dirs user_and_dirs
         check bridge_serves_as_the_unit bridge_serves
         check purge purge_packages
+        check purge_leaves_nothing purge_leaves_nothing
     fi
 fi
 echo "test_deb: $(($(date +%s) - start)) s"
