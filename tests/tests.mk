@@ -48,3 +48,8 @@ $(HOSTDIR)/tests/test_operator_view: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BI
 # with the sim's fix for Unicorn 2.0.1's slow stores (sim/unicorn_store_fix.c, SIM_LIBS).
 $(HOSTDIR)/tests/test_sha256_cm4: $(HOSTDIR)/sim/unicorn_store_fix.o | $(ARMDIR)/tests/sha256_probe.bin
 $(HOSTDIR)/tests/test_sha256_cm4: TEST_LIBS += $(SIM_LIBS)
+# libprovision as line software uses it (test_line_api.c, through bridge_harness.h): the C API in
+# process, the Python binding on the unsanitized shared library, `provision run --json` against
+# docs/schema/run-result.schema.json.
+$(HOSTDIR)/tests/test_line_api: | $(PROV_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES) \
+    $(LIBPROV_PIC)
