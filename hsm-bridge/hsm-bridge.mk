@@ -22,3 +22,6 @@ BRIDGE_LIBS += -lpq
 # The server's test runs the built hsm-bridge and provision (token, sealed image) against the
 # demo recipe's stub and bootloader; the test links the station client (libcurl).
 $(HOSTDIR)/tests/test_bridge_server: | $(BRIDGE_BIN) $(PROV_BIN) $(DEVICE_IMAGES)
+
+# The operator's page (server_operator_page.c) holds hsm-bridge/operator/* as they are (.incbin).
+$(HOSTDIR)/hsm-bridge/server_operator_page.o: $(wildcard hsm-bridge/operator/*)

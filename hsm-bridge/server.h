@@ -7,7 +7,7 @@
  *   server_routes.c   the protocol's endpoints on pv_bridge_*
  *   server_metrics.c  the HTTP layer's Prometheus series
  *   server_operator.c the operator's view: its page, and the figures the page polls
- *   server_operator_page.c  the page's HTML, style sheet and script
+ *   server_operator_page.c  the page (hsm-bridge/operator/: HTML, style sheet, script) built in
  *   server_operator_socket.c  the operator's view on a Unix socket (plain HTTP for browsers)
  *   server_log.c      one line per event on stderr (journald)
  *   server_run.c      startup, the once-a-second timer, SIGTERM/SIGINT and the drain
