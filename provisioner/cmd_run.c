@@ -79,8 +79,9 @@ static const struct pv_cli_opt opts[] = {
      "local mode, development: accept images not sealed at rest", NULL},
     {OPT_JSON, 0, "json", NULL, "one JSON object per device on stdout (for MES systems)",
      "Its fields: uid, batch, station, recipe and its SHA-256, image SHA-256, probe, rdp, "
-     "ledger_state, resumed, phase_ms (per phase), total_ms, result, exit_code, and on failure "
-     "failed_phase and error."},
+     "ledger_state, resumed, phase_ms (per phase), total_ms, values (per-device values, if "
+     "any), result, exit_code, and on failure status, failed_phase and error; the schema is "
+     "docs/schema/run-result.schema.json (docs/json-output.md)."},
     {OPT_QUIET, 0, "quiet", NULL, "no progress lines", NULL},
     {0, 0, NULL, NULL, NULL, NULL},
 };
