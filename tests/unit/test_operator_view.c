@@ -4,7 +4,8 @@
  *
  *  - who may read what, as attacks: no certificate, a station's certificate on the operator's
  *    endpoints, an operator's certificate on the provisioning and update endpoints, and the
- *    socket asked for anything but the operator's view;
+ *    socket asked for anything but the operator's view; a revoked operator; a symlink where the
+ *    socket goes (the bridge does not start, the file it points to is untouched);
  *  - the page live: Chromium opens it once (through a loopback forwarder to the Unix socket, as
  *    `ssh -L` would be on a line PC), the station locks a chip, then fails one in the lock
  *    phase; the test reads the rendered DOM through the DevTools protocol (a pipe:
@@ -223,6 +224,40 @@ static void test_access(void **state)
     assert_true(bh_station_revoke(&br, "op-1", "left the line"));
     request(&r, "GET", "/operator/status", op_crt, op_key, 0);
     expect_refusal(&r, 403, "station_revoked");
+}
+
+/* ---- 2: the socket's path is not a way to clobber a file ---- */
+
+static void test_socket_path_not_a_socket(void **state)
+{
+    (void)state;
+    struct bh_bridge b2;
+    assert_true(bh_bridge_init(&env, &b2, "clobber", NULL, 0));
+    char victim[200], link_path[200], line[300];
+    snprintf(victim, sizeof victim, "%s/victim", b2.dir);
+    snprintf(link_path, sizeof link_path, "%s/op.sock", b2.dir);
+    assert_true(bh_write_file(victim, "keep me\n", 0600));
+    assert_int_equal(symlink(victim, link_path), 0);
+    snprintf(line, sizeof line, "operator_socket: %s\n", link_path);
+    FILE *f = fopen(b2.config, "a");
+    assert_non_null(f);
+    assert_true(fputs(line, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    char *argv[] = {env.bridge_bin, "serve", "--config", b2.config, NULL};
+    pid_t pid = sp_spawn(argv, NULL, b2.log);
+    assert_true(pid > 0);
+    assert_int_equal(sp_wait(pid, 60000), 6);
+    char *log = bh_bridge_log(&b2);
+    assert_non_null(strstr(log, "exists and is not a socket"));
+    assert_null(strstr(log, "listening on"));
+    free(log);
+    struct stat st;
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    char *kept = sp_slurp(victim, NULL);
+    assert_non_null(kept);
+    assert_string_equal(kept, "keep me\n");
+    free(kept);
 }
 
 /* ---- a loopback forwarder to the socket (what `ssh -L PORT:SOCKET` is on a line PC) ---- */
@@ -590,7 +625,7 @@ static bool write_png(const char *b64, const char *path, size_t *out_len)
     return ok;
 }
 
-/* ---- 2: the page, live ---- */
+/* ---- 3: the page, live ---- */
 
 static void test_live_page(void **state)
 {
@@ -751,6 +786,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_access),
+        cmocka_unit_test(test_socket_path_not_a_socket),
         cmocka_unit_test(test_live_page),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
