@@ -109,5 +109,22 @@ bench-update-bridge: all
 # running them is left to `make bench`.
 HOST_PROGRAMS += $(BOOT_BENCH) $(STUB_BENCH_BIN)
 
+# Does the debug link work while the flash does? The 32 KB install per probe (GDB, CMSIS-DAP,
+# OpenOCD) on a sim with flash taking device time only, then with --realtime (datasheet wall
+# time): link time, flash time, and how much of the link time the flash time hides
+# (bench/stub_overlap.c, non-sanitized build).
+STUB_OVERLAP_BIN := $(HOSTDIR)/bin/stub_overlap
+$(STUB_OVERLAP_BIN): $(HOSTDIR)/bench/stub_overlap.o $(PROV_CORE_OBJS) $(BRIDGE_OBJS) $(HOST_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) $^ $(PROV_LIBS) -o $@
+HOST_PROGRAMS += $(STUB_OVERLAP_BIN)
+
+BENCH_TARGETS += bench-stub-overlap
+.PHONY: bench-stub-overlap
+bench-stub-overlap: $(STUB_BIN)
+	$(MAKE) -s BUILD=build/bench SANITIZE= build/bench/host/bin/sim build/bench/host/bin/stub_overlap
+	build/bench/host/bin/stub_overlap build/bench/host/bin/sim $(STUB_BIN)
+
 # Last: the prerequisites are expanded here, after every part appended its target.
 bench: $(BENCH_TARGETS)
+

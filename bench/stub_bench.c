@@ -125,13 +125,24 @@ struct phase_log {
     pv_probe_link *l;
     struct counters c[4];
     struct pv_probe_stats p[4];
+    uint64_t mon_bytes_out, mon_bytes_in, mon_rts; /* the counters queries between phases */
 };
 
+/* Snapshots the probe's traffic, then queries the sim's counters; the query's own traffic is
+ * summed so that the install's figures can leave out the queries made inside its window (at
+ * PV_PHASE_UPLOADED and PV_PHASE_STARTED). */
 static void observe(void *ctx, enum pv_relay_phase ph)
 {
     struct phase_log *g = ctx;
-    g->l->ops->stats(g->l->p, &g->p[ph]); /* before the monitor traffic */
+    struct pv_probe_stats after;
+    g->l->ops->stats(g->l->p, &g->p[ph]);
     counters(g->l, &g->c[ph]);
+    g->l->ops->stats(g->l->p, &after);
+    if (ph != PV_PHASE_FINAL) {
+        g->mon_bytes_out += after.bytes_out - g->p[ph].bytes_out;
+        g->mon_bytes_in += after.bytes_in - g->p[ph].bytes_in;
+        g->mon_rts += after.round_trips - g->p[ph].round_trips;
+    }
 }
 
 /* The product's image-signing key, as the trusted side's token would sign the key slot. */
@@ -227,20 +238,15 @@ static void bench_install(const struct pv_stub_image *img, const uint8_t priv[32
     };
     pv_ed25519_public(in.keyslot.signer_pub, bench_signer_seed);
     struct pv_install_result res;
-    /* the cost of one counters query, to take it out of the traffic figures */
-    struct pv_probe_stats q0, q1;
-    struct counters c0;
-    l.ops->stats(l.p, &q0);
-    counters(&l, &c0);
-    l.ops->stats(l.p, &q1);
-    uint64_t mon_bytes = (q1.bytes_out + q1.bytes_in) - (q0.bytes_out + q0.bytes_in);
-    uint64_t mon_rt = q1.round_trips - q0.round_trips;
     if (pv_session_install(&l, &in, &res))
         die("install: %s", res.err);
     const struct pv_probe_stats *u = &g.p[PV_PHASE_UPLOADED], *f = &g.p[PV_PHASE_FINAL];
+    /* the bench's own counters queries inside the window are not the install's traffic */
+    uint64_t out = f->bytes_out - u->bytes_out - g.mon_bytes_out;
+    uint64_t inb = f->bytes_in - u->bytes_in - g.mon_bytes_in;
+    uint64_t bytes = out + inb;
+    uint64_t rts = f->round_trips - u->round_trips - g.mon_rts;
     const struct counters *cu = &g.c[PV_PHASE_UPLOADED], *cf = &g.c[PV_PHASE_FINAL];
-    uint64_t bytes = (f->bytes_out + f->bytes_in) - (u->bytes_out + u->bytes_in) - mon_bytes;
-    uint64_t rts = f->round_trips - u->round_trips - mon_rt;
     uint64_t payload = res.payload_bytes;
     uint64_t dev = cf->device_ns - cu->device_ns, fl = cf->flash_ns - cu->flash_ns;
     printf("32 KB install (erase, image, key slot, verify, RDP Level 2), after the stub upload:\n");
@@ -248,11 +254,10 @@ static void bench_install(const struct pv_stub_image *img, const uint8_t priv[32
     printf("  over the debug port (both ways):   %8" PRIu64 " bytes  -> overhead %.2f %% "
            "(goal <= 5 %%)\n",
            bytes, 100.0 * (double)(bytes - payload) / (double)payload);
-    printf("    to the chip %" PRIu64 ", from the chip %" PRIu64 "\n",
-           (f->bytes_out - u->bytes_out) - (q1.bytes_out - q0.bytes_out),
-           (f->bytes_in - u->bytes_in) - (q1.bytes_in - q0.bytes_in));
+    printf("    to the chip %" PRIu64 ", from the chip %" PRIu64 "\n", out, inb);
+    /* the sim's packet count includes two of the bench's counters queries */
     printf("  debug round trips (station waits): %8" PRIu64 "   (RSP packets: %" PRIu64 ")\n", rts,
-           (cf->packets - cu->packets) - 1);
+           (cf->packets - cu->packets) - 2);
     printf("  frames: %u transport + message 2, slots of %u bytes\n", res.frames,
            (unsigned)(((STUB_BASE + PV_STUB_SRAM_BUDGET) -
                        ((((img->ram_end + 7u) & ~7u) + PV_MBOX_LEN + 7u) & ~7u)) /

@@ -20,6 +20,7 @@
 #include "hal/stm32f4_map.h"
 #include "hal/stm32f4_sectors.h"
 #include "image/layout.h"
+#include "proto/proto.h"
 
 #define PV_RECIPE_FORMAT      1u    /* the `format:` this code reads */
 #define PV_RECIPE_NAME_MAX    64u   /* product, batch, chip part... (with the NUL) */
@@ -30,8 +31,8 @@
 #define PV_RECIPE_CMD_MAX     512u  /* one OpenOCD command (with the NUL) */
 #define PV_RECIPE_SECTORS_MAX PV_F4_SECTORS_MAX
 #define PV_RECIPE_MAX_BYTES   (1u << 20)
-/* What the RAM stub needs above stub.sram_base (stub-loader.mk's budget: 16 KB of SRAM). */
-#define PV_RECIPE_STUB_SRAM 0x4000u
+/* What the RAM stub needs above stub.sram_base (its SRAM plan, stub_budget.sh). */
+#define PV_RECIPE_STUB_SRAM PV_STUB_SRAM_BUDGET
 
 /* Values match exit codes (commands.h): 0 valid, 1 invalid, 3 unreadable. */
 enum pv_recipe_status { PV_RECIPE_OK = 0, PV_RECIPE_INVALID = 1, PV_RECIPE_UNREADABLE = 3 };

@@ -5,14 +5,13 @@
 # GCC's -fcallgraph-info=su call graphs (-fstack-usage figures per function, summed along the
 # deepest call path from stub_main; indirect calls count as the deepest of INDIRECT_TARGETS, the
 # Noise provider's functions), then the SRAM plan: image, bss, stack, mailbox and the two frame
-# slots the host gets out of the 16 KB budget. Fails (exit 1) if text+rodata exceeds 8 KB, the
+# slots the host gets out of the SRAM budget (PV_STUB_SRAM_BUDGET). Fails (exit 1) if text+rodata exceeds 8 KB, the
 # computed stack exceeds the reserved one, or less than 2 KB per slot would remain.
 set -euo pipefail
 elf=$1 bin=$2 reserved=$3 indirect=$4
 shift 4
 
 TEXT_BUDGET=8192
-SRAM_BUDGET=16384
 MIN_SLOT=2048
 
 sym() { arm-none-eabi-nm "$elf" | awk -v s="$1" '$3 == s {print $1}'; }
@@ -21,10 +20,13 @@ base=$(hex "$(sym __stub_start)")
 bss=$(($(hex "$(sym __bss_end)") - $(hex "$(sym __bss_start)")))
 ram_end=$(hex "$(sym __stub_ram_end)")
 image=$(stat -c %s "$bin")
-# PV_MBOX_LEN from the shared wire-format header, evaluated by the shell.
+# PV_MBOX_LEN and PV_STUB_SRAM_BUDGET from the shared wire-format header, evaluated by the shell.
 mbox=$(printf '#include "proto/proto.h"\nPV_MBOX_LEN\n' | arm-none-eabi-gcc -E -P -Ilib - |
     tail -1 | tr -d 'u')
 mbox=$((mbox))
+SRAM_BUDGET=$(printf '#include "proto/proto.h"\nPV_STUB_SRAM_BUDGET\n' | arm-none-eabi-gcc -E -P -Ilib - |
+    tail -1 | tr -d 'u')
+SRAM_BUDGET=$((SRAM_BUDGET))
 
 # Worst-case stack: nodes "title" with "N bytes (static|dynamic...)", edges caller -> callee.
 # GCC titles static functions "file:name", so titles are unique across files. Assembly routines

@@ -328,8 +328,8 @@ static void test_chip_probe_protection_errors(void **state)
             "11:3: probe.backend: gdb needs a probe.gdb section; add probe.gdb.remote "
             "(HOST:PORT or a serial device)");
     INVALID("sram.yaml", MUT("sram_base: 0x20000000", "sram_base: 0x2002E000"),
-            "16:3: stub.sram_base: 0x2002E000 leaves 8192 bytes of SRAM; the stub needs 16384 "
-            "(highest base 0x2002C000)");
+            "16:3: stub.sram_base: 0x2002E000 leaves 8192 bytes of SRAM; the stub needs 32768 "
+            "(highest base 0x20028000)");
     INVALID("sha.yaml", MUT("  image: boot.bin\n", "  image: boot.bin\n  sha256: 12ab\n"),
             "19:3: bootloader.sha256: has 4 hex digits; a SHA-256 has 64 (sha256sum prints it)");
     INVALID("batch.yaml", MUT("batch: w-001", "batch: w 001"),
