@@ -16,12 +16,13 @@
  *     0 ..  32   room for sp to sit below W[0] when round 16 starts
  *    32 .. 288   W[0..63], the message schedule of the current block
  *   288 .. 544   K[0..63], copied once per call so that every operand is sp-relative
- *   544          0, the end marker after K[63] (no K word is 0)
- *   548..560     h, the next block's address, the end of the data, and where the code
- *                that loads W[0..15] for the data's alignment starts
+ *   544 .. 560   h, the next block's address, the end of the data, and where the code that
+ *                loads W[0..15] for the data's alignment starts
+ *   560 .. 724   every 32 bytes, where to go after a group of eight rounds: the loop again
+ *                after rounds 16..55, the end of the block after rounds 56..63
  * From round 16 on sp moves up 32 bytes per group of eight rounds, so that round i of every
- * group finds W and K at the same offsets; the loop ends when the word one group past the
- * last K is the marker. Nothing below sp is live (an interrupt may use it).
+ * group finds W and K at the same offsets, and each group's "ldr pc" its own word of the
+ * column at 560. Nothing below sp is live (an interrupt may use it).
  *
  * The rounds: h += Sigma1(e) + Ch(e,f,g) + K[t] + W[t]; d += h; h += Sigma0(a) + Maj(a,b,c).
  *   Sigma1(e) = ror(e ^ ror(e,5) ^ ror(e,19), 6)      Sigma0(a) = ror(a ^ ror(a,11) ^ ror(a,20), 2)
@@ -43,12 +44,12 @@
 
 #define W_OFF 32
 #define K_OFF 288
-#define END_OFF 544
-#define H_SLOT 548
-#define P_SLOT 552 /* PEND_SLOT follows: one ldrd */
-#define PEND_SLOT 556
-#define LOAD_SLOT 560
-#define FRAME 564 /* with the 36 bytes pushed, sp stays 8-byte aligned */
+#define H_SLOT 544
+#define P_SLOT 548 /* PEND_SLOT follows: one ldrd */
+#define PEND_SLOT 552
+#define LOAD_SLOT 556
+#define NEXT_OFF 560 /* the column of continuations, one word per group of rounds 16..63 */
+#define FRAME 724    /* with the 36 bytes pushed, sp stays 8-byte aligned */
     /* From round 16 on, relative to sp: W[t0 + j] and K[t0 + j] of the group starting at t0. */
 #define SW_OFF 64
 #define SK_OFF 320
@@ -158,7 +159,14 @@ pv_sha256_blocks:
     stmia   r1!, {r3-r7, r9-r11}
     subs    r2, r2, #1
     bne     2b
-    str     r2, [r1]                            /* the end marker at END_OFF */
+    adr     r3, .Lrounds_16_63 + 1
+    str     r3, [sp, #NEXT_OFF]
+    str     r3, [sp, #NEXT_OFF + 32]
+    str     r3, [sp, #NEXT_OFF + 64]
+    str     r3, [sp, #NEXT_OFF + 96]
+    str     r3, [sp, #NEXT_OFF + 128]
+    adr     r3, .Lblock_end + 1
+    str     r3, [sp, #NEXT_OFF + 160]
 
 .Lblock:                                        /* r8: the block */
     add     r9, sp, #W_OFF
@@ -216,11 +224,10 @@ pv_sha256_blocks:
     SROUND 5, r7, r8, r9, r10, r11, r4, r5, r6, r3, r2
     SROUND 6, r6, r7, r8, r9, r10, r11, r4, r5, r2, r3
     SROUND 7, r5, r6, r7, r8, r9, r10, r11, r4, r3, r2
-    ldr     T, [sp, #END_OFF - LAST_SP]         /* K[t+8], or the marker after round 63 */
-    cmp     T, #0
-    bne     .Lrounds_16_63
+    ldr     pc, [sp, #NEXT_OFF + 160 - LAST_SP] /* this group's word of the column */
 
     /* h += a..h, then the next block. */
+.Lblock_end:
     sub     sp, sp, #LAST_SP
     ldr     r0, [sp, #H_SLOT]
     ldmia   r0, {r1, r2, r3, r12}
