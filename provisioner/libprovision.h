@@ -3,10 +3,10 @@
  * One handle holds the options of a run (the same names as `provision run`'s options); each
  * pv_prov_run provisions the one chip on the probe and fills a result. Progress comes through
  * a callback the caller gives to the run. The library never writes to stdout or stderr, never
- * exits the process, and keeps no state outside the handle: handles are independent, and one
- * handle may run any number of devices in a row. A handle is not safe to use from two threads
- * at once; different handles are (one device per handle, one handle per probe). `provision run`
- * itself is a thin CLI over this API.
+ * exits the process, and keeps no state outside the handle: one handle may run any number of
+ * devices in a row. Threads: one run at a time per process (the PKCS#11 module and libcurl are
+ * initialised per process); chips in parallel are one process each, as `provision run`'s gang
+ * does. `provision run` itself is a thin CLI over this API.
  *
  * Versioning: PV_PROV_VERSION is the API this header describes; pv_prov_version() the one the
  * library linked at run time implements. The major number changes when a call or a struct
@@ -104,6 +104,7 @@ struct pv_prov_result {
     int resumed;
     int64_t phase_ms[PV_PROV_NPHASES]; /* -1: not reached */
     int64_t total_ms;
+    int64_t probe_round_trips; /* the times the station waited for its probe; -1: not counted */
     /* On failure: what failed, where (file:line, field, address, HTTP status) and how to fix
      * it, possibly over several lines; "" on success. */
     char error[4096];

@@ -66,6 +66,8 @@ static void print_json(const struct pv_prov_result *res)
             json_object_set_new(ph, pv_prov_phase_name(i), json_integer(res->phase_ms[i]));
     json_object_set_new(o, "phase_ms", ph);
     json_object_set_new(o, "total_ms", json_integer(res->total_ms));
+    if (res->probe_round_trips >= 0)
+        json_object_set_new(o, "probe_round_trips", json_integer(res->probe_round_trips));
     if (res->n_values) {
         json_t *v = json_object();
         for (unsigned i = 0; i < res->n_values && i < PV_PROV_VALUES_MAX; i++)

@@ -21,6 +21,7 @@ void pv_run_report_init(struct pv_run_report *r, pv_prov_progress_fn cb, void *c
     r->t0 = r->t_phase = pv_run_now_ms();
     for (int i = 0; i < PV_RUN_NPHASES; i++)
         r->ms[i] = -1;
+    r->probe_round_trips = -1;
     snprintf(r->ledger_state, sizeof r->ledger_state, "none");
 }
 
@@ -86,6 +87,7 @@ void pv_run_finish(const struct pv_run_report *r, int status, const char *error,
     res->resumed = r->resumed;
     memcpy(res->phase_ms, r->ms, sizeof res->phase_ms);
     res->total_ms = (int64_t)(pv_run_now_ms() - r->t0);
+    res->probe_round_trips = r->probe_round_trips;
     if (error && status != PV_PROV_OK)
         snprintf(res->error, sizeof res->error, "%s", error);
 }

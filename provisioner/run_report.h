@@ -32,6 +32,7 @@ struct pv_run_report {
     char uid[25], batch[64], station[64], recipe[64], recipe_sha256[65], image_sha256[65];
     char probe[256], rdp[16], ledger_state[16];
     int resumed;
+    int64_t probe_round_trips; /* -1: not counted */
 };
 
 uint64_t pv_run_now_ms(void);

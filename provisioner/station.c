@@ -58,7 +58,7 @@ static int openocd_spawn_target(const pv_recipe *r, const struct pv_station_prob
 int pv_station_connect(const pv_recipe *r, const struct pv_station_probe *sp, pv_probe_link *l,
                        char *desc, size_t desc_len, char *err, size_t err_len)
 {
-    static char target[8192];
+    char target[8192]; /* the probe copies what it keeps */
     const struct pv_probe_ops *ops = NULL;
     const char *t = sp->target;
     enum pv_probe_backend be = r ? r->probe.backend : PV_PROBE_GDB;

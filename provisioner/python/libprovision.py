@@ -58,6 +58,7 @@ class _Result(ctypes.Structure):
         ("resumed", ctypes.c_int),
         ("phase_ms", ctypes.c_int64 * len(PHASES)),
         ("total_ms", ctypes.c_int64),
+        ("probe_round_trips", ctypes.c_int64),
         ("error", ctypes.c_char * 4096),
         ("n_values", ctypes.c_uint),
         ("values", _Value * VALUES_MAX),
@@ -104,6 +105,7 @@ class Result:
         self.phase_ms = {PHASES[i]: r.phase_ms[i] for i in range(len(PHASES))
                          if r.phase_ms[i] >= 0}
         self.total_ms = r.total_ms
+        self.probe_round_trips = None if r.probe_round_trips < 0 else r.probe_round_trips
         self.values = {text(r.values[i].name): text(r.values[i].value)
                        for i in range(min(r.n_values, VALUES_MAX))}
 
