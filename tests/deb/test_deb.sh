@@ -15,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
 DEB_DIR=${PV_DEB_DIR:-build/deb}
-PKGS=(provision hsm-bridge provision-firmware)
+PKGS=(provision hsm-bridge provision-firmware libprovision1 libprovision-dev python3-libprovision)
 UNIT=/lib/systemd/system/hsm-bridge.service
 WANTS=/etc/systemd/system/multi-user.target.wants/hsm-bridge.service
 DSH_STATE=/var/lib/systemd/deb-systemd-helper-enabled/hsm-bridge.service.dsh-also
@@ -93,7 +93,10 @@ version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog)
 arch=$(dpkg --print-architecture)
 case $DEB_DIR in /*) ;; *) DEB_DIR=./$DEB_DIR ;; esac # apt-get takes a path, not a name
 debs=("$DEB_DIR/provision_${version}_$arch.deb" "$DEB_DIR/hsm-bridge_${version}_$arch.deb"
-      "$DEB_DIR/provision-firmware_${version}_all.deb")
+      "$DEB_DIR/provision-firmware_${version}_all.deb" "$DEB_DIR/libprovision1_${version}_$arch.deb"
+      "$DEB_DIR/libprovision-dev_${version}_$arch.deb"
+      "$DEB_DIR/python3-libprovision_${version}_all.deb")
+LIBDIR=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 
 preconditions() {
     local st
@@ -141,6 +144,15 @@ programs_run() {
     grep -q '^  run  ' "$tmp/p.help" || fail "provision --help: no 'run' command listed"
     hsm-bridge --help >"$tmp/b.help" || fail "hsm-bridge --help: exit $?"
     grep -q '^  serve  ' "$tmp/b.help" || fail "hsm-bridge --help: no 'serve' command listed"
+    # The two programs and the library are the only ELF files: no test program, sim, tool or
+    # device .elf went in.
+    for p in "${PKGS[@]}"; do dpkg -L "$p"; done | sort -u >"$tmp/files"
+    while read -r f; do
+        [ -f "$f" ] && [ ! -L "$f" ] && [ "$(od -An -tx1 -N4 "$f" | tr -d ' \n')" = 7f454c46 ] &&
+            echo "$f"
+    done <"$tmp/files" >"$tmp/elf"
+    expect "ELF files in the packages" "$(xargs <"$tmp/elf")" \
+        "/usr/bin/provision $LIBDIR/libprovision.so.1 /usr/sbin/hsm-bridge"
     # Release build: no sanitizer runtime linked.
     ! ldd /usr/bin/provision /usr/sbin/hsm-bridge | grep -E 'lib(a|ub)san' ||
         fail "a packaged program links a sanitizer runtime"
@@ -153,6 +165,34 @@ programs_run() {
     done
 }
 
+# libprovision as line software uses it: a C program built with the -dev package's header and
+# link, and the Python binding (with Debian's python3, which the package depends on), both on the
+# installed library.
+library_used() {
+    cat >"$tmp/api.c" <<'C'
+#include <libprovision.h>
+#include <stdio.h>
+int main(void) {
+    unsigned v = pv_prov_version();
+    printf("%u.%u\n", v >> 16, v & 0xffffu);
+    return v == PV_PROV_VERSION ? 0 : 1;
+}
+C
+    cc -Wall -Werror "$tmp/api.c" -lprovision -o "$tmp/api"
+    # (readlink: /lib is /usr/lib on a merged-/usr system)
+    expect "the C program's libprovision" \
+        "$(readlink -f "$(ldd "$tmp/api" | awk '/libprovision/ {print $3}')")" \
+        "$LIBDIR/libprovision.so.1"
+    "$tmp/api" >"$tmp/api.out" || fail "header and library disagree: $(cat "$tmp/api.out")"
+    (cd / && env -u LIBPROVISION -u PYTHONPATH /usr/bin/python3 -c 'import libprovision as p
+l = p.load()
+print(p.__file__, l._name, l.pv_prov_version() >> 16)') >"$tmp/py.out"
+    expect "python3: module, library, API" "$(cat "$tmp/py.out")" \
+        "/usr/lib/python3/dist-packages/libprovision.py libprovision.so.1 1"
+    [ -f /usr/share/doc/python3-libprovision/examples/example_line.py ] ||
+        fail "the example line script is missing"
+}
+
 unit_enabled() {
     [ -f "$UNIT" ] || fail "$UNIT missing"
     grep -qx 'ExecStart=/usr/sbin/hsm-bridge serve --config /etc/hsm-bridge/bridge.yaml' "$UNIT" ||
@@ -162,7 +202,14 @@ unit_enabled() {
     [ -f "$DSH_STATE" ] || fail "$DSH_STATE missing: deb-systemd-helper did not enable the unit"
     systemd-analyze verify "$UNIT" >"$tmp/verify" 2>&1 || fail "systemd-analyze verify: $(cat "$tmp/verify")"
     [ ! -s "$tmp/verify" ] || fail "systemd-analyze verify: $(cat "$tmp/verify")"
-    # Not started: there is no configuration yet (and no systemd running here).
+    # Not started at installation (no configuration yet; nor is systemd running here), but
+    # stopped at removal and restarted after an upgrade if it runs.
+    grep -q "deb-systemd-invoke stop hsm-bridge.service" /var/lib/dpkg/info/hsm-bridge.prerm ||
+        fail "hsm-bridge.prerm does not stop the service"
+    grep -q "deb-systemd-invoke try-restart 'hsm-bridge.service'" \
+        /var/lib/dpkg/info/hsm-bridge.postinst || fail "hsm-bridge.postinst does not restart it"
+    ! grep -E "deb-systemd-invoke (start|restart) " /var/lib/dpkg/info/hsm-bridge.postinst ||
+        fail "hsm-bridge.postinst starts the service before it is configured"
     dpkg-query -W -f '${Conffiles}\n' hsm-bridge >"$tmp/conffiles"
     for f in bridge.yaml softhsm2.conf; do
         grep -q " $ETC/$f " "$tmp/conffiles" || fail "$ETC/$f is not a conffile"
@@ -266,7 +313,9 @@ purge_packages() {
         st=$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null || true)
         [ -z "$st" ] || [ "$st" = not-installed ] || fail "$p after purge: dpkg status '$st'"
     done
-    for f in /usr/bin/provision /usr/sbin/hsm-bridge "$UNIT" "$WANTS" "$ETC/bridge.yaml" \
+    for f in /usr/bin/provision /usr/sbin/hsm-bridge "$LIBDIR/libprovision.so.1" \
+        /usr/include/libprovision.h /usr/lib/python3/dist-packages/libprovision.py \
+        "$UNIT" "$WANTS" "$ETC/bridge.yaml" \
         "$ETC/softhsm2.conf" /usr/share/provision "$DSH_STATE"; do
         [ ! -e "$f" ] || fail "$f is still there after purge"
     done
@@ -312,6 +361,7 @@ if [ "$last_rc" = 0 ]; then
     check install install_packages
     if [ "$last_rc" = 0 ]; then
         check programs programs_run
+        check library library_used
         check unit unit_enabled
         check user_and_dirs user_and_dirs
         check bridge_serves_as_the_unit bridge_serves
