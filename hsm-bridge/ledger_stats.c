@@ -101,16 +101,21 @@ static int stats_body(pv_ledger *l, void *arg)
     pv_store *s = l->store;
     q->st->n_batches = q->st->n_recent = 0; /* a retried transaction starts again */
     const char *since[1] = {q->since};
-    char sql[1024];
+    /* one pass over devices and one over failures for every batch (not a scan per batch) */
+    char sql[1536];
     snprintf(sql, sizeof sql, "%s%u",
-             "SELECT b.batch, b.quota, b.created_at,"
-             " (SELECT COUNT(*) FROM devices d WHERE d.batch = b.batch),"
-             " (SELECT COUNT(*) FROM devices d WHERE d.batch = b.batch AND d.state = 'locked'),"
-             " (SELECT COUNT(*) FROM devices d WHERE d.batch = b.batch AND d.state <> 'locked'"
-             "   AND EXISTS (SELECT 1 FROM failures f WHERE f.uid = d.uid)),"
-             " (SELECT COUNT(*) FROM devices d WHERE d.batch = b.batch AND d.locked_at >= $1),"
-             " (SELECT COUNT(*) FROM failures f WHERE f.batch = b.batch)"
-             " FROM batches b ORDER BY b.created_at DESC, b.batch LIMIT ",
+             "SELECT b.batch, b.quota, b.created_at, COALESCE(d.n, 0), COALESCE(d.locked, 0),"
+             " COALESCE(d.failed, 0), COALESCE(d.recent, 0), COALESCE(f.n, 0)"
+             " FROM batches b"
+             " LEFT JOIN (SELECT batch, COUNT(*) AS n,"
+             "  SUM(CASE WHEN state = 'locked' THEN 1 ELSE 0 END) AS locked,"
+             "  SUM(CASE WHEN state <> 'locked' AND EXISTS"
+             "   (SELECT 1 FROM failures x WHERE x.uid = devices.uid) THEN 1 ELSE 0 END) AS failed,"
+             "  SUM(CASE WHEN locked_at >= $1 THEN 1 ELSE 0 END) AS recent"
+             "  FROM devices GROUP BY batch) d ON d.batch = b.batch"
+             " LEFT JOIN (SELECT batch, COUNT(*) AS n FROM failures GROUP BY batch) f"
+             "  ON f.batch = b.batch"
+             " ORDER BY b.created_at DESC, b.batch LIMIT ",
              PV_STATS_BATCHES_MAX);
     int rc = s->ops->select_rows(s, "operator figures: batches", sql, since, 1, batch_row, q->st);
     if (rc == PV_LEDGER_OK)

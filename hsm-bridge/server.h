@@ -93,6 +93,7 @@ struct pv_operator_state {
     unsigned n_seen;
     char *status;       /* the figures as last computed (JSON text), shared by every poll */
     struct timespec at; /* when (CLOCK_MONOTONIC) */
+    long keep_ms;       /* how long they are served before being computed again */
 };
 
 /* ---- the server ---- */
