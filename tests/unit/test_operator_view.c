@@ -630,6 +630,8 @@ static bool write_png(const char *b64, const char *path, size_t *out_len)
 static void test_live_page(void **state)
 {
     (void)state;
+    if (system("command -v " CHROMIUM " >/dev/null") != 0)
+        fail_msg(CHROMIUM " is not installed: `make deps` installs it (DEB_PACKAGES)");
     int port = 0;
     pid_t fwd = forwarder_start(&port);
     assert_true(fwd > 0);
