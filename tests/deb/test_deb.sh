@@ -31,7 +31,7 @@ tmp=$(mktemp -d /tmp/test_deb.XXXXXX)
 # command fails it, and says why on stderr. The subshell is a statement of its own: in an `if`
 # or an && / || list bash would ignore set -e inside it.
 check() {
-    local rc
+    local rc t0=$SECONDS
     echo "[ RUN      ] $1"
     (
         set -e
@@ -40,11 +40,11 @@ check() {
     rc=$?
     last_rc=$rc
     if [ "$rc" = 0 ]; then
-        echo "[       OK ] $1"
+        echo "[       OK ] $1 ($((SECONDS - t0)) s)"
         passed=$((passed + 1))
     else
         cat "$tmp/$1.log"
-        echo "[  FAILED  ] $1"
+        echo "[  FAILED  ] $1 ($((SECONDS - t0)) s)"
         failed=$((failed + 1))
         failures+=("$1")
     fi
