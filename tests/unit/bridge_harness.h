@@ -101,6 +101,8 @@ struct bh_run {
     char err_path[200];
     char out[16384];
     char err[65536];
+    uint64_t started_ms; /* sp_now_ms() at the start */
+    uint64_t took_ms;    /* from the start to the exit (0 until it exited) */
 };
 
 struct bh_proxy {
@@ -602,6 +604,7 @@ static inline bool bh_run_start(struct bh_env *env, struct bh_run *r, const char
 {
     memset(r, 0, sizeof *r);
     r->status = -1;
+    r->started_ms = sp_now_ms();
     snprintf(r->err_path, sizeof r->err_path, "%s/run-%u.err", env->dir, ++env->runs);
     int p[2];
     if (pipe(p) != 0)
@@ -696,6 +699,7 @@ static inline int bh_run_wait(struct bh_run *r, int ms)
         if (w == r->pid) {
             sp_forget(r->pid);
             r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            r->took_ms = sp_now_ms() - r->started_ms;
             r->stopped = false;
             bh_run_collect(r);
             close(r->out_fd);
@@ -728,6 +732,23 @@ static inline int bh_run_kill(struct bh_run *r)
     return r->status;
 }
 
+/* Session ttls that a test lets run out are wall-clock windows that a whole run (or a refused
+ * one) must fit in; a loaded machine stretches runs several times over. So such a ttl is sized
+ * from the slowest whole station run this test program has seen (bh_note_run), three times
+ * over, and is at least min_s: the pace of the machine stretches the test instead of failing
+ * it. */
+static uint64_t bh_slowest_run_ms;
+static inline void bh_note_run(const struct bh_run *r)
+{
+    if (r->status == 0 && r->took_ms > bh_slowest_run_ms)
+        bh_slowest_run_ms = r->took_ms;
+}
+static inline unsigned bh_expiry_ttl_s(unsigned min_s)
+{
+    unsigned s = (unsigned)((3 * bh_slowest_run_ms + 999) / 1000);
+    return s > min_s ? s : min_s;
+}
+
 /* `provision run --config station.yaml` (writes it for b and target first) as the station, with
  * no token in its environment; bin NULL is provision, else e.g. env->hooks; hook (may be NULL)
  * is PROVISION_TEST_CRASH_AT. Waits up to 90 s for an exit or a stop; the status, or -1 when it
@@ -751,6 +772,7 @@ static inline int bh_station_run(struct bh_bridge *b, const struct bh_station *s
                 r->err);
         return -2;
     }
+    bh_note_run(r);
     return st;
 }
 
