@@ -125,6 +125,16 @@ bench-stub-overlap: $(STUB_BIN)
 	$(MAKE) -s BUILD=build/bench SANITIZE= build/bench/host/bin/sim build/bench/host/bin/stub_overlap
 	build/bench/host/bin/stub_overlap build/bench/host/bin/sim $(STUB_BIN)
 
+# `provision run` per device through a tunneled GDB server: the sim's GDB front end behind
+# bench/delay_proxy at 50 ms round trip; round trips per device as the proxy saw them and as the
+# station counted them, their latency and the wall time, for the demo images and with a 128 KB
+# application (bench/tunnel_bench.sh, non-sanitized build; goal: at most 40 round trips).
+BENCH_TARGETS += bench-tunnel
+.PHONY: bench-tunnel
+bench-tunnel:
+	bench/tunnel_bench.sh 3 50
+	bench/tunnel_bench.sh 2 50 128
+
 # Last: the prerequisites are expanded here, after every part appended its target.
 bench: $(BENCH_TARGETS)
 

@@ -1,13 +1,19 @@
 /* delay_proxy: a TCP proxy on loopback that adds a fixed delay to every byte in both directions,
- * for measuring a station that is far from its bridge when the kernel has no netem. Each
- * direction of each connection delivers what it read half the round-trip time later, in order;
- * bandwidth is not limited. A connection's opening (the TCP handshake with the proxy) is not
- * delayed: a real WAN costs one round trip more per new connection.
+ * for measuring a station that is far from its bridge (or its probe) when the kernel has no
+ * netem. Each direction of each connection delivers what it read half the round-trip time later,
+ * in order; bandwidth is not limited. A connection's opening (the TCP handshake with the proxy)
+ * is not delayed: a real WAN costs one round trip more per new connection.
  *
- *   delay_proxy --target HOST:PORT --rtt-ms MS [--port P]
+ *   delay_proxy --target HOST:PORT --rtt-ms MS [--port P] [--turns FILE]
  *
  * Listens on 127.0.0.1:P (0 or none: any free port) and prints
- * "delay_proxy: listening on 127.0.0.1:PORT" on stdout once it accepts. Runs until killed. */
+ * "delay_proxy: listening on 127.0.0.1:PORT" on stdout once it accepts. Runs until killed.
+ *
+ * --turns FILE: when a connection ends, appends "conn N turns T c2s BYTES s2c BYTES" to FILE.
+ * A turn is a run of client bytes: the first, and every one the client sends after the proxy
+ * delivered server bytes to it. Every time the client waits for an answer and then sends again
+ * is a turn, so T bounds the client's round trips from above (a client that computes for longer
+ * than the delay between two requests it does not wait for shows one turn more). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -46,7 +52,13 @@ struct conn {
     int fds[2];
     pthread_mutex_t mu;
     int alive; /* threads still running (4) */
+    unsigned id;
+    unsigned turns;  /* runs of client bytes (see --turns) */
+    int answered;    /* server bytes delivered since the client last sent */
+    size_t bytes[2]; /* c2s, s2c */
 };
+
+static const char *turns_file;
 
 static void add_ns(struct timespec *t, long ns)
 {
@@ -64,6 +76,14 @@ static void conn_release(struct conn *c)
     pthread_mutex_unlock(&c->mu);
     if (left)
         return;
+    if (turns_file) {
+        FILE *f = fopen(turns_file, "a");
+        if (f) {
+            fprintf(f, "conn %u turns %u c2s %zu s2c %zu\n", c->id, c->turns, c->bytes[0],
+                    c->bytes[1]);
+            fclose(f);
+        }
+    }
     close(c->fds[0]);
     close(c->fds[1]);
     for (int d = 0; d < 2; d++) {
@@ -107,6 +127,14 @@ static void *reader(void *arg)
             push(p, NULL, 0);
             break;
         }
+        if (p == &p->conn->dir[0]) { /* client to server: a new turn after an answer */
+            pthread_mutex_lock(&p->conn->mu);
+            if (p->conn->answered || !p->conn->turns)
+                p->conn->turns++;
+            p->conn->answered = 0;
+            p->conn->bytes[0] += (size_t)n;
+            pthread_mutex_unlock(&p->conn->mu);
+        }
         push(p, buf, (size_t)n);
     }
     conn_release(p->conn);
@@ -145,6 +173,12 @@ static void *writer(void *arg)
             }
             off += (size_t)n;
         }
+        if (p == &p->conn->dir[1] && off) { /* server bytes reached the client */
+            pthread_mutex_lock(&p->conn->mu);
+            p->conn->answered = 1;
+            p->conn->bytes[1] += off;
+            pthread_mutex_unlock(&p->conn->mu);
+        }
         free(k);
     }
     conn_release(p->conn);
@@ -175,10 +209,13 @@ int main(int argc, char **argv)
             rtt_ms = strtol(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--port") == 0)
             port = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--turns") == 0)
+            turns_file = argv[i + 1];
     }
     const char *colon = target ? strrchr(target, ':') : NULL;
     if (!colon || rtt_ms < 0) {
-        fprintf(stderr, "usage: delay_proxy --target HOST:PORT --rtt-ms MS [--port P]\n");
+        fprintf(stderr, "usage: delay_proxy --target HOST:PORT --rtt-ms MS [--port P] "
+                        "[--turns FILE]\n");
         return 2;
     }
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
@@ -223,6 +260,8 @@ int main(int argc, char **argv)
         c->fds[0] = a;
         c->fds[1] = b;
         c->alive = 4;
+        static unsigned next_id;
+        c->id = ++next_id;
         pthread_mutex_init(&c->mu, NULL);
         for (int d = 0; d < 2; d++) {
             struct pipe_dir *p = &c->dir[d];

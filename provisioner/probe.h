@@ -53,6 +53,13 @@ struct pv_probe_stats {
 
 typedef struct pv_probe pv_probe; /* a backend's connection, opaque */
 
+/* One range of a batched read (read_many). */
+struct pv_probe_read {
+    uint32_t addr;
+    void *buf;
+    size_t len;
+};
+
 struct pv_probe_ops {
     const char *name;
     /* Memory reads and writes work while the core runs (so the stub may idle without halting:
@@ -77,6 +84,10 @@ struct pv_probe_ops {
     void (*stats)(pv_probe *p, struct pv_probe_stats *st);
     const char *(*error)(pv_probe *p); /* the last error, one line */
     void (*disconnect)(pv_probe *p);
+    /* Optional (NULL: read_mem for each range): several reads whose requests all go out before
+     * the first answer is awaited, one round trip where the protocol allows it. Returns the
+     * first failure; the ranges after a failed one may or may not have been read. */
+    int (*read_many)(pv_probe *p, const struct pv_probe_read *r, size_t n);
 };
 
 /* A connected probe: backend + its context. */
@@ -113,25 +124,37 @@ struct pv_probe_ident {
     uint8_t rdp;            /* FLASH_OPTCR[15:8] */
 };
 
+/* Several reads: in one round trip if the backend has read_many, else one read_mem each. */
+static inline int pv_probe_read_many(const pv_probe_link *l, const struct pv_probe_read *r,
+                                     size_t n)
+{
+    if (l->ops->read_many)
+        return l->ops->read_many(l->p, r, n);
+    for (size_t i = 0; i < n; i++) {
+        int rc = l->ops->read_mem(l->p, r[i].addr, r[i].buf, r[i].len);
+        if (rc)
+            return rc;
+    }
+    return PV_PROBE_OK;
+}
+
 static inline int pv_probe_identify(const pv_probe_link *l, struct pv_probe_ident *id)
 {
-    uint8_t b[4];
-    int rc;
-    if ((rc = l->ops->read_mem(l->p, 0xE000ED00u, b, 4)) != 0)
+    uint8_t cpuid[4], idcode[4], fsize[2], optcr[4];
+    const struct pv_probe_read r[] = {{0xE000ED00u, cpuid, 4},
+                                      {PV_F4_DBGMCU_IDCODE, idcode, 4},
+                                      {PV_F4_UID, id->uid, 12},
+                                      {PV_F4_FLASH_SIZE_KB, fsize, 2},
+                                      {PV_F4_FLASH_OPTCR, optcr, 4}};
+    int rc = pv_probe_read_many(l, r, sizeof r / sizeof r[0]);
+    if (rc)
         return rc;
-    id->cpuid = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    if ((rc = l->ops->read_mem(l->p, PV_F4_DBGMCU_IDCODE, b, 4)) != 0)
-        return rc;
-    id->dbgmcu_idcode =
-        (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    if ((rc = l->ops->read_mem(l->p, PV_F4_UID, id->uid, 12)) != 0)
-        return rc;
-    if ((rc = l->ops->read_mem(l->p, PV_F4_FLASH_SIZE_KB, b, 2)) != 0)
-        return rc;
-    id->flash_kb = (uint16_t)(b[0] | b[1] << 8);
-    if ((rc = l->ops->read_mem(l->p, PV_F4_FLASH_OPTCR, b, 4)) != 0)
-        return rc;
-    id->rdp = b[1];
+    id->cpuid = (uint32_t)cpuid[0] | (uint32_t)cpuid[1] << 8 | (uint32_t)cpuid[2] << 16 |
+                (uint32_t)cpuid[3] << 24;
+    id->dbgmcu_idcode = (uint32_t)idcode[0] | (uint32_t)idcode[1] << 8 | (uint32_t)idcode[2] << 16 |
+                        (uint32_t)idcode[3] << 24;
+    id->flash_kb = (uint16_t)(fsize[0] | fsize[1] << 8);
+    id->rdp = optcr[1];
     return PV_PROBE_OK;
 }
 

@@ -45,6 +45,7 @@ struct pv_probe {
     unsigned posted; /* answers owed for requests sent without waiting */
     int posted_err;  /* first error among them */
     bool running;    /* resumed; no stop reply yet */
+    bool closed;     /* the server closed the connection */
     bool flushed;    /* sent something since the last wait: the next wait is a round trip */
     int stop_signal; /* of the last stop reply */
     int regnum[PV_REG_COUNT];
@@ -114,10 +115,12 @@ static int fill_in(pv_probe *p, uint64_t deadline)
             p->st.bytes_in += (uint64_t)r;
             return PV_PROBE_OK;
         }
-        if (r == 0 || (r < 0 && errno == ECONNRESET))
+        if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+            p->closed = true;
             return fail(p, PV_PROBE_ERR_DEAD,
                         "gdb: server closed the connection (debug port disabled, or the server "
                         "went away)");
+        }
         if (errno != EAGAIN && errno != EINTR)
             return fail(p, PV_PROBE_ERR_IO, "gdb: receive failed: %s", strerror(errno));
         int left = (int)(deadline - pv_probe_now_ms());
@@ -248,7 +251,8 @@ static int drain(pv_probe *p)
         p->posted--;
         if (strcmp(p->pkt, "OK") != 0 && !p->posted_err)
             p->posted_err = fail(p, p->pkt[0] == 'E' ? PV_PROBE_ERR_TARGET : PV_PROBE_ERR_PROTOCOL,
-                                 "gdb: write refused by the target (%s)", p->pkt);
+                                 "gdb: write or reset refused by the target (%s)",
+                                 p->pkt_len ? p->pkt : "empty answer: not supported by the server");
     }
     return PV_PROBE_OK;
 }
@@ -290,35 +294,40 @@ static int gdb_flush(pv_probe *p)
     return rc;
 }
 
-static int gdb_read_mem(pv_probe *p, uint32_t addr, void *buf, size_t len)
+static int gdb_read_many(pv_probe *p, const struct pv_probe_read *v, size_t nv)
 {
-    size_t chunk = p->pkt_size / 2 - 16, off = 0, n;
+    size_t chunk = p->pkt_size / 2 - 16, off, n;
     char req[40];
-    /* all requests first, then the answers: one round trip for the whole range */
-    for (off = 0; off < len; off += n) {
-        n = len - off < chunk ? len - off : chunk;
-        snprintf(req, sizeof req, "m%x,%zx", (unsigned)(addr + off), n);
-        int rc = put_str(p, req);
-        if (rc)
-            return rc;
-    }
+    /* all requests first, then the answers: one round trip for every range */
+    for (size_t i = 0; i < nv; i++)
+        for (off = 0; off < v[i].len; off += n) {
+            n = v[i].len - off < chunk ? v[i].len - off : chunk;
+            snprintf(req, sizeof req, "m%x,%zx", (unsigned)(v[i].addr + off), n);
+            int rc = put_str(p, req);
+            if (rc)
+                return rc;
+        }
     int rc = drain(p);
     int err = 0;
-    for (off = 0; off < len && !rc; off += n) {
-        n = len - off < chunk ? len - off : chunk;
-        rc = get_answer(p);
-        if (rc)
-            break;
-        if (err)
-            continue;
-        if (p->pkt[0] == 'E' || pv_rsp_decode_mem(p->pkt, p->pkt_len, (uint8_t *)buf + off, n)) {
-            err = fail(p, p->pkt[0] == 'E' ? PV_PROBE_ERR_TARGET : PV_PROBE_ERR_PROTOCOL,
-                       "gdb: read of %zu bytes at 0x%08x refused (%s)", n, (unsigned)(addr + off),
-                       p->pkt_len > 16 ? "short answer" : p->pkt);
-            continue;
+    for (size_t i = 0; i < nv && !rc; i++)
+        for (off = 0; off < v[i].len && !rc; off += n) {
+            n = v[i].len - off < chunk ? v[i].len - off : chunk;
+            rc = get_answer(p);
+            if (rc || err)
+                continue;
+            if (p->pkt[0] == 'E' ||
+                pv_rsp_decode_mem(p->pkt, p->pkt_len, (uint8_t *)v[i].buf + off, n))
+                err = fail(p, p->pkt[0] == 'E' ? PV_PROBE_ERR_TARGET : PV_PROBE_ERR_PROTOCOL,
+                           "gdb: read of %zu bytes at 0x%08x refused (%s)", n,
+                           (unsigned)(v[i].addr + off), p->pkt_len > 16 ? "short answer" : p->pkt);
         }
-    }
     return rc ? rc : err;
+}
+
+static int gdb_read_mem(pv_probe *p, uint32_t addr, void *buf, size_t len)
+{
+    const struct pv_probe_read r = {addr, buf, len};
+    return gdb_read_many(p, &r, 1);
 }
 
 /* What the protocol requires a client to escape in binary data ('*' only in replies). */
@@ -503,9 +512,17 @@ static int gdb_monitor(pv_probe *p, const char *cmd, char *out, size_t out_len)
     return rc;
 }
 
+/* `monitor reset halt`. Without acks it is posted like a write: its console lines and its OK are
+ * collected with the next answer (a dead debug port then shows at the next request). */
 static int gdb_reset_halt(pv_probe *p)
 {
-    int rc = gdb_monitor(p, "reset halt", NULL, 0);
+    int rc;
+    if (p->noack && !p->running) {
+        static const char req[] = "qRcmd,72657365742068616c74"; /* "reset halt" in hex */
+        rc = post(p, req, sizeof req - 1);
+    } else {
+        rc = gdb_monitor(p, "reset halt", NULL, 0);
+    }
     if (!rc)
         p->running = false;
     return rc;
@@ -525,14 +542,15 @@ static void gdb_disconnect(pv_probe *p)
 {
     if (!p)
         return;
-    if (p->fd >= 0) {
+    if (p->fd >= 0 && !p->closed) { /* nothing to say to a server that hung up */
         if (p->running)
             gdb_halt(p);
         drain(p);
         put_str(p, "D");
         flush_out(p);
-        close(p->fd);
     }
+    if (p->fd >= 0)
+        close(p->fd);
     free(p->out);
     free(p->in);
     free(p->pkt);
@@ -541,7 +559,10 @@ static void gdb_disconnect(pv_probe *p)
 
 /* ---- connecting ---- */
 
-static int read_target_xml(pv_probe *p)
+/* Reads target.xml; with then_stop, the '?' goes out right behind the first request (no-ack
+ * mode only: a server waiting for our ack must not get a packet instead) and its stop reply is
+ * noted on the way. */
+static int read_target_xml(pv_probe *p, bool then_stop)
 {
     size_t cap = 65536, len = 0;
     char *doc = malloc(cap + 1);
@@ -551,7 +572,16 @@ static int read_target_xml(pv_probe *p)
         char req[80];
         snprintf(req, sizeof req, "qXfer:features:read:target.xml:%zx,%zx", len,
                  p->pkt_size / 2 - 16);
-        int rc = request(p, req);
+        int rc = put_str(p, req);
+        if (!rc && then_stop) {
+            p->running = true; /* its answer is a stop reply, which get_answer notes */
+            rc = put_str(p, "?");
+            then_stop = false;
+        }
+        if (!rc)
+            rc = drain(p);
+        if (!rc)
+            rc = get_answer(p);
         if (rc || (p->pkt[0] != 'm' && p->pkt[0] != 'l') || len + p->pkt_len - 1 > cap) {
             free(doc);
             return rc ? rc : PV_PROBE_ERR_UNSUPPORTED;
@@ -620,11 +650,16 @@ static int gdb_connect(pv_probe **out, const char *target, int timeout_ms, char 
         bool xml = strstr(p->pkt, "qXfer:features:read+") != NULL;
         if (noack && request(p, "QStartNoAckMode") == 0 && strcmp(p->pkt, "OK") == 0)
             p->noack = true;
+        /* '?' is answered with a stop reply: the core is halted (the usual attach behaviour).
+         * Without acks it travels with the first request for target.xml: one round trip. */
+        bool stop_sent = xml && p->noack;
         if (xml)
-            read_target_xml(p); /* without it the defaults above stay */
-        /* '?' is answered with a stop reply: the core is halted (the usual attach behaviour) */
-        p->running = true;
-        if (!(rc = put_str(p, "?")))
+            read_target_xml(p, stop_sent); /* without it the defaults above stay */
+        if (!stop_sent) {
+            p->running = true;
+            rc = put_str(p, "?");
+        }
+        if (!rc)
             rc = gdb_wait_halt(p, p->timeout_ms);
     }
     if (rc) {
@@ -652,4 +687,5 @@ const struct pv_probe_ops pv_probe_gdb_ops = {
     .stats = gdb_stats,
     .error = gdb_error,
     .disconnect = gdb_disconnect,
+    .read_many = gdb_read_many,
 };

@@ -387,6 +387,9 @@ static unsigned observe_lock(struct pv_run *r, const char **method)
     uint8_t b[4] = {0};
     *method = "after the reset the debug port still answers";
     do {
+        /* first a pause: a read sent with the ack would reach the chip before the stub resets
+         * it, and cost a round trip for nothing (over a tunnel, the round trip is the cost) */
+        usleep(20000);
         int rc = r->link.ops->read_mem(r->link.p, PV_F4_FLASH_OPTCR, b, 4);
         if (rc == PV_PROBE_ERR_DEAD) {
             *method = reset_done ? "reset by the station: debug port dead"
@@ -405,7 +408,6 @@ static unsigned observe_lock(struct pv_run *r, const char **method)
                 return 2;
             }
         }
-        usleep(20000);
     } while (pv_run_now_ms() < end);
     return 0;
 }
@@ -594,6 +596,12 @@ int pv_run_device(struct pv_run *r)
     }
     if (r->t.remote)
         pv_run_note(&r->rep, "bridge requests: %u", pv_trusted_round_trips(&r->t));
+    if (r->link.p) {
+        struct pv_probe_stats ps;
+        r->link.ops->stats(r->link.p, &ps);
+        r->rep.probe_round_trips = (int64_t)ps.round_trips;
+        pv_run_note(&r->rep, "probe round trips: %llu", (unsigned long long)ps.round_trips);
+    }
     pv_probe_disconnect(&r->link);
     if (r->t.ops)
         pv_trusted_close(&r->t);

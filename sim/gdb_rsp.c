@@ -931,7 +931,8 @@ bool gdb_input(struct gdb_server *g, const uint8_t *data, size_t len)
             memcpy(g->pkt, g->in + body, blen);
             size_t n = rsp_unescape(g->pkt, blen);
             g->pkt[n] = 0;
-            keep = dispatch(g, g->pkt, n);
+            /* a reset that loaded RDP Level 2 kills the port for the packets behind it too */
+            keep = dispatch(g, g->pkt, n) && port_alive(g);
         } else {
             pos++; /* noise between packets */
         }

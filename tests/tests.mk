@@ -53,3 +53,7 @@ $(HOSTDIR)/tests/test_sha256_cm4: TEST_LIBS += $(SIM_LIBS)
 # docs/schema/run-result.schema.json.
 $(HOSTDIR)/tests/test_line_api: | $(PROV_BIN) $(BRIDGE_BIN) $(HOSTDIR)/bin/sim $(DEVICE_IMAGES) \
     $(LIBPROV_PIC)
+# A run through a tunneled GDB server (test_probe_tunnel): the built provision, sim and the delay
+# proxy of bench/.
+$(HOSTDIR)/tests/test_probe_tunnel: | $(PROV_BIN) $(HOSTDIR)/bin/sim $(HOSTDIR)/bin/delay_proxy \
+    $(ARMDIR)/stub-loader/stub.bin $(ARMDIR)/firmware/bootloader.bin
