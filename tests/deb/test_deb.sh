@@ -88,6 +88,7 @@ cleanup() {
     exec 9>&-
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT # a timeout or ^C still gives everything back (through the EXIT trap)
 
 version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog)
 arch=$(dpkg --print-architecture)
