@@ -131,6 +131,9 @@ struct pv_bridge_identity {
     uint8_t uid[12];
     uint32_t dev_id, flash_kb;
     uint8_t rdp;
+    const char *mes; /* the line MES's values for this chip as the station has them (a JSON
+                        object text, validated by the bridge against the recipe's
+                        device_data.mes.fields), or NULL */
 };
 
 /* Receives the frames a call produces, in order, each exactly as it goes into a mailbox slot.

@@ -9,6 +9,7 @@
 #include "bridge_internal.h"
 #include "crypto/sha256.h"
 #include "crypto/wipe.h"
+#include "devdata_prepare.h"
 
 __attribute__((format(printf, 4, 5))) static int refuse(pv_bridge *b, struct pv_bridge_err *e,
                                                         int status, const char *fmt, ...)
@@ -223,12 +224,33 @@ static int reserve(pv_bridge *b, struct pv_bridge_product *p, struct pv_bridge_s
     }
 }
 
+/* The recipe's per-device data for the reserved chip (docs/device-data.md): its earlier values on
+ * a rerun, else validated MES values and a fresh serial and MAC from the ledger. A refusal ends
+ * the session before anything secret leaves the token or any frame is sealed. */
+static int device_data(pv_bridge *b, struct pv_bridge_sess *s, const char *mes,
+                       pv_devdata_prepared *dd, struct pv_bridge_err *e)
+{
+    char why[1024];
+    set_actor(b, s);
+    int rc = pv_devdata_prepare(b->ledger, &s->p->rc, s->uid, mes, dd, why, sizeof why);
+    pv_ledger_set_actor(b->ledger, NULL);
+    if (!rc)
+        return 0;
+    refuse(b, e, strncmp(why, "internal:", 9) ? 409 : 500, "%s", why);
+    fail_session(b, s, "devdata", e->reason);
+    return -1;
+}
+
 /* The PSK from the token (only after the reservation), keyed in the ledger (first=1; a resent
- * begin was keyed already), then message 2 and every frame through the verify. */
+ * begin was keyed already), then message 2 and every frame through the verify. mes: the
+ * station's MES values (JSON object text) or NULL. */
 static int emit_begin(pv_bridge *b, struct pv_bridge_sess *s, pv_bridge_frame_sink sink, void *ctx,
-                      int first, struct pv_bridge_err *e)
+                      int first, const char *mes, struct pv_bridge_err *e)
 {
     const struct pv_bridge_product *p = s->p;
+    pv_devdata_prepared dd;
+    if (p->rc.devdata.present && device_data(b, s, mes, &dd, e))
+        return -1;
     struct pv_install_spec spec = {
         .slot_size = p->stub_img.slot_size,
         .image_addr = p->rc.layout.boot_addr,
@@ -248,6 +270,10 @@ static int emit_begin(pv_bridge *b, struct pv_bridge_sess *s, pv_bridge_frame_si
     memcpy(spec.keyslot.signer_pub, p->signer_pub, 32);
     spec.sign_slot = pv_keystore_signer_sign; /* the slot is signed in the token */
     spec.sign_ctx = p->ks;
+    if (p->rc.devdata.present) {
+        spec.devdata = dd.body; /* signed in the token with the slot's key */
+        spec.devdata_len = dd.body_len;
+    }
     uint64_t t0 = pv_bridge_now_ms();
     if (pv_keystore_device_psk(p->ks, s->uid, spec.keyslot.psk)) {
         refuse(b, e, 500, "internal: token: %s", pv_keystore_error(p->ks));
@@ -303,7 +329,7 @@ static int begin_again(pv_bridge *b, struct pv_bridge_sess *s, const uint8_t *ms
         fail_session(b, s, "stub", e->reason);
         return -1;
     }
-    if (emit_begin(b, s, sink, ctx, 0, e))
+    if (emit_begin(b, s, sink, ctx, 0, NULL, e))
         return -1;
     memcpy(session_id, s->id, PV_BRIDGE_SESSION_ID_LEN);
     return 0;
@@ -369,7 +395,7 @@ int pv_bridge_begin(pv_bridge *b, const struct pv_bridge_station *st, const char
         goto drop;
 
     /* Reserved and leased: the PSK may now come out of the token. */
-    if (emit_begin(b, s, sink, ctx, 1, e))
+    if (emit_begin(b, s, sink, ctx, 1, id->mes, e))
         return -1;
     s->step = STEP_BEGUN;
     memcpy(session_id, s->id, PV_BRIDGE_SESSION_ID_LEN);

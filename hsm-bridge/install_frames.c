@@ -11,6 +11,7 @@
 
 #include "crypto/sha256.h"
 #include "crypto/wipe.h"
+#include "devdata/devdata.h"
 #include "hal/stm32f4_sectors.h"
 
 /* The whole sectors covering [addr, addr + len). A 1 MB part counts as single bank (DB1M clear,
@@ -224,19 +225,41 @@ static int build_slot(struct pv_install_frames *f, const struct pv_install_spec 
     return 0;
 }
 
+/* The device data record: in's signed part with its signature by the slot's signer, for the chip
+ * message 1 named. rec gets PV_DEVDATA_MAX bytes at most; *len its length. */
+static int build_devdata(struct pv_install_frames *f, const struct pv_install_spec *in,
+                         uint8_t rec[PV_DEVDATA_MAX], size_t *len)
+{
+    char err[192] = "";
+    size_t n = in->devdata_len;
+    if (n < PV_DEVDATA_HDR || n % 4 || n + PV_DEVDATA_SIG_LEN > PV_DEVDATA_MAX ||
+        (size_t)(in->devdata[6] | in->devdata[7] << 8) != n + PV_DEVDATA_SIG_LEN)
+        return FAIL(f, "install: the device data record (%zu bytes) is malformed", n);
+    if (memcmp(in->devdata + 8, f->s.id.uid, 12) != 0)
+        return FAIL(f, "install: the device data record names another chip's UID than message 1");
+    memcpy(rec, in->devdata, n);
+    if (in->sign_slot(in->sign_ctx, rec, n, rec + n, err, sizeof err))
+        return FAIL(f, "install: cannot sign the device data record: %s", err);
+    if (pv_devdata_check(rec, n + PV_DEVDATA_SIG_LEN, in->keyslot.signer_pub, f->s.id.uid, len))
+        return FAIL(f, "install: the device data record does not check under the key slot's "
+                       "signer_pub (recipe keys.image_signing_key)");
+    return 0;
+}
+
 /* begin's body; slot (the signed key slot, with the PSK) is wiped by the caller on every path. */
 static int begin(struct pv_install_frames *f, const struct pv_install_spec *in, pv_frame_sink sink,
                  void *ctx, uint8_t slot[PV_KEYSLOT_LEN])
 {
     struct pv_session *s = &f->s;
     struct packer *k = &f->k;
-    uint8_t frame[512], cmd[PV_CMD_HDR + PV_KEYSLOT_LEN], digest[32];
+    uint8_t frame[512], cmd[PV_CMD_HDR + PV_KEYSLOT_LEN], digest[32], rec[PV_DEVDATA_MAX];
+    size_t rec_len = 0;
     if (!s->id.version || s->established || f->verify_seq)
         return FAIL(f, "install: begin out of order (message 1 not accepted, or begun already)");
     if (in->slot_size < PV_SLOT_MIN || in->slot_size > PV_SLOT_MAX)
         return FAIL(f, "install: slot size %u outside %u..%u", (unsigned)in->slot_size, PV_SLOT_MIN,
                     PV_SLOT_MAX);
-    if (build_slot(f, in, slot))
+    if (build_slot(f, in, slot) || (in->devdata && build_devdata(f, in, rec, &rec_len)))
         return -1;
     f->rdp = in->rdp;
     f->nwrp = in->nwrp;
@@ -254,7 +277,8 @@ static int begin(struct pv_install_frames *f, const struct pv_install_spec *in, 
         region_add(reg, &nreg, one);
     else
         nreg = 99;
-    if (nreg < 3 && sectors_of(s->id.flash_kb, in->keyslot_addr, PV_KEYSLOT_LEN, &one) == 0)
+    if (nreg < 3 && sectors_of(s->id.flash_kb, in->keyslot_addr,
+                               rec_len ? PV_DEVDATA_OFFSET + rec_len : PV_KEYSLOT_LEN, &one) == 0)
         region_add(reg, &nreg, one);
     else
         nreg = 99;
@@ -290,7 +314,12 @@ static int begin(struct pv_install_frames *f, const struct pv_install_spec *in, 
     pv_wipe(cmd, sizeof cmd);
     pv_sha256(digest, slot, PV_KEYSLOT_LEN);
     pv_wipe(slot, PV_KEYSLOT_LEN);
+    if (!rc && rec_len)
+        rc =
+            add_image(k, in->keyslot_addr + PV_DEVDATA_OFFSET, rec, rec_len, f->err, sizeof f->err);
     if (rc || add_verify(k, cmd, in->image_addr, in->image, in->image_len, f->err, sizeof f->err) ||
+        (rec_len && add_verify(k, cmd, in->keyslot_addr + PV_DEVDATA_OFFSET, rec, rec_len, f->err,
+                               sizeof f->err)) ||
         (in->app &&
          add_verify(k, cmd, in->app_addr, in->app, in->app_len, f->err, sizeof f->err)) ||
         add(k, cmd, pv_cmd_verify(cmd, in->keyslot_addr, PV_KEYSLOT_LEN, digest), f->err,

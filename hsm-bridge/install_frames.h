@@ -36,6 +36,11 @@ struct pv_install_spec {
     pv_keyslot keyslot;        /* its uid is the one message 1 carried */
     pv_slot_sign_fn sign_slot; /* signs the key slot (required) */
     void *sign_ctx;
+    /* optional per-device data record (lib/devdata, docs/device-data.md): its signed part for
+     * the chip message 1 named (its UID must be that chip's), signed here by sign_slot and written
+     * and verified with the key slot at keyslot_addr + PV_DEVDATA_OFFSET; NULL: none */
+    const uint8_t *devdata;
+    size_t devdata_len;
     uint8_t rdp;   /* PV_RDP_LEVEL* */
     uint32_t nwrp; /* nWRP bits written with the RDP byte */
 };

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define PV_LEDGER_SCHEMA_VERSION 3u
+#define PV_LEDGER_SCHEMA_VERSION 4u
 #define PV_LEDGER_APPLICATION_ID 0x50564c47 /* "PVLG": PRAGMA application_id of a ledger file */
 #define PV_LEDGER_UID_LEN        12u
 #define PV_LEDGER_TEXT_MAX       64u  /* batch, station, recipe name, phase, key id (with NUL) */
@@ -56,6 +56,8 @@ enum pv_ledger_rc {
                                      expired); nothing written */
     PV_LEDGER_E_REVOKED = -11,    /* station: revoked; nothing written */
     PV_LEDGER_E_EXISTS = -12,     /* station: the name is enrolled already; nothing written */
+    PV_LEDGER_E_EXHAUSTED = -13,  /* device data: the MAC pool or the counter is used up;
+                                     nothing written */
 };
 
 /* Signs the 32-byte entry hash: writes at most *sig_len bytes to sig and sets *sig_len. 0 on
@@ -197,8 +199,15 @@ int pv_ledger_list(pv_ledger *l, const char *batch, int (*fn)(void *ctx, const p
 /* A batch's quota and how many devices it has counted. PV_LEDGER_E_UNKNOWN if no such batch. */
 int pv_ledger_batch(pv_ledger *l, const char *batch, uint32_t *quota, uint32_t *used);
 
-enum pv_ledger_format { PV_LEDGER_CSV, PV_LEDGER_JSON };
-/* Every row (of batch, or all) as CSV (RFC 4180, header line) or one JSON array. */
+enum pv_ledger_format {
+    PV_LEDGER_CSV,         /* devices: RFC 4180, one header line */
+    PV_LEDGER_JSON,        /* devices: one JSON array */
+    PV_LEDGER_JSONL,       /* JSON Lines: a "device" record per device, then an "update" record
+                              per firmware update attempt */
+    PV_LEDGER_CSV_UPDATES, /* the update attempts as CSV */
+};
+/* Every row (of batch, or all), with its per-device data (serial, mac, mes), in one read
+ * snapshot (docs/ledger.md, "Export"). */
 int pv_ledger_export(pv_ledger *l, FILE *out, enum pv_ledger_format fmt, const char *batch);
 
 typedef struct pv_ledger_verify_report {
@@ -270,6 +279,53 @@ int pv_ledger_update_finish(pv_ledger *l, int64_t id, const char *result, const 
  * stops the walk and is returned. */
 int pv_ledger_update_list(pv_ledger *l, const uint8_t *uid,
                           int (*fn)(void *ctx, const pv_ledger_update *u), void *ctx);
+
+/* ---- per-device data (docs/device-data.md): a serial from a counter, a MAC from a pool, the
+ * MES's values; allocated once per UID, bound to it for good ---- */
+#define PV_LEDGER_MES_MAX 2048u /* the MES values as one JSON object (with the NUL) */
+typedef struct pv_ledger_devdata {
+    char uid_hex[2 * PV_LEDGER_UID_LEN + 1];
+    char batch[PV_LEDGER_TEXT_MAX];
+    char at[32];                      /* when it was allocated */
+    char counter[PV_LEDGER_TEXT_MAX]; /* the serial's counter; "" when the recipe has no serial */
+    int64_t counter_value;            /* its value for this device (with counter) */
+    char serial[PV_LEDGER_TEXT_MAX];  /* the serial as formatted */
+    int has_mac;
+    uint64_t mac;                /* 48 bits */
+    char mac_text[18];           /* "02:00:00:00:10:2a"; "" without */
+    char mes[PV_LEDGER_MES_MAX]; /* JSON object, sorted keys; "{}" without */
+} pv_ledger_devdata;
+
+/* What a device is to get; the caller (the trusted side) has validated the MES values. */
+typedef struct pv_ledger_devdata_req {
+    const char *counter;   /* NULL: no serial */
+    int64_t counter_first; /* the counter's first value */
+    int64_t counter_last;  /* its last (the format's width); beyond it: PV_LEDGER_E_EXHAUSTED */
+    /* The serial of value n (a pure function of n); 0, or -1 if it cannot be made. */
+    int (*render)(void *ctx, int64_t n, char *out, size_t cap);
+    void *render_ctx;
+    int has_mac;
+    uint64_t mac_first, mac_last; /* the pool, inclusive */
+    const char *mes;              /* a JSON object; NULL: "{}" */
+} pv_ledger_devdata_req;
+
+/* The UID's values: if it has some already (a rerun, also after a failed run or a power cut),
+ * those unchanged (PV_LEDGER_RESUMED); else the counter's next value and the pool's next free
+ * address above every address ever given from it, recorded with the MES values and audited
+ * ("devdata") in one transaction (PV_LEDGER_OK). A value once given is never given to another
+ * UID, also when the run fails. The UID must be reserved and not locked (PV_LEDGER_E_UNKNOWN,
+ * PV_LEDGER_E_ILLEGAL), leased to the actor if there is one; PV_LEDGER_E_EXHAUSTED when the pool
+ * or the counter is used up. Refusals write nothing. */
+int pv_ledger_devdata_allocate(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN],
+                               const pv_ledger_devdata_req *req, pv_ledger_devdata *out);
+/* PV_LEDGER_E_UNKNOWN when the UID has none. */
+int pv_ledger_devdata_get(pv_ledger *l, const uint8_t uid[PV_LEDGER_UID_LEN],
+                          pv_ledger_devdata *out);
+/* Every allocation (of batch, or all) in the order they were made. */
+int pv_ledger_devdata_list(pv_ledger *l, const char *batch,
+                           int (*fn)(void *ctx, const pv_ledger_devdata *d), void *ctx);
+/* "02:00:00:00:10:2a" for the 48-bit value mac. */
+void pv_ledger_mac_text(uint64_t mac, char out[18]);
 
 const char *pv_ledger_state_name(pv_ledger_state s);
 /* "reserved" -> PV_LEDGER_RESERVED; 0 if not a state name. */

@@ -125,6 +125,7 @@ struct verify {
     pv_ledger_station *stations;
     size_t nstations, cstations;
     struct pv_ledger_xupdates updates;
+    struct pv_ledger_xdevdata devdata;
 };
 
 __attribute__((format(printf, 3, 4))) static int broken(struct verify *v, int64_t seq,
@@ -316,7 +317,9 @@ static int apply(struct verify *v, const pv_store_audit *e, json_t *d)
             return 1;
         pv_store_copy(s->revoked_at, sizeof s->revoked_at, e->at);
         pv_store_copy(s->revoke_reason, sizeof s->revoke_reason, S("reason"));
-    } else
+    } else if (!strcmp(a, "devdata"))
+        return pv_ledger_xdevdata_apply(&v->devdata, e, d);
+    else
         return pv_ledger_xupdates_apply(&v->updates, e, d);
 #undef S
     return 0;
@@ -562,6 +565,7 @@ static void reset(struct verify *v)
     free(v->batches), free(v->devices), free(v->index), free(v->seen), free(v->failures);
     free(v->stations);
     pv_ledger_xupdates_free(&v->updates);
+    pv_ledger_xdevdata_free(&v->devdata);
     pv_ledger *l = v->l;
     pv_ledger_verify_report *rep = v->rep;
     pv_ledger_verify_fn check = v->check;
@@ -617,6 +621,8 @@ static int verify_body(pv_ledger *l, void *arg)
                           "records it",
                           v->stations[i].name);
     if ((rc = pv_ledger_xupdates_check(s, &v->updates, v->rep->message, sizeof v->rep->message)))
+        return rc;
+    if ((rc = pv_ledger_xdevdata_check(s, &v->devdata, v->rep->message, sizeof v->rep->message)))
         return rc;
     return PV_LEDGER_OK;
 }

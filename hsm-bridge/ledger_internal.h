@@ -40,6 +40,9 @@ int pv_ledger_txn(pv_ledger *l, enum pv_store_txn mode, txn_body body, void *arg
 /* A change: a signer and a valid actor first, then pv_ledger_txn in write mode; a success clears
  * the last error (ledger_policy.c). */
 int pv_ledger_write_txn(pv_ledger *l, txn_body body, void *arg);
+/* With an actor, a change to row r needs the actor's session to hold its lease: PV_LEDGER_OK, or
+ * PV_LEDGER_E_LEASED with the message set. */
+int pv_ledger_hold_lease(pv_ledger *l, const pv_ledger_row *r);
 /* UTC now, ISO 8601 with milliseconds (sorts as text). */
 void pv_ledger_now(char out[32]);
 /* ts as the ledger writes times (UTC ISO 8601 with milliseconds). */
@@ -70,5 +73,16 @@ int pv_ledger_xupdates_apply(struct pv_ledger_xupdates *x, const pv_store_audit 
  * difference, or the store's error. */
 int pv_ledger_xupdates_check(pv_store *s, struct pv_ledger_xupdates *x, char *msg, size_t len);
 void pv_ledger_xupdates_free(struct pv_ledger_xupdates *x);
+
+/* The device_data table as the audit log says it must be (ledger_devdata.c, for verify). */
+struct pv_ledger_xdevdata {
+    pv_ledger_devdata *d;
+    size_t n, cap;
+};
+/* Applies a "devdata" entry: 0, 1 if it does not follow, -1 out of memory, 2 if action is not
+ * "devdata". */
+int pv_ledger_xdevdata_apply(struct pv_ledger_xdevdata *x, const pv_store_audit *e, json_t *d);
+int pv_ledger_xdevdata_check(pv_store *s, struct pv_ledger_xdevdata *x, char *msg, size_t len);
+void pv_ledger_xdevdata_free(struct pv_ledger_xdevdata *x);
 
 #endif

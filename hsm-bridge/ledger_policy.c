@@ -59,6 +59,8 @@ const char *pv_ledger_strerror(int rc)
         return "station revoked";
     case PV_LEDGER_E_EXISTS:
         return "station enrolled already";
+    case PV_LEDGER_E_EXHAUSTED:
+        return "device data pool or counter used up";
     default:
         return "unknown ledger error";
     }
@@ -526,7 +528,7 @@ static int legal(pv_ledger_state from, pv_ledger_state to)
 
 /* With an actor, advance and fail need its session to hold the row's lease. A lease that ran
  * out is still its holder's until someone else takes it. */
-static int hold_lease(pv_ledger *l, const pv_ledger_row *r)
+int pv_ledger_hold_lease(pv_ledger *l, const pv_ledger_row *r)
 {
     if (!l->has_actor)
         return PV_LEDGER_OK;
@@ -569,7 +571,7 @@ static int advance_body(pv_ledger *l, void *arg)
             l, PV_LEDGER_E_ILLEGAL, "UID %s: cannot go from %s to %s; the next state is %s", a->hex,
             pv_ledger_state_name(cur.state), pv_ledger_state_name(a->state), next);
     }
-    if ((rc = hold_lease(l, &cur)))
+    if ((rc = pv_ledger_hold_lease(l, &cur)))
         return rc;
     json_t *detail = json_object();
     if (a->state <= cur.state) { /* a redo clears what the rerun will redo */
@@ -672,7 +674,7 @@ static int fail_body(pv_ledger *l, void *arg)
     now(f.at);
     pv_ledger_row cur;
     int rc = s->ops->device_get(s, a->hex, &cur);
-    if (rc || (rc = hold_lease(l, &cur)))
+    if (rc || (rc = pv_ledger_hold_lease(l, &cur)))
         return rc;
     snprintf(f.uid, sizeof f.uid, "%s", a->hex);
     snprintf(f.batch, sizeof f.batch, "%s", cur.batch);

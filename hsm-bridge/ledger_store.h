@@ -101,6 +101,15 @@ typedef struct pv_store_ops {
     int (*select_rows)(pv_store *s, const char *what, const char *sql, const char *const *params,
                        unsigned n_params,
                        int (*fn)(void *ctx, const char *const *cols, unsigned n_cols), void *ctx);
+    /* device data: insert one allocation; get PV_LEDGER_E_UNKNOWN when the UID has none; list in
+     * allocation order; counter_max and mac_max set *found and *max to the highest value given
+     * from that counter, resp. the highest address given in [lo, hi] */
+    int (*devdata_get)(pv_store *s, const char *uid_hex, pv_ledger_devdata *out);
+    int (*devdata_insert)(pv_store *s, const pv_ledger_devdata *d);
+    int (*devdata_list)(pv_store *s, const char *batch /* NULL: all */,
+                        int (*fn)(void *ctx, const pv_ledger_devdata *d), void *ctx);
+    int (*devdata_counter_max)(pv_store *s, const char *counter, int *found, int64_t *max);
+    int (*devdata_mac_max)(pv_store *s, uint64_t lo, uint64_t hi, int *found, uint64_t *max);
 } pv_store_ops;
 
 struct pv_store {

@@ -88,6 +88,18 @@ static const char *const migrations[] = {
     "  ephemeral TEXT UNIQUE);"
     "CREATE INDEX updates_uid ON updates(uid);"
     "UPDATE pv_ledger_meta SET value = '3' WHERE key = 'schema_version';",
+    /* 3 -> 4: per-device data (docs/device-data.md) */
+    "CREATE TABLE device_data ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  uid TEXT NOT NULL UNIQUE CHECK (length(uid) = 24),"
+    "  batch TEXT NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  counter TEXT, counter_value BIGINT, serial TEXT,"
+    "  mac BIGINT UNIQUE,"
+    "  mes TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX device_data_counter ON device_data(counter, counter_value);"
+    "CREATE INDEX device_data_batch ON device_data(batch);"
+    "UPDATE pv_ledger_meta SET value = '4' WHERE key = 'schema_version';",
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(NMIGRATIONS == PV_LEDGER_SCHEMA_VERSION, "one migration per schema version");
@@ -847,6 +859,97 @@ static void close_store(pv_store *s)
     free(s);
 }
 
+/* ---- device data ---- */
+
+#define DEVDATA_SELECT                                                                             \
+    "SELECT uid, batch, at, counter, counter_value, serial, mac, mes FROM device_data"
+
+static void devdata_from(const PGresult *r, int i, pv_ledger_devdata *d)
+{
+    memset(d, 0, sizeof *d);
+    text(r, i, 0, d->uid_hex, sizeof d->uid_hex);
+    text(r, i, 1, d->batch, sizeof d->batch);
+    text(r, i, 2, d->at, sizeof d->at);
+    text(r, i, 3, d->counter, sizeof d->counter);
+    d->counter_value = num(r, i, 4);
+    text(r, i, 5, d->serial, sizeof d->serial);
+    d->has_mac = val(r, i, 6) != NULL;
+    d->mac = (uint64_t)num(r, i, 6);
+    if (d->has_mac)
+        pv_ledger_mac_text(d->mac, d->mac_text);
+    text(r, i, 7, d->mes, sizeof d->mes);
+}
+
+static int devdata_get(pv_store *s, const char *uid, pv_ledger_devdata *out)
+{
+    PGresult *r = query(s, "read device data", DEVDATA_SELECT " WHERE uid = $1", "T", uid);
+    if (!r)
+        return PV_LEDGER_E_DB;
+    int n = PQntuples(r);
+    if (n)
+        devdata_from(r, 0, out);
+    PQclear(r);
+    return n ? PV_LEDGER_OK
+             : fail(s, PV_LEDGER_E_UNKNOWN, "ledger: UID %s has no device data", uid);
+}
+
+static int devdata_insert(pv_store *s, const pv_ledger_devdata *d)
+{
+    RUN(s, "insert device data",
+        "INSERT INTO device_data (uid, batch, at, counter, counter_value, serial, mac, mes) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "TTTtntnT", d->uid_hex, d->batch, d->at, d->counter, d->counter[0] != 0, d->counter_value,
+        d->serial, d->has_mac, (int64_t)d->mac, d->mes);
+}
+
+static int devdata_list(pv_store *s, const char *batch,
+                        int (*fn)(void *, const pv_ledger_devdata *), void *ctx)
+{
+    PGresult *r = batch ? query(s, "list device data",
+                                DEVDATA_SELECT " WHERE batch = $1 ORDER BY id", "T", batch)
+                        : query(s, "list device data", DEVDATA_SELECT " ORDER BY id", "");
+    if (!r)
+        return PV_LEDGER_E_DB;
+    pv_ledger_devdata *d = malloc(sizeof *d);
+    int ret = d ? PV_LEDGER_OK : fail(s, PV_LEDGER_E_DB, "ledger: out of memory");
+    for (int i = 0; d && i < PQntuples(r) && ret == 0; i++) {
+        devdata_from(r, i, d);
+        ret = fn(ctx, d);
+    }
+    free(d);
+    PQclear(r);
+    return ret;
+}
+
+static int max_query(PGresult *r, int *found, int64_t *max)
+{
+    if (!r)
+        return PV_LEDGER_E_DB;
+    *found = PQntuples(r) > 0 && val(r, 0, 0) != NULL;
+    *max = *found ? num(r, 0, 0) : 0;
+    PQclear(r);
+    return PV_LEDGER_OK;
+}
+
+static int devdata_counter_max(pv_store *s, const char *counter, int *found, int64_t *max)
+{
+    return max_query(query(s, "read device data",
+                           "SELECT MAX(counter_value) FROM device_data WHERE counter = $1", "T",
+                           counter),
+                     found, max);
+}
+
+static int devdata_mac_max(pv_store *s, uint64_t lo, uint64_t hi, int *found, uint64_t *max)
+{
+    int64_t m = 0;
+    int rc = max_query(query(s, "read device data",
+                             "SELECT MAX(mac) FROM device_data WHERE mac BETWEEN $1 AND $2", "ii",
+                             (int64_t)lo, (int64_t)hi),
+                       found, &m);
+    *max = (uint64_t)m;
+    return rc;
+}
+
 static const pv_store_ops ops = {
     .name = "PostgreSQL",
     .close = close_store,
@@ -877,6 +980,11 @@ static const pv_store_ops ops = {
     .update_seen = update_seen,
     .update_list = update_list,
     .select_rows = select_rows,
+    .devdata_get = devdata_get,
+    .devdata_insert = devdata_insert,
+    .devdata_list = devdata_list,
+    .devdata_counter_max = devdata_counter_max,
+    .devdata_mac_max = devdata_mac_max,
 };
 
 pv_store *pv_store_pg_open(const char *conninfo, unsigned flags, char *err, size_t err_len)

@@ -84,6 +84,17 @@ static const char *const migrations[] = {
     "  ephemeral TEXT);"
     "CREATE INDEX updates_uid ON updates(uid);"
     "CREATE UNIQUE INDEX updates_ephemeral ON updates(ephemeral);",
+    /* 3 -> 4: per-device data (docs/device-data.md) */
+    "CREATE TABLE device_data ("
+    "  id INTEGER PRIMARY KEY,"
+    "  uid TEXT NOT NULL UNIQUE CHECK (length(uid) = 24),"
+    "  batch TEXT NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  counter TEXT, counter_value INTEGER, serial TEXT,"
+    "  mac INTEGER UNIQUE,"
+    "  mes TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX device_data_counter ON device_data(counter, counter_value);"
+    "CREATE INDEX device_data_batch ON device_data(batch);",
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(NMIGRATIONS == PV_LEDGER_SCHEMA_VERSION, "one migration per schema version");
@@ -812,6 +823,107 @@ static void close_store(pv_store *s)
     free(s);
 }
 
+/* ---- device data ---- */
+
+#define DEVDATA_SELECT                                                                             \
+    "SELECT uid, batch, at, counter, counter_value, serial, mac, mes FROM device_data"
+
+static void devdata_from(sqlite3_stmt *st, pv_ledger_devdata *d)
+{
+    memset(d, 0, sizeof *d);
+    text(st, 0, d->uid_hex, sizeof d->uid_hex);
+    text(st, 1, d->batch, sizeof d->batch);
+    text(st, 2, d->at, sizeof d->at);
+    text(st, 3, d->counter, sizeof d->counter);
+    d->counter_value = sqlite3_column_int64(st, 4);
+    text(st, 5, d->serial, sizeof d->serial);
+    d->has_mac = sqlite3_column_type(st, 6) != SQLITE_NULL;
+    d->mac = (uint64_t)sqlite3_column_int64(st, 6);
+    if (d->has_mac)
+        pv_ledger_mac_text(d->mac, d->mac_text);
+    text(st, 7, d->mes, sizeof d->mes);
+}
+
+static int devdata_get(pv_store *s, const char *uid, pv_ledger_devdata *out)
+{
+    sqlite3_stmt *st = prep(s, DEVDATA_SELECT " WHERE uid = ?", "T", uid);
+    if (!st)
+        return PV_LEDGER_E_DB;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        devdata_from(st, out);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return PV_LEDGER_OK;
+    if (rc == SQLITE_DONE)
+        return fail(s, PV_LEDGER_E_UNKNOWN, "ledger: UID %s has no device data", uid);
+    return db_error(s, "read device data");
+}
+
+static int devdata_insert(pv_store *s, const pv_ledger_devdata *d)
+{
+    return run(s, "insert device data",
+               "INSERT INTO device_data (uid, batch, at, counter, counter_value, serial, mac, "
+               "mes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               "TTTtntnT", d->uid_hex, d->batch, d->at, d->counter, d->counter[0] != 0,
+               d->counter_value, d->serial, d->has_mac, (int64_t)d->mac, d->mes);
+}
+
+static int devdata_list(pv_store *s, const char *batch,
+                        int (*fn)(void *, const pv_ledger_devdata *), void *ctx)
+{
+    sqlite3_stmt *st = batch ? prep(s, DEVDATA_SELECT " WHERE batch = ? ORDER BY id", "T", batch)
+                             : prepare(s, DEVDATA_SELECT " ORDER BY id");
+    if (!st)
+        return PV_LEDGER_E_DB;
+    pv_ledger_devdata *d = malloc(sizeof *d);
+    int rc, ret = PV_LEDGER_OK;
+    if (!d) {
+        sqlite3_finalize(st);
+        return fail(s, PV_LEDGER_E_DB, "ledger: out of memory");
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        devdata_from(st, d);
+        if ((ret = fn(ctx, d)) != 0)
+            break;
+    }
+    if (ret == PV_LEDGER_OK && rc != SQLITE_DONE)
+        ret = db_error(s, "list device data");
+    sqlite3_finalize(st);
+    free(d);
+    return ret;
+}
+
+/* One MAX() row: *found when it is not NULL. */
+static int max_query(pv_store *s, sqlite3_stmt *st, int *found, int64_t *max)
+{
+    if (!st)
+        return PV_LEDGER_E_DB;
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    *max = *found ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? PV_LEDGER_OK : db_error(s, "read device data");
+}
+
+static int devdata_counter_max(pv_store *s, const char *counter, int *found, int64_t *max)
+{
+    return max_query(
+        s, prep(s, "SELECT MAX(counter_value) FROM device_data WHERE counter = ?", "T", counter),
+        found, max);
+}
+
+static int devdata_mac_max(pv_store *s, uint64_t lo, uint64_t hi, int *found, uint64_t *max)
+{
+    int64_t m = 0;
+    int rc = max_query(s,
+                       prep(s, "SELECT MAX(mac) FROM device_data WHERE mac BETWEEN ? AND ?", "ii",
+                            (int64_t)lo, (int64_t)hi),
+                       found, &m);
+    *max = (uint64_t)m;
+    return rc;
+}
+
 static const pv_store_ops ops = {
     .name = "SQLite",
     .close = close_store,
@@ -842,6 +954,11 @@ static const pv_store_ops ops = {
     .update_seen = update_seen,
     .update_list = update_list,
     .select_rows = select_rows,
+    .devdata_get = devdata_get,
+    .devdata_insert = devdata_insert,
+    .devdata_list = devdata_list,
+    .devdata_counter_max = devdata_counter_max,
+    .devdata_mac_max = devdata_mac_max,
 };
 
 /* Before a read-only open: the file is there, regular, not empty and an SQLite database, so

@@ -15,7 +15,9 @@
 
 #include "file_read.h"
 #include "recipe_chip.h"
+#include "recipe_devdata.h"
 #include "recipe_yaml.h"
+#include "devdata/devdata.h"
 #include "text_safe.h"
 
 /* ---- what libcyaml loads into (pointers mark optional parts) ---- */
@@ -76,6 +78,7 @@ struct cy_recipe {
     struct cy_keys keys;
     struct cy_protection protection;
     uint32_t quota;
+    struct cy_devdata *device_data;
 };
 
 #define PTR      CYAML_FLAG_POINTER
@@ -181,6 +184,8 @@ static const cyaml_schema_field_t recipe_fields[] = {
     CYAML_FIELD_MAPPING("protection", CYAML_FLAG_DEFAULT, struct cy_recipe, protection,
                         protection_fields),
     CYAML_FIELD_UINT("quota", CYAML_FLAG_DEFAULT, struct cy_recipe, quota),
+    CYAML_FIELD_MAPPING_PTR("device_data", PTR | OPT, struct cy_recipe, device_data,
+                            pv_recipe_devdata_fields),
     CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t recipe_schema = {
@@ -851,6 +856,24 @@ static void sort_diags(pv_recipe_diags *d)
     }
 }
 
+static void devdata_err(void *ctx, const char *path, const char *msg)
+{
+    ERR((struct ctx *)ctx, path, "%s", msg);
+}
+
+/* The device_data section; its record goes PV_DEVDATA_OFFSET into the key slot's region. */
+static void check_devdata(struct ctx *c, const struct cy_devdata *in)
+{
+    pv_recipe *r = c->r;
+    pv_recipe_devdata_convert(in, r->product, r->batch, c->dir, &r->devdata, devdata_err, c);
+    if (r->layout.keyslot_size < PV_DEVDATA_OFFSET + PV_DEVDATA_MAX)
+        ERR(c, "layout.key_slot.size",
+            "0x%x is too small for the device data record (device_data): it needs 0x%x bytes "
+            "(the record at offset 0x%x after the key slot, up to %u bytes)",
+            (unsigned)r->layout.keyslot_size, PV_DEVDATA_OFFSET + PV_DEVDATA_MAX, PV_DEVDATA_OFFSET,
+            PV_DEVDATA_MAX);
+}
+
 static void convert(struct ctx *c, const struct cy_recipe *in, unsigned flags)
 {
     pv_recipe *r = c->r;
@@ -885,6 +908,8 @@ static void convert(struct ctx *c, const struct cy_recipe *in, unsigned flags)
     r->quota = in->quota;
     if (in->quota == 0)
         ERR(c, "quota", "0 allows no device; set how many devices this batch may provision");
+    if (in->device_data)
+        check_devdata(c, in->device_data);
     if ((flags & PV_RECIPE_CHECK_FILES) && c->d->errors == 0)
         check_files(c);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "devdata_spec.h"
 #include "hal/stm32f4_map.h"
 #include "hal/stm32f4_sectors.h"
 #include "image/layout.h"
@@ -100,7 +101,8 @@ typedef struct pv_recipe {
         unsigned rdp_level;     /* 0, 1 or 2 */
         uint32_t write_protect; /* bit i set: sector i write-protected */
     } protection;
-    uint32_t quota; /* devices allowed in this batch */
+    uint32_t quota;          /* devices allowed in this batch */
+    pv_devdata_spec devdata; /* device_data: per-device values (docs/device-data.md) */
 } pv_recipe;
 
 typedef struct pv_recipe_diag {

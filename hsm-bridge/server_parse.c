@@ -142,6 +142,20 @@ int pv_parse_begin(const char *text, size_t len, struct pv_begin_body *b, char *
         !(b->msg1 = want_b64(j, "message1", &b->msg1_len, why, why_len)))
         goto bad;
     b->id.rdp = (uint8_t)rdp;
+    /* The line MES's values as the station has them: data the bridge validates against the
+     * recipe (docs/device-data.md), so only the shape is checked here. */
+    json_t *mes = json_object_get(j, "mes");
+    if (mes && !json_is_null(mes)) {
+        if (!json_is_object(mes) || json_object_size(mes) > 64) {
+            say(why, why_len, "field 'mes' is not a JSON object of at most 64 members");
+            goto bad;
+        }
+        if (!(b->mes = json_dumps(mes, JSON_COMPACT | JSON_SORT_KEYS))) {
+            say(why, why_len, "field 'mes' cannot be read");
+            goto bad;
+        }
+        b->id.mes = b->mes;
+    }
     return 0;
 bad:
     pv_begin_body_free(b);
@@ -151,6 +165,7 @@ bad:
 void pv_begin_body_free(struct pv_begin_body *b)
 {
     free(b->msg1);
+    free(b->mes);
     json_decref(b->doc);
     memset(b, 0, sizeof *b);
 }

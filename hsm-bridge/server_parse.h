@@ -24,6 +24,7 @@ struct pv_begin_body {
     uint32_t mailbox_flags;
     uint8_t *msg1; /* malloc'd */
     size_t msg1_len;
+    char *mes; /* the optional "mes" object as JSON text (malloc'd; id.mes points to it) */
 };
 int pv_parse_begin(const char *text, size_t len, struct pv_begin_body *b, char *why,
                    size_t why_len);

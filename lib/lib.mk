@@ -1,8 +1,8 @@
-# lib/: portable C shared by device and host. crypto/, noise/, keyslot/, image/ and proto/ build
+# lib/: portable C shared by device and host. crypto/, noise/, keyslot/, devdata/, image/ and proto/ build
 # for both; host/ holds the host-only pieces (the OpenSSL provider); hal/ and device/ are
 # device-only (chip drivers and the minimal runtime), except hal/stm32f4_sectors.c, the sector
 # map the host's recipe checks and install planning share with the flash driver.
-LIB_PORTABLE_SRCS := $(sort $(wildcard lib/crypto/*.c lib/noise/*.c lib/keyslot/*.c lib/image/*.c lib/proto/*.c)) \
+LIB_PORTABLE_SRCS := $(sort $(wildcard lib/crypto/*.c lib/noise/*.c lib/keyslot/*.c lib/devdata/*.c lib/image/*.c lib/proto/*.c)) \
                      lib/hal/stm32f4_sectors.c
 LIB_HOST_SRCS     := $(sort $(wildcard lib/host/*.c))
 

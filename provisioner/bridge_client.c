@@ -355,6 +355,12 @@ int pv_bridge_client_begin(pv_bridge_client *c, const char *product, const char 
                        (json_int_t)mbox_flags, "message1", m1)
            : NULL;
     free(m1);
+    if (doc && id->mes) {
+        json_error_t jerr;
+        json_t *mes = json_loads(id->mes, 0, &jerr);
+        if (mes)
+            json_object_set_new(doc, "mes", mes);
+    }
     struct pv_bc_response r = {0};
     int rc = post_json(c, "/v1/sessions", doc, sink, ctx, &r, e);
     json_decref(doc);

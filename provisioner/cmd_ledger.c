@@ -104,7 +104,10 @@ static const struct pv_cli_opt opts[] = {
     {'S', 0, "state", "S",
      "list: only devices in state S (reserved, keyed, written, verified, locked)", NULL},
     {'j', 0, "json", NULL, "list, history: a JSON array", NULL},
-    {'f', 0, "format", "csv|json", "export: CSV (RFC 4180) or JSON", NULL},
+    {'f', 0, "format", "csv|jsonl|json|updates-csv",
+     "export: devices as CSV (RFC 4180), JSON Lines (devices, then firmware update attempts), a "
+     "JSON array, or the update attempts as CSV",
+     NULL},
     {'o', 'o', "output", "FILE", "export, checkpoint: where to write (export: else stdout)", NULL},
     {'k', 0, "key", "PUB.pem", "verify: the audit signing key's public key (PEM)", NULL},
     {'H', 0, "head", "CHECKPOINT", "verify: a checkpoint (needs --key, which must have signed it)",
@@ -221,13 +224,17 @@ static int export(pv_ledger *l, const char *format, const char *out_path, const 
 {
     enum pv_ledger_format fmt;
     if (!format)
-        return usage_error("export needs --format csv or --format json", NULL);
+        return usage_error("export needs --format csv, jsonl, json or updates-csv", NULL);
     if (strcmp(format, "csv") == 0)
         fmt = PV_LEDGER_CSV;
     else if (strcmp(format, "json") == 0)
         fmt = PV_LEDGER_JSON;
+    else if (strcmp(format, "jsonl") == 0)
+        fmt = PV_LEDGER_JSONL;
+    else if (strcmp(format, "updates-csv") == 0)
+        fmt = PV_LEDGER_CSV_UPDATES;
     else
-        return usage_error("--format is csv or json, not", format);
+        return usage_error("--format is csv, jsonl, json or updates-csv, not", format);
     if (!out_path) {
         if (pv_ledger_export(l, stdout, fmt, batch) != PV_LEDGER_OK) {
             fprintf(stderr, "provision ledger export: %s\n", pv_ledger_error(l));
@@ -658,14 +665,16 @@ static int run(int argc, char **argv)
 
 const struct pv_cli_cmd pv_cmd_ledger = {
     .name = "ledger",
-    .summary = "list, export (CSV, JSON), verify, checkpoint the ledger; confirm a lock it missed",
-    .usage = "ledger list [--batch B] [--state S] [--json] [--ledger PATH]\n"
-             "ledger export --format csv|json [-o FILE] [--batch B] [--ledger PATH]\n"
-             "ledger verify [--key PUB.pem [--head CHECKPOINT]] [--ledger PATH]\n"
-             "ledger checkpoint --recipe R -o FILE [--pin-file F] [--module LIB] [--ledger PATH]\n"
-             "ledger history UID [--json] [--ledger PATH]\n"
-             "ledger confirm-locked --uid UID --recipe R [--reason TEXT] [--station ID] "
-             "[--pin-file F] [--module LIB] [--ledger PATH]",
+    .summary = "list, export (CSV, JSON Lines, JSON), verify, checkpoint the ledger; confirm a "
+               "lock it missed",
+    .usage =
+        "ledger list [--batch B] [--state S] [--json] [--ledger PATH]\n"
+        "ledger export --format csv|jsonl|json|updates-csv [-o FILE] [--batch B] [--ledger PATH]\n"
+        "ledger verify [--key PUB.pem [--head CHECKPOINT]] [--ledger PATH]\n"
+        "ledger checkpoint --recipe R -o FILE [--pin-file F] [--module LIB] [--ledger PATH]\n"
+        "ledger history UID [--json] [--ledger PATH]\n"
+        "ledger confirm-locked --uid UID --recipe R [--reason TEXT] [--station ID] "
+        "[--pin-file F] [--module LIB] [--ledger PATH]",
     .about = "The ledger (docs/ledger.md) holds one row per device UID: its batch and state "
              "(reserved, keyed, written, verified, locked), station, recipe, image digest, key id "
              "and version, the time of each state and the failed attempts; per batch the quota; "

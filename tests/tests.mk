@@ -15,6 +15,8 @@ $(HOSTDIR)/tests/test_pin_policy: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) 
 $(HOSTDIR)/tests/test_ledger_checkpoint: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(DEVICE_IMAGES)
 # Names at input and text on output (test_text_safety.c, through bridge_harness.h).
 $(HOSTDIR)/tests/test_text_safety: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(DEVICE_IMAGES)
+# Per-device data end to end (test_device_data_run.c, through bridge_harness.h).
+$(HOSTDIR)/tests/test_device_data_run: | $(PROV_BIN) $(PROV_HOOKS_BIN) $(BRIDGE_BIN) $(DEVICE_IMAGES)
 
 # Tests also link the provisioner's core and the trusted side (both libraries with thin CLIs).
 $(HOSTDIR)/tests/test_%: $(HOSTDIR)/tests/unit/test_%.o $(HOST_LIB_OBJS) $(TEST_COMMON_OBJS) $(PROV_CORE_OBJS) $(BRIDGE_OBJS)

@@ -824,11 +824,11 @@ static void test_export_csv_json(void **state)
     snprintf(want, sizeof want,
              "batch,uid,state,station,recipe_name,recipe_digest,image_digest,key_id,key_version,"
              "reserved_at,keyed_at,written_at,verified_at,locked_at,attempts,failures,"
-             "last_failure,rdp_level\r\n"
+             "last_failure,rdp_level,serial,mac,mes\r\n"
              "b1,300041000000000000000001,locked,st-1,demo-stm32f427," RECIPE_HEX "," IMG_HEX
-             ",7,2,%s,%s,%s,%s,%s,1,0,,0\r\n"
+             ",7,2,%s,%s,%s,%s,%s,1,0,,0,,,\r\n"
              "b1,300041000000000000000002,keyed,st-2,demo-stm32f427," RECIPE_HEX
-             ",,7,2,%s,%s,,,,2,2,\"verify: digest, \"\"mismatch\"\"\",\r\n",
+             ",,7,2,%s,%s,,,,2,2,\"verify: digest, \"\"mismatch\"\"\",,,,\r\n",
              a.at[0], a.at[1], a.at[2], a.at[3], a.at[4], b.at[0], b.at[1]);
     assert_string_equal(csv, want);
     free(csv);
@@ -918,7 +918,7 @@ static void test_cli(void **state)
 
     /* Refusals and their exit codes. */
     expect(RUN("ledger", "--ledger", path, "export", "--format", "xml"), 2, NULL,
-           "--format is csv or json");
+           "--format is csv, jsonl, json or updates-csv");
     expect(RUN("ledger", "--ledger", path, "frobnicate"), 2, NULL, "unknown subcommand");
     expect(RUN("ledger", "--ledger", path), 2, NULL, "missing subcommand");
     expect(RUN("ledger", "--ledger", path, "list", "--key", pub_pem), 2, NULL,
@@ -1619,7 +1619,8 @@ static void test_migrate_version1(void **state)
     /* Back to the version-1 schema: what an older provision left. */
     sql(NULL, "ALTER TABLE devices DROP COLUMN rdp_level; ALTER TABLE devices DROP COLUMN "
               "lease_station; ALTER TABLE devices DROP COLUMN lease_session; ALTER TABLE "
-              "devices DROP COLUMN lease_until; DROP TABLE stations; DROP TABLE updates; PRAGMA "
+              "devices DROP COLUMN lease_until; DROP TABLE stations; DROP TABLE updates; "
+              "DROP TABLE device_data; PRAGMA "
               "user_version = 1");
     raw_close();
     assert_int_equal(count(NULL, "PRAGMA user_version"), 1);
@@ -1663,7 +1664,7 @@ static void test_pg_schema(void **state)
     pv_ledger *l = open_signed(path);
     assert_null(pv_ledger_db(l));
     char *v = raw_text("SELECT value FROM pv_ledger_meta WHERE key = 'schema_version'");
-    assert_string_equal(v, "3");
+    assert_string_equal(v, "4");
     free(v);
     v = raw_text("SELECT value FROM pv_ledger_meta WHERE key = 'application'");
     assert_string_equal(v, "PVLG");
@@ -1893,6 +1894,133 @@ static void test_updates(void **state)
     pv_ledger_close(l);
 }
 
+/* ---- per-device data (docs/device-data.md) ---- */
+
+static int dd_render(void *ctx, int64_t n, char *serial, size_t cap)
+{
+    (void)ctx;
+    int len = snprintf(serial, cap, "SN-%06lld", (long long)n);
+    return len < 0 || (size_t)len >= cap ? -1 : 0;
+}
+
+static const pv_ledger_devdata_req dd_req = {
+    .counter = "sn",
+    .counter_first = 1,
+    .counter_last = 999999,
+    .render = dd_render,
+    .has_mac = 1,
+    .mac_first = 0x020000001000ull,
+    .mac_last = 0x020000001002ull, /* three addresses */
+    .mes = "{\"lot\":\"L7\",\"hw_rev\":3}",
+};
+
+/* Two processes allocate for their own UIDs at once: every serial and MAC given once. */
+static void dd_race(const char *path, int per_child)
+{
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t pids[2];
+    pv_ledger_devdata_req wide = dd_req;
+    wide.mac_last = 0x0200000010ffull;
+    for (int k = 0; k < 2; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            close(go[1]);
+            char err[256], station[16];
+            pv_ledger *l = pv_ledger_open(path, 0, err, sizeof err);
+            if (!l)
+                _exit(2);
+            pv_ledger_signer s = {key_id, pv_ledger_ed25519_sign, key};
+            pv_ledger_set_signer(l, &s);
+            snprintf(station, sizeof station, "st-%d", k);
+            char c;
+            if (read(go[0], &c, 1) < 0)
+                _exit(3);
+            for (int i = 0; i < per_child; i++) {
+                uint8_t uid[12];
+                pv_ledger_devdata d;
+                uid_of((unsigned)(5000 + 100 * k + i), uid);
+                if (pv_ledger_reserve(l, "b1", uid, station, &recipe, 1000, NULL) != PV_LEDGER_OK ||
+                    pv_ledger_devdata_allocate(l, uid, &wide, &d) != PV_LEDGER_OK)
+                    _exit(4);
+            }
+            pv_ledger_close(l);
+            _exit(0);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    for (int k = 0; k < 2; k++) {
+        int st;
+        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+}
+
+/* Serials consecutive and formatted, MACs from the pool, a rerun of a UID given its own values
+ * back, an exhausted pool refused with nothing written, values only after a reservation, verify
+ * replaying them and catching an altered row, and two racing processes never sharing a value. */
+static void test_device_data(void **state)
+{
+    (void)state;
+    char path[512];
+    new_path(path, sizeof path);
+    pv_ledger *l = open_signed(path);
+    pv_ledger_devdata d;
+    uint8_t uid[12];
+    uid_of(1, uid);
+    expect_rc(pv_ledger_devdata_allocate(l, uid, &dd_req, &d), PV_LEDGER_E_UNKNOWN, l,
+              "is not reserved");
+    for (unsigned i = 1; i <= 3; i++) {
+        char want[32], mac[18];
+        uid_of(i, uid);
+        drive(l, uid, PV_LEDGER_KEYED);
+        expect_rc(pv_ledger_devdata_allocate(l, uid, &dd_req, &d), PV_LEDGER_OK, l, NULL);
+        snprintf(want, sizeof want, "SN-%06u", i);
+        assert_string_equal(d.serial, want);
+        assert_int_equal(d.counter_value, i);
+        snprintf(mac, sizeof mac, "02:00:00:00:10:%02x", i - 1);
+        assert_string_equal(d.mac_text, mac);
+        assert_string_equal(d.mes, "{\"hw_rev\":3,\"lot\":\"L7\"}");
+    }
+    /* a rerun of chip 2 (a failed run, a power cut): the same values, nothing new */
+    uid_of(2, uid);
+    assert_int_equal(pv_ledger_fail(l, uid, "write", "power cut"), PV_LEDGER_OK);
+    expect_rc(pv_ledger_devdata_allocate(l, uid, &dd_req, &d), PV_LEDGER_RESUMED, l, NULL);
+    assert_string_equal(d.serial, "SN-000002");
+    assert_string_equal(d.mac_text, "02:00:00:00:10:01");
+    /* the pool is used up: refused, nothing written */
+    int64_t entries = count(l, "SELECT COUNT(*) FROM audit");
+    uid_of(4, uid);
+    drive(l, uid, PV_LEDGER_RESERVED);
+    entries++;
+    expect_rc(pv_ledger_devdata_allocate(l, uid, &dd_req, &d), PV_LEDGER_E_EXHAUSTED, l,
+              "MAC pool 02:00:00:00:10:00..02:00:00:00:10:02 is exhausted: all 3 addresses");
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM audit"), entries);
+    assert_int_equal(count(l, "SELECT COUNT(*) FROM device_data"), 3);
+    assert_int_equal(pv_ledger_devdata_get(l, uid, &d), PV_LEDGER_E_UNKNOWN);
+    verify_ok(l);
+    /* a value changed with SQL: verify names the row and the column */
+    sql(l, "UPDATE device_data SET mac = mac + 16 WHERE uid = '300041000000000000000003'");
+    verify_broken(l, 1, 0,
+                  "device data of UID 300041000000000000000003: mac_text is "
+                  "'02:00:00:00:10:12' in the table but '02:00:00:00:10:02' per the audit log");
+    pv_ledger_close(l);
+
+    new_path(path, sizeof path);
+    l = open_signed(path);
+    pv_ledger_close(l);
+    dd_race(path, 10);
+    l = open_signed(path);
+    assert_int_equal(count(l, "SELECT COUNT(DISTINCT mac) FROM device_data"), 20);
+    assert_int_equal(count(l, "SELECT MAX(mac) - MIN(mac) FROM device_data"), 19);
+    assert_int_equal(count(l, "SELECT COUNT(DISTINCT serial) FROM device_data"), 20);
+    assert_int_equal(count(l, "SELECT MAX(counter_value) FROM device_data"), 20);
+    verify_ok(l);
+    pv_ledger_close(l);
+}
+
 #define CONTRACT                                                                                   \
     cmocka_unit_test(test_state_machine), cmocka_unit_test(test_resume_counts_once),               \
         cmocka_unit_test(test_quota_exact_nothing_written),                                        \
@@ -1906,7 +2034,8 @@ static void test_updates(void **state)
         cmocka_unit_test(test_name_restrictions), cmocka_unit_test(test_metrics),                  \
         cmocka_unit_test(test_cli), cmocka_unit_test(test_readers_write_nothing),                  \
         cmocka_unit_test(test_checkpoint_catches_truncation),                                      \
-        cmocka_unit_test(test_control_characters_on_output), cmocka_unit_test(test_updates)
+        cmocka_unit_test(test_control_characters_on_output), cmocka_unit_test(test_updates),       \
+        cmocka_unit_test(test_device_data)
 
 int main(void)
 {
