@@ -203,6 +203,10 @@ unit_enabled() {
     [ -f "$DSH_STATE" ] || fail "$DSH_STATE missing: deb-systemd-helper did not enable the unit"
     systemd-analyze verify "$UNIT" >"$tmp/verify" 2>&1 || fail "systemd-analyze verify: $(cat "$tmp/verify")"
     [ ! -s "$tmp/verify" ] || fail "systemd-analyze verify: $(cat "$tmp/verify")"
+    # The confinement, scored: exposure 1.4 of 10 ("OK") now; above 2.0 fails (the scale's 20).
+    systemd-analyze security --offline=yes --threshold=20 "$UNIT" >"$tmp/security" 2>&1 ||
+        fail "systemd-analyze security: $(tail -1 "$tmp/security")"
+    grep 'Overall exposure' "$tmp/security" >&2
     # Not started at installation (no configuration yet; nor is systemd running here), but
     # stopped at removal and restarted after an upgrade if it runs.
     grep -q "deb-systemd-invoke stop hsm-bridge.service" /var/lib/dpkg/info/hsm-bridge.prerm ||
