@@ -129,7 +129,8 @@ void pv_prov_free(pv_prov *h);
  * "station", "pin-file", "module", "allow-plain-image", "bridge", "cert", "key", "ca",
  * "product", "batch", "config", "probe", "openocd-command" (each call adds one). value is
  * copied; NULL unsets the option ("openocd-command": forgets all of them); flags take "1" or
- * NULL. Returns PV_PROV_OK, or PV_PROV_USAGE with the reason in err (err_len bytes, may be 0). */
+ * NULL. Returns PV_PROV_OK, or PV_PROV_USAGE (PV_PROV_NO_MEMORY) with the reason in err
+ * (err_len bytes; err may be NULL). */
 int pv_prov_set(pv_prov *h, const char *name, const char *value, char *err, size_t err_len);
 
 /* Checks the options together (and reads the station configuration file, if one is set) without

@@ -85,8 +85,12 @@ static int fail(struct pv_run *r, int code, const char *phase)
     if (!r->session[0])
         return code;
     struct pv_bridge_err e = {0};
-    if (r->t.ops->fail(r->t.ctx, r->session, phase, r->err, &e) != 0)
-        pv_run_note(&r->rep, "warning: the trusted side did not record the failure: %s", e.reason);
+    if (r->t.ops->fail(r->t.ctx, r->session, phase, r->err, &e) != 0) {
+        /* part of the error, so every caller sees it (a note is not shown with --json) */
+        size_t n = strlen(r->err);
+        snprintf(r->err + n, sizeof r->err - n,
+                 "\nthe trusted side did not record this failure: %s", e.reason);
+    }
     r->session[0] = 0;
     return code;
 }
