@@ -8,7 +8,8 @@
  *    options and a result struct of another size are results with a status and a message.
  *  - The Python binding (provisioner/python/libprovision.py, ctypes) through the example line
  *    script, loading the unsanitized libprovision.so: two chips in a row from one handle, then
- *    a locked chip and a missing recipe reported as clean error results, no traceback.
+ *    a locked chip and a missing recipe reported as clean error results, no traceback; an
+ *    unknown option raises ValueError, a run without a recipe returns a usage result.
  *  - `provision run --json` on success and on failure, each object valid against
  *    docs/schema/run-result.schema.json (python3-jsonschema); the schema itself refuses an
  *    object that breaks it, so the check can fail. */
@@ -245,6 +246,26 @@ static void test_python_line(void **state)
         fail_msg("missing recipe: exit %d\n%s\n%s", st, r.out, r.err);
     assert_int_equal(bh_sim_stop(&s[0]), 0);
     assert_int_equal(bh_state_rdp(s[0].state), 0xCC);
+
+    /* misuse is an exception (an unknown option); a run without a recipe is a result */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/provisioner/python", env.repo);
+    const char *code = "import sys\n"
+                       "sys.path.insert(0, sys.argv[1])\n"
+                       "import libprovision\n"
+                       "p = libprovision.Provisioner(sys.argv[2])\n"
+                       "try:\n"
+                       "    p.set('recipie', 'x')\n"
+                       "except ValueError as e:\n"
+                       "    print('ValueError:', e)\n"
+                       "r = p.run()\n"
+                       "print(r.status_name, r.failed_phase, r.ok)\n"
+                       "p.close()\n";
+    const char *misuse[] = {"-c", code, dir, so_path, NULL};
+    st = python(&r, misuse);
+    if (st != 0 || !strstr(r.out, "ValueError: unknown option") ||
+        !strstr(r.out, "\nusage load False\n"))
+        fail_msg("misuse: exit %d\n%s\n%s", st, r.out, r.err);
 }
 
 /* ---- `provision run --json` against its schema ---- */
