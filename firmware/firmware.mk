@@ -1,7 +1,8 @@
 # firmware/: the secure bootloader and the demo application (docs/image-format.md).
 # Builds into build/arm/firmware/: bootloader.elf/.bin (budget 24 KB of flash, checked here and
-# by the linker script), the demo application in two versions and as an attack, each signed into
-# an image with a TEST key generated into build/ at build time (never a product key).
+# by the linker script), the demo application in two versions, as an attack and as the per-device
+# data reader, each signed into an image with a TEST key generated into build/ at build time (never
+# a product key).
 
 FW_DIR    := $(ARMDIR)/firmware
 FW_BUDGET := 24576
@@ -35,23 +36,31 @@ $(FW_DIR)/bootloader.elf: $(FW_BOOT_OBJS) $(FW_HAL_OBJS) $(FW_LIB_OBJS) firmware
 $(FW_DIR)/%.bin: $(FW_DIR)/%.elf
 	arm-none-eabi-objcopy -O binary $< $@
 
-# ---- demo application: v1, v2 and the counter attack, each its own objects ----
-FW_APP_VARIANTS := app_v1 app_v2 app_attack
+# ---- demo application: v1, v2, the counter attack and the per-device data reader, each its own
+# objects ----
+FW_APP_VARIANTS := app_v1 app_v2 app_attack app_devdata
 FW_APP_VERSION_app_v1     := 1.0.0
 FW_APP_VERSION_app_v2     := 2.0.0
 FW_APP_VERSION_app_attack := 3.0.0
+FW_APP_VERSION_app_devdata := 1.0.0
 FW_APP_ATTACK_app_v1      := 0
 FW_APP_ATTACK_app_v2      := 0
 FW_APP_ATTACK_app_attack  := 1
+FW_APP_ATTACK_app_devdata := 0
+# app_devdata also checks and prints the per-device data record (firmware/app/pv_device_data.h).
+FW_APP_DEVDATA_app_devdata := 1
 FW_APP_ELFS := $(FW_APP_VARIANTS:%=$(FW_DIR)/%.elf)
 
 define FW_APP_RULES
 $(FW_DIR)/$(1)/%.o: firmware/app/%.c
 	@mkdir -p $$(@D)
 	$$(ARM_CC) $$(ARM_CFLAGS) -DAPP_VERSION='"$(FW_APP_VERSION_$(1))"' \
-	    -DAPP_ATTACK=$(FW_APP_ATTACK_$(1)) -c $$< -o $$@
+	    -DAPP_ATTACK=$(FW_APP_ATTACK_$(1)) -DAPP_DEVICE_DATA=$(or $(FW_APP_DEVDATA_$(1)),0) \
+	    -c $$< -o $$@
 # The start-up code is the bootloader's own (firmware/startup.c: same vectors, .data, .bss).
-$(FW_DIR)/$(1).elf: $(FW_DIR)/$(1)/app_main.o $(FW_DIR)/boot/startup.o firmware/app/app.ld
+# lib/ gives the per-device data check (lib/devdata, Ed25519); --gc-sections keeps what it uses.
+$(FW_DIR)/$(1).elf: $(FW_DIR)/$(1)/app_main.o $(FW_DIR)/boot/startup.o firmware/app/app.ld \
+                    $(ARM_LIB_OBJS)
 	$$(FW_LINK) -T firmware/app/app.ld $$(filter %.o,$$^) -lgcc -o $$@
 $(FW_DIR)/$(1).img: $(FW_DIR)/$(1).bin $(FW_DIR)/keys/test-signer.pem $(PROV_BIN)
 	$(PROV_BIN) image sign --key $(FW_DIR)/keys/test-signer.pem \

@@ -3,7 +3,9 @@
  * The line "update" (ended by CR or LF) on USART1 makes it ask the bootloader for update mode
  * (pv_update_request.h). Built in two versions for the rollback and update tests (APP_VERSION),
  * and once as an attack (APP_ATTACK): a signed application that tries to erase the anti-rollback
- * counter, which the bootloader's flash lock must stop. */
+ * counter, which the bootloader's flash lock must stop. Built with APP_DEVICE_DATA, it also
+ * checks the per-device data record (pv_device_data.h) and prints its serial and MAC. */
+#include <stddef.h>
 #include <stdint.h>
 
 #ifndef APP_VERSION
@@ -13,6 +15,9 @@
 #include "hal/stm32f4_usart1.h"
 #include "image/layout.h"
 #include "pv_update_request.h"
+#if APP_DEVICE_DATA
+#include "pv_device_data.h"
+#endif
 
 int main(void);
 void HardFault_Handler(void);
@@ -84,10 +89,47 @@ static void poll_command(void)
     matched = c == cmd[matched] ? matched + 1u : c == cmd[0] ? 1u : 0u;
 }
 
+#if APP_DEVICE_DATA
+/* "app: serial S, mac M" from the checked record; nothing on a device without one. */
+static void print_device_data(void)
+{
+    static const char digits[] = "0123456789abcdef";
+    int err;
+    const uint8_t *rec = pv_device_data(&err), *v;
+    size_t len;
+    if (!rec) {
+        if (err != PV_DEVDATA_ERR_MAGIC) {
+            usart1_puts("app: device data refused: ");
+            usart1_puts(pv_devdata_strerror(err));
+            usart1_puts("\r\n");
+        }
+        return;
+    }
+    if (pv_devdata_find(rec, "serial", NULL, &v, &len) == PV_DEVDATA_OK) {
+        usart1_puts("app: serial ");
+        for (size_t i = 0; i < len; i++)
+            usart1_putc((char)v[i]);
+    }
+    if (pv_devdata_find(rec, "mac", NULL, &v, &len) == PV_DEVDATA_OK) {
+        usart1_puts(", mac ");
+        for (size_t i = 0; i < len; i++) {
+            usart1_putc(digits[v[i] >> 4]);
+            usart1_putc(digits[v[i] & 15u]);
+            if (i + 1 < len)
+                usart1_putc(':');
+        }
+    }
+    usart1_puts("\r\n");
+}
+#endif
+
 int main(void)
 {
     usart1_init((16000000u + 57600u) / 115200u);
     usart1_puts("app: demo " APP_VERSION " running\r\n");
+#if APP_DEVICE_DATA
+    print_device_data();
+#endif
 #if APP_ATTACK
     attack_counter();
 #endif

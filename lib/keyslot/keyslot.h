@@ -37,6 +37,7 @@
 #define PV_KEYSLOT_MAGIC           0x534b5650u /* "PVKS" read as a little-endian word */
 #define PV_KEYSLOT_UID_OFF         16u /* the UID in an encoded slot (the stub compares it) */
 #define PV_KEYSLOT_SIG_OFF         96u /* the signature: the slot's last 64 bytes */
+#define PV_KEYSLOT_SIGNER_OFF      64u /* signer_pub: the key the record after the slot checks under */
 #define PV_KEYSLOT_TBS_LEN         96u /* the message the signature covers */
 #define PV_KEYSLOT_PSK_CONTEXT     "pv-slot-psk"
 #define PV_KEYSLOT_PSK_CONTEXT_LEN 11u

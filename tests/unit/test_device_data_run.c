@@ -7,7 +7,9 @@
  *    chip's UID, and a copy with one byte changed does not;
  *  - an MES value failing its pattern is refused naming the field, a UID without an MES row is
  *    refused, an exhausted pool is refused: nothing is written to those chips;
- *  - the ledger rows and the export hold the values, and verify passes. */
+ *  - the ledger rows and the export hold the values, and verify passes;
+ *  - the chip powered on runs the demo application built with APP_DEVICE_DATA, which checks the
+ *    record under the key slot's signer_pub and its own UID and prints its serial and MAC. */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -145,6 +147,18 @@ static void test_values_refusals_and_export(void **state)
     expect_run(&run, 0, NULL);
     assert_record(&a, ua, "SN-demo-001-000001", mac0, "B2");
 
+    /* the application reads them on the chip */
+    assert_true(bh_sim_restart(&env, &a, NULL));
+    int fd = sp_connect(a.usart, 5000);
+    char con[4096] = "";
+    assert_true(fd >= 0);
+    sp_read_until(fd, con, sizeof con, "\r\napp: count 0", 30000);
+    close(fd);
+    assert_int_equal(bh_sim_stop(&a), 0);
+    if (!strstr(con, "app: demo 1.0.0 running\r\napp: serial SN-demo-001-000001, mac "
+                     "02:00:00:00:10:00\r\n"))
+        fail_msg("the application did not print its serial and MAC; console:\n%s", con);
+
     /* chip b once the MES corrected it: the next ones */
     snprintf(rows, sizeof rows, "%s,B2,x\r\n%s,C3,x\r\n%s,D4,x\r\n", ha, hb, hc);
     write_mes(rows);
@@ -211,7 +225,28 @@ static int setup(void **state)
              "      - {name: hw_rev, type: text, max_length: 2, pattern: \"[A-Z][0-9]\"}\n",
              text, mes_csv);
     free(text);
-    if (!bh_write_file(recipe, full, 0644))
+    /* with the demo application that prints the record, signed in the token and sealed */
+    char dd_bin[4300], dd_img[160], dd_sealed[160], from[200], to[200];
+    snprintf(dd_bin, sizeof dd_bin, "%s", env.app_bin);
+    char *base = strstr(dd_bin, "app_v1.bin");
+    if (!base)
+        return -1;
+    snprintf(base, sizeof dd_bin - (size_t)(base - dd_bin), "app_devdata.bin");
+    snprintf(dd_img, sizeof dd_img, "%.100s/app_devdata.img", env.dir);
+    snprintf(dd_sealed, sizeof dd_sealed, "%.100s/app_devdata.sealed", env.dir);
+    setenv("PROVISION_PIN", BH_PIN, 1);
+    int rc =
+        BH_CMD(&env, env.prov, "image", "sign", "--in", dd_bin, "--out", dd_img, "--image-version",
+               "1.0.0", "--pkcs11", "--token", BH_TOKEN, "--key-label", "image-signing");
+    unsetenv("PROVISION_PIN");
+    if (rc != 0 || BH_CMD(&env, env.prov, "keys", "seal", "--recipe", env.recipe, "--pin-file",
+                          env.pin, dd_img, dd_sealed) != 0) {
+        fprintf(stderr, "app_devdata sign/seal: %s\n", env.out);
+        return -1;
+    }
+    snprintf(from, sizeof from, "image: %.100s/app.sealed", env.dir);
+    snprintf(to, sizeof to, "  image: %.100s", dd_sealed);
+    if (!bh_replace_line(full, sizeof full, from, to) || !bh_write_file(recipe, full, 0644))
         return -1;
     snprintf(env.recipe, sizeof env.recipe, "%s", recipe);
     if (!bh_bridge_init(&env, &br, "dd", NULL, 0) ||
