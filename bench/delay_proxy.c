@@ -54,7 +54,7 @@ struct conn {
     int alive; /* threads still running (4) */
     unsigned id;
     unsigned turns;  /* runs of client bytes (see --turns) */
-    int answered;    /* server bytes delivered since the client last sent */
+    int answered;    /* server bytes delivered (or being delivered) since the client last sent */
     size_t bytes[2]; /* c2s, s2c */
 };
 
@@ -162,6 +162,13 @@ static void *writer(void *arg)
             shutdown(p->to, SHUT_WR);
             break;
         }
+        if (p == &p->conn->dir[1] && open_) {
+            /* server bytes reach the client now: marked before they are written, so a request
+             * the client sends in answer cannot be read (by the other thread) ahead of the mark */
+            pthread_mutex_lock(&p->conn->mu);
+            p->conn->answered = 1;
+            pthread_mutex_unlock(&p->conn->mu);
+        }
         while (open_ && off < len) {
             ssize_t n = write(p->to, k->data + off, len - off);
             if (n < 0 && errno == EINTR)
@@ -173,9 +180,8 @@ static void *writer(void *arg)
             }
             off += (size_t)n;
         }
-        if (p == &p->conn->dir[1] && off) { /* server bytes reached the client */
+        if (p == &p->conn->dir[1]) {
             pthread_mutex_lock(&p->conn->mu);
-            p->conn->answered = 1;
             p->conn->bytes[1] += off;
             pthread_mutex_unlock(&p->conn->mu);
         }
