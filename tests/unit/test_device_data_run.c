@@ -2,6 +2,7 @@
  * serve` with a recipe that asks for a serial, a MAC from a pool of two and an MES field from a
  * CSV file; stations run `provision` against virtual STM32F427s.
  *
+ *  - a station that dies after the frames went out: the rerun of that chip gets the same values;
  *  - two chips get consecutive, formatted serials and the pool's two MACs; the record is in
  *    flash after the key slot, its signature verifies under the key slot's signer_pub for that
  *    chip's UID, and a copy with one byte changed does not;
@@ -142,7 +143,18 @@ static void test_values_refusals_and_export(void **state)
     expect_run(&run, 11, "(409 mes_missing): ");
     assert_non_null(strstr(run.err, "has no row for UID"));
 
-    /* chip a: the first serial and address */
+    /* chip a: its station dies once the frames are out (the chip half written); the rerun gets
+     * the values the first run was given, not new ones */
+    char target[64];
+    bh_sim_target(&a, target, sizeof target);
+    bh_station_run(&br, &line1, target, env.hooks, "stop-after-begin", &run);
+    assert_true(run.stopped);
+    bh_run_kill(&run);
+    pv_ledger *l0 = bh_ledger_open(&br);
+    pv_ledger_devdata d0;
+    assert_int_equal(pv_ledger_devdata_get(l0, ua, &d0), PV_LEDGER_OK);
+    assert_string_equal(d0.serial, "SN-demo-001-000001");
+    pv_ledger_close(l0);
     run_on(&a);
     expect_run(&run, 0, NULL);
     assert_record(&a, ua, "SN-demo-001-000001", mac0, "B2");
