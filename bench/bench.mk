@@ -61,14 +61,18 @@ bench-stub: $(STUB_BENCH_BIN) $(SIM_BIN) $(STUB_BIN) $(BENCH_X25519_BIN)
 	$(STUB_BENCH_BIN) $(SIM_BIN) $(STUB_BIN) $(BENCH_X25519_BIN)
 
 # `provision run` per device through OpenOCD on the virtual chip, by phase, against OpenOCD alone
-# programming the same images unencrypted; round trips per device (bench/provision_bench.sh,
-# non-sanitized build). Twice: the demo's bootloader and application, then with the application
-# padded to 128 KB (a production-size image: the stub's upload is a fixed cost per device).
+# programming the same images unencrypted, both on the sim's --realtime datasheet flash timings;
+# flash operations and round trips per device (bench/provision_bench.sh, non-sanitized build).
+# The demo's bootloader and application, then with the application padded to 128 KB (a
+# production-size image: the stub's upload is a fixed cost per device), on factory-fresh chips,
+# and the 128 KB case again on used chips (every sector to be erased). A round takes 10-25 s of
+# wall time (the erases really wait), hence few devices per run.
 BENCH_TARGETS += bench-provision
 .PHONY: bench-provision
 bench-provision:
-	bench/provision_bench.sh 5
-	bench/provision_bench.sh 3 128
+	bench/provision_bench.sh 3
+	bench/provision_bench.sh 2 128
+	bench/provision_bench.sh 2 128 used
 
 # `hsm-bridge serve` driven by emulated stations and chips (bench/emu_stub.c: the stub's portable
 # core on a fake STM32F427 per thread, the station's bridge client in front): sessions per second

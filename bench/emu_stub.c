@@ -150,8 +150,9 @@ void pv_flash_lock(void)
     cur->unlocked = 0;
 }
 
-int pv_flash_erase_sector(const pv_flash_sector *s)
+int pv_flash_erase_sector(const pv_flash_sector *s, unsigned psize)
 {
+    (void)psize; /* the emulation takes no time per operation */
     if (!cur->unlocked)
         return PV_FLASH_ERR_LOCKED;
     if (s->index < SECTORS_MAX && !(cur->nwrp & (1u << s->index)))
@@ -163,8 +164,9 @@ int pv_flash_erase_sector(const pv_flash_sector *s)
     return PV_FLASH_OK;
 }
 
-int pv_flash_program(uint32_t addr, const void *data, size_t len)
+int pv_flash_program(uint32_t addr, const void *data, size_t len, unsigned psize)
 {
+    (void)psize;
     if (!cur->unlocked)
         return PV_FLASH_ERR_LOCKED;
     if ((addr | len) & 3u)

@@ -43,12 +43,12 @@ int app_writer_write(app_writer *w, uint32_t addr, const uint8_t *data, uint32_t
             return rc;
         if (s.addr < w->lo || s.addr + s.size > w->hi) /* app_writer_check makes this unreachable */
             return PV_FLASH_ERR_RANGE;
-        rc = pv_flash_erase_sector(&s);
+        rc = pv_flash_erase_sector(&s, PV_FLASH_X32);
         if (rc != PV_FLASH_OK)
             return rc;
         w->erased_to = s.addr + s.size;
     }
-    rc = pv_flash_program(addr, data, len);
+    rc = pv_flash_program(addr, data, len, PV_FLASH_X32);
     if (rc == PV_FLASH_OK)
         w->written += len;
     return rc;

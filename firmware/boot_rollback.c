@@ -20,9 +20,9 @@ int boot_rollback_raise(const pv_layout *l, uint32_t next, uint32_t value)
     int rc = pv_flash_unlock();
     /* Value first, then its complement: the order the power-cut argument relies on. */
     if (rc == PV_FLASH_OK)
-        rc = pv_flash_program(l->counter_addr + next, &w[0], 4);
+        rc = pv_flash_program(l->counter_addr + next, &w[0], 4, PV_FLASH_X32);
     if (rc == PV_FLASH_OK)
-        rc = pv_flash_program(l->counter_addr + next + 4, &w[1], 4);
+        rc = pv_flash_program(l->counter_addr + next + 4, &w[1], 4, PV_FLASH_X32);
     pv_flash_lock();
     if (rc != PV_FLASH_OK)
         return rc;

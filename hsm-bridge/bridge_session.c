@@ -260,6 +260,7 @@ static int emit_begin(pv_bridge *b, struct pv_bridge_sess *s, pv_bridge_frame_si
         .app = p->app,
         .app_len = p->app_len,
         .keyslot_addr = p->rc.layout.keyslot_addr,
+        .psize = (uint8_t)p->rc.power.psize, /* the recipe's supply range decides */
         .rdp = p->rc.protection.rdp_level == 2   ? PV_RDP_LEVEL2
                : p->rc.protection.rdp_level == 1 ? PV_RDP_LEVEL1
                                                  : PV_RDP_LEVEL0,

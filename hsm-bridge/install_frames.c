@@ -96,18 +96,27 @@ static void region_add(struct pv_region *reg, unsigned *n, struct pv_region a)
     (*n)++;
 }
 
-/* WRITE commands for an image, padded with 0xFF to a word (padding reads back as erased). */
-static int add_image(struct packer *k, uint32_t addr, const uint8_t *img, size_t len, char *err,
-                     size_t err_len)
+/* What a WRITE's address and length are multiples of at parallelism psize: a word, and a
+ * double word at x64 (one program operation). */
+static size_t write_unit(unsigned psize)
 {
-    size_t padded = (len + 3u) & ~(size_t)3u;
+    return psize == PV_FLASH_X64 ? 8u : 4u;
+}
+
+/* WRITE commands for an image, padded with 0xFF to the write unit (padding reads back as
+ * erased). */
+static int add_image(struct packer *k, uint32_t addr, const uint8_t *img, size_t len,
+                     unsigned psize, char *err, size_t err_len)
+{
+    size_t unit = write_unit(psize), padded = (len + unit - 1u) & ~(unit - 1u);
     for (size_t off = 0; off < padded;) {
         if (k->cap - k->n < PV_CMD_HDR + 64 && send_frame(k, 0, err, err_len))
             return -1;
-        size_t room = (k->cap - k->n - PV_CMD_HDR) & ~(size_t)3u, chunk = padded - off;
+        size_t room = (k->cap - k->n - PV_CMD_HDR) & ~(unit - 1u), chunk = padded - off;
         if (chunk > room)
             chunk = room;
-        pv_cmd_put(k->cmds + k->n, PV_OP_WRITE, 0, (uint16_t)chunk, addr + (uint32_t)off, 0);
+        pv_cmd_put(k->cmds + k->n, PV_OP_WRITE, (uint8_t)psize, (uint16_t)chunk,
+                   addr + (uint32_t)off, 0);
         uint8_t *d = k->cmds + k->n + PV_CMD_HDR;
         size_t have = off < len ? len - off : 0;
         memcpy(d, img + off, have < chunk ? have : chunk);
@@ -121,9 +130,9 @@ static int add_image(struct packer *k, uint32_t addr, const uint8_t *img, size_t
 
 /* The VERIFY command of an image as add_image wrote it (digest over the padded length). */
 static int add_verify(struct packer *k, uint8_t *cmd, uint32_t addr, const uint8_t *img, size_t len,
-                      char *err, size_t err_len)
+                      unsigned psize, char *err, size_t err_len)
 {
-    size_t padded = (len + 3u) & ~(size_t)3u;
+    size_t unit = write_unit(psize), padded = (len + unit - 1u) & ~(unit - 1u);
     uint8_t digest[32];
     pv_sha256_ctx h;
     pv_sha256_init(&h);
@@ -259,6 +268,9 @@ static int begin(struct pv_install_frames *f, const struct pv_install_spec *in, 
     if (in->slot_size < PV_SLOT_MIN || in->slot_size > PV_SLOT_MAX)
         return FAIL(f, "install: slot size %u outside %u..%u", (unsigned)in->slot_size, PV_SLOT_MIN,
                     PV_SLOT_MAX);
+    if (in->psize > PV_FLASH_X64)
+        return FAIL(f, "install: parallelism %u is not a FLASH_CR.PSIZE value (0-3)",
+                    (unsigned)in->psize);
     if (build_slot(f, in, slot) || (in->devdata && build_devdata(f, in, rec, &rec_len)))
         return -1;
     f->rdp = in->rdp;
@@ -302,26 +314,31 @@ static int begin(struct pv_install_frames *f, const struct pv_install_spec *in, 
 
     /* Erase, images, key slot, verify: as few frames as the slots allow. */
     for (unsigned i = 0; i < nreg; i++)
-        if (add(k, cmd, pv_cmd_erase(cmd, reg[i].addr, reg[i].len), f->err, sizeof f->err))
+        if (add(k, cmd, pv_cmd_erase(cmd, reg[i].addr, reg[i].len, in->psize), f->err,
+                sizeof f->err))
             return -1;
-    if (add_image(k, in->image_addr, in->image, in->image_len, f->err, sizeof f->err) ||
-        (in->app && add_image(k, in->app_addr, in->app, in->app_len, f->err, sizeof f->err)))
+    if (add_image(k, in->image_addr, in->image, in->image_len, in->psize, f->err, sizeof f->err) ||
+        (in->app &&
+         add_image(k, in->app_addr, in->app, in->app_len, in->psize, f->err, sizeof f->err)))
         return -1;
     /* The key slot and the verifies get a frame of their own: the one the stub answers. */
     if (k->n && send_frame(k, 0, f->err, sizeof f->err))
         return -1;
-    int rc = add(k, cmd, pv_cmd_keyslot(cmd, in->keyslot_addr, slot), f->err, sizeof f->err);
+    int rc =
+        add(k, cmd, pv_cmd_keyslot(cmd, in->keyslot_addr, slot, in->psize), f->err, sizeof f->err);
     pv_wipe(cmd, sizeof cmd);
     pv_sha256(digest, slot, PV_KEYSLOT_LEN);
     pv_wipe(slot, PV_KEYSLOT_LEN);
     if (!rc && rec_len)
-        rc =
-            add_image(k, in->keyslot_addr + PV_DEVDATA_OFFSET, rec, rec_len, f->err, sizeof f->err);
-    if (rc || add_verify(k, cmd, in->image_addr, in->image, in->image_len, f->err, sizeof f->err) ||
-        (rec_len && add_verify(k, cmd, in->keyslot_addr + PV_DEVDATA_OFFSET, rec, rec_len, f->err,
+        rc = add_image(k, in->keyslot_addr + PV_DEVDATA_OFFSET, rec, rec_len, in->psize, f->err,
+                       sizeof f->err);
+    if (rc ||
+        add_verify(k, cmd, in->image_addr, in->image, in->image_len, in->psize, f->err,
+                   sizeof f->err) ||
+        (rec_len && add_verify(k, cmd, in->keyslot_addr + PV_DEVDATA_OFFSET, rec, rec_len,
+                               in->psize, f->err, sizeof f->err)) ||
+        (in->app && add_verify(k, cmd, in->app_addr, in->app, in->app_len, in->psize, f->err,
                                sizeof f->err)) ||
-        (in->app &&
-         add_verify(k, cmd, in->app_addr, in->app, in->app_len, f->err, sizeof f->err)) ||
         add(k, cmd, pv_cmd_verify(cmd, in->keyslot_addr, PV_KEYSLOT_LEN, digest), f->err,
             sizeof f->err))
         return -1;

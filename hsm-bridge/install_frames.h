@@ -41,6 +41,10 @@ struct pv_install_spec {
      * and verified with the key slot at keyslot_addr + PV_DEVDATA_OFFSET; NULL: none */
     const uint8_t *devdata;
     size_t devdata_len;
+    /* Program/erase parallelism (pv_flash_psize) for every erase and write: what the board's
+     * supply allows (recipe power:, pv_recipe_psize). The trusted side sets it, never the
+     * station. */
+    uint8_t psize;
     uint8_t rdp;   /* PV_RDP_LEVEL* */
     uint32_t nwrp; /* nWRP bits written with the RDP byte */
 };

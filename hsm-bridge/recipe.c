@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "file_read.h"
+#include "hal/flash.h"
 #include "recipe_chip.h"
 #include "recipe_devdata.h"
 #include "recipe_yaml.h"
@@ -66,6 +68,10 @@ struct cy_protection {
     uint32_t *write_protect;
     unsigned write_protect_count;
 };
+struct cy_power {
+    char *vdd_min, *vdd_max; /* volts as written ("2.7"), parsed by check_power */
+    bool *vpp;
+};
 struct cy_recipe {
     uint32_t format;
     char *product, *batch;
@@ -77,6 +83,7 @@ struct cy_recipe {
     struct cy_layout layout;
     struct cy_keys keys;
     struct cy_protection protection;
+    struct cy_power *power;
     uint32_t quota;
     struct cy_devdata *device_data;
 };
@@ -169,6 +176,12 @@ static const cyaml_schema_field_t protection_fields[] = {
                          &sector_entry, 0, PV_RECIPE_SECTORS_MAX),
     CYAML_FIELD_END,
 };
+static const cyaml_schema_field_t power_fields[] = {
+    CYAML_FIELD_STRING_PTR("vdd_min", PTR, struct cy_power, vdd_min, 1, 16),
+    CYAML_FIELD_STRING_PTR("vdd_max", PTR, struct cy_power, vdd_max, 1, 16),
+    CYAML_FIELD_BOOL_PTR("vpp", PTR | OPT, struct cy_power, vpp),
+    CYAML_FIELD_END,
+};
 static const cyaml_schema_field_t recipe_fields[] = {
     CYAML_FIELD_UINT("format", CYAML_FLAG_DEFAULT, struct cy_recipe, format),
     CYAML_FIELD_STRING_PTR("product", PTR, struct cy_recipe, product, 1, NAME_LEN),
@@ -183,6 +196,7 @@ static const cyaml_schema_field_t recipe_fields[] = {
     CYAML_FIELD_MAPPING("keys", CYAML_FLAG_DEFAULT, struct cy_recipe, keys, keys_fields),
     CYAML_FIELD_MAPPING("protection", CYAML_FLAG_DEFAULT, struct cy_recipe, protection,
                         protection_fields),
+    CYAML_FIELD_MAPPING_PTR("power", PTR | OPT, struct cy_recipe, power, power_fields),
     CYAML_FIELD_UINT("quota", CYAML_FLAG_DEFAULT, struct cy_recipe, quota),
     CYAML_FIELD_MAPPING_PTR("device_data", PTR | OPT, struct cy_recipe, device_data,
                             pv_recipe_devdata_fields),
@@ -748,6 +762,93 @@ static void check_protection(struct ctx *c, const struct cy_protection *in)
 
 /* ---- referenced files ---- */
 
+/* The STM32F4's supply range (DS9405, VDD) and the thresholds of RM0090's "Program/erase
+ * parallelism" table, in mV. */
+#define VDD_LOWEST_MV  1700u
+#define VDD_HIGHEST_MV 3600u
+#define VDD_X16_MV     2100u
+#define VDD_X32_MV     2700u
+
+unsigned pv_recipe_psize(unsigned vdd_min_mv, int vpp)
+{
+    if (vdd_min_mv >= VDD_X32_MV)
+        return vpp ? PV_FLASH_X64 : PV_FLASH_X32;
+    return vdd_min_mv >= VDD_X16_MV ? PV_FLASH_X16 : PV_FLASH_X8;
+}
+
+/* Volts as a decimal number ("3.3", "2.70", "3"), into mV; -1 if it is not one. */
+static int parse_volts(const char *v, unsigned *mv)
+{
+    unsigned whole = 0, frac = 0, scale = 1000;
+    const char *p = v;
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    while (isdigit((unsigned char)*p) && whole < 100)
+        whole = whole * 10 + (unsigned)(*p++ - '0');
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        while (isdigit((unsigned char)*p) && scale > 1) {
+            scale /= 10;
+            frac += (unsigned)(*p++ - '0') * scale;
+        }
+    }
+    if (*p || whole >= 100)
+        return -1;
+    *mv = whole * 1000 + frac;
+    return 0;
+}
+
+static void check_power(struct ctx *c, const struct cy_power *in)
+{
+    pv_recipe *r = c->r;
+    r->power.vdd_min_mv = VDD_X32_MV; /* no section: the demo board's 2.7-3.6 V */
+    r->power.vdd_max_mv = VDD_HIGHEST_MV;
+    r->power.declared = in != NULL;
+    r->power.vpp = in && in->vpp && *in->vpp;
+    int ok = 1;
+    if (in) {
+        static const struct {
+            const char *path;
+            size_t at, out;
+        } f[] = {{"power.vdd_min", offsetof(struct cy_power, vdd_min),
+                  offsetof(pv_recipe, power.vdd_min_mv)},
+                 {"power.vdd_max", offsetof(struct cy_power, vdd_max),
+                  offsetof(pv_recipe, power.vdd_max_mv)}};
+        for (size_t i = 0; i < 2; i++) {
+            const char *v = *(char *const *)(const void *)((const char *)in + f[i].at);
+            unsigned *mv = (unsigned *)(void *)((char *)r + f[i].out);
+            if (TAINTED(c, f[i].path) || !v) {
+                ok = 0;
+            } else if (parse_volts(v, mv)) {
+                ERR(c, f[i].path,
+                    "\"%s\" is not a voltage; write volts as a decimal number, e.g. 3.3", v);
+                ok = 0;
+            } else if (*mv < VDD_LOWEST_MV || *mv > VDD_HIGHEST_MV) {
+                ERR(c, f[i].path,
+                    "%u.%02u V is outside the STM32F4's supply range of 1.7 to 3.6 V (DS9405); "
+                    "give the board's supply range while it is provisioned",
+                    *mv / 1000, *mv % 1000 / 10);
+                ok = 0;
+            }
+        }
+        if (ok && r->power.vdd_min_mv > r->power.vdd_max_mv) {
+            ERR(c, "power.vdd_min",
+                "%u.%02u V is above power.vdd_max (%u.%02u V); the range is vdd_min to vdd_max",
+                r->power.vdd_min_mv / 1000, r->power.vdd_min_mv % 1000 / 10,
+                r->power.vdd_max_mv / 1000, r->power.vdd_max_mv % 1000 / 10);
+            ok = 0;
+        }
+        if (ok && r->power.vpp && r->power.vdd_min_mv < VDD_X32_MV)
+            ERR(c, "power.vpp",
+                "x64 programming with VPP needs a supply of 2.7 to 3.6 V (RM0090, \"Program/erase "
+                "parallelism\"), but power.vdd_min is %u.%02u V; raise vdd_min or remove vpp",
+                r->power.vdd_min_mv / 1000, r->power.vdd_min_mv % 1000 / 10);
+    }
+    r->power.psize = pv_recipe_psize(r->power.vdd_min_mv, r->power.vpp);
+}
+
 static void sha256(const uint8_t *p, size_t n, uint8_t out[32])
 {
     unsigned len = 32;
@@ -905,6 +1006,7 @@ static void convert(struct ctx *c, const struct cy_recipe *in, unsigned flags)
     r->keys.key_id = in->keys.key_id ? *in->keys.key_id : 1;
     r->keys.key_version = in->keys.key_version ? *in->keys.key_version : 1;
     check_protection(c, &in->protection);
+    check_power(c, in->power);
     r->quota = in->quota;
     if (in->quota == 0)
         ERR(c, "quota", "0 allows no device; set how many devices this batch may provision");

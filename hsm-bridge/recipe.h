@@ -101,9 +101,21 @@ typedef struct pv_recipe {
         unsigned rdp_level;     /* 0, 1 or 2 */
         uint32_t write_protect; /* bit i set: sector i write-protected */
     } protection;
+    struct {
+        int declared;        /* a power: section was given (else 2.7-3.6 V, no VPP) */
+        unsigned vdd_min_mv; /* the board's supply range while it is provisioned */
+        unsigned vdd_max_mv;
+        int vpp;        /* 8.5-9 V on the VPP pin (BOOT0) during provisioning */
+        unsigned psize; /* enum pv_flash_psize the range allows (pv_recipe_psize) */
+    } power;
     uint32_t quota;          /* devices allowed in this batch */
     pv_devdata_spec devdata; /* device_data: per-device values (docs/device-data.md) */
 } pv_recipe;
+
+/* The program/erase parallelism a supply range allows (RM0090 §3.5.1, table "Program/erase
+ * parallelism"): x8 from 1.7 V, x16 from 2.1 V, x32 from 2.7 V, x64 only with VPP (and 2.7 V).
+ * The lowest voltage decides. Returns enum pv_flash_psize. */
+unsigned pv_recipe_psize(unsigned vdd_min_mv, int vpp);
 
 typedef struct pv_recipe_diag {
     unsigned line, column; /* 1-based; 0 when the problem has no place in the file */

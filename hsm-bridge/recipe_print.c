@@ -110,6 +110,10 @@ void pv_recipe_print(FILE *out, const pv_recipe *r)
     wrp_list(r, buf, sizeof buf);
     fprintf(out, "protection   RDP level %u, write-protected sectors: %s\n",
             r->protection.rdp_level, buf);
+    fprintf(out, "power        VDD %u.%02u-%u.%02u V%s%s: program/erase at x%u\n",
+            r->power.vdd_min_mv / 1000, r->power.vdd_min_mv % 1000 / 10, r->power.vdd_max_mv / 1000,
+            r->power.vdd_max_mv % 1000 / 10, r->power.vpp ? ", VPP" : "",
+            r->power.declared ? "" : " (default)", 8u << r->power.psize);
 }
 
 static json_t *str_or_null(const char *s)
@@ -163,7 +167,7 @@ int pv_recipe_print_json(FILE *out, const pv_recipe *r)
         "s:{s:s,s:s,s:I,s:I,s:I,s:o},"
         "s:{s:s,s:{s:o,s:s,s:o,s:o},s:{s:o},s:{s:o}},"
         "s:{s:s,s:I},s:{s:s,s:o},s:o,s:o,"
-        "s:{s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:I},s:{s:i,s:o}}",
+        "s:{s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:I},s:{s:i,s:o},s:{s:I,s:I,s:b,s:I}}",
         "file", r->file, "name", r->name, "digest", h, "format", (int)r->format, "product",
         r->product, "batch", r->batch, "quota", (json_int_t)r->quota,
         /* chip */
@@ -186,7 +190,11 @@ int pv_recipe_print_json(FILE *out, const pv_recipe *r)
         r->keys.noise_static_key, "image_signing_key", r->keys.image_signing_key, "audit_key",
         str_or_null(r->keys.audit_key), "at_rest_key", str_or_null(r->keys.at_rest_key), "key_id",
         (json_int_t)r->keys.key_id, "key_version", (json_int_t)r->keys.key_version, "protection",
-        "rdp_level", (int)r->protection.rdp_level, "write_protect", wrp);
+        "rdp_level", (int)r->protection.rdp_level, "write_protect", wrp,
+        /* power: the supply range and the parallelism it allows (bits per program operation) */
+        "power", "vdd_min_mv", (json_int_t)r->power.vdd_min_mv, "vdd_max_mv",
+        (json_int_t)r->power.vdd_max_mv, "vpp", r->power.vpp, "parallelism",
+        (json_int_t)(8u << r->power.psize));
     if (!o)
         return -1;
     int rc = json_dumpf(o, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hal/flash.h" /* enum pv_flash_psize */
 #include "keyslot/keyslot.h"
 #include "noise/noise.h"
 #include "proto/proto.h"
@@ -85,11 +86,13 @@ static inline size_t pv_frame_capacity(uint32_t slot_size)
 }
 
 /* Command encoders: write the command at out (room for PV_CMD_HDR + data) and return its length
- * (session_trusted.c). */
-size_t pv_cmd_erase(uint8_t *out, uint32_t addr, uint32_t len);
-size_t pv_cmd_write(uint8_t *out, uint32_t addr, const void *data, uint16_t n);
+ * (session_trusted.c). psize: the program/erase parallelism (pv_flash_psize) the board's supply
+ * allows, from the recipe. */
+size_t pv_cmd_erase(uint8_t *out, uint32_t addr, uint32_t len, unsigned psize);
+size_t pv_cmd_write(uint8_t *out, uint32_t addr, const void *data, uint16_t n, unsigned psize);
 size_t pv_cmd_verify(uint8_t *out, uint32_t addr, uint32_t len, const uint8_t digest[32]);
-size_t pv_cmd_keyslot(uint8_t *out, uint32_t addr, const uint8_t slot[PV_KEYSLOT_LEN]);
+size_t pv_cmd_keyslot(uint8_t *out, uint32_t addr, const uint8_t slot[PV_KEYSLOT_LEN],
+                      unsigned psize);
 size_t pv_cmd_options(uint8_t *out, uint8_t rdp, uint32_t nwrp);
 size_t pv_cmd_reset(uint8_t *out);
 

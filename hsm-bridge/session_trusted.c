@@ -166,15 +166,15 @@ void pv_session_end(struct pv_session *s)
 
 /* ---- command encodings ---- */
 
-size_t pv_cmd_erase(uint8_t *out, uint32_t addr, uint32_t len)
+size_t pv_cmd_erase(uint8_t *out, uint32_t addr, uint32_t len, unsigned psize)
 {
-    pv_cmd_put(out, PV_OP_ERASE, 0, 0, addr, len);
+    pv_cmd_put(out, PV_OP_ERASE, (uint8_t)psize, 0, addr, len);
     return PV_CMD_HDR;
 }
 
-size_t pv_cmd_write(uint8_t *out, uint32_t addr, const void *data, uint16_t n)
+size_t pv_cmd_write(uint8_t *out, uint32_t addr, const void *data, uint16_t n, unsigned psize)
 {
-    pv_cmd_put(out, PV_OP_WRITE, 0, n, addr, 0);
+    pv_cmd_put(out, PV_OP_WRITE, (uint8_t)psize, n, addr, 0);
     memcpy(out + PV_CMD_HDR, data, n);
     return PV_CMD_HDR + n;
 }
@@ -186,9 +186,10 @@ size_t pv_cmd_verify(uint8_t *out, uint32_t addr, uint32_t len, const uint8_t di
     return PV_CMD_HDR + 32;
 }
 
-size_t pv_cmd_keyslot(uint8_t *out, uint32_t addr, const uint8_t slot[PV_KEYSLOT_LEN])
+size_t pv_cmd_keyslot(uint8_t *out, uint32_t addr, const uint8_t slot[PV_KEYSLOT_LEN],
+                      unsigned psize)
 {
-    pv_cmd_put(out, PV_OP_KEYSLOT, 0, PV_KEYSLOT_LEN, addr, 0);
+    pv_cmd_put(out, PV_OP_KEYSLOT, (uint8_t)psize, PV_KEYSLOT_LEN, addr, 0);
     memcpy(out + PV_CMD_HDR, slot, PV_KEYSLOT_LEN);
     return PV_CMD_HDR + PV_KEYSLOT_LEN;
 }

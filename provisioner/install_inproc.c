@@ -85,6 +85,7 @@ int pv_session_install(pv_probe_link *link, const struct pv_install *in,
         .keyslot = in->keyslot,
         .sign_slot = in->sign_slot,
         .sign_ctx = in->sign_ctx,
+        .psize = in->psize,
         .rdp = in->rdp,
         .nwrp = in->nwrp,
     };

@@ -33,6 +33,7 @@ struct pv_install {
     pv_keyslot keyslot;        /* its uid is filled from the stub's message 1 */
     pv_slot_sign_fn sign_slot; /* signs the key slot with the private half of its signer_pub */
     void *sign_ctx;
+    uint8_t psize;      /* program/erase parallelism (pv_flash_psize) the board allows */
     uint8_t rdp;        /* PV_RDP_LEVEL*: Level 2 is the final command (its reset follows);
                            below it the final frame also resets the chip */
     uint32_t nwrp;      /* nWRP bits written with the RDP byte */

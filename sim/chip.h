@@ -25,6 +25,7 @@ struct chip_config {
     bool create;            /* create a blank chip if the file does not exist */
     uint64_t uid_seed;      /* for a new chip: derives the 96-bit UID and the RNG seed */
     uint16_t flash_kb;      /* for a new chip: 2048 (default), 1024 */
+    uint32_t used_sectors;  /* for a new chip: bit i = sector i holds old contents, not 0xFF */
     bool realtime;          /* flash operations take wall time too (default: device clock only) */
     enum chip_power_cut_kind cut_kind;
     uint64_t cut_at;

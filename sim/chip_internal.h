@@ -94,9 +94,10 @@ enum flash_op_kind { FOP_NONE = 0, FOP_PROGRAM, FOP_ERASE, FOP_OPTION };
 struct flash_op {
     enum flash_op_kind kind;
     uint32_t addr;      /* FOP_PROGRAM: absolute address (flash or OTP) */
-    unsigned size;      /* FOP_PROGRAM: 1, 2, 4 */
+    unsigned size;      /* FOP_PROGRAM: 1, 2, 4, 8 */
     uint8_t data[8];    /* FOP_PROGRAM: value written (ANDed into the cells) */
     uint32_t sectors;   /* FOP_ERASE: bit i = sector i */
+    unsigned psize;     /* FOP_ERASE: FLASH_CR.PSIZE at STRT (0 x8 .. 3 x64) */
     uint32_t new_optcr; /* FOP_OPTION */
     uint32_t new_optcr1;
     bool rdp_regress;     /* FOP_OPTION: level 1 -> 0, mass erase */
@@ -166,6 +167,8 @@ struct chip {
     bool fl_key_dead, fl_optkey_dead; /* wrong key: locked until reset */
     struct flash_op fop;
     uint64_t fl_op_count;
+    bool fl_x64_half; /* x64 programming: the first word of a double word arrived */
+    uint32_t fl_x64_off, fl_x64_lo;
     struct flash_fixup fix[8];
     int nfix;
 

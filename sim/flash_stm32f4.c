@@ -28,7 +28,12 @@
 #define CR_MASK   0x8301FFFFu
 #define OPT_DB1M  (1u << 30)
 
-#define T_PROG_NS 16000u /* tPROG typical, any parallelism */
+/* Typical durations from the STM32F427/429 datasheet (DS9405, §6.3 "Memory characteristics",
+ * tables "Flash memory programming" and "Flash memory programming with VPP"; the same figures as
+ * the F405/407 datasheet DS8626): tPROG is 16 us per program operation at any parallelism (a byte
+ * at x8, a half-word at x16, a word at x32, a double word at x64 with VPP); the erase times
+ * depend on the PSIZE in FLASH_CR when STRT is set (flash_erase_ns). */
+#define T_PROG_NS 16000u
 
 /* ---- sector map ---- */
 
@@ -102,12 +107,13 @@ static int snb_to_sector(const chip_t *c, uint32_t snb)
     return sector_exists(c, s) ? s : -1;
 }
 
-/* ---- timing (typical values, FACTS §5.4) ---- */
+/* ---- timing: DS9405 typical values in ms, by PSIZE x8, x16, x32, x64 (x64 is the VPP table:
+ * 8.5-9 V on VPP) ---- */
 
 uint64_t flash_erase_ns(unsigned psize, uint32_t bytes)
 {
-    static const uint64_t t16[4] = {400, 300, 250, 250}, t64[4] = {1200, 700, 550, 550},
-                          t128[4] = {2000, 1300, 1000, 1000};
+    static const uint64_t t16[4] = {400, 300, 250, 230}, t64[4] = {1200, 700, 550, 490},
+                          t128[4] = {2000, 1300, 1000, 875};
     psize &= 3u;
     uint64_t ms;
     if (bytes <= 0x4000u)
@@ -121,7 +127,7 @@ uint64_t flash_erase_ns(unsigned psize, uint32_t bytes)
 
 static uint64_t mass_erase_ns(unsigned psize, bool both)
 {
-    static const uint64_t tme[4] = {16000, 11000, 8000, 8000};
+    static const uint64_t tme[4] = {16000, 11000, 8000, 6900};
     return tme[psize & 3u] * 1000000u / (both ? 1u : 2u);
 }
 
@@ -306,6 +312,25 @@ int flash_program(chip_t *c, uint32_t addr, unsigned size, uint32_t val, enum bu
         return src == SRC_DBG ? CHIP_EBUS : CHIP_OK;
     }
     unsigned psize = 1u << ((c->fl_cr >> 8) & 3u);
+    uint64_t v = val;
+    if (psize == 8 && size == 4) {
+        /* x64: the 32-bit bus brings a double word as two word writes, the lower address first;
+         * the second one starts a single program operation of 8 bytes. */
+        if (!c->fl_x64_half) {
+            c->fl_x64_half = true;
+            c->fl_x64_off = off;
+            c->fl_x64_lo = val;
+            return CHIP_OK;
+        }
+        c->fl_x64_half = false;
+        if ((c->fl_x64_off & 7u) || off != c->fl_x64_off + 4u) {
+            set_err(c, SR_PGAERR);
+            return CHIP_OK;
+        }
+        off = c->fl_x64_off;
+        size = 8;
+        v = (uint64_t)val << 32 | c->fl_x64_lo;
+    }
     if (size != psize) {
         set_err(c, SR_PGPERR);
         return CHIP_OK;
@@ -321,7 +346,8 @@ int flash_program(chip_t *c, uint32_t addr, unsigned size, uint32_t val, enum bu
     }
     struct flash_op op = {.kind = FOP_PROGRAM, .addr = FLASH_BASE + off, .size = size};
     for (unsigned i = 0; i < size; i++)
-        op.data[i] = (uint8_t)(val >> (8 * i));
+        op.data[i] = (uint8_t)(v >> (8 * i));
+    /* One tPROG per program operation whatever its size: a byte at x8, a word at x32. */
     flash_op_start(c, &op, T_PROG_NS);
     return CHIP_OK;
 }
@@ -386,7 +412,7 @@ static void start_erase(chip_t *c, enum bus_src src)
         set_err(c, SR_WRPERR);
         return;
     }
-    struct flash_op op = {.kind = FOP_ERASE};
+    struct flash_op op = {.kind = FOP_ERASE, .psize = psize};
     uint64_t ns;
     if (ser) {
         int s = snb_to_sector(c, (cr >> 3) & 0x1Fu);
@@ -427,6 +453,7 @@ void flash_if_reset(chip_t *c)
     c->fl_sr = 0;
     c->fl_cr = CR_LOCK;
     c->fl_key_step = c->fl_optkey_step = 0;
+    c->fl_x64_half = false;
     c->fl_key_dead = c->fl_optkey_dead = false;
     c->nfix = 0;
 }
@@ -510,7 +537,8 @@ int flash_if_write(chip_t *c, uint32_t off, uint32_t val, enum bus_src src)
         if (c->powered_off)
             return CHIP_OK;
         if (c->fl_cr & CR_LOCK)
-            return CHIP_OK; /* locked: writes ignored */
+            return CHIP_OK;     /* locked: writes ignored */
+        c->fl_x64_half = false; /* a new setup drops a lone first word of a double word */
         c->fl_cr = val & CR_MASK & ~CR_STRT;
         if ((val & CR_STRT) && !(val & CR_LOCK)) {
             c->fl_cr |= CR_STRT;

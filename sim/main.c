@@ -91,6 +91,9 @@ static void usage(FILE *f)
         "  --uid-seed N            new chip only: seed of its 96-bit UID and RNG (default: a\n"
         "                          random seed, printed, so every new chip differs)\n"
         "  --flash-kb KB           new chip only: flash size, 2048 (default) or 1024\n"
+        "  --used-flash MASK       new chip only: the sectors in MASK (bit i = sector i, e.g.\n"
+        "                          0xFFFFFF for all 24) hold old contents (a pattern from the\n"
+        "                          UID seed), not the factory's 0xFF\n"
         "  --realtime              flash operations also take wall-clock time\n"
         "\n"
         "Front ends (each is off unless its port is given; port 0 picks a free port):\n"
@@ -116,7 +119,7 @@ static void usage(FILE *f)
         "                          in an option byte commit keeps the old option bytes for an\n"
         "                          even N and leaves the new ones in force for an odd N\n"
         "  --flash-op-log F        append a line per flash operation to F (\"op K program ADDR\n"
-        "                          SIZE\", \"op K erase sectors MASK\", \"op K option optcr V\n"
+        "                          SIZE\", \"op K erase sectors MASK xN\", \"op K option optcr V\n"
         "                          optcr1 V\") and one for a cut (\"cut op K cycle N ...\");\n"
         "                          K counts from 1 at power-on, as --power-cut-flash-op does\n"
         "  --fault ignore-optstrt  FLASH_OPTCR's OPTSTRT programs nothing: the option bytes\n"
@@ -202,6 +205,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         OPT_OP_LOG,
         OPT_FAULT,
         OPT_REALTIME,
+        OPT_USED_FLASH,
         OPT_COUNTERS,
         OPT_QUIET,
         OPT_HELP,
@@ -224,6 +228,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"flash-op-log", required_argument, NULL, OPT_OP_LOG},
         {"fault", required_argument, NULL, OPT_FAULT},
         {"realtime", no_argument, NULL, OPT_REALTIME},
+        {"used-flash", required_argument, NULL, OPT_USED_FLASH},
         {"counters-file", required_argument, NULL, OPT_COUNTERS},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
@@ -312,6 +317,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case OPT_REALTIME:
             o->chip.realtime = true;
+            break;
+        case OPT_USED_FLASH:
+            if (!parse_u64(optarg, &v) || v == 0 || v > 0xFFFFFFu)
+                return bad_arg("--used-flash", optarg,
+                               "expected a sector mask from 0x1 to 0xFFFFFF (bit i = sector i)");
+            o->chip.used_sectors = (uint32_t)v;
             break;
         case OPT_COUNTERS:
             o->counters_file = optarg;

@@ -37,7 +37,8 @@ void power_cut_log_op(chip_t *c, const struct flash_op *op)
     if (op->kind == FOP_PROGRAM)
         fprintf(f, "op %" PRIu64 " program 0x%08" PRIx32 " %u\n", op->index, op->addr, op->size);
     else if (op->kind == FOP_ERASE)
-        fprintf(f, "op %" PRIu64 " erase sectors 0x%06" PRIx32 "\n", op->index, op->sectors);
+        fprintf(f, "op %" PRIu64 " erase sectors 0x%06" PRIx32 " x%u\n", op->index, op->sectors,
+                8u << op->psize);
     else if (op->kind == FOP_OPTION)
         fprintf(f, "op %" PRIu64 " option optcr 0x%08" PRIx32 " optcr1 0x%08" PRIx32 "\n",
                 op->index, op->new_optcr, op->new_optcr1);

@@ -54,6 +54,17 @@ void state_new_chip(chip_t *c)
         return;
     memset(c->flash, 0xFF, c->flash_size);
     c->opt_nv = 0x0FFFAAECu;
+    /* A chip that held other firmware: in the chosen sectors a pattern from the UID seed
+     * (xorshift64), not blank, so each must be erased before it is programmed. */
+    uint64_t r = c->cfg.uid_seed | 1u;
+    for (uint32_t i = 0; c->cfg.used_sectors && i < c->flash_size; i += 8) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        int sector = flash_sector_of(c, i, NULL);
+        if (sector >= 0 && (c->cfg.used_sectors >> sector & 1u))
+            memcpy(c->flash + i, &r, 8);
+    }
     c->opt1_nv = 0x0FFF0000u;
     memset(c->otp, 0xFF, sizeof c->otp);
     memset(c->otp_lock, 0xFF, sizeof c->otp_lock);

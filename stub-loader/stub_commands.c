@@ -36,8 +36,21 @@ static int flash_status(int rc)
     return rc ? PV_ST_FLASH - rc : PV_ST_OK;
 }
 
-/* Whole sectors only: [a, a + len) must start and end on sector bounds. */
-static int erase(uint32_t a, uint32_t len, uint32_t *detail)
+/* 1 if every byte of the sector reads 0xFF. Reading a sector takes well under a millisecond; an
+ * erase 0.25-2 s. A sector whose program or erase was cut short by a power cut holds some bits at
+ * 0 (docs/power-cuts.md), so it is not blank and gets erased. */
+static int blank(const pv_flash_sector *sec)
+{
+    const uint32_t *w = (const uint32_t *)(void *)stub_mem(sec->addr), *end = w + sec->size / 4;
+    while (w < end)
+        if (*w++ != ~0u)
+            return 0;
+    return 1;
+}
+
+/* Whole sectors only: [a, a + len) must start and end on sector bounds. A sector already blank
+ * (factory-fresh) is not erased again. */
+static int erase(uint32_t a, uint32_t len, unsigned psize, uint32_t *detail)
 {
     pv_flash_sector sec, last;
     if (pv_flash_sector_at(a + len - 1, &last) || last.addr + last.size != a + len ||
@@ -45,7 +58,7 @@ static int erase(uint32_t a, uint32_t len, uint32_t *detail)
         return PV_ST_ALIGN;
     for (;;) {
         *detail = sec.addr;
-        int rc = pv_flash_erase_sector(&sec);
+        int rc = blank(&sec) ? PV_FLASH_OK : pv_flash_erase_sector(&sec, psize);
         if (rc || sec.index == last.index)
             return flash_status(rc);
         pv_flash_sector_at(sec.addr + sec.size, &sec);
@@ -112,6 +125,11 @@ int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint
             return PV_ST_ORDER;
         *detail = a;
         uint32_t rlen = op == PV_OP_WRITE || op == PV_OP_KEYSLOT ? n : b;
+        /* ERASE, WRITE, KEYSLOT: arg = the parallelism the trusted side chose for this board
+         * (pv_flash_psize); VERIFY: 0 */
+        unsigned psize = c[PV_CMD_ARG];
+        if (op <= PV_OP_KEYSLOT && psize > PV_FLASH_X64)
+            return PV_ST_CMD;
         if (op >= PV_OP_ERASE && op <= PV_OP_KEYSLOT) {
             if (!allowed(s, a, rlen))
                 return PV_ST_REGION;
@@ -125,7 +143,7 @@ int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint
         int st = PV_ST_OK;
         switch (op) {
         case PV_OP_ERASE:
-            st = b ? erase(a, b, detail) : PV_ST_CMD;
+            st = b ? erase(a, b, psize, detail) : PV_ST_CMD;
             break;
         case PV_OP_VERIFY: {
             uint8_t h[32];
@@ -143,7 +161,7 @@ int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint
                 return PV_ST_KEYSLOT;
             __attribute__((fallthrough)); /* written as any data */
         case PV_OP_WRITE:
-            st = (a | n) & 3u ? PV_ST_ALIGN : flash_status(pv_flash_program(a, d, n));
+            st = (a | n) & 3u ? PV_ST_ALIGN : flash_status(pv_flash_program(a, d, n, psize));
             break;
         case PV_OP_OPTIONS:
             st = options(s, c[PV_CMD_ARG], a, final_last, detail);

@@ -42,12 +42,25 @@ int pv_flash_init(void);
 uint32_t pv_flash_size(void);
 int pv_flash_sector_at(uint32_t addr, pv_flash_sector *out);
 
+/* Program/erase parallelism, FLASH_CR.PSIZE: what the board's supply allows (RM0090 §3.5.1,
+ * table "Program/erase parallelism"): x8 at 1.7-2.1 V, x16 at 2.1-2.7 V, x32 at 2.7-3.6 V, x64
+ * at 2.7-3.6 V with 8.5-9 V on VPP. A higher one erases faster (DS9405: a 128 KB sector takes
+ * 2 s at x8, 1 s at x32) and programs more bytes per operation; one above what the supply
+ * allows is outside the datasheet's conditions. */
+enum pv_flash_psize { PV_FLASH_X8 = 0, PV_FLASH_X16 = 1, PV_FLASH_X32 = 2, PV_FLASH_X64 = 3 };
+
 int pv_flash_unlock(void); /* no-op if already unlocked (a second key sequence would lock it) */
 void pv_flash_lock(void);
-int pv_flash_erase_sector(const pv_flash_sector *s);
-/* Programs len bytes at addr (flash must be erased there: NOR only clears bits). addr and len
- * must be multiples of 4 (x32 parallelism). Reads back and compares. */
-int pv_flash_program(uint32_t addr, const void *data, size_t len);
+/* Erases one sector at parallelism psize (pv_flash_psize). s comes from pv_flash_sector_at. */
+int pv_flash_erase_sector(const pv_flash_sector *s, unsigned psize);
+/* Programs len bytes at addr (flash must be erased there: NOR only clears bits) at parallelism
+ * psize: one operation per byte at x8, per half-word at x16, per word at x32, per double word at
+ * x64. addr and len must be multiples of 4, and of 8 at x64 (else PV_FLASH_ERR_PGA). The caller
+ * has checked that the range lies in flash where it may write (the stub: its granted regions;
+ * the bootloader: the application region) and verifies what it wrote (the stub's VERIFY before
+ * Level 2, the bootloader's signature check and the rollback record's read-back): the 8 KB stub
+ * has no room for a second check here. A locked controller ignores PG and reports PGSERR. */
+int pv_flash_program(uint32_t addr, const void *data, size_t len, unsigned psize);
 
 /* Option bytes. rdp: 0xAA Level 0, 0xCC Level 2, anything else Level 1. nwrp: bit i = 1 leaves
  * sector i writable (bits 0-11 bank 1, 12-23 bank 2). Takes effect at the next reset. */

@@ -1,16 +1,17 @@
 /* Flash HAL for the STM32F4 family (RM0090: F405/407/415/417/427/429/437/439), single and dual
- * bank. Device only. Programs with x32 parallelism (VDD 2.7-3.6 V), erases by sector, writes the
- * option bytes with the OPTCR procedure. Every busy wait is bounded by an iteration count derived
- * from the datasheet maxima at the fastest core clock, so it ends at any clock; a slower clock
- * only makes the bound longer in wall time. The ART data cache is not flushed here: an image that
- * enables FLASH_ACR.DCEN and reads back flash it erased or programmed must reset the cache
- * (DCEN = 0, DCRST = 1) itself, as RM0090 asks; the RAM stub leaves DCEN off. */
+ * bank. Device only. Programs and erases by sector at the parallelism the caller gives (the
+ * board's supply decides it, flash.h), writes the option bytes with the OPTCR procedure. Every busy
+ * wait is bounded by an iteration count derived from the datasheet maxima at the fastest core
+ * clock, so it ends at any clock; a slower clock only makes the bound longer in wall time. The ART
+ * data cache is not flushed here: an image that enables FLASH_ACR.DCEN and reads back flash it
+ * erased or programmed must reset the cache (DCEN = 0, DCRST = 1) itself, as RM0090 asks; the RAM
+ * stub leaves DCEN off. */
 #include "hal/flash.h"
 #include "hal/stm32f4_map.h"
 #include "hal/stm32f4_sectors.h"
+#include "util/le.h"
 
 #include <stdint.h>
-#include <string.h>
 
 #define DBGMCU_IDCODE (*(volatile uint32_t *)PV_F4_DBGMCU_IDCODE)
 #define FLASHSIZE_KB  (*(volatile uint16_t *)PV_F4_FLASH_SIZE_KB)
@@ -30,11 +31,11 @@ typedef struct {
 #define SR_BSY   (1u << 16)
 #define SR_FLAGS 0x1F3u /* EOP, OPERR, WRPERR, PGAERR, PGPERR, PGSERR, RDERR: write 1 to clear */
 
-#define CR_PG      (1u << 0)
-#define CR_SER     (1u << 1)
-#define CR_PSIZE32 (2u << 8)
-#define CR_STRT    (1u << 16)
-#define CR_LOCK    (1u << 31)
+#define CR_PG    (1u << 0)
+#define CR_SER   (1u << 1)
+#define CR_PSIZE 8 /* PSIZE: CR bits 9:8 */
+#define CR_STRT  (1u << 16)
+#define CR_LOCK  (1u << 31)
 
 #define OPTCR_OPTLOCK (1u << 0)
 #define OPTCR_OPTSTRT (1u << 1)
@@ -45,12 +46,12 @@ typedef struct {
 #define DEV_F40X 0x413u /* F405/407/415/417 */
 #define DEV_F42X 0x419u /* F427/429/437/439 */
 
-/* Bounds on BSY in polls: datasheet maxima (x32: 2 s for a 128 KB sector, which also bounds the
- * smaller ones; 100 us per word; option bytes up to OpenOCD's 32 s ceiling) at 180 MHz and at
- * least 4 cycles per poll. */
+/* Bounds on BSY in polls: datasheet maxima (x8: 4 s for a 128 KB sector, which also bounds the
+ * smaller ones and the higher parallelisms; 100 us per program operation; option bytes up to
+ * OpenOCD's 32 s ceiling) at 180 MHz and at least 4 cycles per poll. */
 #define POLLS_PER_MS  45000u
 #define PROGRAM_POLLS (1u * POLLS_PER_MS)
-#define ERASE_POLLS   (2000u * POLLS_PER_MS)
+#define ERASE_POLLS   (4000u * POLLS_PER_MS)
 #define OPTION_POLLS  (32000u * POLLS_PER_MS)
 
 static struct {
@@ -160,38 +161,41 @@ static int run(uint32_t cr, uint32_t polls)
     return rc;
 }
 
-int pv_flash_erase_sector(const pv_flash_sector *s)
+int pv_flash_erase_sector(const pv_flash_sector *s, unsigned psize)
 {
-    pv_flash_sector chk;
-    if (pv_flash_sector_at(s->addr, &chk) || chk.addr != s->addr || chk.index != s->index)
-        return PV_FLASH_ERR_RANGE;
     /* SNB: sectors 0-11 as they are, bank 2's 12-23 as 0x10-0x1B */
-    return run(CR_SER | CR_PSIZE32 | (uint32_t)(s->index < 12 ? s->index : s->index + 4u) << 3,
+    return run(CR_SER | (psize & 3u) << CR_PSIZE |
+                   (uint32_t)(s->index < 12 ? s->index : s->index + 4u) << 3,
                ERASE_POLLS);
 }
 
-int pv_flash_program(uint32_t addr, const void *data, size_t len)
+int pv_flash_program(uint32_t addr, const void *data, size_t len, unsigned psize)
 {
-    const uint8_t *p = data;
-    uint32_t off = addr - PV_F4_FLASH_BASE;
-    if ((addr | len) & 3u)
+    const uint8_t *d = data; /* may be unaligned */
+    uint32_t step = 1u << (psize &= 3u), a = addr, end = addr + (uint32_t)len;
+    if ((addr | len) & ((step - 1u) | 3u))
         return PV_FLASH_ERR_PGA;
-    if (off >= pv_flash_size() || len > pv_flash_size() - off)
-        return PV_FLASH_ERR_RANGE;
-    if (FL->CR & CR_LOCK)
-        return PV_FLASH_ERR_LOCKED;
     int rc = PV_FLASH_OK;
-    FL->CR = CR_PG | CR_PSIZE32;
-    for (size_t i = 0; i < len && !rc; i += 4) {
-        uint32_t w;
-        __builtin_memcpy(&w, p + i, 4); /* data may be unaligned */
-        *(volatile uint32_t *)(addr + i) = w;
+    FL->CR = CR_PG | psize << CR_PSIZE;
+    for (; a != end && !rc; a += step, d += step) {
+        switch (psize) {
+        case PV_FLASH_X8:
+            *(volatile uint8_t *)a = *d;
+            break;
+        case PV_FLASH_X16:
+            *(volatile uint16_t *)a = (uint16_t)pv_ld16(d);
+            break;
+        case PV_FLASH_X32:
+            *(volatile uint32_t *)a = pv_ld32(d);
+            break;
+        default: /* x64: two words, the second completes the double word */
+            *(volatile uint32_t *)a = pv_ld32(d);
+            *(volatile uint32_t *)(a + 4) = pv_ld32(d + 4);
+        }
         __asm volatile("dsb" ::: "memory");
         rc = wait_done(PROGRAM_POLLS);
     }
     FL->CR = 0;
-    if (!rc && memcmp((const void *)addr, data, len))
-        rc = PV_FLASH_ERR_VERIFY;
     return rc;
 }
 

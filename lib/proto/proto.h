@@ -107,12 +107,16 @@ enum pv_stub_state {
 #define PV_CMD_A   4
 #define PV_CMD_B   8
 
+/* ERASE, WRITE and KEYSLOT carry in arg the program/erase parallelism the trusted side chose
+ * from the recipe's supply range: enum pv_flash_psize of hal/flash.h (0 x8, 1 x16, 2 x32, 3 x64),
+ * the FLASH_CR.PSIZE value; anything above 3 is refused (PV_ST_CMD), as in a VERIFY. */
 enum pv_cmd_op {
     /* 1 is not used: the stub's identity comes in message 1, authenticated */
     PV_OP_ERASE = 2,   /* a = address, b = length: whole sectors inside an allowed region, before
-                          the session's first WRITE or KEYSLOT */
+                          the session's first WRITE or KEYSLOT; a sector already blank (all
+                          0xFF) is left as it is */
     PV_OP_WRITE = 3,   /* a = address, data = n bytes (a and n multiples of 4) */
-    PV_OP_VERIFY = 4,  /* a = address, b = length, data = expected SHA-256 (32) */
+    PV_OP_VERIFY = 4,  /* a = address, b = length, data = expected SHA-256 (32), arg = 0 */
     PV_OP_KEYSLOT = 5, /* a = address, data = the encoded key slot (PV_KEYSLOT_LEN); the stub
                           programs it only if it decodes and carries the stub's own UID */
     PV_OP_OPTIONS = 6, /* arg = RDP byte, a = nWRP bits */

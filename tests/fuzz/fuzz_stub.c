@@ -130,18 +130,18 @@ void pv_flash_lock(void)
     locked = 1;
 }
 
-int pv_flash_erase_sector(const pv_flash_sector *s)
+int pv_flash_erase_sector(const pv_flash_sector *s, unsigned psize)
 {
-    if (locked)
+    if (locked || psize > PV_FLASH_X64)
         abort();
     check_granted(s->addr, s->size);
     /* Not cleared: the fake flash's contents do not matter to the parsers. */
     return PV_FLASH_OK;
 }
 
-int pv_flash_program(uint32_t addr, const void *data, size_t len)
+int pv_flash_program(uint32_t addr, const void *data, size_t len, unsigned psize)
 {
-    if (locked)
+    if (locked || psize > PV_FLASH_X64)
         abort();
     if ((addr | len) & 3u)
         return PV_FLASH_ERR_PGA;

@@ -2,9 +2,12 @@
  *
  * The real path: `hsm-bridge serve` (SQLite ledger, SoftHSM2 token) and `provision run` as an
  * enrolled station driving a virtual STM32F427 over its GDB port (tests/unit/bridge_harness.h).
- * A reference run on a fresh chip logs every flash operation the sim counts (sim
+ * The chips are new but used (sim --used-flash USED_SECTORS: the sectors the run erases hold
+ * old contents), so the run erases them (the stub leaves a blank one alone) and the sweep cuts
+ * the erases too.
+ * A reference run on such a chip logs every flash operation the sim counts (sim
  * --flash-op-log): N operations, each an erase, a programmed word or byte, or an option byte
- * commit. Then, for each chosen k in 1..N, a fresh chip is powered with --power-cut-flash-op k:
+ * commit. Then, for each chosen k in 1..N, a new chip is powered with --power-cut-flash-op k:
  * the sim dies in the middle of operation k (its cells left half done, RAM lost, the state file
  * written), the station's run fails, the chip is powered on again from its state file and
  * `provision run` is rerun (and `provision ledger confirm-locked` when the tool says the chip is
@@ -36,6 +39,10 @@
 #include "common/test_rng.h"
 
 #include "../../provisioner/commands.h"
+
+/* The sectors the demo recipe's run erases (bootloader 0-1, key slot 2, application 4), holding
+ * old contents on the sweep's chips; the counter (3) stays blank, as the bootloader expects. */
+#define USED_SECTORS "0x17"
 
 /* SoftHSM2 leaks inside itself (C_SignInit with CKM_EDDSA); see provisioner/main.c. */
 const char *__asan_default_options(void);
@@ -216,8 +223,9 @@ static void cut_at(unsigned k, unsigned cut_seed, struct cut_result *res)
     char ks[24], seed[24];
     snprintf(ks, sizeof ks, "%u", k);
     snprintf(seed, sizeof seed, "%u", cut_seed);
-    char *cut[] = {"--power-cut-flash-op", ks,       "--cut-seed", seed,
-                   "--flash-op-log",       d.op_log, NULL};
+    char *cut[] = {
+        "--power-cut-flash-op", ks,           "--cut-seed", seed, "--flash-op-log", d.op_log,
+        "--used-flash",         USED_SECTORS, NULL};
     if (!dev_on(&d, next_seed++, cut))
         CUT_FAIL(res, "the chip does not power on");
     if (!bh_sim_uid(&d.sim, d.uid)) {
@@ -452,7 +460,7 @@ static void reference_run(void)
     memset(&d, 0, sizeof d);
     snprintf(d.name, sizeof d.name, "reference");
     snprintf(d.op_log, sizeof d.op_log, "%s/reference.ops", env.dir);
-    char *extra[] = {"--flash-op-log", d.op_log, NULL};
+    char *extra[] = {"--flash-op-log", d.op_log, "--used-flash", USED_SECTORS, NULL};
     assert_true(dev_on(&d, next_seed++, extra));
     struct bh_run r;
     uint64_t t0 = sp_now_ms();

@@ -18,6 +18,7 @@
 #include "../../hsm-bridge/keys_config.h"
 #include "../../hsm-bridge/recipe.h"
 #include "../../provisioner/station_config.h"
+#include "hal/flash.h"
 #include "image/layout.h"
 #include "sim_process.h"
 
@@ -174,6 +175,11 @@ static void test_demo_recipe(void **state)
     pv_layout def;
     pv_layout_default(&def);
     assert_memory_equal(&r->layout, &def, sizeof def);
+    /* The demo board's supply: 2.7-3.6 V, so the stub erases and programs at x32. */
+    assert_true(r->power.declared);
+    assert_int_equal(r->power.vdd_min_mv, 2700);
+    assert_int_equal(r->power.vdd_max_mv, 3600);
+    assert_int_equal(r->power.psize, PV_FLASH_X32);
     assert_int_equal(pv_layout_check(&r->layout, PV_F4_FLASH_BASE, r->chip.flash_kb * 1024u),
                      PV_LAYOUT_OK);
     assert_int_equal(r->quota, 1000);
@@ -298,6 +304,71 @@ static void test_layout_errors(void **state)
             "sectors 0 to 11");
 }
 
+/* The supply range decides the parallelism (RM0090's table); bad ranges are errors at the
+ * value, with the fix. The base recipe ends at line 39: power: is 40, vdd_min 41, vdd_max 42,
+ * vpp 43. */
+static void test_power_parallelism(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *add;
+        unsigned psize, min_mv, max_mv;
+    } ok[] = {
+        {"", PV_FLASH_X32, 2700, 3600}, /* no section: the default */
+        {"power:\n  vdd_min: 1.8\n  vdd_max: 2.0\n", PV_FLASH_X8, 1800, 2000},
+        {"power:\n  vdd_min: 1.7\n  vdd_max: 3.6\n", PV_FLASH_X8, 1700, 3600},
+        {"power:\n  vdd_min: 2.1\n  vdd_max: 3.3\n", PV_FLASH_X16, 2100, 3300},
+        {"power:\n  vdd_min: 2.69\n  vdd_max: 3.3\n", PV_FLASH_X16, 2690, 3300},
+        {"power:\n  vdd_min: 3\n  vdd_max: 3.30\n", PV_FLASH_X32, 3000, 3300},
+        {"power:\n  vdd_min: 2.7\n  vdd_max: 3.6\n  vpp: false\n", PV_FLASH_X32, 2700, 3600},
+        {"power:\n  vdd_min: 3.0\n  vdd_max: 3.6\n  vpp: true\n", PV_FLASH_X64, 3000, 3600},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        size_t n = strlen(base) + strlen(ok[i].add) + 1;
+        char *t = malloc(n);
+        snprintf(t, n, "%s%s", base, ok[i].add);
+        pv_recipe *r = malloc(sizeof *r);
+        pv_recipe_diags d;
+        int rc = pv_recipe_parse("t.yaml", t, strlen(t), 0, r, &d);
+        if (rc != PV_RECIPE_OK) {
+            pv_recipe_diags_print(stderr, &d);
+            fail_msg("case %zu: rc %d", i, rc);
+        }
+        assert_int_equal(r->power.psize, ok[i].psize);
+        assert_int_equal(r->power.vdd_min_mv, ok[i].min_mv);
+        assert_int_equal(r->power.vdd_max_mv, ok[i].max_mv);
+        assert_int_equal(r->power.declared, ok[i].add[0] != 0);
+        pv_recipe_diags_free(&d);
+        free(r);
+        free(t);
+    }
+#define POWER(name, add, ...)                                                                      \
+    do {                                                                                           \
+        size_t n_ = strlen(base) + strlen(add) + 1;                                                \
+        char *t_ = malloc(n_);                                                                     \
+        snprintf(t_, n_, "%s%s", base, add);                                                       \
+        expect_diags(name, t_, 0, PV_RECIPE_INVALID, WANT(__VA_ARGS__));                           \
+        free(t_);                                                                                  \
+    } while (0)
+    POWER("order.yaml", "power:\n  vdd_min: 3.3\n  vdd_max: 3.0\n",
+          "41:3: power.vdd_min: 3.30 V is above power.vdd_max (3.00 V); the range is vdd_min to "
+          "vdd_max");
+    POWER("high.yaml", "power:\n  vdd_min: 3.3\n  vdd_max: 5\n",
+          "42:3: power.vdd_max: 5.00 V is outside the STM32F4's supply range of 1.7 to 3.6 V "
+          "(DS9405); give the board's supply range while it is provisioned");
+    POWER("low.yaml", "power:\n  vdd_min: 1.2\n  vdd_max: 1.8\n",
+          "41:3: power.vdd_min: 1.20 V is outside the STM32F4's supply range of 1.7 to 3.6 V "
+          "(DS9405); give the board's supply range while it is provisioned");
+    POWER("volts.yaml", "power:\n  vdd_min: 3.3V\n  vdd_max: 3.6\n",
+          "41:3: power.vdd_min: \"3.3V\" is not a voltage; write volts as a decimal number, e.g. "
+          "3.3");
+    POWER("vpp.yaml", "power:\n  vdd_min: 2.4\n  vdd_max: 3.6\n  vpp: true\n",
+          "43:3: power.vpp: x64 programming with VPP needs a supply of 2.7 to 3.6 V (RM0090, "
+          "\"Program/erase parallelism\"), but power.vdd_min is 2.40 V; raise vdd_min or remove "
+          "vpp");
+#undef POWER
+}
+
 static void test_chip_probe_protection_errors(void **state)
 {
     (void)state;
@@ -356,7 +427,7 @@ static void test_missing_fields(void **state)
             "19:1: layout: has no value; expected a mapping with keys bootloader, key_slot, "
             "counter, application",
             "20:1: extra: unknown key; the top-level keys are format, product, batch, chip, "
-            "probe, stub, bootloader, application, layout, keys, protection, quota, device_data");
+            "probe, stub, bootloader, application, layout, keys, protection, power, quota, device_data");
 }
 
 /* Shape and value errors of one file, all in one run, in file order. */
@@ -993,6 +1064,7 @@ int main(void)
     alarm(sp_watchdog_seconds(85));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demo_recipe),
+        cmocka_unit_test(test_power_parallelism),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_unknown_and_duplicate_keys),
         cmocka_unit_test(test_layout_errors),

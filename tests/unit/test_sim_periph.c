@@ -241,6 +241,58 @@ static void test_realtime_flash(void **state)
     tchip_cleanup(&t);
 }
 
+/* The flash charges what is asked: a sector erase the DS9405 typical time of the PSIZE in CR at
+ * STRT (16 KB: 400/300/250 ms at x8/x16/x32, 230 ms at x64 with VPP), and one tPROG (16 us) per
+ * program operation of the PSIZE's width, a double word at x64 being two word writes. */
+static void test_flash_parallelism_timing(void **state)
+{
+    (void)state;
+    struct tchip t;
+    chip_t *c = tchip_open(&t, 48, false);
+    chip_halt(c);
+    flash_unlock(c);
+    static const uint64_t erase_ms[4] = {400, 300, 250, 230};
+    for (uint32_t ps = 0; ps < 4; ps++) {
+        uint64_t ns = chip_counters(c)->flash_ns, ops = chip_counters(c)->flash_ops;
+        wr32(c, FLASH_CR, 0x00010002u | ps << 8 | ps << 3); /* 16 KB sector ps */
+        flash_wait(c);
+        wr32(c, FLASH_CR, 0);
+        assert_int_equal(chip_counters(c)->flash_ns - ns, erase_ms[ps] * 1000000u);
+        assert_int_equal(chip_counters(c)->flash_ops - ops, 1);
+    }
+    /* x8: a byte per operation; x16: a half-word; x64: two words make one operation */
+    static const struct {
+        uint32_t cr;
+        unsigned size, writes, ops;
+    } prog[] = {{0x001u, 1, 4, 4}, {0x101u, 2, 2, 2}, {0x201u, 4, 1, 1}, {0x301u, 4, 2, 1}};
+    for (size_t i = 0; i < sizeof prog / sizeof prog[0]; i++) {
+        uint32_t a = 0x08004000u + 8 * (uint32_t)i;
+        uint64_t ns = chip_counters(c)->flash_ns, ops = chip_counters(c)->flash_ops;
+        wr32(c, FLASH_CR, prog[i].cr);
+        for (unsigned k = 0; k < prog[i].writes; k++) {
+            uint32_t v = prog[i].size == 4 ? 0x03020100u + 0x04040404u * k
+                                           : (0x03020100u >> (8 * prog[i].size * k)) &
+                                                 (prog[i].size == 1 ? 0xFFu : 0xFFFFu);
+            assert_int_equal(chip_dbg_write(c, a + prog[i].size * k, prog[i].size, v), CHIP_OK);
+            flash_wait(c);
+        }
+        wr32(c, FLASH_CR, 0);
+        assert_int_equal(rd32(c, FLASH_SR) & 0xF0u, 0);
+        assert_int_equal(rd32(c, a), 0x03020100u);
+        if (prog[i].writes == 2 && prog[i].size == 4)
+            assert_int_equal(rd32(c, a + 4), 0x07060504u);
+        assert_int_equal(chip_counters(c)->flash_ops - ops, prog[i].ops);
+        assert_int_equal(chip_counters(c)->flash_ns - ns, prog[i].ops * 16000u);
+    }
+    /* a word at x8 is the wrong width: PGPERR, nothing written */
+    wr32(c, FLASH_CR, 0x001u);
+    assert_int_equal(chip_dbg_write(c, 0x08004100u, 4, 0), CHIP_OK);
+    wr32(c, FLASH_CR, 0);
+    assert_true(rd32(c, FLASH_SR) & (1u << 6));
+    assert_int_equal(rd32(c, 0x08004100u), 0xFFFFFFFFu);
+    tchip_cleanup(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_resets),
         cmocka_unit_test(test_usart_gate_and_irq),
         cmocka_unit_test(test_realtime_flash),
+        cmocka_unit_test(test_flash_parallelism_timing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,7 @@ static uint32_t nwrp = 0xFFFFFF;
 static bool locked = true, reset_called, parked;
 static int fail_program_at = -1; /* flash error on the n-th program call */
 static int program_calls, erase_calls, options_calls;
+static unsigned erase_psize, program_psize; /* the parallelism of the last erase and program */
 static int platform_status, entropy_status;
 static const uint8_t uid[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 
@@ -131,21 +132,23 @@ void pv_flash_lock(void)
     locked = true;
 }
 
-int pv_flash_erase_sector(const pv_flash_sector *s)
+int pv_flash_erase_sector(const pv_flash_sector *s, unsigned psize)
 {
     assert_false(locked);
     erase_calls++;
+    erase_psize = psize;
     memset(flash + (s->addr - FLASH_BASE), 0xFF, s->size);
     return PV_FLASH_OK;
 }
 
-int pv_flash_program(uint32_t addr, const void *data, size_t len)
+int pv_flash_program(uint32_t addr, const void *data, size_t len, unsigned psize)
 {
     assert_false(locked);
     if ((addr | len) & 3u)
         return PV_FLASH_ERR_PGA;
     if (addr - FLASH_BASE >= FLASH_SIZE || len > FLASH_SIZE - (addr - FLASH_BASE))
         return PV_FLASH_ERR_RANGE;
+    program_psize = psize;
     if (program_calls++ == fail_program_at)
         return PV_FLASH_ERR_WRP;
     const uint8_t *d = data;
@@ -187,6 +190,7 @@ static void reset_chip(void)
     reset_called = parked = false;
     fail_program_at = -1;
     program_calls = erase_calls = options_calls = 0;
+    erase_psize = program_psize = 99;
     platform_status = entropy_status = PV_ST_OK;
 }
 
@@ -310,14 +314,22 @@ static void test_full_session(void **state_)
     for (size_t i = 0; i < sizeof image; i++)
         image[i] = (uint8_t)(i * 7);
     start_session(reg, 2);
-    size_t n = pv_cmd_erase(cmds, FLASH_BASE, 0x8000);
-    n += pv_cmd_erase(cmds + n, 0x0800C000u, 0x4000);
-    n += pv_cmd_write(cmds + n, FLASH_BASE, image, 1000);
+    /* sector 0 holds old firmware, sector 1 is factory-fresh, sector 3 has one byte left from a
+     * program cut short: only the blank one is not erased */
+    memset(flash, 0x5A, 0x4000);
+    flash[0xC000 + 0x3FFF] = 0xFE;
+    size_t n = pv_cmd_erase(cmds, FLASH_BASE, 0x8000, PV_FLASH_X16);
+    n += pv_cmd_erase(cmds + n, 0x0800C000u, 0x4000, PV_FLASH_X16);
+    n += pv_cmd_write(cmds + n, FLASH_BASE, image, 1000, PV_FLASH_X16);
     assert_int_equal(run_frame(cmds, n, 0, NULL), -1); /* no reply asked, none written */
-    assert_int_equal(erase_calls, 3);
-    n = pv_cmd_write(cmds, FLASH_BASE + 1000, image + 1000, 1500);
+    assert_int_equal(erase_calls, 2);
+    assert_int_equal(flash[0xC000 + 0x3FFF], 0xFF);
+    /* the parallelism the trusted side put in the commands is what the flash driver used */
+    assert_int_equal(erase_psize, PV_FLASH_X16);
+    assert_int_equal(program_psize, PV_FLASH_X16);
+    n = pv_cmd_write(cmds, FLASH_BASE + 1000, image + 1000, 1500, PV_FLASH_X32);
     assert_int_equal(run_frame(cmds, n, 0, NULL), -1);
-    n = pv_cmd_write(cmds, FLASH_BASE + 2500, image + 2500, 1500);
+    n = pv_cmd_write(cmds, FLASH_BASE + 2500, image + 2500, 1500, PV_FLASH_X32);
     struct pv_reply rep;
     assert_int_equal(run_frame(cmds, n, PV_FLAG_REPLY, &rep), PV_ST_OK);
     assert_int_equal(rep.index, 1);
@@ -326,7 +338,7 @@ static void test_full_session(void **state_)
     memcpy(ks.uid, uid, 12);
     memset(ks.psk, 0x42, 32);
     pv_keyslot_encode(slot, &ks, unsigned_slot);
-    n = pv_cmd_keyslot(cmds, 0x0800C000u, slot);
+    n = pv_cmd_keyslot(cmds, 0x0800C000u, slot, PV_FLASH_X32);
     pv_sha256(h, image, sizeof image);
     n += pv_cmd_verify(cmds + n, FLASH_BASE, sizeof image, h);
     pv_sha256(h, slot, sizeof slot);
@@ -440,7 +452,7 @@ static void test_transport_tamper_replay_order(void **state_)
     (void)state_;
     uint8_t cmds[64], frame[256], keep[256];
     uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    size_t n = pv_cmd_write(cmds, FLASH_BASE, data, 8);
+    size_t n = pv_cmd_write(cmds, FLASH_BASE, data, 8, PV_FLASH_X32);
     /* a flipped ciphertext byte */
     start_session(&whole, 1);
     uint32_t seq = ses.next_seq;
@@ -515,7 +527,7 @@ static void test_stale_slot_is_not_a_frame(void **state_)
     (void)state_;
     uint8_t cmds[64], data[4] = {0};
     start_session(&whole, 1);
-    size_t n = pv_cmd_write(cmds, FLASH_BASE, data, 4);
+    size_t n = pv_cmd_write(cmds, FLASH_BASE, data, 4, PV_FLASH_X32);
     assert_int_equal(one(n, cmds, 0), -1);
     assert_int_equal(one(n, cmds, 0), -1);
     /* slot 0 now holds frame 2, slot 1 frame 3: waiting for 4, a stale 2 is just "not yet" */
@@ -526,7 +538,7 @@ static void test_stale_slot_is_not_a_frame(void **state_)
 static void test_malformed_commands(void **state_)
 {
     (void)state_;
-    uint8_t cmds[64];
+    uint8_t cmds[PV_CMD_HDR + PV_KEYSLOT_LEN];
     size_t n;
     /* a header cut short */
     start_session(&whole, 1);
@@ -535,7 +547,7 @@ static void test_malformed_commands(void **state_)
     assert_failed_with(PV_ST_CMD);
     /* data length past the frame */
     start_session(&whole, 1);
-    n = pv_cmd_write(cmds, FLASH_BASE, cmds, 8);
+    n = pv_cmd_write(cmds, FLASH_BASE, cmds, 8, PV_FLASH_X32);
     pv_st16(cmds + PV_CMD_N, 9);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_CMD);
     /* unknown operation, 0, and 1 (INFO once: the identity is in message 1) */
@@ -555,8 +567,20 @@ static void test_malformed_commands(void **state_)
     assert_int_equal(one(PV_CMD_HDR + 16, cmds, PV_FLAG_REPLY), PV_ST_CMD);
     /* an erase of nothing */
     start_session(&whole, 1);
-    n = pv_cmd_erase(cmds, FLASH_BASE, 0);
+    n = pv_cmd_erase(cmds, FLASH_BASE, 0, PV_FLASH_X32);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_CMD);
+    /* a parallelism that is no FLASH_CR.PSIZE value, in an erase, a write and a key slot:
+     * refused before the flash driver sees it */
+    uint8_t slot[PV_KEYSLOT_LEN] = {0};
+    for (int op = 0; op < 3; op++) {
+        start_session(&whole, 1);
+        memset(flash, 0, 0x4000);
+        n = op == 0   ? pv_cmd_erase(cmds, FLASH_BASE, 0x4000, PV_FLASH_X64 + 1)
+            : op == 1 ? pv_cmd_write(cmds, FLASH_BASE, cmds, 8, PV_FLASH_X64 + 1)
+                      : pv_cmd_keyslot(cmds, FLASH_BASE, slot, PV_FLASH_X64 + 1);
+        assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_CMD);
+        assert_int_equal(erase_calls + program_calls, 0);
+    }
 }
 
 static void test_regions_and_alignment(void **state_)
@@ -580,7 +604,7 @@ static void test_regions_and_alignment(void **state_)
     };
     for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
         start_session(&reg, 1);
-        size_t n = pv_cmd_write(cmds, writes[i].addr, data, (uint16_t)writes[i].len);
+        size_t n = pv_cmd_write(cmds, writes[i].addr, data, (uint16_t)writes[i].len, PV_FLASH_X32);
         assert_int_equal(one(n, cmds, PV_FLAG_REPLY), writes[i].status);
         assert_int_equal(program_calls, writes[i].status == PV_ST_OK);
     }
@@ -597,7 +621,8 @@ static void test_regions_and_alignment(void **state_)
     };
     for (size_t i = 0; i < sizeof erases / sizeof erases[0]; i++) {
         start_session(&reg, 1);
-        size_t n = pv_cmd_erase(cmds, erases[i].addr, erases[i].len);
+        memset(flash, 0, 0xC000); /* not blank: every sector needs its erase */
+        size_t n = pv_cmd_erase(cmds, erases[i].addr, erases[i].len, PV_FLASH_X32);
         assert_int_equal(one(n, cmds, PV_FLAG_REPLY), erases[i].status);
         assert_int_equal(erase_calls, erases[i].status ? 0 : (int)(erases[i].len / 0x4000));
     }
@@ -639,7 +664,7 @@ static void test_level2_rules(void **state_)
     /* a write after the verify is not covered by it */
     start_session(&whole, 1);
     n = pv_cmd_verify(cmds, FLASH_BASE + 64, 64, h);
-    n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data, 4);
+    n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data, 4, PV_FLASH_X32);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_OK);
     n = pv_cmd_options(cmds, 0xCC, 0xFFFFFF);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY | PV_FLAG_FINAL), PV_ST_UNVERIFIED);
@@ -706,14 +731,14 @@ static void test_level2_needs_every_write_verified(void **state_)
 
     /* data written, then a zero-length verify (which passes): refused, naming the first byte */
     start_session(two, 2);
-    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data, PV_FLASH_X32);
     n += pv_cmd_verify(cmds + n, FLASH_BASE, 0, h);
     assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
     assert_int_equal(rep.detail, FLASH_BASE);
 
     /* a verify over part of what was written */
     start_session(two, 2);
-    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data, PV_FLASH_X32);
     pv_sha256(h, data, 128);
     n += pv_cmd_verify(cmds + n, FLASH_BASE, 128, h);
     assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
@@ -721,8 +746,8 @@ static void test_level2_needs_every_write_verified(void **state_)
 
     /* the image verified, the key slot written but not verified */
     start_session(two, 2);
-    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
-    n += pv_cmd_keyslot(cmds + n, 0x0800C000u, slot);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data, PV_FLASH_X32);
+    n += pv_cmd_keyslot(cmds + n, 0x0800C000u, slot, PV_FLASH_X32);
     pv_sha256(h, data, sizeof data);
     n += pv_cmd_verify(cmds + n, FLASH_BASE, sizeof data, h);
     assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
@@ -730,24 +755,25 @@ static void test_level2_needs_every_write_verified(void **state_)
 
     /* verified, then partly written again: no longer covered; and verified, then continued */
     start_session(two, 2);
-    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data, PV_FLASH_X32);
     n += pv_cmd_verify(cmds + n, FLASH_BASE, sizeof data, h);
-    n += pv_cmd_write(cmds + n, FLASH_BASE + 64, data + 64, 8); /* the same bytes again */
+    n += pv_cmd_write(cmds + n, FLASH_BASE + 64, data + 64, 8,
+                      PV_FLASH_X32); /* the same bytes again */
     assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
     assert_int_equal(rep.detail, FLASH_BASE + 64);
     start_session(two, 2);
-    n = pv_cmd_write(cmds, FLASH_BASE, data, 128);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, 128, PV_FLASH_X32);
     pv_sha256(h, data, 128);
     n += pv_cmd_verify(cmds + n, FLASH_BASE, 128, h);
-    n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data + 128, 128);
+    n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data + 128, 128, PV_FLASH_X32);
     assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
     assert_int_equal(rep.detail, FLASH_BASE + 128);
     /* an erase once something is written (it could undo a verified write): refused */
     start_session(two, 2);
-    n = pv_cmd_write(cmds, 0x0800C000u, data, sizeof data);
+    n = pv_cmd_write(cmds, 0x0800C000u, data, sizeof data, PV_FLASH_X32);
     pv_sha256(h, data, sizeof data);
     n += pv_cmd_verify(cmds + n, 0x0800C000u, sizeof data, h);
-    n += pv_cmd_erase(cmds + n, 0x0800C000u, 0x4000);
+    n += pv_cmd_erase(cmds + n, 0x0800C000u, 0x4000, PV_FLASH_X32);
     assert_int_equal(run_frame(cmds, n, PV_FLAG_REPLY, &rep), PV_ST_ORDER);
     assert_int_equal(rep.index, 2);
     assert_failed_with(PV_ST_ORDER);
@@ -755,7 +781,7 @@ static void test_level2_needs_every_write_verified(void **state_)
 
     /* a range counts only when one verify covers all of it: two verifies of its halves do not */
     start_session(two, 2);
-    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data);
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data, PV_FLASH_X32);
     pv_sha256(h, data, 200);
     n += pv_cmd_verify(cmds + n, FLASH_BASE, 200, h);
     pv_sha256(h, data + 200, 56);
@@ -766,10 +792,10 @@ static void test_level2_needs_every_write_verified(void **state_)
     /* the whole: written in pieces (one range), a verify over it (and more), and the key slot
      * verified: accepted */
     start_session(two, 2);
-    n = pv_cmd_erase(cmds, 0x0800C000u, 0x4000); /* erases come first */
-    n += pv_cmd_write(cmds + n, FLASH_BASE, data, 128);
-    n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data + 128, 128);
-    n += pv_cmd_keyslot(cmds + n, 0x0800C000u, slot);
+    n = pv_cmd_erase(cmds, 0x0800C000u, 0x4000, PV_FLASH_X32); /* erases come first */
+    n += pv_cmd_write(cmds + n, FLASH_BASE, data, 128, PV_FLASH_X32);
+    n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data + 128, 128, PV_FLASH_X32);
+    n += pv_cmd_keyslot(cmds + n, 0x0800C000u, slot, PV_FLASH_X32);
     uint8_t more[512];
     memcpy(more, data, sizeof data);
     memset(more + sizeof data, 0xFF, sizeof more - sizeof data);
@@ -784,7 +810,7 @@ static void test_level2_needs_every_write_verified(void **state_)
     start_session(two, 2);
     n = 0;
     for (uint32_t i = 0; i <= STUB_WRITTEN_MAX; i++)
-        n += pv_cmd_write(cmds + n, FLASH_BASE + 0x400 * i, data, 4);
+        n += pv_cmd_write(cmds + n, FLASH_BASE + 0x400 * i, data, 4, PV_FLASH_X32);
     assert_int_equal(run_frame(cmds, n, PV_FLAG_REPLY, &rep), PV_ST_RANGES);
     assert_int_equal(rep.index, STUB_WRITTEN_MAX);
     assert_int_equal(rep.detail, FLASH_BASE + 0x400 * STUB_WRITTEN_MAX);
@@ -800,7 +826,7 @@ static void test_keyslot_bound_to_uid(void **state_)
     ks.uid[11] ^= 1; /* another chip's */
     pv_keyslot_encode(slot, &ks, unsigned_slot);
     start_session(&whole, 1);
-    size_t n = pv_cmd_keyslot(cmds, FLASH_BASE + 0x4000, slot);
+    size_t n = pv_cmd_keyslot(cmds, FLASH_BASE + 0x4000, slot, PV_FLASH_X32);
     assert_int_equal(one(n, cmds, PV_FLAG_REPLY), PV_ST_KEYSLOT);
     assert_int_equal(program_calls, 0);
 }
@@ -811,8 +837,8 @@ static void test_flash_error_reported(void **state_)
     uint8_t cmds[64], data[8] = {0};
     start_session(&whole, 1);
     fail_program_at = 1;
-    size_t n = pv_cmd_write(cmds, FLASH_BASE, data, 8);
-    n += pv_cmd_write(cmds + n, FLASH_BASE + 0x100, data, 8);
+    size_t n = pv_cmd_write(cmds, FLASH_BASE, data, 8, PV_FLASH_X32);
+    n += pv_cmd_write(cmds + n, FLASH_BASE + 0x100, data, 8, PV_FLASH_X32);
     struct pv_reply rep;
     assert_int_equal(run_frame(cmds, n, 0, &rep), PV_ST_FLASH - PV_FLASH_ERR_WRP);
     assert_int_equal(rep.index, 1);

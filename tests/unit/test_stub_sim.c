@@ -59,18 +59,27 @@ struct sim {
     char log[128];
 };
 
-static void sim_start(struct sim *s, const char *state, bool create)
+/* extra: more sim options (NULL-terminated, at most 4), or NULL. */
+static void sim_start_ex(struct sim *s, const char *state, bool create, char *const *extra)
 {
     snprintf(s->state, sizeof s->state, "%s", state);
     snprintf(s->log, sizeof s->log, "%s.log", state);
-    char *args[] = {
-        "--state", s->state, "--gdb-port", "0", "--uid-seed", "7", create ? "--create" : NULL,
-        NULL};
+    char *args[16] = {"--state", s->state, "--gdb-port", "0", "--uid-seed", "7"};
+    int n = 6;
+    for (int i = 0; extra && extra[i] && i < 4; i++)
+        args[n++] = extra[i];
+    if (create)
+        args[n++] = "--create";
     char line[256];
     s->pid = sp_start_sim(args, s->log, line, sizeof line);
     assert_true(s->pid > 0);
     s->port = sp_port(line, "gdb");
     assert_true(s->port > 0);
+}
+
+static void sim_start(struct sim *s, const char *state, bool create)
+{
+    sim_start_ex(s, state, create, NULL);
 }
 
 /* Power off: the sim writes the state file. */
@@ -142,6 +151,7 @@ static void base_install(struct pv_install *in, const uint8_t *image, uint8_t rd
     in->sign_slot = test_slot_sign;
     in->sign_ctx = &slot_key;
     in->rdp = rdp;
+    in->psize = PV_FLASH_X32; /* the demo board: 2.7-3.6 V */
     in->nwrp = 0xFFFFFF;
     in->flags = PV_MBOX_F_CLOCK_168;
 }
@@ -164,6 +174,105 @@ static void assert_provisioned(const uint8_t *flash, const uint8_t *image, const
             continue;
         if (flash[i] != 0xFF)
             fail_msg("flash at 0x%08x is 0x%02x, expected erased", (unsigned)a, flash[i]);
+    }
+}
+
+/* ---- blank check and parallelism, seen by the flash controller ---- */
+
+/* Flash operations in a sim --flash-op-log: erases (their sector masks ORed, each one's
+ * parallelism in bits) and programs by size in bytes; option byte commits are not counted. */
+struct op_counts {
+    unsigned erases, erase_bits, programs[9];
+    uint32_t erased;
+};
+
+static void count_ops(const char *path, struct op_counts *c)
+{
+    memset(c, 0, sizeof *c);
+    size_t len;
+    char *b = sp_slurp(path, &len);
+    assert_non_null(b);
+    for (char *line = strtok(b, "\n"); line; line = strtok(NULL, "\n")) {
+        unsigned long k, mask, bits, addr, size;
+        if (sscanf(line, "op %lu erase sectors %lx x%lu", &k, &mask, &bits) == 3) {
+            c->erases++;
+            c->erased |= (uint32_t)mask;
+            if (c->erase_bits && c->erase_bits != bits)
+                fail_msg("erases at x%u and x%lu in one session", c->erase_bits, bits);
+            c->erase_bits = (unsigned)bits;
+        } else if (sscanf(line, "op %lu program %lx %lu", &k, &addr, &size) == 3) {
+            assert_true(size <= 8);
+            c->programs[size]++;
+        } else if (!strstr(line, " option ")) { /* the option bytes, at the end */
+            fail_msg("%s: unexpected line: %s", path, line);
+        }
+    }
+    free(b);
+}
+
+/* A factory-fresh chip: no sector is erased, the words are programmed at x32 as the trusted side
+ * asked. A used chip (every sector holding old contents): exactly the granted sectors (0, 1 and
+ * 3) are erased, at x16 as asked this time, and programmed a half-word per operation. Both end
+ * with the image and the key slot in place, the rest of the granted sectors erased, and
+ * everything outside the grant as it was. */
+static void test_blank_check_and_parallelism(void **state)
+{
+    (void)state;
+    static uint8_t before[FLASH_SIZE], after[FLASH_SIZE];
+    for (int used = 0; used < 2; used++) {
+        char path[128], ops[160];
+        snprintf(path, sizeof path, "%s/chip_%s.state", tmpdir, used ? "used" : "fresh");
+        snprintf(ops, sizeof ops, "%s.ops", path);
+        struct sim s;
+        char *make[] = {used ? "--used-flash" : NULL, "0xFFFFFF", NULL}; /* every sector */
+        sim_start_ex(&s, path, true, make);
+        sim_stop(&s);
+        uint32_t optcr;
+        read_state(path, before, &optcr);
+        assert_int_equal(before[0x4000] == 0xFF && before[0xC000] == 0xFF, !used);
+        char *log[] = {"--flash-op-log", ops, NULL};
+        sim_start_ex(&s, path, false, log);
+        pv_probe_link l;
+        connect_probe(&s, &l);
+        struct pv_install in;
+        struct pv_install_result res;
+        base_install(&in, image_a, 0xAA);
+        in.psize = used ? PV_FLASH_X16 : PV_FLASH_X32;
+        int rc = pv_session_install(&l, &in, &res);
+        if (rc)
+            fail_msg("install (%s chip): %s", used ? "used" : "fresh", res.err);
+        pv_probe_disconnect(&l);
+        sim_stop(&s);
+
+        struct op_counts c;
+        count_ops(ops, &c);
+        unsigned words = (IMAGE_LEN + PV_KEYSLOT_LEN) / 4;
+        if (used) {
+            assert_int_equal(c.erases, 3);
+            assert_int_equal(c.erased, 0x0Bu); /* sectors 0, 1, 3 */
+            assert_int_equal(c.erase_bits, 16);
+            assert_int_equal(c.programs[2], 2 * words);
+            assert_int_equal(c.programs[4], 0);
+        } else {
+            assert_int_equal(c.erases, 0);
+            assert_int_equal(c.programs[4], words);
+            assert_int_equal(c.programs[2], 0);
+        }
+        assert_int_equal(c.programs[1] + c.programs[8], 0);
+
+        read_state(path, after, &optcr);
+        assert_int_equal((optcr >> 8) & 0xFF, 0xAA);
+        assert_memory_equal(after, image_a, IMAGE_LEN);
+        pv_keyslot ks;
+        assert_int_equal(pv_keyslot_decode(&ks, after + (KEYSLOT_ADDR - FLASH_BASE), res.id.uid),
+                         PV_KEYSLOT_OK);
+        for (uint32_t i = KEYSLOT_ADDR - FLASH_BASE + PV_KEYSLOT_LEN; i < 0x10000; i++)
+            if (after[i] != 0xFF)
+                fail_msg("key slot sector at 0x%08x is 0x%02x, expected erased",
+                         (unsigned)(FLASH_BASE + i), after[i]);
+        /* sector 2 and everything from sector 4 on were not granted: untouched */
+        assert_memory_equal(after + 0x8000, before + 0x8000, 0x4000);
+        assert_memory_equal(after + 0x10000, before + 0x10000, FLASH_SIZE - 0x10000);
     }
 }
 
@@ -713,14 +822,14 @@ static void test_attack_write_outside_regions(void **state)
     memset(data, 0x5A, sizeof data);
     manual_start(&m, "region", bridge_priv);
     manual_grant(&m, IMAGE_ADDR, IMAGE_LEN);
-    size_t n = pv_cmd_write(cmd, KEYSLOT_ADDR, data, sizeof data);
+    size_t n = pv_cmd_write(cmd, KEYSLOT_ADDR, data, sizeof data, PV_FLASH_X32);
     assert_int_equal(manual_frame(&m, cmd, n, PV_FLAG_REPLY, &st), PV_ST_REGION);
     assert_int_equal(st.state, PV_STATE_FAILED);
     /* one byte over the region's end is outside too (checked on a fresh session) */
     manual_end(&m);
     manual_start(&m, "region_edge", bridge_priv);
     manual_grant(&m, IMAGE_ADDR, IMAGE_LEN);
-    n = pv_cmd_write(cmd, IMAGE_ADDR + IMAGE_LEN - 124, data, sizeof data);
+    n = pv_cmd_write(cmd, IMAGE_ADDR + IMAGE_LEN - 124, data, sizeof data, PV_FLASH_X32);
     assert_int_equal(manual_frame(&m, cmd, n, PV_FLAG_REPLY, &st), PV_ST_REGION);
     manual_end(&m);
 }
@@ -756,7 +865,7 @@ static void test_attack_level2_after_empty_verify(void **state)
         manual_start(&m, half ? "l2half" : "l2empty", bridge_priv);
         manual_grant(&m, erased_at, 0x10000);
         pv_sha256(h, data, half ? 128 : 0);
-        size_t n = pv_cmd_write(cmd, erased_at, data, sizeof data);
+        size_t n = pv_cmd_write(cmd, erased_at, data, sizeof data, PV_FLASH_X32);
         n += pv_cmd_verify(cmd + n, erased_at, half ? 128 : 0, h);
         assert_int_equal(manual_frame(&m, cmd, n, PV_FLAG_REPLY, &st), PV_ST_OK);
         n = pv_cmd_options(cmd, 0xCC, 0xFFFFFF);
@@ -806,6 +915,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_session_level2),
+        cmocka_unit_test(test_blank_check_and_parallelism),
         cmocka_unit_test(test_live_mode_session),
         cmocka_unit_test(test_two_installs_at_once),
         cmocka_unit_test(test_install_through_openocd),
