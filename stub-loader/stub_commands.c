@@ -41,11 +41,11 @@ static int flash_status(int rc)
  * 0 (docs/power-cuts.md), so it is not blank and gets erased. */
 static int blank(const pv_flash_sector *sec)
 {
-    const uint32_t *w = (const uint32_t *)(void *)stub_mem(sec->addr), *end = w + sec->size / 4;
-    while (w < end)
-        if (*w++ != ~0u)
-            return 0;
-    return 1;
+    const uint32_t *w = (const uint32_t *)(void *)stub_mem(sec->addr);
+    uint32_t n = sec->size / 4;
+    while (n && *w++ == ~0u)
+        n--;
+    return !n;
 }
 
 /* Whole sectors only: [a, a + len) must start and end on sector bounds. A sector already blank

@@ -51,7 +51,8 @@ enum pv_flash_psize { PV_FLASH_X8 = 0, PV_FLASH_X16 = 1, PV_FLASH_X32 = 2, PV_FL
 
 int pv_flash_unlock(void); /* no-op if already unlocked (a second key sequence would lock it) */
 void pv_flash_lock(void);
-/* Erases one sector at parallelism psize (pv_flash_psize). s comes from pv_flash_sector_at. */
+/* Erases one sector at parallelism psize (a pv_flash_psize value, 0-3: the caller checks a value
+ * it did not choose itself). s comes from pv_flash_sector_at. */
 int pv_flash_erase_sector(const pv_flash_sector *s, unsigned psize);
 /* Programs len bytes at addr (flash must be erased there: NOR only clears bits) at parallelism
  * psize: one operation per byte at x8, per half-word at x16, per word at x32, per double word at

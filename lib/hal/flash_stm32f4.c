@@ -164,7 +164,7 @@ static int run(uint32_t cr, uint32_t polls)
 int pv_flash_erase_sector(const pv_flash_sector *s, unsigned psize)
 {
     /* SNB: sectors 0-11 as they are, bank 2's 12-23 as 0x10-0x1B */
-    return run(CR_SER | (psize & 3u) << CR_PSIZE |
+    return run(CR_SER | psize << CR_PSIZE |
                    (uint32_t)(s->index < 12 ? s->index : s->index + 4u) << 3,
                ERASE_POLLS);
 }
@@ -172,7 +172,7 @@ int pv_flash_erase_sector(const pv_flash_sector *s, unsigned psize)
 int pv_flash_program(uint32_t addr, const void *data, size_t len, unsigned psize)
 {
     const uint8_t *d = data; /* may be unaligned */
-    uint32_t step = 1u << (psize &= 3u), a = addr, end = addr + (uint32_t)len;
+    uint32_t step = 1u << psize, a = addr, end = addr + (uint32_t)len;
     if ((addr | len) & ((step - 1u) | 3u))
         return PV_FLASH_ERR_PGA;
     int rc = PV_FLASH_OK;
