@@ -35,6 +35,7 @@ enum {
     OPT_ALLOW_PLAIN,
     OPT_JSON,
     OPT_QUIET,
+    OPT_MES,
 };
 static const struct pv_cli_opt opts[] = {
     {OPT_CONFIG, 0, "config", "FILE",
@@ -83,6 +84,11 @@ static const struct pv_cli_opt opts[] = {
      "any), result, exit_code, and on failure status, failed_phase and error; the schema is "
      "docs/schema/run-result.schema.json (docs/json-output.md)."},
     {OPT_QUIET, 0, "quiet", NULL, "no progress lines", NULL},
+    {OPT_MES, 0, "mes", "JSON",
+     "the line MES's values for this chip, a JSON object ({\"hw_rev\": \"B2\"}), for a recipe "
+     "whose device_data.mes.source is station; the trusted side validates and records them "
+     "(docs/device-data.md)",
+     NULL},
     {0, 0, NULL, NULL, NULL, NULL},
 };
 static const int exits[] = {PV_EXIT_OK,

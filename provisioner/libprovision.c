@@ -36,6 +36,7 @@ enum {
     O_CONFIG,
     O_PROBE,
     O_ALLOW_PLAIN, /* a flag: set or not */
+    O_MES,
     O_COUNT
 };
 static const char *const opt_names[O_COUNT] = {
@@ -46,6 +47,7 @@ static const char *const opt_names[O_COUNT] = {
     [O_CA] = "ca",           [O_PRODUCT] = "product",
     [O_BATCH] = "batch",     [O_CONFIG] = "config",
     [O_PROBE] = "probe",     [O_ALLOW_PLAIN] = "allow-plain-image",
+    [O_MES] = "mes",
 };
 
 struct pv_prov {
@@ -186,6 +188,7 @@ static int resolve(pv_prov *h, struct pv_run *r, char *err, size_t err_len)
     r->product = h->opt[O_PRODUCT];
     r->batch = h->opt[O_BATCH];
     r->allow_plain = h->opt[O_ALLOW_PLAIN] != NULL;
+    r->mes = h->opt[O_MES];
     r->sp.target = h->opt[O_PROBE];
     for (unsigned i = 0; i < h->n_ocd_cmds; i++)
         r->sp.ocd_cmds[i] = h->ocd_cmds[i];

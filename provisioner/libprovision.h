@@ -126,7 +126,7 @@ pv_prov *pv_prov_new(void);
 void pv_prov_free(pv_prov *h);
 
 /* Sets an option by the name `provision run` gives it, without the dashes: "recipe", "ledger",
- * "station", "pin-file", "module", "allow-plain-image", "bridge", "cert", "key", "ca",
+ * "station", "pin-file", "module", "allow-plain-image", "mes", "bridge", "cert", "key", "ca",
  * "product", "batch", "config", "probe", "openocd-command" (each call adds one). value is
  * copied; NULL unsets the option ("openocd-command": forgets all of them); flags take "1" or
  * NULL. Returns PV_PROV_OK, or PV_PROV_USAGE (PV_PROV_NO_MEMORY) with the reason in err

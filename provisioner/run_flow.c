@@ -485,6 +485,7 @@ static int provision(struct pv_run *r)
     struct pv_bridge_identity bid = {
         .dev_id = r->id.dbgmcu_idcode & 0xFFFu, .flash_kb = r->id.flash_kb, .rdp = r->id.rdp};
     memcpy(bid.uid, r->id.uid, 12);
+    bid.mes = r->mes;
     if (r->t.ops->begin(r->t.ctx, r->product, r->batch, &bid, flags, msg1, msg1_len, post, r,
                         r->session, &e)) {
         rc = refused(r, "begin", &e);

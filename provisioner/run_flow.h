@@ -15,6 +15,8 @@ struct pv_run {
     const char *recipe_path, *ledger_path, *station, *pin_file, *module;
     const char *bridge_url, *cert, *key, *ca, *product, *batch;
     int allow_plain;
+    const char *mes; /* the MES's values for the chip (a JSON object) the bridge validates, or
+                        NULL (docs/device-data.md) */
     struct pv_station_probe sp;
     const struct pv_station_config *sc; /* --config: the station's configuration, or NULL */
     /* A gang's processes open the token one at a time: a byte in this pipe is the turn

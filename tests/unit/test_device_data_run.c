@@ -9,6 +9,7 @@
  *  - an MES value failing its pattern is refused naming the field, a UID without an MES row is
  *    refused, an exhausted pool is refused: nothing is written to those chips;
  *  - the ledger rows and the export hold the values, and verify passes;
+ *  - with source station, the values `provision run --mes` sends end in the record and ledger;
  *  - the chip powered on runs the demo application built with APP_DEVICE_DATA, which checks the
  *    record under the key slot's signer_pub and its own UID and prints its serial and MAC. */
 #define _GNU_SOURCE /* memmem */
@@ -34,6 +35,8 @@ const char *__asan_default_options(void)
 static struct bh_env env;
 static struct bh_bridge br;
 static struct bh_station line1;
+static struct bh_bridge br_station; /* the recipe takes the MES values from the station */
+static struct bh_station line2;
 static struct bh_run run;
 static char mes_csv[200];
 static int seed = 8300;
@@ -209,6 +212,31 @@ static void test_values_refusals_and_export(void **state)
     assert_non_null(strstr(env.out, "\"hw_rev\":\"C3\""));
 }
 
+/* The station passes the MES values in its request (provision run --mes): the bridge validates
+ * them, writes them into the record and records them. */
+static void test_values_from_the_station(void **state)
+{
+    (void)state;
+    struct bh_sim e;
+    uint8_t ue[12];
+    char he[25], target[64];
+    new_chip(&e, "dd-e", ue, he);
+    bh_sim_target(&e, target, sizeof target);
+    assert_true(bh_station_config(&br_station, &line2, target));
+    const char *envs[] = {"-SOFTHSM2_CONF", "-PROVISION_PIN", NULL};
+    const char *args[] = {"run", "--config", line2.config, "--mes", "{\"hw_rev\": \"Q7\"}", NULL};
+    assert_true(bh_run_start(&env, &run, env.prov, envs, args));
+    assert_true(bh_run_wait(&run, 90000) >= 0);
+    expect_run(&run, 0, NULL);
+    static const uint8_t mac0[6] = {0x02, 0, 0, 0, 0x10, 0x00};
+    assert_record(&e, ue, "SN-demo-001-000001", mac0, "Q7");
+    pv_ledger *l = bh_ledger_open(&br_station);
+    pv_ledger_devdata d;
+    assert_int_equal(pv_ledger_devdata_get(l, ue, &d), PV_LEDGER_OK);
+    assert_string_equal(d.mes, "{\"hw_rev\":\"Q7\"}");
+    pv_ledger_close(l);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -260,6 +288,23 @@ static int setup(void **state)
     snprintf(to, sizeof to, "  image: %.100s", dd_sealed);
     if (!bh_replace_line(full, sizeof full, from, to) || !bh_write_file(recipe, full, 0644))
         return -1;
+    /* the same with the MES values from the station's request */
+    char station_recipe[160], *src = strstr(full, "    source: file\n");
+    if (!src)
+        return -1;
+    memcpy(src, "    source: station\n", 20); /* over "source: file\n    f" */
+    char *file_line = strstr(src, "ile: ");
+    if (!file_line)
+        return -1;
+    memmove(src + 20, strchr(file_line, '\n') + 1, strlen(strchr(file_line, '\n') + 1) + 1);
+    snprintf(station_recipe, sizeof station_recipe, "%.100s/devdata-station.yaml", env.dir);
+    if (!bh_write_file(station_recipe, full, 0644))
+        return -1;
+    snprintf(env.recipe, sizeof env.recipe, "%s", station_recipe);
+    if (!bh_bridge_init(&env, &br_station, "dd-station", NULL, 0) ||
+        !bh_station_enroll(&br_station, &line2, "line-2", BH_RIGHTS) ||
+        !bh_bridge_start(&br_station))
+        return -1;
     snprintf(env.recipe, sizeof env.recipe, "%s", recipe);
     if (!bh_bridge_init(&env, &br, "dd", NULL, 0) ||
         !bh_station_enroll(&br, &line1, "line-1", BH_RIGHTS) || !bh_bridge_start(&br))
@@ -272,6 +317,8 @@ static int teardown(void **state)
     (void)state;
     if (br.pid > 0)
         bh_bridge_stop(&br, SIGTERM);
+    if (br_station.pid > 0)
+        bh_bridge_stop(&br_station, SIGTERM);
     return 0;
 }
 
@@ -281,6 +328,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_refusals_and_export),
+        cmocka_unit_test(test_values_from_the_station),
     };
     uint64_t t0 = sp_now_ms();
     int rc = cmocka_run_group_tests(tests, setup, teardown);
