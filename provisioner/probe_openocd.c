@@ -44,6 +44,10 @@ struct pv_probe {
     char posted_msg[640];
     struct pv_ocd_rx rx; /* received bytes and the last reply */
     bool flushed;
+    /* Halted by our own reset (ocd_reset_halt), which OpenOCD did not see: its register cache and
+     * run state are stale, so registers go through DCRSR/DCRDR and the resume through DHCSR until
+     * the core runs again. */
+    bool raw_halted;
     struct pv_probe_stats st;
     char err[640];
 };
@@ -411,10 +415,89 @@ static int ocd_write_mem(pv_probe *p, uint32_t addr, const void *buf, size_t len
     return rc;
 }
 
+/* ---- registers and run control after our own reset (raw_halted) ----
+ * The core's debug registers directly (STM32F4-FACTS §4.2): DHCSR 0xE000EDF0, DCRSR 0xE000EDF4
+ * (REGSEL, bit 16 REGWnR), DCRDR 0xE000EDF8, DEMCR 0xE000EDFC. REGSEL is the probe.h register
+ * number up to PSP; PRIMASK and CONTROL share selector 0x14 (CONTROL[31:24], PRIMASK[7:0]). */
+#define RAW_REGRDY_CHECK                                                                           \
+    "if {!([lindex [read_memory 0xE000EDF0 32 1] 0] & 0x10000)} {error {DHCSR.S_REGRDY clear: "    \
+    "the core did not complete the register transfer}}"
+
+static unsigned raw_regsel(enum pv_probe_reg r)
+{
+    return r <= PV_REG_PSP ? (unsigned)r : 0x14u;
+}
+
+static int raw_read_reg(pv_probe *p, enum pv_probe_reg r, uint32_t *val)
+{
+    char cmd[400], what[48], *res;
+    snprintf(cmd, sizeof cmd,
+             "write_memory 0xE000EDF4 32 {0x%x}; " RAW_REGRDY_CHECK
+             "; format {%s 0x%%08x} [lindex [read_memory 0xE000EDF8 32 1] 0]",
+             raw_regsel(r), reg_names[r]);
+    snprintf(what, sizeof what, "reading register %s (DCRSR)", reg_names[r]);
+    int rc = request(p, cmd, what, &res);
+    if (rc)
+        return rc;
+    uint32_t v;
+    if (pv_ocd_parse_reg(res, &v))
+        return fail(p, PV_PROBE_ERR_PROTOCOL, "openocd: DCRDR read answered '%.60s'", res);
+    *val = r == PV_REG_PRIMASK ? v & 1u : r == PV_REG_CONTROL ? (v >> 24) & 7u : v;
+    return PV_PROBE_OK;
+}
+
+static int raw_write_reg(pv_probe *p, enum pv_probe_reg r, uint32_t val)
+{
+    char cmd[600];
+    int n;
+    if (r == PV_REG_PRIMASK || r == PV_REG_CONTROL) /* one word holds both: read, modify, write */
+        n = snprintf(cmd, sizeof cmd,
+                     "write_memory 0xE000EDF4 32 {0x14}; " RAW_REGRDY_CHECK
+                     "; set _pv_x [lindex [read_memory 0xE000EDF8 32 1] 0]; "
+                     "write_memory 0xE000EDF8 32 [list [expr {($_pv_x & 0x%x) | 0x%x}]]; "
+                     "write_memory 0xE000EDF4 32 {0x10014}; " RAW_REGRDY_CHECK,
+                     r == PV_REG_PRIMASK ? 0xFFFFFF00u : 0x00FFFFFFu,
+                     r == PV_REG_PRIMASK ? (unsigned)(val & 1u) : (unsigned)(val & 7u) << 24);
+    else
+        n = snprintf(cmd, sizeof cmd,
+                     "write_memory 0xE000EDF8 32 {0x%x}; write_memory 0xE000EDF4 32 "
+                     "{0x%x}; " RAW_REGRDY_CHECK,
+                     (unsigned)val, raw_regsel(r) | 0x10000u);
+    return post(p, cmd, (size_t)n);
+}
+
+/* Lets the core run. If OpenOCD still thinks it halted (it was, before our reset), through
+ * OpenOCD's resume at an explicit address (the real PC, read through DCRSR if none is given; its
+ * cached one is from before the reset): it writes that PC, drops its stale registers and knows
+ * the core runs. Otherwise DHCSR alone: C_DEBUGEN without C_HALT. */
+static int raw_resume(pv_probe *p, const uint32_t *pc)
+{
+    char cmd[700];
+    int n;
+    if (pc)
+        n = snprintf(cmd, sizeof cmd,
+                     "if {[[target current] curstate] eq {halted}} {resume 0x%x} else {"
+                     "write_memory 0xE000EDF8 32 {0x%x}; write_memory 0xE000EDF4 32 "
+                     "{0x1000f}; " RAW_REGRDY_CHECK "; write_memory 0xE000EDF0 32 {0xA05F0001}}",
+                     (unsigned)*pc, (unsigned)*pc);
+    else
+        n = snprintf(cmd, sizeof cmd,
+                     "if {[[target current] curstate] eq {halted}} {"
+                     "write_memory 0xE000EDF4 32 {0xf}; " RAW_REGRDY_CHECK
+                     "; resume [format 0x%%x [lindex [read_memory 0xE000EDF8 32 1] 0]]} else {"
+                     "write_memory 0xE000EDF0 32 {0xA05F0001}}");
+    int rc = post(p, cmd, (size_t)n);
+    if (!rc)
+        p->raw_halted = false;
+    return rc ? rc : post_now(p); /* the core must start now */
+}
+
 static int ocd_read_reg(pv_probe *p, enum pv_probe_reg r, uint32_t *val)
 {
     if ((unsigned)r >= PV_REG_COUNT)
         return fail(p, PV_PROBE_ERR_UNSUPPORTED, "openocd: no register %d", (int)r);
+    if (p->raw_halted)
+        return raw_read_reg(p, r, val);
     char cmd[64], what[48], *res;
     snprintf(cmd, sizeof cmd, "get_reg {%s}", reg_names[r]);
     snprintf(what, sizeof what, "reading register %s", reg_names[r]);
@@ -431,6 +514,8 @@ static int ocd_write_reg(pv_probe *p, enum pv_probe_reg r, uint32_t val)
 {
     if ((unsigned)r >= PV_REG_COUNT)
         return fail(p, PV_PROBE_ERR_UNSUPPORTED, "openocd: no register %d", (int)r);
+    if (p->raw_halted)
+        return raw_write_reg(p, r, val);
     char cmd[256];
     int n;
     /* OpenOCD caches sp, msp and psp apart and writes each back at resume: write the banked one
@@ -451,6 +536,8 @@ static int ocd_write_reg(pv_probe *p, enum pv_probe_reg r, uint32_t val)
 
 static int ocd_resume(pv_probe *p, const uint32_t *pc)
 {
+    if (p->raw_halted)
+        return raw_resume(p, pc);
     char cmd[40];
     int n = pc ? snprintf(cmd, sizeof cmd, "resume 0x%x", (unsigned)*pc)
                : snprintf(cmd, sizeof cmd, "resume");
@@ -460,6 +547,8 @@ static int ocd_resume(pv_probe *p, const uint32_t *pc)
 
 static int ocd_wait_halt(pv_probe *p, int timeout_ms)
 {
+    if (p->raw_halted)
+        return ocd_flush(p);
     int ms = timeout_ms > 0 ? timeout_ms : p->timeout_ms;
     /* Not `wait_halt`: OpenOCD polls the core back to back there, which keeps a CPU busy and
      * the debug link saturated while the core computes (the stub's X25519, flash writes). Not
@@ -483,14 +572,39 @@ static int ocd_wait_halt(pv_probe *p, int timeout_ms)
 
 static int ocd_halt(pv_probe *p)
 {
+    if (p->raw_halted) /* halted by our reset and still so */
+        return ocd_flush(p);
     char cmd[40];
     snprintf(cmd, sizeof cmd, "halt %d", p->timeout_ms);
     return request_wait(p, cmd, "halting the core", NULL, 2 * p->timeout_ms);
 }
 
+/* Not OpenOCD's `reset halt`, which re-examines the target, sleeps 50 ms after the reset and
+ * takes a debug entry that reads every core and FPU register: ~365 JTAG round trips on the sim
+ * against ~18 here (docs/probes.md). The reset as the chip defines it (STM32F4-FACTS §4.4):
+ * C_DEBUGEN if it was clear, DEMCR.VC_CORERESET, AIRCR.SYSRESETREQ; the core halts before its
+ * first instruction; DFSR cleared and DEMCR restored. A reset that loads RDP Level 2 leaves no
+ * debug port to read DHCSR from (DEAD, from OpenOCD's errors); a core that does not halt within
+ * a second (e.g. a fault fetching the vectors) fails the reset, as OpenOCD's would. */
 static int ocd_reset_halt(pv_probe *p)
 {
-    return request_wait(p, "reset halt", "reset halt", NULL, 2 * p->timeout_ms);
+    static const char cmd[] =
+        "set _pv_d [lindex [read_memory 0xE000EDF0 32 1] 0]; "
+        "if {!($_pv_d & 1)} {write_memory 0xE000EDF0 32 {0xA05F0001}}; "
+        "set _pv_demcr [lindex [read_memory 0xE000EDFC 32 1] 0]; "
+        "write_memory 0xE000EDFC 32 [list [expr {$_pv_demcr | 1}]]; "
+        "write_memory 0xE000ED0C 32 {0x05FA0004}; "
+        "set _pv_end [expr {[ms] + 1000}]; "
+        "while {!([set _pv_d [lindex [read_memory 0xE000EDF0 32 1] 0]] & 0x20000)} {"
+        "if {[ms] > $_pv_end} {write_memory 0xE000EDFC 32 [list $_pv_demcr]; "
+        "error [format {the core did not halt after the reset (DHCSR 0x%08x)} $_pv_d]}; "
+        "sleep 1}; "
+        "write_memory 0xE000ED30 32 {0x1f}; write_memory 0xE000EDFC 32 [list $_pv_demcr]";
+    int rc =
+        request_wait(p, cmd, "reset halt (VC_CORERESET, SYSRESETREQ)", NULL, 2 * p->timeout_ms);
+    if (!rc)
+        p->raw_halted = true;
+    return rc;
 }
 
 /* Any Tcl command; its result is the output. The text is passed as a backslash-quoted word, so
