@@ -427,7 +427,8 @@ static void test_missing_fields(void **state)
             "19:1: layout: has no value; expected a mapping with keys bootloader, key_slot, "
             "counter, application",
             "20:1: extra: unknown key; the top-level keys are format, product, batch, chip, "
-            "probe, stub, bootloader, application, layout, keys, protection, power, quota, device_data");
+            "probe, stub, bootloader, application, layout, keys, protection, power, quota, "
+            "device_data");
 }
 
 /* Shape and value errors of one file, all in one run, in file order. */
