@@ -1,10 +1,11 @@
 #!/bin/bash
 # `make fuzz`: a libFuzzer campaign per harness given, each FUZZ_RUNS inputs (-1: no limit) or
-# FUZZ_SECONDS (0: no limit), whichever ends first. The corpus grows in $FUZZ_DIR/corpus/<name>
-# from the checked-in tests/fuzz/corpus/<name>; tests/fuzz/<name>.dict, when there is one, is the
-# harness's dictionary; a crash is written to $FUZZ_DIR/artifacts/<name>/. Prints per harness the
-# executions, execs/s, the final coverage (libFuzzer's cov: edges, ft: features), whether 10^7
-# executions were reached, and the verdict; fails if any harness found something.
+# FUZZ_SECONDS (0: no limit), whichever ends first, FUZZ_JOBS harnesses at a time (one per core).
+# The corpus grows in $FUZZ_DIR/corpus/<name> from the checked-in tests/fuzz/corpus/<name>;
+# tests/fuzz/<name>.dict, when there is one, is the harness's dictionary; a crash is written to
+# $FUZZ_DIR/artifacts/<name>/. Prints per harness the executions, execs/s, the final coverage
+# (libFuzzer's cov: edges, ft: features), whether 10^7 executions were reached, and the verdict;
+# fails if any harness found something.
 #
 # Each harness's line is also kept in $FUZZ_DIR/report-lines/<name>.txt with the date and command of
 # its run, and $FUZZ_DIR/report.txt is rewritten from all of them, so campaigns run a few harnesses
@@ -14,21 +15,23 @@ set -u
 dir=${FUZZ_DIR:-build/fuzz}
 secs=${FUZZ_SECONDS:-3600}
 runs=${FUZZ_RUNS:-10000000}
+jobs=${FUZZ_JOBS:-1}
 cmd=${FUZZ_COMMAND:-tests/fuzz/campaign.sh $*}
 goal=10000000
-summary=()
-failed=0
 mkdir -p "$dir/report-lines"
-for f in "$@"; do
+
+# One harness's campaign (or its log read again); its line goes to stdout and report-lines/.
+# Returns 1 on a finding.
+campaign() {
+    local f=$1 h rc started log execs rate cov ft corp reached verdict line
     h=$(basename "$f")
     mkdir -p "$dir/corpus/$h" "$dir/artifacts/$h"
-    seeds=()
+    local seeds=() dict=()
     [ -d "tests/fuzz/corpus/$h" ] && seeds=("tests/fuzz/corpus/$h")
-    dict=()
     [ -f "tests/fuzz/$h.dict" ] && dict=("-dict=tests/fuzz/$h.dict")
     log="$dir/$h.campaign.log"
     if [ -n "${FUZZ_REPORT_ONLY:-}" ]; then
-        [ -f "$log" ] || continue
+        [ -f "$log" ] || return 0
         started="log of $(date -u -r "$log" +%Y-%m-%dT%H:%MZ)"
         rc=0
         grep -qE '==ERROR|runtime error|deadly signal|out-of-memory' "$log" && rc=1
@@ -47,24 +50,42 @@ for f in "$@"; do
     reached=no
     [ -n "${execs:-}" ] && [ "$execs" -ge "$goal" ] && reached=yes
     verdict="no finding"
-    if [ $rc -ne 0 ]; then
+    if [ "$rc" -ne 0 ]; then
         verdict="FINDING (rc $rc): $(ls -t "$dir/artifacts/$h" | head -1), log $log"
         grep -m1 -E 'ERROR: |runtime error' "$log"
-        failed=1
     fi
     line=$(printf '%-22s execs %10s  execs/s %6s  cov %5s  ft %6s  corpus %-10s 10^7 %-3s  %s  [%s]' \
         "$h" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$reached" "$verdict" \
         "$started")
     echo "$line"
-    summary+=("$line")
     printf '%s\n  command: %s\n' "$line" "$cmd" >"$dir/report-lines/$h.txt"
+    [ "$rc" -eq 0 ]
+}
+
+# At most $jobs campaigns at once; each one's exit status is collected as it ends.
+failed=0
+running=0
+for f in "$@"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || failed=1
+        running=$((running - 1))
+    fi
+    campaign "$f" &
+    running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do
+    wait -n || failed=1
+    running=$((running - 1))
+done
+
 {
     echo "# libFuzzer campaigns (tests/fuzz/campaign.sh), one line per harness: its last run"
     echo "# (start time in brackets, UTC) and the command that ran it. cov = edges, ft = features;"
     echo "# 10^7 = whether the run reached 10^7 executions. Written $(date -u +%Y-%m-%dT%H:%MZ)."
     cat "$dir"/report-lines/*.txt
 } >"$dir/report.txt"
-echo "fuzz: summary (all harnesses so far: $dir/report.txt)"
-printf '  %s\n' "${summary[@]}"
+echo "fuzz: summary of this run (all harnesses so far: $dir/report.txt)"
+for f in "$@"; do
+    head -1 "$dir/report-lines/$(basename "$f").txt" 2>/dev/null | sed 's/^/  /'
+done
 exit $failed

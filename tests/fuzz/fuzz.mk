@@ -2,14 +2,15 @@
 # that reads bytes from outside its process (docs/fuzzing.md). `make fuzz` runs a campaign per
 # harness (tests/fuzz/campaign.sh): FUZZ_RUNS inputs each (10^7, the goal) unless FUZZ_SECONDS
 # ends it first (0: no limit); FUZZ_ONLY=name picks harnesses. It prints executions, execs/s,
-# coverage and findings per harness and keeps them in $(FUZZ_DIR)/report.txt. `make test` runs a
+# coverage and findings per harness and keeps them in $(FUZZ_DIR)/report.txt; FUZZ_JOBS campaigns
+# run at once (default: one per core). `make test` runs a
 # short smoke (FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also
 # replays every checked-in input under tests/fuzz/corpus/<name>/ (the seeds and each crash found,
 # as a regression test). A harness with a tests/fuzz/<name>.dict gets it as libFuzzer's -dict.
 FUZZ_DIR        := $(BUILD)/fuzz
 FUZZ_CC         := clang
 FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS     := -std=c11 -D_DEFAULT_SOURCE -g -O1 -Ilib -Itests $(FUZZ_SAN) \
+FUZZ_CFLAGS     := -std=c11 -D_DEFAULT_SOURCE -g -O2 -Ilib -Itests $(FUZZ_SAN) \
                    -fsanitize=fuzzer-no-link -MMD -MP $(PV_VERSION_DEF)
 FUZZ_SRCS       := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS         := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
@@ -18,6 +19,7 @@ FUZZ_LIB_OBJS   := $(call FUZZ_O,$(LIB_PORTABLE_SRCS) $(LIB_HOST_SRCS))
 FUZZ_SECONDS    ?= 3600
 FUZZ_RUNS       ?= 10000000
 FUZZ_ONLY       ?=
+FUZZ_JOBS       ?= $(shell nproc)
 FUZZ_SMOKE_RUNS ?= 20000
 FUZZ_SMOKE_SECONDS ?= 2
 
@@ -57,7 +59,7 @@ $(FUZZ_DIR)/fuzz_station_config $(FUZZ_DIR)/fuzz_bridge_config $(FUZZ_DIR)/fuzz_
 
 .PHONY: fuzz-smoke
 fuzz: $(FUZZERS)
-	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
+	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) \
 	    FUZZ_COMMAND="make fuzz$(if $(FUZZ_ONLY), FUZZ_ONLY='$(FUZZ_ONLY)') FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS)" \
 	    tests/fuzz/campaign.sh $(if $(FUZZ_ONLY),$(filter $(addprefix %/fuzz_,$(FUZZ_ONLY)) $(addprefix %/,$(FUZZ_ONLY)),$(FUZZERS)),$(FUZZERS))
 fuzz-smoke: $(FUZZERS)
