@@ -1,10 +1,10 @@
 # tests/fuzz/: libFuzzer harnesses (clang), one tests/fuzz/fuzz_<name>.c each, for every parser
 # that reads bytes from outside its process (docs/fuzzing.md). `make fuzz` runs a campaign per
 # harness (tests/fuzz/campaign.sh): FUZZ_RUNS inputs each (10^7, the goal) unless FUZZ_SECONDS
-# ends it first (0: no limit); FUZZ_ONLY=name picks harnesses. It prints executions, execs/s,
-# coverage and findings per harness and keeps them in $(FUZZ_DIR)/report.txt; FUZZ_JOBS campaigns
-# run at once (default: one per core). `make test` runs a
-# short smoke (FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also
+# ends it first (0: no limit); FUZZ_ONLY='name ...' picks harnesses, run in that order, FUZZ_JOBS
+# at once (default: one per core). It prints executions, execs/s, coverage and findings per
+# harness and keeps them in $(FUZZ_DIR)/report.txt. `make test` runs a short smoke
+# (FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also
 # replays every checked-in input under tests/fuzz/corpus/<name>/ (the seeds and each crash found,
 # as a regression test). A harness with a tests/fuzz/<name>.dict gets it as libFuzzer's -dict.
 FUZZ_DIR        := $(BUILD)/fuzz
@@ -61,7 +61,7 @@ $(FUZZ_DIR)/fuzz_station_config $(FUZZ_DIR)/fuzz_bridge_config $(FUZZ_DIR)/fuzz_
 fuzz: $(FUZZERS)
 	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) \
 	    FUZZ_COMMAND="make fuzz$(if $(FUZZ_ONLY), FUZZ_ONLY='$(FUZZ_ONLY)') FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS)" \
-	    tests/fuzz/campaign.sh $(if $(FUZZ_ONLY),$(filter $(addprefix %/fuzz_,$(FUZZ_ONLY)) $(addprefix %/,$(FUZZ_ONLY)),$(FUZZERS)),$(FUZZERS))
+	    tests/fuzz/campaign.sh $(if $(FUZZ_ONLY),$(foreach n,$(FUZZ_ONLY),$(filter %/fuzz_$(n) %/$(n),$(FUZZERS))),$(FUZZERS))
 fuzz-smoke: $(FUZZERS)
 	@t0=$$(date +%s); for f in $(FUZZERS); do h=$$(basename $$f); \
 	    rm -rf $(FUZZ_DIR)/smoke/$$h; mkdir -p $(FUZZ_DIR)/smoke/$$h; \
