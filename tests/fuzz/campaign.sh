@@ -2,7 +2,8 @@
 # `make fuzz`: a libFuzzer campaign per harness given, each FUZZ_RUNS inputs (-1: no limit) or
 # FUZZ_SECONDS (0: no limit), whichever ends first, FUZZ_JOBS harnesses at a time (one per core).
 # The corpus grows in $FUZZ_DIR/corpus/<name> from the checked-in tests/fuzz/corpus/<name>;
-# tests/fuzz/<name>.dict, when there is one, is the harness's dictionary; a crash is written to
+# tests/fuzz/<name>.dict, when there is one, is the harness's dictionary, tests/fuzz/<name>.options
+# its own libFuzzer flags (one a line, # comments); a crash is written to
 # $FUZZ_DIR/artifacts/<name>/. Prints per harness the executions, execs/s, the final coverage
 # (libFuzzer's cov: edges, ft: features), whether 10^7 executions were reached, and the verdict;
 # fails if any harness found something.
@@ -29,6 +30,8 @@ campaign() {
     local seeds=() dict=()
     [ -d "tests/fuzz/corpus/$h" ] && seeds=("tests/fuzz/corpus/$h")
     [ -f "tests/fuzz/$h.dict" ] && dict=("-dict=tests/fuzz/$h.dict")
+    local opts=()
+    [ -f "tests/fuzz/$h.options" ] && mapfile -t opts < <(grep -v '^#' "tests/fuzz/$h.options")
     log="$dir/$h.campaign.log"
     if [ -n "${FUZZ_REPORT_ONLY:-}" ]; then
         [ -f "$log" ] || return 0
@@ -38,7 +41,7 @@ campaign() {
     else
         started=$(date -u +%Y-%m-%dT%H:%MZ)
         echo "fuzz: $h (runs $runs, at most ${secs} s)"
-        "$f" "${dict[@]}" -max_total_time="$secs" -runs="$runs" -print_final_stats=1 \
+        "$f" "${dict[@]}" "${opts[@]}" -max_total_time="$secs" -runs="$runs" -print_final_stats=1 \
             -artifact_prefix="$dir/artifacts/$h/" "$dir/corpus/$h" "${seeds[@]}" >"$log" 2>&1
         rc=$?
     fi

@@ -6,7 +6,8 @@
 # harness and keeps them in $(FUZZ_DIR)/report.txt. `make test` runs a short smoke
 # (FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also
 # replays every checked-in input under tests/fuzz/corpus/<name>/ (the seeds and each crash found,
-# as a regression test). A harness with a tests/fuzz/<name>.dict gets it as libFuzzer's -dict.
+# as a regression test). A harness with a tests/fuzz/<name>.dict gets it as libFuzzer's -dict, one
+# with a tests/fuzz/<name>.options the libFuzzer flags listed there.
 FUZZ_DIR        := $(BUILD)/fuzz
 FUZZ_CC         := clang
 FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -72,7 +73,8 @@ fuzz-smoke: $(FUZZERS)
 	    rm -rf $(FUZZ_DIR)/smoke/$$h; mkdir -p $(FUZZ_DIR)/smoke/$$h; \
 	    seeds=; [ -d tests/fuzz/corpus/$$h ] && seeds=tests/fuzz/corpus/$$h; \
 	    dict=; [ -f tests/fuzz/$$h.dict ] && dict=-dict=tests/fuzz/$$h.dict; \
-	    $$f $$dict -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_SECONDS) -seed=1 -print_final_stats=1 \
+	    opts=; [ -f tests/fuzz/$$h.options ] && opts=$$(grep -v '^#' tests/fuzz/$$h.options); \
+	    $$f $$dict $$opts -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_SECONDS) -seed=1 -print_final_stats=1 \
 	        -artifact_prefix=$(FUZZ_DIR)/smoke/$$h- $(FUZZ_DIR)/smoke/$$h $$seeds >$$f.log 2>&1 || \
 	        { cat $$f.log; echo "fuzz-smoke: $$h FAILED"; exit 1; }; \
 	    echo "fuzz-smoke: $$h $$(grep -o 'stat::number_of_executed_units: [0-9]*' $$f.log | grep -o '[0-9]*$$' || echo '?') inputs$${seeds:+ (with $$(ls $$seeds | wc -l) checked-in)}, no finding"; \
