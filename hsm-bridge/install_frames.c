@@ -28,6 +28,17 @@ static int sectors_of(uint16_t flash_kb, uint32_t addr, size_t len, struct pv_re
     return 0;
 }
 
+/* The sectors to erase, ascending, and the next one not erased yet. Each is erased just before the
+ * first write into it or above it: the stub refuses an erase below what the session wrote, and an
+ * erase next to the writes lets the link carry the next frame while the sector erases, where
+ * erasing everything first (2.3 s for a 128 KB application on a used chip) leaves the link idle
+ * for most of it. */
+struct erase_plan {
+    pv_flash_sector sec[PV_F4_SECTORS_MAX];
+    unsigned n, next;
+    unsigned psize;
+};
+
 struct packer {
     struct pv_session *s;
     pv_frame_sink sink;
@@ -35,6 +46,7 @@ struct packer {
     uint8_t cmds[PV_SLOT_MAX];
     size_t n, cap;
     uint32_t frames;
+    struct erase_plan plan;
 };
 
 static int send_frame(struct packer *k, uint8_t flags, char *err, size_t err_len)
@@ -66,6 +78,42 @@ static int add(struct packer *k, const uint8_t *cmd, size_t len, char *err, size
     memcpy(k->cmds + k->n, cmd, len);
     k->n += len;
     return 0;
+}
+
+/* The plan: every sector of the regions reg[0..n) (sorted, apart). */
+static int plan_erases(struct erase_plan *p, uint16_t flash_kb, const struct pv_region *reg,
+                       unsigned n, unsigned psize)
+{
+    uint32_t bank2 = PV_F4_BANK2_OFFSET(flash_kb, 0);
+    p->n = p->next = 0;
+    p->psize = psize;
+    for (unsigned i = 0; i < n; i++)
+        for (uint32_t a = reg[i].addr; a < reg[i].addr + reg[i].len; a += p->sec[p->n++].size)
+            if (p->n == PV_F4_SECTORS_MAX || pv_f4_sector_at(flash_kb, bank2, a, &p->sec[p->n]))
+                return -1;
+    return 0;
+}
+
+/* ERASE commands for the planned sectors that start at or below addr (all of them for
+ * UINT32_MAX). */
+static int erase_through(struct packer *k, uint32_t addr, char *err, size_t err_len)
+{
+    struct erase_plan *p = &k->plan;
+    uint8_t cmd[PV_CMD_HDR];
+    for (; p->next < p->n && p->sec[p->next].addr <= addr; p->next++)
+        if (add(k, cmd, pv_cmd_erase(cmd, p->sec[p->next].addr, p->sec[p->next].size, p->psize),
+                err, err_len))
+            return -1;
+    return 0;
+}
+
+/* The end of the planned sector holding addr (UINT32_MAX outside the plan). */
+static uint32_t sector_end(const struct erase_plan *p, uint32_t addr)
+{
+    for (unsigned i = 0; i < p->n; i++)
+        if (addr >= p->sec[i].addr && addr - p->sec[i].addr < p->sec[i].size)
+            return p->sec[i].addr + p->sec[i].size;
+    return UINT32_MAX;
 }
 
 /* Adds region a to the sorted, merged list reg[0..*n); touching or overlapping ones merge. */
@@ -110,11 +158,15 @@ static int add_image(struct packer *k, uint32_t addr, const uint8_t *img, size_t
 {
     size_t unit = write_unit(psize), padded = (len + unit - 1u) & ~(unit - 1u);
     for (size_t off = 0; off < padded;) {
-        if (k->cap - k->n < PV_CMD_HDR + 64 && send_frame(k, 0, err, err_len))
+        uint32_t at = addr + (uint32_t)off, left = sector_end(&k->plan, at) - at;
+        if (erase_through(k, at, err, err_len) ||
+            (k->cap - k->n < PV_CMD_HDR + 64 && send_frame(k, 0, err, err_len)))
             return -1;
         size_t room = (k->cap - k->n - PV_CMD_HDR) & ~(unit - 1u), chunk = padded - off;
         if (chunk > room)
             chunk = room;
+        if (chunk > left) /* a WRITE stays in one sector, erased before it */
+            chunk = left;
         pv_cmd_put(k->cmds + k->n, PV_OP_WRITE, (uint8_t)psize, (uint16_t)chunk,
                    addr + (uint32_t)off, 0);
         uint8_t *d = k->cmds + k->n + PV_CMD_HDR;
@@ -312,14 +364,18 @@ static int begin(struct pv_install_frames *f, const struct pv_install_spec *in, 
     if (sink(ctx, frame, (size_t)n))
         return FAIL(f, "install: the frame sink stopped at message 2");
 
-    /* Erase, images, key slot, verify: as few frames as the slots allow. */
-    for (unsigned i = 0; i < nreg; i++)
-        if (add(k, cmd, pv_cmd_erase(cmd, reg[i].addr, reg[i].len, in->psize), f->err,
-                sizeof f->err))
-            return -1;
-    if (add_image(k, in->image_addr, in->image, in->image_len, in->psize, f->err, sizeof f->err) ||
-        (in->app &&
-         add_image(k, in->app_addr, in->app, in->app_len, in->psize, f->err, sizeof f->err)))
+    /* Images in address order, each sector erased before the first write into it or above it,
+     * the sectors left (the key slot's, when it lies above the images) after them; then the key
+     * slot and the verifies: as few frames as the slots allow. */
+    if (plan_erases(&k->plan, s->id.flash_kb, reg, nreg, in->psize))
+        return FAIL(f, "install: more than %u sectors to erase", PV_F4_SECTORS_MAX);
+    int app_first = in->app && in->app_addr < in->image_addr;
+    if ((app_first &&
+         add_image(k, in->app_addr, in->app, in->app_len, in->psize, f->err, sizeof f->err)) ||
+        add_image(k, in->image_addr, in->image, in->image_len, in->psize, f->err, sizeof f->err) ||
+        (in->app && !app_first &&
+         add_image(k, in->app_addr, in->app, in->app_len, in->psize, f->err, sizeof f->err)) ||
+        erase_through(k, UINT32_MAX, f->err, sizeof f->err))
         return -1;
     /* The key slot and the verifies get a frame of their own: the one the stub answers. */
     if (k->n && send_frame(k, 0, f->err, sizeof f->err))

@@ -62,9 +62,12 @@ static uint64_t now_ms(void)
     return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
-/* Spin mode: polls the state word until the stub has consumed frame `upto` and is idle (or has
- * failed). A millisecond between polls keeps the debug link quiet while the stub works. */
-static int wait_done(struct pv_relay *r, uint32_t upto)
+/* Spin mode: polls the state word until the stub has consumed frame `upto` (or has failed), and
+ * with `idle` until it also waits for the next one. The done word counts the frames whose commands
+ * have run, busy or not, so a slot is free again as soon as it covers the slot's last frame: the
+ * next frame goes in while the stub works on the other slot's (an erase of seconds, say). A
+ * millisecond between polls keeps the debug link quiet while the stub works. */
+static int wait_done(struct pv_relay *r, uint32_t upto, bool idle)
 {
     uint64_t end = now_ms() + (uint64_t)r->timeout_ms;
     for (;;) {
@@ -73,7 +76,8 @@ static int wait_done(struct pv_relay *r, uint32_t upto)
         if (rc)
             return rc;
         if (st.state == PV_STATE_FAILED ||
-            ((st.state == PV_STATE_WAIT || st.state == PV_STATE_DONE) && st.done >= upto)) {
+            ((!idle || st.state == PV_STATE_WAIT || st.state == PV_STATE_DONE) &&
+             st.done >= upto)) {
             r->done = st.done > r->done ? st.done : r->done;
             return 0;
         }
@@ -91,7 +95,7 @@ static int wait_done(struct pv_relay *r, uint32_t upto)
 static int wait_idle(struct pv_relay *r)
 {
     if (r->spin) {
-        int rc = wait_done(r, r->posted);
+        int rc = wait_done(r, r->posted, true);
         if (!rc)
             r->done = r->posted;
         return rc;
@@ -210,7 +214,7 @@ int pv_relay_post(struct pv_relay *r, uint32_t seq, const uint8_t *frame, size_t
     int rc;
     /* The slot is free once the frame two before is consumed. */
     bool free_now = seq <= r->done + 2;
-    if (r->spin && !free_now && (rc = wait_done(r, seq - 2)) != 0)
+    if (r->spin && !free_now && (rc = wait_done(r, seq - 2, false)) != 0)
         return rc;
     if (!r->spin && r->running && !(r->live && free_now) && (rc = wait_idle(r)) != 0)
         return rc;

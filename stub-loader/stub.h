@@ -36,6 +36,7 @@ struct stub {
      * for the Level 2 gate: start and end of each range (a write continuing a range joins it; a
      * verified range is emptied to [end, end)). */
     uint32_t written[STUB_WRITTEN_MAX][2];
+    uint32_t wtop;         /* end of the highest range written in this session: no ERASE below it */
     uint8_t id[PV_ID_LEN]; /* identity block, read once at start */
     struct {
         pv_noise_handshake hs;

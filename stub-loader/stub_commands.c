@@ -69,6 +69,8 @@ static int erase(uint32_t a, uint32_t len, unsigned psize, uint32_t *detail)
  * opens one; a passing VERIFY of [a, e) empties every range inside it. */
 __attribute__((noinline)) static int track(struct stub *s, int verify, uint32_t a, uint32_t e)
 {
+    if (!verify && e > s->wtop)
+        s->wtop = e;
     for (unsigned i = 0; i < s->nwritten; i++) {
         uint32_t *r = s->written[i];
         if (verify) {
@@ -133,9 +135,10 @@ int stub_exec(struct stub *s, const uint8_t *pt, size_t len, uint8_t flags, uint
         if (op >= PV_OP_ERASE && op <= PV_OP_KEYSLOT) {
             if (!allowed(s, a, rlen))
                 return PV_ST_REGION;
-            /* Flash changes after a write only by writes, each tracked (allowed() keeps
-             * a + rlen inside flash: no wrap). */
-            if (op == PV_OP_ERASE && s->nwritten)
+            /* Once written, flash changes only by writes, each tracked, and erases of sectors
+             * above every byte written so far, so what the Level 2 gate counts as verified
+             * stays as verified (allowed() keeps a + rlen inside flash: no wrap). */
+            if (op == PV_OP_ERASE && a < s->wtop)
                 return PV_ST_ORDER;
             if (op != PV_OP_ERASE && op != PV_OP_VERIFY && track(s, 0, a, a + rlen))
                 return PV_ST_RANGES;

@@ -53,8 +53,8 @@ static int seed_again = -1; /* >= 0: the next new chip gets this seed (the same 
 static const char *next_counters;  /* the next sim start writes its counters (JSON) here */
 static unsigned long full_run_ops; /* flash operations of a whole run (test_run_gdb) */
 /* The sectors recipe_ok's run erases (bootloader 0-1, key slot 2): on the chips the flash-op
- * cuts start from they hold old contents (sim --used-flash), so the run erases them first;
- * test_run_gdb's factory-fresh chip needs no erase at all. */
+ * cuts start from they hold old contents (sim --used-flash), so the run erases each before its
+ * first write; test_run_gdb's factory-fresh chip needs no erase at all. */
 #define USED_SECTORS "0x7"
 #define USED_ERASES  3u
 
@@ -745,13 +745,18 @@ static void assert_cut_where(const uint8_t *flash, enum cut_at at)
     case CUT_HANDSHAKE: /* the stub was still computing its key exchange: flash untouched */
         assert_true(all_erased(flash));
         break;
-    case CUT_ERASE: /* nothing programmed yet (the key slot's sector old or erased) */
+    case CUT_ERASE: /* in the erase of the bootloader's second sector: its first one written,
+                       the key slot's sector old */
         assert_false(boot_done);
+        assert_memory_equal(flash, boot_img, 0x4000);
+        assert_false(slot_erased);
         break;
-    case CUT_WRITE: /* part of the bootloader, no key slot */
+    case CUT_WRITE: /* part of the bootloader; the key slot's sector old (erased after the
+                       bootloader, next to the slot's write), no key slot */
         assert_false(boot_done);
         assert_memory_equal(flash, boot_img, 1024);
-        assert_true(slot_erased);
+        assert_false(slot_erased);
+        assert_false(memcmp(slot, "PVKS", 4) == 0);
         break;
     case CUT_KEYSLOT: /* the whole bootloader, part of the key slot */
         assert_true(boot_done);
@@ -855,7 +860,11 @@ static void test_cut_in_handshake(void **state)
 static void test_cut_in_erase(void **state)
 {
     (void)state;
-    cut_then_rerun("2", NULL, CUT_ERASE);
+    char k[32];
+    /* a sector is erased next to its first write: sector 0's erase (operation 1) and its 4096
+     * words, then sector 1's erase */
+    snprintf(k, sizeof k, "%u", 2u + 0x4000u / 4u);
+    cut_then_rerun(k, NULL, CUT_ERASE);
 }
 
 static void test_cut_in_bootloader_write(void **state)
@@ -868,7 +877,8 @@ static void test_cut_in_keyslot_write(void **state)
 {
     (void)state;
     char k[32];
-    /* erases (3 sectors) + the bootloader's words, then the key slot's */
+    /* erases (3 sectors, each before its first write) + the bootloader's words, then the key
+     * slot's */
     snprintf(k, sizeof k, "%zu", USED_ERASES + (boot_len + 3) / 4 + 8);
     cut_then_rerun(k, NULL, CUT_KEYSLOT);
 }

@@ -768,7 +768,8 @@ static void test_level2_needs_every_write_verified(void **state_)
     n += pv_cmd_write(cmds + n, FLASH_BASE + 128, data + 128, 128, PV_FLASH_X32);
     assert_int_equal(lock_after(cmds, n, &rep), PV_ST_UNVERIFIED);
     assert_int_equal(rep.detail, FLASH_BASE + 128);
-    /* an erase once something is written (it could undo a verified write): refused */
+    /* an erase below a byte written in this session (it could undo a verified write): refused,
+     * the written sector's own and one lower in another region alike */
     start_session(two, 2);
     n = pv_cmd_write(cmds, 0x0800C000u, data, sizeof data, PV_FLASH_X32);
     pv_sha256(h, data, sizeof data);
@@ -778,6 +779,24 @@ static void test_level2_needs_every_write_verified(void **state_)
     assert_int_equal(rep.index, 2);
     assert_failed_with(PV_ST_ORDER);
     assert_int_equal(erase_calls, 0);
+    start_session(two, 2);
+    n = pv_cmd_write(cmds, 0x0800C000u, data, sizeof data, PV_FLASH_X32);
+    n += pv_cmd_verify(cmds + n, 0x0800C000u, sizeof data, h);
+    n += pv_cmd_erase(cmds + n, FLASH_BASE + 0x4000, 0x4000, PV_FLASH_X32);
+    assert_int_equal(run_frame(cmds, n, PV_FLAG_REPLY, &rep), PV_ST_ORDER);
+    assert_int_equal(rep.index, 2);
+    assert_int_equal(erase_calls, 0);
+    /* an erase above every byte written so far: done, and Level 2 still needs only the writes
+     * verified */
+    start_session(two, 2);
+    memset(flash + 0x4000, 0x00, 16); /* sector 1 not blank, so really erased */
+    n = pv_cmd_write(cmds, FLASH_BASE, data, sizeof data, PV_FLASH_X32);
+    pv_sha256(h, data, sizeof data);
+    n += pv_cmd_verify(cmds + n, FLASH_BASE, sizeof data, h);
+    n += pv_cmd_erase(cmds + n, FLASH_BASE + 0x4000, 0x4000, PV_FLASH_X32);
+    assert_int_equal(lock_after(cmds, n, &rep), PV_ST_OK);
+    assert_int_equal(erase_calls, 1);
+    assert_int_equal(flash[0x4000], 0xFF);
 
     /* a range counts only when one verify covers all of it: two verifies of its halves do not */
     start_session(two, 2);
