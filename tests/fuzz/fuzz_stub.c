@@ -7,8 +7,8 @@
  *   odd   a decrypted frame's commands (stub_exec) with 1..4 regions granted and the frame flags
  *         from the next byte: the command parser an authenticated trusted side drives.
  * Aborts when the stub touches memory outside the fake chip, programs or erases flash outside
- * the granted regions, reads a slot past its end, or writes RDP Level 2 with a written range not
- * verified. */
+ * the granted regions, reads a slot past its end, erases a sector it programmed in the same input
+ * (which could undo a verified write), or writes RDP Level 2 with a written range not verified. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,7 @@ static uint8_t flash[FLASH_SIZE], sram[SRAM_SIZE];
 static uint8_t rdp = 0xAA;
 static uint32_t nwrp = 0xFFFFFF;
 static int locked = 1;
+static uint8_t programmed[24]; /* sectors programmed since the input began, by index */
 static const uint8_t uid[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 static struct stub stub;
 
@@ -135,6 +136,8 @@ int pv_flash_erase_sector(const pv_flash_sector *s, unsigned psize)
     if (locked || psize > PV_FLASH_X64)
         abort();
     check_granted(s->addr, s->size);
+    if (s->index >= sizeof programmed || programmed[s->index])
+        abort(); /* an erase after a write into the sector */
     /* Not cleared: the fake flash's contents do not matter to the parsers. */
     return PV_FLASH_OK;
 }
@@ -146,6 +149,13 @@ int pv_flash_program(uint32_t addr, const void *data, size_t len, unsigned psize
     if ((addr | len) & 3u)
         return PV_FLASH_ERR_PGA;
     check_granted(addr, (uint32_t)len);
+    for (uint32_t a = addr; len && a < addr + len;) {
+        pv_flash_sector sec;
+        if (pv_flash_sector_at(a, &sec))
+            abort();
+        programmed[sec.index] = 1;
+        a = sec.addr + sec.size;
+    }
     memcpy(flash + (addr - FLASH_BASE), data, len);
     return PV_FLASH_OK;
 }
@@ -185,6 +195,7 @@ static void exec_commands(const uint8_t *data, size_t size)
         return;
     static struct stub s0;
     stub = s0;
+    memset(programmed, 0, sizeof programmed);
     stub.nregions = (uint8_t)(1 + (data[0] >> 1) % PV_MAX_REGIONS);
     for (unsigned i = 0; i < stub.nregions; i++)
         stub.region[i][0] = grants[(data[0] >> 3) + i & 3][0],
@@ -230,6 +241,7 @@ static void poll_slots(const uint8_t *data, size_t size)
         ready = 1;
     }
     stub = started;
+    memset(programmed, 0, sizeof programmed);
     memcpy(sram, sram0, sizeof sram);
     /* The input ends where the second slot ends: its last bytes are slot 1's trailer (frame 1,
      * message 2); longer input reaches back into slot 0 (frame 2). */
