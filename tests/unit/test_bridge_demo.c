@@ -66,6 +66,7 @@ static void test_demo_through_bridge(void **state)
     assert_non_null(out);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "%s\n", out);
+        free(out);
         fail_msg("the demo exited with status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     }
     /* the station's run: locked at Level 2 after a reset, four requests to the bridge */
