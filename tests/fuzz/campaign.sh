@@ -6,7 +6,8 @@
 # its own libFuzzer flags (one a line, # comments); a crash is written to
 # $FUZZ_DIR/artifacts/<name>/. Prints per harness the executions, execs/s, the final coverage
 # (libFuzzer's cov: edges, ft: features), whether 10^7 executions were reached, and the verdict;
-# fails if any harness found something.
+# fails if any harness found something. A campaign stopped with SIGINT (libFuzzer exits 72 with its
+# final figures) counts as ended, not as a finding.
 #
 # Each harness's line is also kept in $FUZZ_DIR/report-lines/<name>.txt with the date and command of
 # its run, and $FUZZ_DIR/report.txt is rewritten from all of them, so campaigns run a few harnesses
@@ -53,8 +54,13 @@ campaign() {
     reached=no
     [ -n "${execs:-}" ] && [ "$execs" -ge "$goal" ] && reached=yes
     verdict="no finding"
-    if [ "$rc" -ne 0 ]; then
-        verdict="FINDING (rc $rc): $(ls -t "$dir/artifacts/$h" | head -1), log $log"
+    if [ "$rc" -eq 72 ]; then
+        # libFuzzer's -interrupted_exitcode: stopped by SIGINT, with its final figures
+        verdict="no finding (interrupted)"
+        rc=0
+    elif [ "$rc" -ne 0 ]; then
+        # slow-unit-* files are inputs that merely took long (e.g. a paused process), not crashes
+        verdict="FINDING (rc $rc): $(ls -t "$dir/artifacts/$h" | grep -v '^slow-unit-' | head -1), log $log"
         grep -m1 -E 'ERROR: |runtime error' "$log"
     fi
     line=$(printf '%-22s execs %10s  execs/s %6s  cov %5s  ft %6s  corpus %-10s 10^7 %-3s  %s  [%s]' \
