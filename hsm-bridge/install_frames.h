@@ -1,7 +1,8 @@
 /* One whole install as the trusted side writes it, with no probe: message 1 in, sealed frames
  * out, the stub's replies in. The grant covers the whole sectors of the images and the key slot;
- * then erase, the images in as few frames as a slot holds, the key slot, and a verify of each
- * (the stub compares the digests itself) in the one frame the stub answers; after the caller
+ * then the images in address order in as few frames as a slot holds, each sector erased next to
+ * its first bytes, the key slot, and a verify of each (the stub compares the digests itself) in
+ * the one frame the stub answers; after the caller
  * has recorded that answer, the final frame: the option bytes at the RDP level (Level 2 is the
  * stub's last command and resets the chip; below it a reset follows). Used by the bridge
  * (bridge_session.c) and, around a relay, by provision's in-process install. */
