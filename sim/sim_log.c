@@ -4,11 +4,16 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static bool log_quiet;
+static bool log_quiet, log_silent;
 
 void sim_log_set_quiet(bool quiet)
 {
     log_quiet = quiet;
+}
+
+void sim_log_set_silent(bool silent)
+{
+    log_silent = silent;
 }
 
 __attribute__((format(printf, 1, 0))) static void vlog(const char *fmt, va_list ap)
@@ -20,7 +25,7 @@ __attribute__((format(printf, 1, 0))) static void vlog(const char *fmt, va_list 
 
 void sim_log(const char *fmt, ...)
 {
-    if (log_quiet)
+    if (log_quiet || log_silent)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -30,6 +35,8 @@ void sim_log(const char *fmt, ...)
 
 void sim_warn(const char *fmt, ...)
 {
+    if (log_silent)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vlog(fmt, ap);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../sim/chip_internal.h"
+#include "../sim/sim_log.h"
 
 void dbgmcu_power_on(chip_t *c); /* sim/periph_dbgmcu.c */
 
@@ -41,6 +42,7 @@ static chip_t *fuzz_chip(void)
     struct fuzz_chip_state *s = &fuzz_chip_state;
     chip_t *c = s->c;
     if (!c) {
+        sim_log_set_silent(true); /* the inputs are garbage on purpose: no warning per input */
         const char *tmp = getenv("TMPDIR");
         snprintf(s->dir, sizeof s->dir, "%s/pv-fuzz-chip.XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(s->dir))
