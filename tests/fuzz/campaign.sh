@@ -93,6 +93,19 @@ done
     echo "# 10^7 = whether the run reached 10^7 executions. Written $(date -u +%Y-%m-%dT%H:%MZ)."
     cat "$dir"/report-lines/*.txt
 } >"$dir/report.txt"
+# The same as a Markdown table, for docs/fuzzing.md's "Last figures".
+{
+    echo "| harness | executions | execs/s | cov | ft | corpus | 10^7 | verdict | started (UTC) | command |"
+    echo "|---|---:|---:|---:|---:|---|---|---|---|---|"
+    for l in "$dir"/report-lines/*.txt; do
+        awk 'NR == 1 { h = $1; ex = $3; r = $5; cv = $7; ft = $9; co = $11; ok = $13
+                       v = $0; sub(/.*10\^7 (yes|no) +/, "", v); st = v
+                       sub(/ +\[[^]]*\]$/, "", v); sub(/.*\[/, "", st); sub(/\]$/, "", st) }
+             NR == 2 { c = $0; sub(/^ *command: /, "", c) }
+             END { printf "| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | `%s` |\n",
+                          h, ex, r, cv, ft, co, ok, v, st, c }' "$l"
+    done
+} >"$dir/report.md"
 echo "fuzz: summary of this run (all harnesses so far: $dir/report.txt)"
 for f in "$@"; do
     head -1 "$dir/report-lines/$(basename "$f").txt" 2>/dev/null | sed 's/^/  /'
