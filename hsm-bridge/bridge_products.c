@@ -12,6 +12,7 @@
 #include "image/layout.h"
 #include "file_read.h"
 #include "keys_config.h"
+#include "seal_format.h"
 
 #define IMAGE_MAX (16u << 20) /* larger than any flash this chip family has */
 
@@ -30,7 +31,7 @@ static void hex(char *out, const uint8_t *b, size_t n)
         sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-/* An image the recipe names, sealed at rest (PV_KS_SEAL_MAGIC, docs/keystore.md) and opened here;
+/* An image the recipe names, sealed at rest (seal_format.h) and opened here;
  * plain only when the configuration allows it (development). */
 static int load_image(const struct pv_bridge_config *cfg, struct pv_bridge_product *p,
                       const char *path, const char *what, uint8_t **out, size_t *out_len, char *err,
@@ -44,7 +45,7 @@ static int load_image(const struct pv_bridge_config *cfg, struct pv_bridge_produ
                  path, what, p->rc.file, why);
         return -1;
     }
-    if (!pv_keystore_is_sealed(raw, n)) {
+    if (!pv_seal_is_sealed(raw, n)) {
         if (!cfg->allow_plain_images) {
             free(raw);
             snprintf(err, err_len,

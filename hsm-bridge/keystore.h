@@ -49,11 +49,7 @@ int pv_keystore_signer_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t s
 /* Opens an image sealed at rest (file written by pv_keystore_seal_file / `provision keys
  * seal`); *image is malloc'd, the caller wipes and frees it. */
 int pv_keystore_open_sealed(pv_keystore *ks, const char *path, uint8_t **image, size_t *len);
-/* A sealed file starts with these 8 bytes ("PVSEAL1" and its NUL; docs/keystore.md). */
-#define PV_KS_SEAL_MAGIC     "PVSEAL1"
-#define PV_KS_SEAL_MAGIC_LEN 8
-/* 1 if the n bytes at b start like a sealed file (the magic), else 0. */
-int pv_keystore_is_sealed(const uint8_t *b, size_t n);
+/* Writes IN sealed into OUT (the format: seal_format.h). */
 int pv_keystore_seal_file(pv_keystore *ks, const char *in_path, const char *out_path);
 /* Signs an audit hash with the audit key: matches pv_ledger_sign_fn (ctx = the keystore). */
 int pv_keystore_audit_sign(void *ctx, const uint8_t hash[32], uint8_t *sig, size_t *sig_len);

@@ -14,10 +14,6 @@
 #define PV_KS_NOISE_HDR_LEN  8 /* magic 4, version 1, reserved 3 (zero) */
 #define PV_KS_NOISE_BLOB_LEN (PV_KS_NOISE_HDR_LEN + 12 + 32 + 16)
 
-/* A file sealed at rest: PV_KS_SEAL_MAGIC (keystore.h), label length, label, nonce, plaintext
- * length, ct, tag. */
-#define PV_KS_SEAL_MAX (64u << 20) /* 64 MiB: far more than any flash image */
-
 /* The domain separation prefix of the PSK derivation. */
 #define PV_KS_PSK_PREFIX "pv-psk-v1"
 

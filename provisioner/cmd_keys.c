@@ -12,6 +12,7 @@
 
 #include "../hsm-bridge/keystore.h"
 #include "../hsm-bridge/p11.h"
+#include "../hsm-bridge/seal_format.h"
 #include "commands.h"
 #include "../hsm-bridge/keys_config.h"
 
@@ -422,7 +423,7 @@ const struct pv_cli_cmd pv_cmd_keys = {
              "the Noise static and the image-signing public keys in hex.\n"
              "show: labels, types, whether each key is present, sensitive and non-extractable, "
              "and the public keys. Exit 4 if a key is missing or not protected.\n"
-             "seal: seals image IN with AES-GCM under the at-rest key into OUT (a " PV_KS_SEAL_MAGIC
+             "seal: seals image IN with AES-GCM under the at-rest key into OUT (a " PV_SEAL_MAGIC
              " file).\n"
              "export: writes the public half of a key as PEM (SubjectPublicKeyInfo): signing "
              "(Ed25519, for provision image verify), audit (Ed25519, for provision ledger verify "
