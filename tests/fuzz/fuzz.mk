@@ -59,6 +59,9 @@ $(FUZZ_DIR)/fuzz_bridge_client: FUZZ_LIBS = -ljansson
 # `ledger verify` and checkpoints on a database as its rows come (the harness is the store).
 $(FUZZ_DIR)/fuzz_ledger_verify: $(FUZZ_BRIDGE_A)
 $(FUZZ_DIR)/fuzz_ledger_verify: FUZZ_LIBS = $(FUZZ_HOST_LIBS)
+# MES values from the station and the MES's files (hsm-bridge/devdata_mes.c).
+$(FUZZ_DIR)/fuzz_mes: $(FUZZ_BRIDGE_A)
+$(FUZZ_DIR)/fuzz_mes: FUZZ_LIBS = $(FUZZ_HOST_LIBS)
 # Files sealed at rest (hsm-bridge/seal_format.c).
 $(FUZZ_DIR)/fuzz_sealed: $(call FUZZ_O,hsm-bridge/seal_format.c)
 # The station's config (provisioner/station_config.c) and the bridge's (hsm-bridge/bridge_config.c),
