@@ -23,6 +23,7 @@
  * Aborts when a broken log verifies (an entry with a wrong seq, hash, previous hash or
  * signature), when verify reports a problem with no message or a message that is not
  * terminated, or when a checkpoint that does not parse leaves no reason. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,12 +207,91 @@ static const char *next(struct cursor *c)
     return s;
 }
 
-static int64_t num(struct cursor *c)
+/* A table row's columns in the order the input gives them: text (copied, cut to its buffer) or
+ * a number (decimal text; 'i' int64, 'u' uint32, 'n' unsigned). */
+struct column {
+    size_t off, cap;
+    char kind;
+};
+#define T(type, f)                                                                                 \
+    {                                                                                              \
+        offsetof(type, f), sizeof((type *)0)->f, 's'                                               \
+    }
+#define N(type, f, k)                                                                              \
+    {                                                                                              \
+        offsetof(type, f), 0, k                                                                    \
+    }
+
+static void fill(void *row, const struct column *col, size_t n, struct cursor *c)
 {
-    return strtoll(next(c), NULL, 10);
+    for (size_t i = 0; i < n; i++) {
+        char *p = (char *)row + col[i].off;
+        const char *v = next(c);
+        if (col[i].kind == 's')
+            pv_store_copy(p, col[i].cap, v);
+        else if (col[i].kind == 'i')
+            *(int64_t *)(void *)p = strtoll(v, NULL, 10);
+        else if (col[i].kind == 'u')
+            *(uint32_t *)(void *)p = (uint32_t)strtoul(v, NULL, 10);
+        else
+            *(unsigned *)(void *)p = (unsigned)strtoul(v, NULL, 10);
+    }
 }
 
-#define TXT(dst, c) pv_store_copy(dst, sizeof dst, next(c))
+static const struct column batch_cols[] = {T(pv_store_batch, batch), N(pv_store_batch, quota, 'u'),
+                                           T(pv_store_batch, created_at)};
+/* after batch, uid and state (decoded apart) */
+static const struct column device_cols[] = {
+    T(pv_ledger_row, station), T(pv_ledger_row, recipe_name), T(pv_ledger_row, recipe_digest),
+    T(pv_ledger_row, image_digest)};
+/* after key_id (decoded apart) */
+static const struct column device_cols2[] = {N(pv_ledger_row, key_version, 'u'),
+                                             T(pv_ledger_row, at[0]),
+                                             T(pv_ledger_row, at[1]),
+                                             T(pv_ledger_row, at[2]),
+                                             T(pv_ledger_row, at[3]),
+                                             T(pv_ledger_row, at[4]),
+                                             N(pv_ledger_row, attempts, 'n'),
+                                             N(pv_ledger_row, rdp_level, 'n'),
+                                             T(pv_ledger_row, lease_station),
+                                             T(pv_ledger_row, lease_session),
+                                             T(pv_ledger_row, lease_until)};
+static const struct column failure_cols[] = {
+    N(pv_store_failure, id, 'i'), T(pv_store_failure, uid),   T(pv_store_failure, batch),
+    T(pv_store_failure, state),   T(pv_store_failure, phase), T(pv_store_failure, reason),
+    T(pv_store_failure, station), T(pv_store_failure, at)};
+static const struct column station_cols[] = {
+    T(pv_ledger_station, name),         T(pv_ledger_station, cert_sha256),
+    T(pv_ledger_station, serial),       T(pv_ledger_station, rights),
+    T(pv_ledger_station, enrolled_at),  T(pv_ledger_station, revoked_at),
+    T(pv_ledger_station, revoke_reason)};
+static const struct column update_cols[] = {N(pv_ledger_update, id, 'i'),
+                                            T(pv_ledger_update, uid_hex),
+                                            T(pv_ledger_update, session),
+                                            T(pv_ledger_update, station),
+                                            T(pv_ledger_update, product),
+                                            T(pv_ledger_update, batch),
+                                            T(pv_ledger_update, started_at),
+                                            T(pv_ledger_update, ended_at),
+                                            N(pv_ledger_update, from_version, 'u'),
+                                            N(pv_ledger_update, floor, 'u'),
+                                            N(pv_ledger_update, offered_version, 'u'),
+                                            T(pv_ledger_update, image_sha256),
+                                            T(pv_ledger_update, result),
+                                            T(pv_ledger_update, reason),
+                                            N(pv_ledger_update, now_version, 'u'),
+                                            N(pv_ledger_update, bytes_written, 'u'),
+                                            T(pv_ledger_update, ephemeral)};
+static const struct column devdata_cols[] = {T(pv_ledger_devdata, uid_hex),
+                                             T(pv_ledger_devdata, batch),
+                                             T(pv_ledger_devdata, at),
+                                             T(pv_ledger_devdata, counter),
+                                             N(pv_ledger_devdata, counter_value, 'i'),
+                                             T(pv_ledger_devdata, serial)};
+/* after mac (decoded apart) */
+static const struct column devdata_cols2[] = {T(pv_ledger_devdata, mac_text),
+                                              T(pv_ledger_devdata, mes)};
+#define FILL(row, cols, c) fill(row, cols, sizeof cols / sizeof cols[0], c)
 
 static const char *null_if_empty(const char *s)
 {
@@ -249,98 +329,43 @@ static void decode(const uint8_t *data, size_t size, pv_ledger *l)
             break;
         }
         case 1:
-            if (in.nbatch < MAXREC) {
-                pv_store_batch *b = &in.batch[in.nbatch++];
-                TXT(b->batch, &c);
-                b->quota = (uint32_t)num(&c);
-                TXT(b->created_at, &c);
-            }
+            if (in.nbatch < MAXREC)
+                FILL(&in.batch[in.nbatch++], batch_cols, &c);
             break;
         case 2:
             if (in.ndev < MAXREC) {
                 pv_ledger_row *r = &in.dev[in.ndev++];
-                TXT(r->batch, &c);
-                TXT(r->uid_hex, &c);
+                pv_store_copy(r->batch, sizeof r->batch, next(&c));
+                pv_store_copy(r->uid_hex, sizeof r->uid_hex, next(&c));
                 pv_store_uid_bytes(r->uid_hex, r->uid);
                 r->state = pv_ledger_state_from_name(next(&c));
-                TXT(r->station, &c);
-                TXT(r->recipe_name, &c);
-                TXT(r->recipe_digest, &c);
-                TXT(r->image_digest, &c);
+                FILL(r, device_cols, &c);
                 const char *k = next(&c);
                 r->has_key = k[0] != 0;
                 r->key_id = (uint32_t)strtoul(k, NULL, 10);
-                r->key_version = (uint32_t)num(&c);
-                for (int i = 0; i < 5; i++)
-                    TXT(r->at[i], &c);
-                r->attempts = (unsigned)num(&c);
-                r->rdp_level = (unsigned)num(&c);
-                TXT(r->lease_station, &c);
-                TXT(r->lease_session, &c);
-                TXT(r->lease_until, &c);
+                FILL(r, device_cols2, &c);
             }
             break;
         case 3:
-            if (in.nfail < MAXREC) {
-                pv_store_failure *f = &in.fail[in.nfail++];
-                f->id = num(&c);
-                TXT(f->uid, &c);
-                TXT(f->batch, &c);
-                TXT(f->state, &c);
-                TXT(f->phase, &c);
-                TXT(f->reason, &c);
-                TXT(f->station, &c);
-                TXT(f->at, &c);
-            }
+            if (in.nfail < MAXREC)
+                FILL(&in.fail[in.nfail++], failure_cols, &c);
             break;
         case 4:
-            if (in.nst < MAXREC) {
-                pv_ledger_station *s = &in.st[in.nst++];
-                TXT(s->name, &c);
-                TXT(s->cert_sha256, &c);
-                TXT(s->serial, &c);
-                TXT(s->rights, &c);
-                TXT(s->enrolled_at, &c);
-                TXT(s->revoked_at, &c);
-                TXT(s->revoke_reason, &c);
-            }
+            if (in.nst < MAXREC)
+                FILL(&in.st[in.nst++], station_cols, &c);
             break;
         case 5:
-            if (in.nupd < MAXREC) {
-                pv_ledger_update *u = &in.upd[in.nupd++];
-                u->id = num(&c);
-                TXT(u->uid_hex, &c);
-                TXT(u->session, &c);
-                TXT(u->station, &c);
-                TXT(u->product, &c);
-                TXT(u->batch, &c);
-                TXT(u->started_at, &c);
-                TXT(u->ended_at, &c);
-                u->from_version = (uint32_t)num(&c);
-                u->floor = (uint32_t)num(&c);
-                u->offered_version = (uint32_t)num(&c);
-                TXT(u->image_sha256, &c);
-                TXT(u->result, &c);
-                TXT(u->reason, &c);
-                u->now_version = (uint32_t)num(&c);
-                u->bytes_written = (uint32_t)num(&c);
-                TXT(u->ephemeral, &c);
-            }
+            if (in.nupd < MAXREC)
+                FILL(&in.upd[in.nupd++], update_cols, &c);
             break;
         case 6:
             if (in.ndd < MAXREC) {
                 pv_ledger_devdata *d = &in.dd[in.ndd++];
-                TXT(d->uid_hex, &c);
-                TXT(d->batch, &c);
-                TXT(d->at, &c);
-                TXT(d->counter, &c);
-                d->counter_value = num(&c);
-                TXT(d->serial, &c);
+                FILL(d, devdata_cols, &c);
                 const char *m = next(&c);
                 d->has_mac = m[0] != 0;
                 d->mac = strtoull(m, NULL, 16) & 0xFFFFFFFFFFFFull;
-                TXT(d->mac_text, &c);
-                TXT(d->mes, &c);
+                FILL(d, devdata_cols2, &c);
             }
             break;
         default: {
