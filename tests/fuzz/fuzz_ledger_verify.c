@@ -103,8 +103,11 @@ static int s_audit_list(pv_store *s, int (*fn)(void *ctx, const pv_store_audit *
     return PV_LEDGER_OK;
 }
 
-#define LIST(name, type, arr, n)                                                                   \
-    static int name(pv_store *s, int (*fn)(void *ctx, const type *r), void *ctx)                   \
+/* A table's rows in input order; `by` is the list's filter parameter where it has one (device,
+ * update and device-data lists take a batch or UID, which verify leaves NULL). */
+#define BY const char *by __attribute__((unused)),
+#define LIST(name, type, arr, n, by)                                                               \
+    static int name(pv_store *s, by int (*fn)(void *ctx, const type *r), void *ctx)                \
     {                                                                                              \
         (void)s;                                                                                   \
         for (size_t i = 0; i < in.n; i++) {                                                        \
@@ -114,44 +117,12 @@ static int s_audit_list(pv_store *s, int (*fn)(void *ctx, const pv_store_audit *
         }                                                                                          \
         return PV_LEDGER_OK;                                                                       \
     }
-LIST(s_batch_list, pv_store_batch, batch, nbatch)
-LIST(s_failure_list, pv_store_failure, fail, nfail)
-LIST(s_station_list, pv_ledger_station, st, nst)
-
-static int s_device_list(pv_store *s, const char *batch,
-                         int (*fn)(void *ctx, const pv_ledger_row *r), void *ctx)
-{
-    (void)batch;
-    for (size_t i = 0; i < in.ndev; i++) {
-        int rc = fn(ctx, &in.dev[i]);
-        if (rc)
-            return rc;
-    }
-    (void)s;
-    return PV_LEDGER_OK;
-}
-static int s_update_list(pv_store *s, const char *uid,
-                         int (*fn)(void *ctx, const pv_ledger_update *u), void *ctx)
-{
-    (void)s, (void)uid;
-    for (size_t i = 0; i < in.nupd; i++) {
-        int rc = fn(ctx, &in.upd[i]);
-        if (rc)
-            return rc;
-    }
-    return PV_LEDGER_OK;
-}
-static int s_devdata_list(pv_store *s, const char *batch,
-                          int (*fn)(void *ctx, const pv_ledger_devdata *d), void *ctx)
-{
-    (void)s, (void)batch;
-    for (size_t i = 0; i < in.ndd; i++) {
-        int rc = fn(ctx, &in.dd[i]);
-        if (rc)
-            return rc;
-    }
-    return PV_LEDGER_OK;
-}
+LIST(s_batch_list, pv_store_batch, batch, nbatch, )
+LIST(s_failure_list, pv_store_failure, fail, nfail, )
+LIST(s_station_list, pv_ledger_station, st, nst, )
+LIST(s_device_list, pv_ledger_row, dev, ndev, BY)
+LIST(s_update_list, pv_ledger_update, upd, nupd, BY)
+LIST(s_devdata_list, pv_ledger_devdata, dd, ndd, BY)
 
 /* Only what verify and checkpoint checks read; any other operation is a null pointer, so a read
  * path that starts writing shows up as a crash. */
