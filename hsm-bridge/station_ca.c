@@ -751,6 +751,18 @@ static int key_type_ok(EVP_PKEY *k, char *err, size_t err_len)
                 EVP_PKEY_get0_type_name(k) ? EVP_PKEY_get0_type_name(k) : "unknown");
 }
 
+int pv_station_csr_check(const uint8_t *csr, size_t csr_len, char *err, size_t err_len)
+{
+    if (err && err_len)
+        err[0] = 0;
+    X509_REQ *r = read_csr(csr, csr_len, err, err_len);
+    if (!r)
+        return -1;
+    int rc = key_type_ok(X509_REQ_get0_pubkey(r), err, err_len);
+    X509_REQ_free(r);
+    return rc;
+}
+
 int pv_station_ca_issue(pv_station_ca *ca, const uint8_t *csr, size_t csr_len,
                         const struct pv_station_issue *req, char *pem, size_t cap, size_t *pem_len,
                         struct pv_station_cert_ids *ids, char *err, size_t err_len)

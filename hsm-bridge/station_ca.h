@@ -85,6 +85,11 @@ struct pv_station_cert_ids {
     char sha256[PV_STATION_SHA256_HEX]; /* SHA-256 of the certificate's DER, lowercase hex */
 };
 
+/* The checks pv_station_ca_issue makes of a CSR (PEM, or DER, of csr_len bytes) before it
+ * issues anything: it parses, its self-signature verifies, its key is of a type accepted (below).
+ * 0, or -1 with err saying which and how to fix it. */
+int pv_station_csr_check(const uint8_t *csr, size_t csr_len, char *err, size_t err_len);
+
 /* Issues a certificate for the public key of the CSR csr (PEM, or DER, of csr_len bytes): checks
  * the CSR's self-signature (a forged or mismatched CSR is refused) and its key type (Ed25519,
  * Ed448, ECDSA on P-256/P-384/P-521, RSA of 2048 bits or more), then builds a certificate with

@@ -62,6 +62,9 @@ $(FUZZ_DIR)/fuzz_ledger_verify: FUZZ_LIBS = $(FUZZ_HOST_LIBS)
 # MES values from the station and the MES's files (hsm-bridge/devdata_mes.c).
 $(FUZZ_DIR)/fuzz_mes: $(FUZZ_BRIDGE_A)
 $(FUZZ_DIR)/fuzz_mes: FUZZ_LIBS = $(FUZZ_HOST_LIBS)
+# A station's certificate signing request, as the station CA checks it (hsm-bridge/station_ca.c).
+$(FUZZ_DIR)/fuzz_station_csr: $(FUZZ_BRIDGE_A)
+$(FUZZ_DIR)/fuzz_station_csr: FUZZ_LIBS = $(FUZZ_HOST_LIBS)
 # Files sealed at rest (hsm-bridge/seal_format.c).
 $(FUZZ_DIR)/fuzz_sealed: $(call FUZZ_O,hsm-bridge/seal_format.c)
 # The station's config (provisioner/station_config.c) and the bridge's (hsm-bridge/bridge_config.c),
