@@ -105,6 +105,21 @@ done
              END { printf "| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | `%s` |\n",
                           h, ex, r, cv, ft, co, ok, v, st, c }' "$l"
     done
+    echo
+    awk 'function add(l, x) { return l == "" ? x : l ", " x }
+         FNR == 1 { n++; if ($13 == "yes") { y++; ok = add(ok, "`" $1 "`") }
+                         else short = add(short, "`" $1 "` " $3)
+                    if ($0 ~ /FINDING/) f = add(f, "`" $1 "`") }
+         END { printf "**10^7 reached: %d of %d**: %s.", y, n, ok
+               if (short != "") printf " Short of it: %s.", short
+               printf " Findings: %s.", f != "" ? f : "none" }' "$dir"/report-lines/*.txt
+    none=
+    for f in "$dir"/fuzz_*; do
+        h=$(basename "$f")
+        [ -f "$f" ] && [ -x "$f" ] && [ ! -f "$dir/report-lines/$h.txt" ] && none="${none:+$none, }\`$h\`"
+    done
+    [ -n "$none" ] && printf ' No campaign yet: %s.' "$none"
+    echo
 } >"$dir/report.md"
 echo "fuzz: summary of this run (all harnesses so far: $dir/report.txt)"
 for f in "$@"; do
