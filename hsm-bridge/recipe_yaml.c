@@ -362,19 +362,24 @@ static size_t distance(const char *a, const char *b)
     return m[la][lb];
 }
 
-/* The closest candidate if it is close enough to be a likely typo, else NULL. */
+/* The closest candidate if it is close enough to be a likely typo, else NULL. The distance is at
+ * least the difference in length, so candidates too far off in length are not scored: an unknown
+ * key in a large mapping costs a few comparisons, not a distance table per candidate. */
 static const char *closest(const char *word, const char *const *cands, size_t n)
 {
+    size_t len = strlen(word);
+    size_t limit = len <= 4 ? 1 : (len <= 8 ? 2 : 3);
     const char *best = NULL;
-    size_t bd = 99;
+    size_t bd = limit + 1;
     for (size_t i = 0; i < n; i++) {
+        size_t lc = strlen(cands[i]);
+        if ((lc > len ? lc - len : len - lc) > limit)
+            continue;
         size_t dd = distance(word, cands[i]);
         if (dd < bd)
             bd = dd, best = cands[i];
     }
-    size_t len = strlen(word);
-    size_t limit = len <= 4 ? 1 : (len <= 8 ? 2 : 3);
-    return bd <= limit ? best : NULL;
+    return best;
 }
 
 int pv_yaml_parse_uint(const char *s, unsigned long long max, unsigned long long *out)

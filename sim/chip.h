@@ -113,6 +113,8 @@ struct chip_counters {
     uint64_t dbg_bytes_in;     /* bytes received from debuggers */
     uint64_t dbg_bytes_out;    /* bytes sent to debuggers */
     uint64_t dbg_round_trips;  /* host waits for an answer: 'R' batches or RSP packets */
+    uint64_t tb_translated;    /* code blocks translated by Unicorn */
+    uint64_t tb_flushes;       /* its translation cache emptied to make room */
 };
 struct chip_counters *chip_counters(chip_t *chip);
 /* One line "key=value ..." of the counters, for `monitor counters` and the exit report. */

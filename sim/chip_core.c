@@ -138,8 +138,18 @@ void time_sync(chip_t *c)
 /* ------------------------------------------------------------------------------------------ */
 /* Translation cache                                                                           */
 
+/* Whether any 1 KB page of [off, off + len) in a region of n pages may hold translated code. */
+static bool pages_marked(const uint8_t *marks, size_t n, uint32_t off, uint32_t len)
+{
+    for (size_t p = off >> 10; p <= (off + len - 1) >> 10 && p < n; p++)
+        if (marks[p])
+            return true;
+    return false;
+}
+
 /* Debugger writes and flash operations change code behind Unicorn's back: drop the translated
- * blocks that cover it (both flash aliases share the cells). */
+ * blocks that cover it (both flash aliases share the cells). Where no code ran, nothing was
+ * translated, so most writes (data, flash being programmed) cost nothing here. */
 void tb_invalidate(chip_t *c, uint32_t addr, uint32_t len)
 {
     /* a chip without power runs no more code, and a power cut
@@ -149,33 +159,80 @@ void tb_invalidate(chip_t *c, uint32_t addr, uint32_t len)
         return;
     if (addr - FLASH_BASE < c->flash_size) {
         uint32_t off = addr - FLASH_BASE;
+        if (!pages_marked(c->flash_code_pages, c->flash_size >> 10, off, len))
+            return;
         uc_ctl_remove_cache(c->uc, (uint64_t)FLASH_BASE + off, (uint64_t)FLASH_BASE + off + len);
         uc_ctl_remove_cache(c->uc, (uint64_t)off, (uint64_t)off + len);
         return;
     }
-    if (addr - SRAM_BASE < SRAM_SIZE) {
-        uint32_t first = (addr - SRAM_BASE) >> 10, last = (addr + len - 1 - SRAM_BASE) >> 10;
-        bool any = false;
-        for (uint32_t p = first; p <= last && p < SRAM_SIZE / 1024; p++)
-            any |= c->sram_code_pages[p] != 0;
-        if (!any)
-            return;
-    }
+    if (addr - SRAM_BASE < SRAM_SIZE &&
+        !pages_marked(c->sram_code_pages, sizeof c->sram_code_pages, addr - SRAM_BASE, len))
+        return;
     uc_ctl_remove_cache(c->uc, addr, (uint64_t)addr + len);
+}
+
+/* Notes that the 1 KB page holding addr may now hold translated code. */
+void code_page_mark(chip_t *c, uint32_t addr)
+{
+    if (addr - SRAM_BASE < SRAM_SIZE)
+        c->sram_code_pages[(addr - SRAM_BASE) >> 10] = 1;
+    else if (addr - FLASH_BASE < c->flash_size)
+        c->flash_code_pages[(addr - FLASH_BASE) >> 10] = 1;
+    else if (addr - FLASH_ALIAS < c->flash_size)
+        c->flash_code_pages[(addr - FLASH_ALIAS) >> 10] = 1;
+    else if (addr - SYSMEM_BASE < SYSMEM_SIZE)
+        c->sysmem_code_pages[(addr - SYSMEM_BASE) >> 10] = 1;
+}
+
+/* Drops the blocks of each run of marked pages (at base, and at alias unless it is base too) and
+ * clears the marks. */
+static void drop_marked(chip_t *c, uint8_t *marks, size_t n, uint32_t base, uint32_t alias)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!marks[i])
+            continue;
+        size_t j = i;
+        while (j < n && marks[j])
+            marks[j++] = 0;
+        uc_ctl_remove_cache(c->uc, (uint64_t)base + i * 1024u, (uint64_t)base + j * 1024u);
+        if (alias != base)
+            uc_ctl_remove_cache(c->uc, (uint64_t)alias + i * 1024u, (uint64_t)alias + j * 1024u);
+        i = j;
+    }
 }
 
 /* Drops every translated block, e.g. after hooks changed that code generation depends on. Not
  * with UC_CTL_TB_FLUSH: Unicorn 2.0.1 clears its whole 1 GB code buffer then (page faults):
  * the reset into RDP Level 2 stalled every front end 0.3-0.6 s, a single step took ~0.5 s.
- * Code runs only from these regions, so dropping their blocks is the same, in microseconds. */
+ * Code runs only from flash, system memory and SRAM, and only the pages it ran from hold blocks,
+ * so dropping those is the same: a single step costs a few page drops, not a walk over all 2 MB
+ * of flash (which was most of a step's time). */
 void tb_drop_all(chip_t *c)
 {
-    static const uint32_t code[][2] = {
-        {FLASH_ALIAS, 0}, {FLASH_BASE, 0}, {SYSMEM_BASE, SYSMEM_SIZE}, {SRAM_BASE, SRAM_SIZE}};
-    for (size_t i = 0; i < sizeof code / sizeof code[0]; i++) {
-        uint64_t base = code[i][0], size = code[i][1] ? code[i][1] : c->flash_size;
-        uc_ctl_remove_cache(c->uc, base, base + size);
-    }
+    drop_marked(c, c->flash_code_pages, c->flash_size >> 10, FLASH_BASE, FLASH_ALIAS);
+    drop_marked(c, c->sysmem_code_pages, sizeof c->sysmem_code_pages, SYSMEM_BASE, SYSMEM_BASE);
+    drop_marked(c, c->sram_code_pages, sizeof c->sram_code_pages, SRAM_BASE, SRAM_BASE);
+}
+
+/* Unicorn 2.0.1 never reuses the space of dropped blocks: its 1 GB code buffer fills up and is
+ * then flushed from inside the translation of a block, after which it crashed
+ * (tb_invalidate_phys_range on a freed block, tests/fuzz: fuzz_sim_rsp every ~10^5 inputs). The
+ * sim flushes first, between two runs of the CPU, after TB_FLUSH_EVERY new blocks (~1 KB of host
+ * code each; a tenth of the buffer). */
+#ifndef TB_FLUSH_EVERY
+#define TB_FLUSH_EVERY 100000u
+#endif
+
+void tb_flush_if_due(chip_t *c)
+{
+    if (c->tb_translated < TB_FLUSH_EVERY)
+        return;
+    uc_ctl_flush_tlb(c->uc); /* UC_CTL_TB_FLUSH, despite the macro's name */
+    memset(c->flash_code_pages, 0, sizeof c->flash_code_pages);
+    memset(c->sysmem_code_pages, 0, sizeof c->sysmem_code_pages);
+    memset(c->sram_code_pages, 0, sizeof c->sram_code_pages);
+    c->tb_translated = 0;
+    c->ctr.tb_flushes++;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -242,6 +299,9 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
     chip_t *c = user;
     uint32_t a = (uint32_t)address;
     (void)uc;
+    /* Marked first: the block is translated even when it does not run now. */
+    code_page_mark(c, a);
+    code_page_mark(c, a + (size ? size - 1 : 0));
     if (c->nfix)
         flash_fixups_apply(c);
     if (c->stop_deferred && !c->stop_pending) {
@@ -259,6 +319,10 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
         }
         return;
     }
+    if (c->step_skip && c->step_calls > 0) {
+        step_end(c, a); /* the step's instruction ran: this block is the next one */
+        return;
+    }
     unsigned n = thumb_count_insns(c, a, size);
     if (c->slice_done > 0 && (c->slice_done + n > c->slice_limit || c->interrupt)) {
         c->stop_reason = c->stop_reason == STOP_NONE ? STOP_BUDGET : c->stop_reason;
@@ -271,12 +335,6 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
     c->slice_done += n;
     c->cur_block = a;
     c->cur_block_n = n;
-    if (a - SRAM_BASE < SRAM_SIZE) {
-        c->sram_code_pages[(a - SRAM_BASE) >> 10] = 1;
-        uint32_t e = a + (size ? size - 1 : 0);
-        if (e - SRAM_BASE < SRAM_SIZE)
-            c->sram_code_pages[(e - SRAM_BASE) >> 10] = 1;
-    }
 }
 
 static void hook_intr(uc_engine *uc, uint32_t intno, void *user)
@@ -369,10 +427,24 @@ static bool hook_unmapped(uc_engine *uc, uc_mem_type type, uint64_t address, int
     return false;
 }
 
+/* Counts newly translated blocks (Unicorn reports most of them as an edge from the block before).
+ */
+static void hook_translated(uc_engine *uc, uc_tb *cur, uc_tb *prev, void *user)
+{
+    chip_t *c = user;
+    (void)uc;
+    (void)cur;
+    (void)prev;
+    c->tb_translated++;
+    c->ctr.tb_translated++;
+}
+
 static int hooks_install(chip_t *c)
 {
     uc_err e = UC_ERR_OK;
     e |= uc_hook_add(c->uc, &c->h_block, UC_HOOK_BLOCK, (void *)hook_block, c, 1, 0);
+    e |= uc_hook_add(c->uc, &c->h_translated, UC_HOOK_EDGE_GENERATED, (void *)hook_translated, c, 1,
+                     0);
     e |= uc_hook_add(c->uc, &c->h_intr, UC_HOOK_INTR, (void *)hook_intr, c, 1, 0);
     e |= uc_hook_add(c->uc, &c->h_wprot, UC_HOOK_MEM_WRITE_PROT, (void *)hook_wprot, c, 1, 0);
     e |= uc_hook_add(c->uc, &c->h_rprot, UC_HOOK_MEM_READ_PROT, (void *)hook_rprot, c, 1, 0);
@@ -572,9 +644,14 @@ static void run_slice(chip_t *c, uint64_t limit)
     uint32_t xpsr = core_reg(c, UC_ARM_REG_XPSR);
     uint32_t start = core_get_pc(c) | ((xpsr >> 24) & 1u);
 
+    tb_flush_if_due(c);
     c->in_emu = true;
     uc_err e = uc_emu_start(c->uc, start, 0xFFFFFFFFu, 0, 0);
     c->in_emu = false;
+    /* A block translated where the run stopped may not have started (no block hook yet). */
+    uint32_t stop_pc = core_get_pc(c);
+    code_page_mark(c, stop_pc);
+    code_page_mark(c, stop_pc + 1024u); /* a block ends at most 2 bytes into the next page */
     if (c->nfix)
         flash_fixups_apply(c);
 
@@ -796,9 +873,11 @@ int chip_counters_format(const chip_t *c, char *buf, size_t len)
     return snprintf(buf, len,
                     "instructions=%" PRIu64 " cycles=%" PRIu64 " device_ns=%" PRIu64
                     " flash_ns=%" PRIu64 " flash_ops=%" PRIu64 " dbg_transactions=%" PRIu64
-                    " dbg_bytes_in=%" PRIu64 " dbg_bytes_out=%" PRIu64 " dbg_round_trips=%" PRIu64,
+                    " dbg_bytes_in=%" PRIu64 " dbg_bytes_out=%" PRIu64 " dbg_round_trips=%" PRIu64
+                    " tb_translated=%" PRIu64 " tb_flushes=%" PRIu64,
                     k->instructions, k->cycles, k->device_ns, k->flash_ns, k->flash_ops,
-                    k->dbg_transactions, k->dbg_bytes_in, k->dbg_bytes_out, k->dbg_round_trips);
+                    k->dbg_transactions, k->dbg_bytes_in, k->dbg_bytes_out, k->dbg_round_trips,
+                    k->tb_translated, k->tb_flushes);
 }
 
 void chip_uid(const chip_t *c, uint8_t uid[12])

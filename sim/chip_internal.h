@@ -16,6 +16,7 @@
 /* ---- Memory map (FACTS §5.2) ---- */
 #define FLASH_BASE     0x08000000u
 #define FLASH_ALIAS    0x00000000u
+#define FLASH_SIZE_MAX 0x200000u /* the 2 MB STM32F427; a 1 MB one uses the first half */
 #define CCM_BASE       0x10000000u
 #define CCM_SIZE       0x10000u
 #define SYSMEM_BASE    0x1FFF0000u
@@ -153,7 +154,12 @@ struct chip {
     /* ---- volatile memories ---- */
     uint8_t *sram, *ccm, *bkpsram, *sysmem;
     uint8_t apb1[APB1_SIZE], apb2[APB2_SIZE], ahb1[AHB1_SIZE], ahb2[AHB2_SIZE];
-    uint8_t sram_code_pages[SRAM_SIZE / 1024]; /* 1 KB pages the CPU executed code from */
+    /* 1 KB pages that may hold translated code (the CPU executed code there since their blocks
+     * were last dropped); flash pages count for both of its aliases. */
+    uint8_t sram_code_pages[SRAM_SIZE / 1024];
+    uint8_t flash_code_pages[FLASH_SIZE_MAX / 1024];
+    uint8_t sysmem_code_pages[(SYSMEM_SIZE + 1023) / 1024];
+    uint64_t tb_translated; /* blocks translated since the last flush (tb_flush_if_due) */
 
     /* ---- option bytes in force (loaded at reset) ---- */
     uint8_t rdp_in_force;
@@ -213,7 +219,8 @@ struct chip {
     uc_hook dwt_hook[2];
     int n_dwt_hooks;
     uint32_t step_skip_pc; /* chip_step: ignore a breakpoint at this PC once */
-    bool step_skip;
+    bool step_skip;        /* a single step is running */
+    unsigned step_calls;   /* its step hook's calls so far */
 
     /* ---- SCB / NVIC / SysTick ---- */
     uint32_t vtor, prigroup, scr, ccr, shcsr_ena, cfsr, hfsr, mmfar, bfar, cpacr, fpccr, fpcar,
@@ -246,7 +253,7 @@ struct chip {
     uint32_t intr_pc;
     unsigned pend_halt; /* halt reason recorded by a hook */
     struct icount_slot icount[ICOUNT_SLOTS];
-    uc_hook h_block, h_intr, h_wprot, h_rprot, h_runmap, h_wunmap, h_funmap, h_fprot;
+    uc_hook h_block, h_translated, h_intr, h_wprot, h_rprot, h_runmap, h_wunmap, h_funmap, h_fprot;
 
     uint64_t slice_accounted;
     int pending_reset; /* reset requested by the CPU (AIRCR) during a run: 1 system, 2 core */
@@ -279,6 +286,9 @@ void set_hclk(chip_t *c, uint32_t hz);
 uint64_t wall_ns(void);
 void tb_invalidate(chip_t *c, uint32_t addr, uint32_t len);
 void tb_drop_all(chip_t *c); /* every translated block (hooks changed) */
+void code_page_mark(chip_t *c, uint32_t addr);
+void step_end(chip_t *c, uint32_t pc);
+void tb_flush_if_due(chip_t *c);
 void nv_mark_dirty(chip_t *c);
 bool code_in_flash(const chip_t *c, uint32_t pc);
 void rdp_guard_update(chip_t *c);

@@ -231,23 +231,33 @@ void bp_rebuild(chip_t *c)
     }
 }
 
-/* ---- single step ---- */
+/* ---- single step ----
+ * A code hook on every instruction counts the step's instructions; its second call, or the start
+ * of the next block (hook_block: a block chained from this one may have been translated without
+ * the hook), ends the step. Only the blocks at the PC are translated again for it, and deleting
+ * the hook drops the blocks translated with it, so a step costs a block or two of translation
+ * instead of the whole cache (which filled Unicorn's code buffer in long debug sessions). */
 
-static int step_calls;
 static void hook_step(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 {
     chip_t *c = user;
+    (void)uc;
     (void)size;
     if (c->stop_pending)
         return;
-    if (++step_calls >= 2) {
-        c->slice_done = c->slice_accounted > 1 ? c->slice_accounted : 1; /* one instruction */
-        c->resume_pc = (uint32_t)address;
-        c->resume_valid = true;
-        c->stop_reason = STOP_BUDGET;
-        c->stop_pending = true;
-        uc_emu_stop(uc);
-    }
+    if (++c->step_calls >= 2)
+        step_end(c, (uint32_t)address);
+}
+
+/* Ends a single step before the instruction at pc, with one instruction run. */
+void step_end(chip_t *c, uint32_t pc)
+{
+    c->slice_done = c->slice_accounted > 1 ? c->slice_accounted : 1; /* one instruction */
+    c->resume_pc = pc;
+    c->resume_valid = true;
+    c->stop_reason = STOP_BUDGET;
+    c->stop_pending = true;
+    uc_emu_stop(c->uc);
 }
 
 void core_step(chip_t *c, bool honour_bp_at_pc)
@@ -269,14 +279,13 @@ void core_step(chip_t *c, bool honour_bp_at_pc)
         return;
     }
     uc_hook h;
-    step_calls = 0;
+    c->step_calls = 0;
     c->step_skip = true;
     c->step_skip_pc = pc;
     uc_hook_add(c->uc, &h, UC_HOOK_CODE, (void *)hook_step, c, 1, 0);
-    tb_drop_all(c);
+    tb_invalidate(c, pc, 2); /* its block is translated again, with the hook */
     run_one(c);
-    uc_hook_del(c->uc, h);
-    tb_drop_all(c);
+    uc_hook_del(c->uc, h); /* drops the blocks translated with it */
     c->step_skip = false;
     c->sleeping = false;
     if (!c->halted && !c->powered_off)

@@ -1,6 +1,8 @@
 #!/bin/bash
 # `make fuzz`: a libFuzzer campaign per harness given, each FUZZ_RUNS inputs (-1: no limit) or
-# FUZZ_SECONDS (0: no limit), whichever ends first, FUZZ_JOBS harnesses at a time (one per core).
+# FUZZ_SECONDS (0: no limit), whichever ends first, FUZZ_JOBS harnesses at a time (one per core),
+# each as FUZZ_WORKERS processes (default 1) that share its corpus (libFuzzer reloads it) and run
+# FUZZ_RUNS/FUZZ_WORKERS inputs each: a slow harness can use every core.
 # The corpus grows in $FUZZ_DIR/corpus/<name> from the checked-in tests/fuzz/corpus/<name>;
 # tests/fuzz/<name>.dict, when there is one, is the harness's dictionary, tests/fuzz/<name>.options
 # its own libFuzzer flags (one a line, # comments); a crash is written to
@@ -18,6 +20,7 @@ dir=${FUZZ_DIR:-build/fuzz}
 secs=${FUZZ_SECONDS:-3600}
 runs=${FUZZ_RUNS:-10000000}
 jobs=${FUZZ_JOBS:-1}
+workers=${FUZZ_WORKERS:-1}
 cmd=${FUZZ_COMMAND:-tests/fuzz/campaign.sh $*}
 goal=10000000
 mkdir -p "$dir/report-lines"
@@ -41,15 +44,34 @@ campaign() {
         grep -qE '==ERROR|runtime error|deadly signal|out-of-memory' "$log" && rc=1
     else
         started=$(date -u +%Y-%m-%dT%H:%MZ)
-        echo "fuzz: $h (runs $runs, at most ${secs} s)"
-        "$f" "${dict[@]}" "${opts[@]}" -max_total_time="$secs" -runs="$runs" -print_final_stats=1 \
-            -artifact_prefix="$dir/artifacts/$h/" "$dir/corpus/$h" "${seeds[@]}" >"$log" 2>&1
-        rc=$?
+        local wruns=$runs w pids=() r
+        [ "$workers" -gt 1 ] && [ "$runs" -gt 0 ] && wruns=$(((runs + workers - 1) / workers))
+        echo "fuzz: $h (runs $runs, at most ${secs} s, $workers process(es))"
+        for w in $(seq 1 "$workers"); do
+            "$f" "${dict[@]}" "${opts[@]}" -max_total_time="$secs" -runs="$wruns" \
+                -print_final_stats=1 -artifact_prefix="$dir/artifacts/$h/" "$dir/corpus/$h" \
+                "${seeds[@]}" >"$log.$w" 2>&1 &
+            pids+=($!)
+        done
+        rc=0
+        for w in "${pids[@]}"; do
+            wait "$w"
+            r=$?
+            # a finding outranks an interruption (72), which outranks a clean end
+            if [ "$r" -ne 0 ] && [ "$r" -ne 72 ]; then
+                rc=$r
+            elif [ "$r" -eq 72 ] && [ "$rc" -eq 0 ]; then
+                rc=72
+            fi
+        done
+        cat "$log".[0-9]* >"$log"
+        rm -f "$log".[0-9]*
     fi
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
-    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$')
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
-    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+    # Summed over the processes: executions and rates; the most any process saw: coverage.
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{ s += $NF } END { if (NR) print s }')
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | awk '{ s += $NF } END { if (NR) print s }')
+    cov=$(grep -o 'cov: [0-9]*' "$log" | awk '$NF > m { m = $NF } END { if (NR) print m }')
+    ft=$(grep -o 'ft: [0-9]*' "$log" | awk '$NF > m { m = $NF } END { if (NR) print m }')
     corp=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
     reached=no
     [ -n "${execs:-}" ] && [ "$execs" -ge "$goal" ] && reached=yes

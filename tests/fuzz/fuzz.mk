@@ -2,9 +2,10 @@
 # that reads bytes from outside its process (docs/fuzzing.md). `make fuzz` runs a campaign per
 # harness (tests/fuzz/campaign.sh): FUZZ_RUNS inputs each (10^7, the goal) unless FUZZ_SECONDS
 # ends it first (0: no limit); FUZZ_ONLY='name ...' picks harnesses, run in that order, FUZZ_JOBS
-# at once (default: one per core). It prints executions, execs/s, coverage and findings per
-# harness and keeps them in $(FUZZ_DIR)/report.txt. `make test` runs a short smoke
-# (FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also
+# at once (default: one per core), each as FUZZ_WORKERS processes on its corpus (default 1; for a
+# slow harness, FUZZ_JOBS=1 FUZZ_WORKERS=2 gives it both cores). It prints executions, execs/s,
+# coverage and findings per harness and keeps them in $(FUZZ_DIR)/report.txt. `make test` runs a
+# short smoke (FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also
 # replays every checked-in input under tests/fuzz/corpus/<name>/ (the seeds and each crash found,
 # as a regression test). A harness with a tests/fuzz/<name>.dict gets it as libFuzzer's -dict, one
 # with a tests/fuzz/<name>.options the libFuzzer flags listed there.
@@ -21,6 +22,7 @@ FUZZ_SECONDS    ?= 3600
 FUZZ_RUNS       ?= 10000000
 FUZZ_ONLY       ?=
 FUZZ_JOBS       ?= $(shell nproc)
+FUZZ_WORKERS    ?= 1
 FUZZ_SMOKE_RUNS ?= 20000
 FUZZ_SMOKE_SECONDS ?= 2
 
@@ -77,7 +79,8 @@ $(FUZZ_DIR)/fuzz_station_config $(FUZZ_DIR)/fuzz_bridge_config $(FUZZ_DIR)/fuzz_
 .PHONY: fuzz-smoke
 fuzz: $(FUZZERS)
 	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) \
-	    FUZZ_COMMAND="make fuzz$(if $(FUZZ_ONLY), FUZZ_ONLY='$(FUZZ_ONLY)') FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS)" \
+	    FUZZ_WORKERS=$(FUZZ_WORKERS) \
+	    FUZZ_COMMAND="make fuzz$(if $(FUZZ_ONLY), FUZZ_ONLY='$(FUZZ_ONLY)') FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS)$(if $(filter-out 1,$(FUZZ_WORKERS)), FUZZ_WORKERS=$(FUZZ_WORKERS))" \
 	    tests/fuzz/campaign.sh $(if $(FUZZ_ONLY),$(foreach n,$(FUZZ_ONLY),$(filter %/fuzz_$(n) %/$(n),$(FUZZERS))),$(FUZZERS))
 fuzz-smoke: $(FUZZERS)
 	@t0=$$(date +%s); for f in $(FUZZERS); do h=$$(basename $$f); \

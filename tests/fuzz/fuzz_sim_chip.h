@@ -85,7 +85,6 @@ static chip_t *fuzz_chip(void)
     memset(c->sram, 0, SRAM_SIZE);
     memset(c->ccm, 0, CCM_SIZE);
     memset(c->bkpsram, 0, BKPSRAM_SIZE);
-    memset(c->sram_code_pages, 0, sizeof c->sram_code_pages);
     c->tx_len = c->tx_head = c->rx_len = c->rx_head = 0;
     c->interrupt = 0;
     c->stop_reason = STOP_NONE;

@@ -386,6 +386,97 @@ static void test_code_invalidation(void **state)
     tchip_cleanup(&t);
 }
 
+/* A single step runs one instruction even where the code around it has been translated already
+ * (a step translates only the block at the PC again), in SRAM and in flash through both of its
+ * aliases, also into a block on another page; code changed after a step runs as changed. */
+static void test_step_translated_code(void **state)
+{
+    (void)state;
+    struct tchip t;
+    chip_t *c = tchip_open(&t, 32, false);
+    chip_halt(c);
+    const uint32_t loop_words[] = {0x31023001u /* adds r0,#1; adds r1,#2 */,
+                                   0xBF00E7FCu /* b .-4; nop */};
+    assert_int_equal(flash_erase(c, 2) & 0xF0u, 0);
+    flash_write_words(c, 0x08008000u, loop_words, 2);
+    load_ram(c, 0x20000000u, count_loop, 3);
+    const uint32_t bases[] = {0x20000000u, 0x08008000u, 0x00008000u};
+    for (size_t b = 0; b < 3; b++) {
+        uint32_t base = bases[b];
+        start_at(c, base);
+        assert_int_equal(chip_run(c, 5000), CHIP_RUN_SLICE_DONE); /* every block translated */
+        chip_halt(c);
+        set_reg(c, 0, 0);
+        set_reg(c, 1, 0);
+        set_reg(c, 15, base);
+        const uint32_t pcs[] = {base + 2, base + 4, base, base + 2, base + 4, base};
+        for (size_t i = 0; i < 6; i++) {
+            assert_int_equal(chip_step(c), 0);
+            assert_int_equal(get_reg(c, 15), pcs[i]);
+        }
+        assert_int_equal(get_reg(c, 0), 2);
+        assert_int_equal(get_reg(c, 1), 4);
+    }
+    /* A branch to a block on another page, translated earlier: the step ends on its target. */
+    load_ram(c, 0x20000000u, (const uint16_t[]){0x3001 /* adds r0,#1 */, 0xE1FD /* b 0x400 */}, 2);
+    load_ram(c, 0x20000400u, (const uint16_t[]){0x3102 /* adds r1,#2 */, 0xE5FD /* b 0x000 */}, 2);
+    start_at(c, 0x20000000u);
+    assert_int_equal(chip_run(c, 5000), CHIP_RUN_SLICE_DONE);
+    chip_halt(c);
+    set_reg(c, 0, 0);
+    set_reg(c, 1, 0);
+    set_reg(c, 15, 0x20000000u);
+    const uint32_t far_pcs[] = {0x20000002u, 0x20000400u, 0x20000402u, 0x20000000u};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(chip_step(c), 0);
+        assert_int_equal(get_reg(c, 15), far_pcs[i]);
+    }
+    assert_int_equal(get_reg(c, 0), 1);
+    assert_int_equal(get_reg(c, 1), 2);
+    load_ram(c, 0x20000000u, count_loop, 3);
+    /* SRAM code changed between steps runs as changed: adds r0,#1 becomes adds r0,#5. */
+    set_reg(c, 0, 0);
+    set_reg(c, 15, 0x20000000u);
+    assert_int_equal(chip_step(c), 0);
+    load_ram(c, 0x20000000u, (const uint16_t[]){0x3005}, 1);
+    set_reg(c, 15, 0x20000000u);
+    assert_int_equal(chip_step(c), 0);
+    assert_int_equal(get_reg(c, 0), 6);
+    start_at(c, 0x20000000u);
+    assert_int_equal(chip_run(c, 300), CHIP_RUN_SLICE_DONE);
+    chip_halt(c);
+    assert_int_equal(get_reg(c, 0) % 5, 1);
+    tchip_cleanup(&t);
+}
+
+/* Code that keeps changing fills Unicorn's translation cache; the sim empties it between runs
+ * before Unicorn would (which crashed), and the code runs on correctly: 57k one-branch blocks in
+ * SRAM, rewritten and run three times. */
+static void test_translation_cache_flush(void **state)
+{
+    (void)state;
+    struct tchip t;
+    chip_t *c = tchip_open(&t, 33, false);
+    chip_halt(c);
+    const uint32_t n = 0x1C000u / 2; /* below the stack start_at sets */
+    const struct chip_counters before = *chip_counters(c);
+    for (uint32_t pass = 1; pass <= 3; pass++) {
+        for (uint32_t i = 0; i + 2 < n; i++)
+            assert_int_equal(chip_dbg_write(c, 0x20000000u + 2 * i, 2, 0xE7FF /* b .+2 */),
+                             CHIP_OK);
+        load_ram(c, 0x20000000u + 2 * (n - 2),
+                 (const uint16_t[]){(uint16_t)(0x2000 + pass), 0xBE00}, 2);
+        start_at(c, 0x20000000u);
+        run_until_halt(c, 10);
+        assert_true(chip_is_halted(c));
+        assert_int_equal(get_reg(c, 0), pass); /* movs r0,#pass ran: every block did */
+    }
+    const struct chip_counters *after = chip_counters(c);
+    assert_true(after->tb_translated - before.tb_translated >= 3 * (n - 2));
+    assert_true(after->tb_flushes - before.tb_flushes >= 1);
+    tchip_cleanup(&t);
+}
+
 static void test_gdb_conveniences(void **state)
 {
     (void)state;
@@ -554,6 +645,8 @@ int main(void)
         cmocka_unit_test(test_dwt_cyccnt),
         cmocka_unit_test(test_bkpt_instruction),
         cmocka_unit_test(test_code_invalidation),
+        cmocka_unit_test(test_step_translated_code),
+        cmocka_unit_test(test_translation_cache_flush),
         cmocka_unit_test(test_gdb_conveniences),
         cmocka_unit_test(test_flash_loader_streaming),
         cmocka_unit_test(test_crc_bench),
