@@ -7,6 +7,7 @@
  *   station, detail, key_id each as a 4-byte big-endian length and the bytes (NULL: length
  *   0xFFFFFFFF, no bytes). detail is compact JSON with sorted keys, hashed as stored. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,7 @@ int pv_ledger_audit_append(pv_ledger *l, const char *at, const char *action, con
 typedef struct {
     int64_t id;
     char *uid, *batch, *state, *phase, *reason, *station, *at;
+    bool seen; /* its row was found in the failures table */
 } x_failure;
 
 struct verify {
@@ -289,6 +291,7 @@ static int apply(struct verify *v, const pv_store_audit *e, json_t *d)
             return 1;
         x_failure *f = &v->failures[v->nfailures++];
         f->id = (int64_t)json_integer_value(json_object_get(d, "failure_id"));
+        f->seen = false;
         f->uid = dup_or_empty(e->uid), f->batch = dup_or_empty(e->batch);
         f->state = dup_or_empty(e->state), f->phase = dup_or_empty(S("phase"));
         f->reason = dup_or_empty(S("reason")), f->station = dup_or_empty(e->station);
@@ -503,7 +506,7 @@ static int failure_row(void *ctx, const pv_store_failure *t)
     x_failure *x = NULL;
     for (size_t k = 0; k < v->nfailures && !x; k++) { /* usually the same order: from the last */
         size_t i = (v->fcursor + k) % v->nfailures;
-        if (v->failures[i].id == t->id)
+        if (!v->failures[i].seen && v->failures[i].id == t->id)
             x = &v->failures[i], v->fcursor = i + 1;
     }
     if (!x)
@@ -516,7 +519,7 @@ static int failure_row(void *ctx, const pv_store_failure *t)
     struct cols a, b;
     failure_cols(t->id, ta, &a);
     failure_cols(x->id, xa, &b);
-    x->id = -x->id - 1; /* seen */
+    x->seen = true;
     char diff[400];
     if (differ(&a, &b, diff, sizeof diff))
         return broken(v, 0, "failure %lld: %s (row altered outside provision)", (long long)t->id,
@@ -607,7 +610,7 @@ static int verify_body(pv_ledger *l, void *arg)
     if ((rc = s->ops->failure_list(s, failure_row, v)))
         return rc;
     for (size_t i = 0; i < v->nfailures; i++)
-        if (v->failures[i].id >= 0)
+        if (!v->failures[i].seen)
             return broken(v, 0,
                           "failure %lld: missing from the failures table, but the audit log "
                           "records it",

@@ -741,6 +741,9 @@ static void test_tampering_detected(void **state)
          "batch b1: quota is '1000000' in the table but '1000' per the audit log"},
         {"DELETE FROM failures", 0,
          "failure 1: missing from the failures table, but the audit log records it"},
+        {"INSERT INTO failures (id, uid, batch, state, phase, reason, station, at) SELECT -2, "
+         "uid, batch, state, phase, reason, station, at FROM failures WHERE id = 1",
+         0, "failure -2: in the failures table, but no audit entry records it"},
         {"DELETE FROM audit WHERE seq >= 10", 0,
          "device UID 300041000000000000000002: station is 'st-2' in the table but 'st-1' per "
          "the audit log"},
