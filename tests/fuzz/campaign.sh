@@ -1,8 +1,8 @@
 #!/bin/bash
 # `make fuzz`: a libFuzzer campaign per harness given, each FUZZ_RUNS inputs (-1: no limit) or
 # FUZZ_SECONDS (0: no limit), whichever ends first, FUZZ_JOBS harnesses at a time (one per core),
-# each as FUZZ_WORKERS processes (default 1) that share its corpus (libFuzzer reloads it) and run
-# FUZZ_RUNS/FUZZ_WORKERS inputs each: a slow harness can use every core.
+# each as FUZZ_WORKERS processes (default 1) that share its corpus (libFuzzer reloads it) and are
+# stopped together when their inputs add up to FUZZ_RUNS: a slow harness can use every core.
 # The corpus grows in $FUZZ_DIR/corpus/<name> from the checked-in tests/fuzz/corpus/<name>;
 # tests/fuzz/<name>.dict, when there is one, is the harness's dictionary, tests/fuzz/<name>.options
 # its own libFuzzer flags (one a line, # comments); a crash is written to
@@ -44,19 +44,45 @@ campaign() {
         grep -qE '==ERROR|runtime error|deadly signal|out-of-memory' "$log" && rc=1
     else
         started=$(date -u +%Y-%m-%dT%H:%MZ)
-        local wruns=$runs w pids=() r
-        [ "$workers" -gt 1 ] && [ "$runs" -gt 0 ] && wruns=$(((runs + workers - 1) / workers))
+        local w pids=() r goal_met=0 alive n sum
         echo "fuzz: $h (runs $runs, at most ${secs} s, $workers process(es))"
+        # One process runs FUZZ_RUNS itself; several run without a limit and are stopped together
+        # (SIGINT: each prints its final figures) once their counts add up to FUZZ_RUNS.
+        local wruns=$runs
+        [ "$workers" -gt 1 ] && wruns=-1
         for w in $(seq 1 "$workers"); do
             "$f" "${dict[@]}" "${opts[@]}" -max_total_time="$secs" -runs="$wruns" \
                 -print_final_stats=1 -artifact_prefix="$dir/artifacts/$h/" "$dir/corpus/$h" \
                 "${seeds[@]}" >"$log.$w" 2>&1 &
             pids+=($!)
         done
+        while [ "$workers" -gt 1 ]; do
+            sleep 5
+            alive=0
+            sum=0
+            for w in $(seq 1 "$workers"); do
+                kill -0 "${pids[$((w - 1))]}" 2>/dev/null && alive=$((alive + 1))
+                # the last input count a process printed (with each new input found and at each
+                # power of two: behind the true count, by more where little new is found)
+                n=$(tail -c 65536 "$log.$w" | grep -ao '^#[0-9]*' | tail -1 | tr -d '#')
+                sum=$((sum + ${n:-0}))
+            done
+            if [ "$runs" -gt 0 ] && [ "$sum" -ge "$runs" ]; then
+                goal_met=1
+                kill -INT "${pids[@]}" 2>/dev/null
+                break
+            fi
+            # one ended (its time is up, or a finding): the others stop with it
+            if [ "$alive" -lt "$workers" ]; then
+                kill -INT "${pids[@]}" 2>/dev/null
+                break
+            fi
+        done
         rc=0
         for w in "${pids[@]}"; do
             wait "$w"
             r=$?
+            [ "$r" -eq 72 ] && [ "$goal_met" -eq 1 ] && r=0 # stopped at the goal, not interrupted
             # a finding outranks an interruption (72), which outranks a clean end
             if [ "$r" -ne 0 ] && [ "$r" -ne 72 ]; then
                 rc=$r
