@@ -147,28 +147,46 @@ static bool pages_marked(const uint8_t *marks, size_t n, uint32_t off, uint32_t 
     return false;
 }
 
+/* Asks for a change to Unicorn's translated code or hooks from inside a hook, while the CPU runs:
+ * Unicorn 2.0.1 crashed when blocks were dropped under the block it was running (a CPU store that
+ * programs flash in its own block, tests/fuzz: fuzz_sim_rsp). The change is done when the run
+ * stops, at the end of this block; the rest of the block runs as it was translated. */
+static bool defer_in_emu(chip_t *c)
+{
+    if (!c->in_emu)
+        return false;
+    chip_request_stop(c, STOP_REEVAL);
+    return true;
+}
+
 /* Debugger writes and flash operations change code behind Unicorn's back: drop the translated
  * blocks that cover it (both flash aliases share the cells). Where no code ran, nothing was
  * translated, so most writes (data, flash being programmed) cost nothing here. */
 void tb_invalidate(chip_t *c, uint32_t addr, uint32_t len)
 {
-    /* a chip without power runs no more code, and a power cut
-     * that fires inside the flash write-protect hook (a CPU store starting a program operation)
-     * must not touch Unicorn's translation cache from there: Unicorn crashed (SEGV). */
+    /* a chip without power runs no more code */
     if (len == 0 || c->powered_off)
         return;
-    if (addr - FLASH_BASE < c->flash_size) {
-        uint32_t off = addr - FLASH_BASE;
-        if (!pages_marked(c->flash_code_pages, c->flash_size >> 10, off, len))
-            return;
-        uc_ctl_remove_cache(c->uc, (uint64_t)FLASH_BASE + off, (uint64_t)FLASH_BASE + off + len);
-        uc_ctl_remove_cache(c->uc, (uint64_t)off, (uint64_t)off + len);
+    bool in_flash = addr - FLASH_BASE < c->flash_size;
+    if (in_flash && !pages_marked(c->flash_code_pages, c->flash_size >> 10, addr - FLASH_BASE, len))
         return;
-    }
     if (addr - SRAM_BASE < SRAM_SIZE &&
         !pages_marked(c->sram_code_pages, sizeof c->sram_code_pages, addr - SRAM_BASE, len))
         return;
+    if (defer_in_emu(c)) {
+        if (c->n_tb_deferred < TB_DEFERRED_MAX) {
+            c->tb_deferred[c->n_tb_deferred][0] = addr;
+            c->tb_deferred[c->n_tb_deferred++][1] = len;
+        } else {
+            c->tb_deferred_all = true;
+        }
+        return;
+    }
     uc_ctl_remove_cache(c->uc, addr, (uint64_t)addr + len);
+    if (in_flash) {
+        uint32_t off = addr - FLASH_BASE;
+        uc_ctl_remove_cache(c->uc, (uint64_t)FLASH_ALIAS + off, (uint64_t)FLASH_ALIAS + off + len);
+    }
 }
 
 /* Notes that the 1 KB page holding addr may now hold translated code. */
@@ -209,6 +227,10 @@ static void drop_marked(chip_t *c, uint8_t *marks, size_t n, uint32_t base, uint
  * of flash (which was most of a step's time). */
 void tb_drop_all(chip_t *c)
 {
+    if (defer_in_emu(c)) {
+        c->tb_deferred_all = true;
+        return;
+    }
     drop_marked(c, c->flash_code_pages, c->flash_size >> 10, FLASH_BASE, FLASH_ALIAS);
     drop_marked(c, c->sysmem_code_pages, sizeof c->sysmem_code_pages, SYSMEM_BASE, SYSMEM_BASE);
     drop_marked(c, c->sram_code_pages, sizeof c->sram_code_pages, SRAM_BASE, SRAM_BASE);
@@ -277,6 +299,10 @@ void rdp_guard_update(chip_t *c)
     bool want = rdp_level(c->rdp_in_force) >= 1 && c->dbg_attached;
     if (want == c->rdp_guard)
         return;
+    if (defer_in_emu(c)) {
+        c->rdp_guard_deferred = true;
+        return;
+    }
     uint32_t perms = want ? UC_PROT_EXEC : (UC_PROT_READ | UC_PROT_EXEC);
     uc_mem_protect(c->uc, FLASH_BASE, c->flash_size, perms);
     uc_mem_protect(c->uc, FLASH_ALIAS, c->flash_size, perms);
@@ -627,6 +653,26 @@ static uint64_t cycles_to_event(chip_t *c)
     return n;
 }
 
+/* The changes hooks asked for while the CPU ran (defer_in_emu). */
+static void apply_deferred(chip_t *c)
+{
+    if (c->bp_deferred) {
+        c->bp_deferred = false;
+        bp_rebuild(c);
+    }
+    if (c->rdp_guard_deferred) {
+        c->rdp_guard_deferred = false;
+        rdp_guard_update(c);
+    }
+    if (c->tb_deferred_all)
+        tb_drop_all(c);
+    else
+        for (unsigned i = 0; i < c->n_tb_deferred; i++)
+            tb_invalidate(c, c->tb_deferred[i][0], c->tb_deferred[i][1]);
+    c->tb_deferred_all = false;
+    c->n_tb_deferred = 0;
+}
+
 /* Executes one Unicorn run of at most limit instructions and handles why it stopped. */
 static void run_slice(chip_t *c, uint64_t limit)
 {
@@ -648,6 +694,7 @@ static void run_slice(chip_t *c, uint64_t limit)
     c->in_emu = true;
     uc_err e = uc_emu_start(c->uc, start, 0xFFFFFFFFu, 0, 0);
     c->in_emu = false;
+    apply_deferred(c);
     /* A block translated where the run stopped may not have started (no block hook yet). */
     uint32_t stop_pc = core_get_pc(c);
     code_page_mark(c, stop_pc);

@@ -160,6 +160,11 @@ struct chip {
     uint8_t flash_code_pages[FLASH_SIZE_MAX / 1024];
     uint8_t sysmem_code_pages[(SYSMEM_SIZE + 1023) / 1024];
     uint64_t tb_translated; /* blocks translated since the last flush (tb_flush_if_due) */
+    /* asked for by hooks while the CPU ran, done when it stops (apply_deferred) */
+#define TB_DEFERRED_MAX 8
+    uint32_t tb_deferred[TB_DEFERRED_MAX][2]; /* address, length */
+    unsigned n_tb_deferred;
+    bool tb_deferred_all, bp_deferred, rdp_guard_deferred;
 
     /* ---- option bytes in force (loaded at reset) ---- */
     uint8_t rdp_in_force;
