@@ -151,7 +151,7 @@ static bool pages_marked(const uint8_t *marks, size_t n, uint32_t off, uint32_t 
  * Unicorn 2.0.1 crashed when blocks were dropped under the block it was running (a CPU store that
  * programs flash in its own block, tests/fuzz: fuzz_sim_rsp). The change is done when the run
  * stops, at the end of this block; the rest of the block runs as it was translated. */
-static bool defer_in_emu(chip_t *c)
+bool defer_in_emu(chip_t *c)
 {
     if (!c->in_emu)
         return false;

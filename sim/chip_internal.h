@@ -292,6 +292,7 @@ uint64_t wall_ns(void);
 void tb_invalidate(chip_t *c, uint32_t addr, uint32_t len);
 void tb_drop_all(chip_t *c); /* every translated block (hooks changed) */
 void code_page_mark(chip_t *c, uint32_t addr);
+bool defer_in_emu(chip_t *c); /* from a hook while the CPU runs: ends the run, true */
 void step_end(chip_t *c, uint32_t pc);
 void tb_flush_if_due(chip_t *c);
 void nv_mark_dirty(chip_t *c);

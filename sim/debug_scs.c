@@ -190,9 +190,8 @@ static void hook_watch(uc_engine *uc, uc_mem_type type, uint64_t address, int si
 /* Rebuilds the hooks after any change to FPB, DWT, DHCSR.C_DEBUGEN or the GDB list. */
 void bp_rebuild(chip_t *c)
 {
-    if (c->in_emu) { /* the CPU wrote FPB or DWT: Unicorn's hooks change when the run stops */
+    if (defer_in_emu(c)) { /* the CPU wrote FPB or DWT: the hooks change when the run stops */
         c->bp_deferred = true;
-        chip_request_stop(c, STOP_REEVAL);
         return;
     }
     uint32_t list[MAX_HW_BP * 2];
