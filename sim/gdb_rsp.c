@@ -547,6 +547,18 @@ static void monitor(struct gdb_server *g, const char *cmd)
 
 /* ---- flash (vFlashErase / vFlashWrite / vFlashDone) ---- */
 
+/* Flash is programmed with the core halted, as OpenOCD's flash drivers require ("Target not
+ * halted"): a running core could keep the controller busy with its own flash stores, and each
+ * busy wait lets it run on (gdb_flash.c). */
+static bool flash_refused_running(struct gdb_server *g, const char *what)
+{
+    if (chip_is_halted(g->chip))
+        return false;
+    sim_warn("gdb: %s refused: the core is running (halt it first: Ctrl-C or monitor halt)", what);
+    send_str(g, "E01");
+    return true;
+}
+
 static void flash_erase(struct gdb_server *g, const char *args)
 {
     uint32_t addr, len;
@@ -555,6 +567,8 @@ static void flash_erase(struct gdb_server *g, const char *args)
         send_str(g, "E01");
         return;
     }
+    if (flash_refused_running(g, "vFlashErase"))
+        return;
     struct flash_sector sec[STM32_MAX_SECTORS];
     unsigned ns = stm32_flash_layout(g->chip, sec);
     char err[256];
@@ -583,6 +597,8 @@ static void flash_write(struct gdb_server *g, const uint8_t *pkt, size_t len)
         send_str(g, "E01");
         return;
     }
+    if (flash_refused_running(g, "vFlashWrite"))
+        return;
     size_t off = (size_t)((const uint8_t *)p + 1 - pkt);
     char err[256];
     g->flash_dirty = true;

@@ -9,7 +9,8 @@
 # $FUZZ_DIR/artifacts/<name>/. Prints per harness the executions, execs/s, the final coverage
 # (libFuzzer's cov: edges, ft: features), whether 10^7 executions were reached, and the verdict;
 # fails if any harness found something. A campaign stopped with SIGINT (libFuzzer exits 72 with its
-# final figures) counts as ended, not as a finding.
+# final figures) counts as ended, not as a finding. An input that runs longer than FUZZ_TIMEOUT
+# seconds (default 60; the inputs take milliseconds) is a finding: libFuzzer saves it as timeout-*.
 #
 # Each harness's line is also kept in $FUZZ_DIR/report-lines/<name>.txt with the date and command of
 # its run, and $FUZZ_DIR/report.txt is rewritten from all of them, so campaigns run a few harnesses
@@ -21,6 +22,7 @@ secs=${FUZZ_SECONDS:-3600}
 runs=${FUZZ_RUNS:-10000000}
 jobs=${FUZZ_JOBS:-1}
 workers=${FUZZ_WORKERS:-1}
+timeout=${FUZZ_TIMEOUT:-60}
 cmd=${FUZZ_COMMAND:-tests/fuzz/campaign.sh $*}
 goal=10000000
 mkdir -p "$dir/report-lines"
@@ -41,7 +43,7 @@ campaign() {
         [ -f "$log" ] || return 0
         started="log of $(date -u -r "$log" +%Y-%m-%dT%H:%MZ)"
         rc=0
-        grep -qE '==ERROR|runtime error|deadly signal|out-of-memory' "$log" && rc=1
+        grep -qE '==ERROR|ERROR: libFuzzer|runtime error|deadly signal|out-of-memory' "$log" && rc=1
     else
         started=$(date -u +%Y-%m-%dT%H:%MZ)
         local w pids=() r goal_met=0 alive n sum
@@ -51,7 +53,7 @@ campaign() {
         local wruns=$runs
         [ "$workers" -gt 1 ] && wruns=-1
         for w in $(seq 1 "$workers"); do
-            "$f" "${dict[@]}" "${opts[@]}" -max_total_time="$secs" -runs="$wruns" \
+            "$f" -timeout="$timeout" "${dict[@]}" "${opts[@]}" -max_total_time="$secs" -runs="$wruns" \
                 -print_final_stats=1 -artifact_prefix="$dir/artifacts/$h/" "$dir/corpus/$h" \
                 "${seeds[@]}" >"$log.$w" 2>&1 &
             pids+=($!)

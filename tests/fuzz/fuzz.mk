@@ -3,7 +3,8 @@
 # harness (tests/fuzz/campaign.sh): FUZZ_RUNS inputs each (10^7, the goal) unless FUZZ_SECONDS
 # ends it first (0: no limit); FUZZ_ONLY='name ...' picks harnesses, run in that order, FUZZ_JOBS
 # at once (default: one per core), each as FUZZ_WORKERS processes on its corpus (default 1; for a
-# slow harness, FUZZ_JOBS=1 FUZZ_WORKERS=2 gives it both cores). It prints executions, execs/s,
+# slow harness, FUZZ_JOBS=1 FUZZ_WORKERS=2 gives it both cores); an input running over
+# FUZZ_TIMEOUT seconds is a finding, in the campaigns and the smoke run. It prints executions, execs/s,
 # coverage and findings per harness and keeps them in $(FUZZ_DIR)/report.txt. `make test` runs a
 # short smoke (FUZZ_SMOKE_RUNS inputs or FUZZ_SMOKE_SECONDS, whichever ends first) that also
 # replays every checked-in input under tests/fuzz/corpus/<name>/ (the seeds and each crash found,
@@ -23,6 +24,7 @@ FUZZ_RUNS       ?= 10000000
 FUZZ_ONLY       ?=
 FUZZ_JOBS       ?= $(shell nproc)
 FUZZ_WORKERS    ?= 1
+FUZZ_TIMEOUT    ?= 60
 FUZZ_SMOKE_RUNS ?= 20000
 FUZZ_SMOKE_SECONDS ?= 2
 
@@ -79,7 +81,7 @@ $(FUZZ_DIR)/fuzz_station_config $(FUZZ_DIR)/fuzz_bridge_config $(FUZZ_DIR)/fuzz_
 .PHONY: fuzz-smoke
 fuzz: $(FUZZERS)
 	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) \
-	    FUZZ_WORKERS=$(FUZZ_WORKERS) \
+	    FUZZ_WORKERS=$(FUZZ_WORKERS) FUZZ_TIMEOUT=$(FUZZ_TIMEOUT) \
 	    FUZZ_COMMAND="make fuzz$(if $(FUZZ_ONLY), FUZZ_ONLY='$(FUZZ_ONLY)') FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS)$(if $(filter-out 1,$(FUZZ_WORKERS)), FUZZ_WORKERS=$(FUZZ_WORKERS))" \
 	    tests/fuzz/campaign.sh $(if $(FUZZ_ONLY),$(foreach n,$(FUZZ_ONLY),$(filter %/fuzz_$(n) %/$(n),$(FUZZERS))),$(FUZZERS))
 fuzz-smoke: $(FUZZERS)
@@ -88,7 +90,7 @@ fuzz-smoke: $(FUZZERS)
 	    seeds=; [ -d tests/fuzz/corpus/$$h ] && seeds=tests/fuzz/corpus/$$h; \
 	    dict=; [ -f tests/fuzz/$$h.dict ] && dict=-dict=tests/fuzz/$$h.dict; \
 	    opts=; [ -f tests/fuzz/$$h.options ] && opts=$$(grep -v '^#' tests/fuzz/$$h.options); \
-	    $$f $$dict $$opts -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_SECONDS) -seed=1 -print_final_stats=1 \
+	    $$f -timeout=$(FUZZ_TIMEOUT) $$dict $$opts -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_SECONDS) -seed=1 -print_final_stats=1 \
 	        -artifact_prefix=$(FUZZ_DIR)/smoke/$$h- $(FUZZ_DIR)/smoke/$$h $$seeds >$$f.log 2>&1 || \
 	        { cat $$f.log; echo "fuzz-smoke: $$h FAILED"; exit 1; }; \
 	    echo "fuzz-smoke: $$h $$(grep -o 'stat::number_of_executed_units: [0-9]*' $$f.log | grep -o '[0-9]*$$' || echo '?') inputs$${seeds:+ (with $$(ls $$seeds | wc -l) checked-in)}, no finding"; \

@@ -24,6 +24,7 @@ static struct fuzz_chip_state {
     uint8_t *flash;
     uint32_t opt_nv, opt1_nv;
     uint8_t otp[OTP_SIZE], otp_lock[OTP_BLOCKS];
+    uint64_t flash_ops; /* the chip's count when its flash was last as saved here */
 } fuzz_chip_state;
 
 static void fuzz_chip_exit(void)
@@ -65,22 +66,28 @@ static chip_t *fuzz_chip(void)
         memcpy(s->otp, c->otp, sizeof s->otp);
         memcpy(s->otp_lock, c->otp_lock, sizeof s->otp_lock);
         c->nv_dirty = false;
+        s->flash_ops = c->ctr.flash_ops;
         return c;
     }
     flash_poll(c, FLASH_STALL); /* an operation still running ends now */
     c->fop.kind = FOP_NONE;
     c->nfix = 0;
+    /* Flash, option bytes and OTP change only through flash operations. nv_dirty alone does not
+     * say so: an input running over a second has the chip write its state file, which clears it,
+     * and the next input would start from this one's flash. */
+    bool nv_changed = c->nv_dirty || c->ctr.flash_ops != s->flash_ops;
     /* Code translated from flash stays valid unless the flash changed; SRAM is zeroed below. */
-    bool code_changed = c->nv_dirty;
+    bool code_changed = nv_changed;
     for (size_t i = 0; i < sizeof c->sram_code_pages && !code_changed; i++)
         code_changed = c->sram_code_pages[i] != 0;
-    if (c->nv_dirty) {
+    if (nv_changed) {
         memcpy(c->flash, s->flash, c->flash_size);
         c->opt_nv = s->opt_nv;
         c->opt1_nv = s->opt1_nv;
         memcpy(c->otp, s->otp, sizeof s->otp);
         memcpy(c->otp_lock, s->otp_lock, sizeof s->otp_lock);
         c->nv_dirty = false;
+        s->flash_ops = c->ctr.flash_ops;
     }
     memset(c->sram, 0, SRAM_SIZE);
     memset(c->ccm, 0, CCM_SIZE);

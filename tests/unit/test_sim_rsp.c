@@ -517,6 +517,35 @@ static void test_flash_programming(void **state)
     assert_int_equal(cr & 0x80000000u, 0x80000000u);
 }
 
+/* Flash is programmed with the core halted, as OpenOCD does: a running core's own flash stores
+ * could keep the controller busy through every poll (fuzz_sim_rsp: a vFlashWrite took minutes). */
+static void test_flash_refused_while_running(void **state)
+{
+    struct fx *f = *state;
+    char raw[4096], reply[256];
+    load_loop(f);
+    send_pkt(f, "c");
+    take_out(f, raw, sizeof raw);
+    run_slices(f, 2);
+    assert_false(chip_is_halted(f->chip));
+    assert_string_equal(req(f, "vFlashErase:08004000,4000"), "E01");
+    assert_string_equal(req(f, "vFlashWrite:08004000:abcd"), "E01");
+    assert_false(chip_is_halted(f->chip));
+    assert_string_equal(req(f, "m08004000,4"), "ffffffff");
+    uint32_t cr = 0;
+    assert_int_equal(chip_dbg_read(f->chip, 0x40023C10, 4, &cr), CHIP_OK);
+    assert_int_equal(cr & 0x80000000u, 0x80000000u); /* never unlocked */
+    /* Halted, the same write goes in. */
+    feed(f, "\x03", 1);
+    run_slices(f, 1);
+    take_out(f, raw, sizeof raw);
+    parse_reply(raw, reply, sizeof reply);
+    assert_string_equal(reply, "T02");
+    assert_string_equal(req(f, "vFlashWrite:08004000:abcd"), "OK");
+    assert_string_equal(req(f, "vFlashDone"), "OK");
+    assert_string_equal(req(f, "m08004000,4"), "61626364");
+}
+
 static void test_detach_and_kill(void **state)
 {
     struct fx *f = *state;
@@ -581,6 +610,7 @@ int main(void)
         T(test_monitor_commands),
         T(test_continue_interrupt_step_breakpoint),
         T(test_flash_programming),
+        T(test_flash_refused_while_running),
         T(test_detach_and_kill),
         T(test_level2_refuses_debugger),
     };
