@@ -428,12 +428,11 @@ static void run_slices(struct fx *f, int n)
     }
 }
 
-static void test_continue_interrupt_step_breakpoint(void **state)
+/* Loads the loop and continues: no reply while it runs. */
+static void continue_loop(struct fx *f)
 {
-    struct fx *f = *state;
-    char raw[4096], reply[256];
+    char raw[64];
     load_loop(f);
-    /* c: no reply while running. */
     send_pkt(f, "c");
     take_out(f, raw, sizeof raw);
     assert_string_equal(raw, "+");
@@ -441,12 +440,25 @@ static void test_continue_interrupt_step_breakpoint(void **state)
     take_out(f, raw, sizeof raw);
     assert_string_equal(raw, "");
     assert_false(chip_is_halted(f->chip));
-    /* \x03 stops it with SIGINT. */
+}
+
+/* Ctrl-C stops a running core with SIGINT. */
+static void interrupt_running(struct fx *f)
+{
+    char raw[256], reply[64];
     feed(f, "\x03", 1);
     run_slices(f, 1);
     take_out(f, raw, sizeof raw);
     parse_reply(raw, reply, sizeof reply);
     assert_string_equal(reply, "T02");
+}
+
+static void test_continue_interrupt_step_breakpoint(void **state)
+{
+    struct fx *f = *state;
+    char raw[4096], reply[256];
+    continue_loop(f);
+    interrupt_running(f);
     uint32_t r0 = 0;
     assert_int_equal(chip_reg_read(f->chip, 0, &r0), 0);
     assert_true(r0 > 0);
@@ -522,12 +534,7 @@ static void test_flash_programming(void **state)
 static void test_flash_refused_while_running(void **state)
 {
     struct fx *f = *state;
-    char raw[4096], reply[256];
-    load_loop(f);
-    send_pkt(f, "c");
-    take_out(f, raw, sizeof raw);
-    run_slices(f, 2);
-    assert_false(chip_is_halted(f->chip));
+    continue_loop(f);
     assert_string_equal(req(f, "vFlashErase:08004000,4000"), "E01");
     assert_string_equal(req(f, "vFlashWrite:08004000:abcd"), "E01");
     assert_false(chip_is_halted(f->chip));
@@ -536,11 +543,7 @@ static void test_flash_refused_while_running(void **state)
     assert_int_equal(chip_dbg_read(f->chip, 0x40023C10, 4, &cr), CHIP_OK);
     assert_int_equal(cr & 0x80000000u, 0x80000000u); /* never unlocked */
     /* Halted, the same write goes in. */
-    feed(f, "\x03", 1);
-    run_slices(f, 1);
-    take_out(f, raw, sizeof raw);
-    parse_reply(raw, reply, sizeof reply);
-    assert_string_equal(reply, "T02");
+    interrupt_running(f);
     assert_string_equal(req(f, "vFlashWrite:08004000:abcd"), "OK");
     assert_string_equal(req(f, "vFlashDone"), "OK");
     assert_string_equal(req(f, "m08004000,4"), "61626364");
